@@ -1,0 +1,99 @@
+#include <cstring>
+
+#include "connection.h"
+#include "hira/server.h"
+
+namespace hira::server {
+
+namespace {
+// Shadow memory one call may hold; more is refused as OutOfMemory.
+constexpr uint64_t kMaxCallArena = 2ull << 30;
+}  // namespace
+
+CallContext::CallContext(Connection &conn, uint32_t thread, Reader args)
+    : conn_(conn), thread_(thread), args_(args) {}
+
+CallContext::~CallContext() = default;
+
+void *CallContext::alloc(uint64_t count, uint64_t elem_size, uint64_t extra) {
+  if (elem_size != 0 && count > (kMaxCallArena - extra) / elem_size) {
+    reject(wire::ReplyStatus::OutOfMemory, detail_);
+    return nullptr;
+  }
+  const uint64_t bytes = count * elem_size + extra;
+  if (arena_bytes_ + bytes > kMaxCallArena) {
+    reject(wire::ReplyStatus::OutOfMemory, detail_);
+    return nullptr;
+  }
+  auto block = std::unique_ptr<uint8_t[]>(new (std::nothrow) uint8_t[bytes == 0 ? 1 : bytes]());
+  if (!block) {
+    reject(wire::ReplyStatus::OutOfMemory, detail_);
+    return nullptr;
+  }
+  arena_bytes_ += bytes;
+  arena_.push_back(std::move(block));
+  return arena_.back().get();
+}
+
+void *CallContext::copy_in(const void *src, uint64_t n) {
+  void *p = alloc(n, 1, 1);
+  if (p != nullptr && n != 0) std::memcpy(p, src, n);
+  return p;
+}
+
+void *CallContext::lookup(uint64_t id, uint32_t type, uint32_t arg_index) {
+  void *obj = nullptr;
+  if (!conn_.handles().lookup(id, type, &obj)) {
+    reject(wire::ReplyStatus::BadHandle, arg_index);
+    return nullptr;
+  }
+  return obj;
+}
+
+uint64_t CallContext::export_handle(void *obj, uint32_t type) {
+  return conn_.handles().export_handle(obj, type);
+}
+
+void CallContext::forget_handle(void *obj, uint32_t type) { conn_.handles().forget(obj, type); }
+
+void *CallContext::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
+  void *p = conn_.manual_buffer(guest_addr, bytes);
+  if (p == nullptr) reject(wire::ReplyStatus::OutOfMemory, detail_);
+  return p;
+}
+
+void CallContext::release_manual_buffer_after_reply(uint64_t guest_addr) {
+  release_after_reply_.push_back(guest_addr);
+}
+
+void *CallContext::callback_userdata(uint64_t guest_registration, uint32_t callback_id) {
+  return conn_.callback_userdata(guest_registration, callback_id);
+}
+
+void CallContext::reject(wire::ReplyStatus status, uint32_t arg_index) {
+  if (status_ != wire::ReplyStatus::Ok) return;  // the first reason wins
+  status_ = status;
+  detail_ = arg_index;
+}
+
+void CallContext::defer_error(int64_t value) {
+  conn_.defer_error(thread_, 0, value);
+}
+
+bool invoke_callback(void *userdata, Writer &args, std::unique_ptr<uint8_t[]> *result_data,
+                     Reader *result) {
+  const auto *reg = static_cast<CallbackRegistration *>(userdata);
+  if (reg == nullptr || reg->conn == nullptr) return false;
+  return reg->conn->invoke_callback(*reg, args, result_data, result);
+}
+
+uint64_t callback_guest_id(void *registration) {
+  return static_cast<CallbackRegistration *>(registration)->guest_id;
+}
+
+uint64_t export_handle_for(void *registration, void *obj, uint32_t type) {
+  return static_cast<CallbackRegistration *>(registration)->conn->handles().export_handle(obj,
+                                                                                         type);
+}
+
+}  // namespace hira::server

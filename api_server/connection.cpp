@@ -1,0 +1,274 @@
+#include "connection.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace hira::server {
+
+namespace {
+// Guest threads one server shadows; a guest with more gets errors, not a fork bomb.
+constexpr size_t kMaxShadowThreads = 512;
+// Bytes of lifetime_manual buffers one guest process may keep.
+constexpr uint64_t kMaxManualBytes = 4ull << 30;
+}  // namespace
+
+// A guest thread's twin: runs that thread's calls in order, so a blocking call
+// in one guest thread never holds up another.
+struct Connection::Shadow {
+  uint32_t thread = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Frame> queue;
+  bool stop = false;
+  // The first failure of an async call since this thread's last sync reply.
+  bool has_deferred = false;
+  uint32_t deferred_func = 0;
+  int64_t deferred_value = 0;
+  std::thread worker;
+};
+
+Connection::Connection(const ServerApi &api, int fd) : api_(api), channel_(fd) {}
+
+Connection::~Connection() {
+  std::map<uint32_t, std::unique_ptr<Shadow>> shadows;
+  {
+    std::lock_guard lock(mu_);
+    shadows.swap(shadows_);
+  }
+  for (auto &[id, s] : shadows) {
+    {
+      std::lock_guard lock(s->mu);
+      s->stop = true;
+      s->cv.notify_one();
+    }
+    s->worker.join();
+  }
+}
+
+bool Connection::handshake() {
+  Frame f;
+  if (channel_.recv(f) != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
+  Reader r = f.reader();
+  const uint32_t len = r.get_u32();
+  const uint8_t *name = len <= 256 ? r.bulk(len) : nullptr;
+  const uint64_t signature = r.get_u64();
+  auto status = wire::ReplyStatus::Ok;
+  if (name == nullptr || std::string(reinterpret_cast<const char *>(name), len) != api_.name ||
+      signature != api_.signature) {
+    status = wire::ReplyStatus::Unsupported;
+  }
+  channel_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(status)), nullptr);
+  return status == wire::ReplyStatus::Ok;
+}
+
+int Connection::run() {
+  if (!handshake()) {
+    std::fprintf(stderr, "hira-server(%s): handshake failed: not a guest of this API\n", api_.name);
+    return 2;
+  }
+  for (;;) {
+    Frame f;
+    const RecvResult rr = channel_.recv(f);
+    if (rr != RecvResult::Ok) {
+      if (rr == RecvResult::Malformed) {
+        std::fprintf(stderr, "hira-server(%s): malformed frame; closing\n", api_.name);
+      }
+      break;
+    }
+    switch (f.kind()) {
+      case wire::Kind::Call:
+        dispatch(std::move(f));
+        break;
+      case wire::Kind::CallbackDone: {
+        std::lock_guard lock(mu_);
+        const auto it = pending_callbacks_.find(f.header.call_id);
+        if (it == pending_callbacks_.end()) break;  // unknown: ignore
+        PendingCallback *p = it->second;
+        pending_callbacks_.erase(it);
+        std::lock_guard pl(p->mu);
+        p->frame = std::move(f);
+        p->done = true;
+        p->cv.notify_one();
+        break;
+      }
+      case wire::Kind::Bye:
+        return 0;
+      default:
+        std::fprintf(stderr, "hira-server(%s): unexpected frame kind %u; closing\n", api_.name,
+                     f.header.kind);
+        return 3;
+    }
+  }
+  // Wake trampolines waiting on a guest that is gone.
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  for (auto &[id, p] : pending_callbacks_) {
+    std::lock_guard pl(p->mu);
+    p->done = true;
+    p->cv.notify_one();
+  }
+  pending_callbacks_.clear();
+  return 0;
+}
+
+void Connection::reply_status(const Frame &call, wire::ReplyStatus status, uint32_t detail) {
+  if ((call.header.flags & wire::kFlagAsync) != 0) return;
+  wire::ReplyPrefix p{};
+  p.status = static_cast<uint32_t>(status);
+  p.detail = detail;
+  const iovec iov{&p, sizeof(p)};
+  channel_.send(make_header(wire::Kind::Reply, call.header.func, call.header.call_id,
+                            call.header.thread),
+                &iov, 1);
+}
+
+void Connection::dispatch(Frame f) {
+  if (f.header.func >= api_.function_count) {
+    reply_status(f, wire::ReplyStatus::Unsupported, 0);
+    return;
+  }
+  // The spec, not the guest, decides whether a call is answered.
+  const bool async = api_.function_async[f.header.func] != 0;
+  f.header.flags = async ? uint32_t{wire::kFlagAsync} : 0u;
+  Shadow *s = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto &slot = shadows_[f.header.thread];
+    if (!slot) {
+      if (shadows_.size() > kMaxShadowThreads) {
+        shadows_.erase(f.header.thread);
+        reply_status(f, wire::ReplyStatus::Denied, 0);
+        return;
+      }
+      slot = std::make_unique<Shadow>();
+      slot->thread = f.header.thread;
+      Shadow *raw = slot.get();
+      slot->worker = std::thread([this, raw] { shadow_loop(raw); });
+    }
+    s = slot.get();
+  }
+  std::lock_guard lock(s->mu);
+  s->queue.push_back(std::move(f));
+  s->cv.notify_one();
+}
+
+void Connection::shadow_loop(Shadow *s) {
+  for (;;) {
+    Frame f;
+    {
+      std::unique_lock lock(s->mu);
+      s->cv.wait(lock, [&] { return s->stop || !s->queue.empty(); });
+      if (s->queue.empty()) return;
+      f = std::move(s->queue.front());
+      s->queue.pop_front();
+    }
+    execute(s, f);
+  }
+}
+
+void Connection::execute(Shadow *s, Frame &f) {
+  const uint32_t func = f.header.func;
+  CallContext ctx(*this, s->thread, f.reader());
+  if (api_.bound[func] == 0) {
+    ctx.reject(wire::ReplyStatus::Unsupported, 0);
+  } else {
+    api_.handlers[func](ctx);
+  }
+  if ((f.header.flags & wire::kFlagAsync) != 0) {
+    if (ctx.failed()) {
+      std::fprintf(stderr, "hira-server(%s): async %s refused: %s\n", api_.name,
+                   api_.function_names[func], wire::status_name(ctx.status()));
+    }
+  } else {
+    send_reply(f, ctx, s);
+  }
+  for (const uint64_t addr : ctx.release_after_reply_) release_manual_buffer(addr);
+}
+
+void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
+  wire::ReplyPrefix p{};
+  p.status = static_cast<uint32_t>(ctx.status());
+  p.detail = ctx.detail();
+  {
+    std::lock_guard lock(s->mu);
+    if (s->has_deferred) {
+      p.has_deferred = 1;
+      p.deferred_func = s->deferred_func;
+      p.deferred_value = s->deferred_value;
+      s->has_deferred = false;
+    }
+  }
+  std::vector<iovec> iov{{&p, sizeof(p)}};
+  if (!ctx.failed()) {
+    for (const auto &v : ctx.reply().iovecs()) iov.push_back(v);
+  }
+  // Bulk data in the blobs is aligned relative to the payload start.
+  static_assert(sizeof(wire::ReplyPrefix) % kBulkAlign == 0);
+  channel_.send(make_header(wire::Kind::Reply, call.header.func, call.header.call_id,
+                            call.header.thread),
+                iov.data(), iov.size());
+}
+
+void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {
+  Shadow *s = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = shadows_.find(thread);
+    if (it == shadows_.end()) return;
+    s = it->second.get();
+  }
+  std::lock_guard lock(s->mu);
+  if (s->has_deferred) return;  // the first failure is the one reported
+  s->has_deferred = true;
+  s->deferred_func = func;
+  s->deferred_value = value;
+}
+
+void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  uint64_t total = 0;
+  for (const auto &[a, b] : manual_) total += b.size();
+  auto &buf = manual_[guest_addr];
+  if (buf.size() < bytes) {
+    if (total + bytes - buf.size() > kMaxManualBytes) return nullptr;
+    buf.resize(bytes);
+  }
+  return buf.data();
+}
+
+void Connection::release_manual_buffer(uint64_t guest_addr) {
+  std::lock_guard lock(mu_);
+  manual_.erase(guest_addr);
+}
+
+void *Connection::callback_userdata(uint64_t guest_id, uint32_t callback_id) {
+  std::lock_guard lock(mu_);
+  auto &slot = registrations_[{guest_id, callback_id}];
+  if (!slot) slot = std::make_unique<CallbackRegistration>(CallbackRegistration{this, guest_id, callback_id});
+  return slot.get();
+}
+
+bool Connection::invoke_callback(const CallbackRegistration &reg, Writer &args,
+                                 std::unique_ptr<uint8_t[]> *data, Reader *result) {
+  PendingCallback p;
+  uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    id = next_callback_call_++;
+    pending_callbacks_[id] = &p;
+  }
+  if (!channel_.send(make_header(wire::Kind::Callback, reg.callback_id, id), &args)) {
+    std::lock_guard lock(mu_);
+    pending_callbacks_.erase(id);
+    return false;
+  }
+  std::unique_lock lock(p.mu);
+  p.cv.wait(lock, [&] { return p.done; });
+  if (!p.frame.data) return false;  // guest gone
+  *result = p.frame.reader();
+  *data = std::move(p.frame.data);
+  return true;
+}
+
+}  // namespace hira::server

@@ -1,0 +1,65 @@
+// One guest process's session in the API server: its channel, handle table,
+// shadow threads and in-flight callbacks.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "handle_table.h"
+#include "hira/channel.h"
+#include "hira/server.h"
+
+namespace hira::server {
+
+class Connection {
+ public:
+  Connection(const ServerApi &api, int fd);
+  ~Connection();
+
+  // Reads frames until the channel closes; returns the exit code.
+  int run();
+
+  HandleTable &handles() { return handles_; }
+  void *manual_buffer(uint64_t guest_addr, uint64_t bytes);
+  void release_manual_buffer(uint64_t guest_addr);
+  void *callback_userdata(uint64_t guest_id, uint32_t callback_id);
+  bool invoke_callback(const CallbackRegistration &reg, Writer &args,
+                       std::unique_ptr<uint8_t[]> *data, Reader *result);
+  void defer_error(uint32_t thread, uint32_t func, int64_t value);
+
+ private:
+  struct Shadow;
+  struct PendingCallback {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Frame frame;
+  };
+
+  bool handshake();
+  void dispatch(Frame f);
+  void shadow_loop(Shadow *s);
+  void execute(Shadow *s, Frame &f);
+  void send_reply(const Frame &call, CallContext &ctx, Shadow *s);
+  void reply_status(const Frame &call, wire::ReplyStatus status, uint32_t detail);
+
+  const ServerApi &api_;
+  Channel channel_;
+  HandleTable handles_;
+
+  std::mutex mu_;
+  std::map<uint32_t, std::unique_ptr<Shadow>> shadows_;
+  std::map<uint64_t, std::vector<uint8_t>> manual_;
+  std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
+  std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
+  uint64_t next_callback_call_ = 1;
+  bool closed_ = false;
+};
+
+}  // namespace hira::server

@@ -1,0 +1,33 @@
+// Maps the opaque ids a guest sees to the real objects of the API, per guest
+// process. Ids are typed: an id is only valid where its type is expected, so
+// a guest cannot pass a buffer where a context belongs, nor guess another
+// guest's objects (each guest process has its own table in its own server).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace hira::server {
+
+class HandleTable {
+ public:
+  // 0 <-> NULL. Returns false for unknown ids and ids of another type.
+  bool lookup(uint64_t id, uint32_t type, void **out) const;
+  uint64_t export_handle(void *obj, uint32_t type);
+  void forget(void *obj, uint32_t type);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    void *obj;
+    uint32_t type;
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, Entry> by_id_;
+  std::map<std::pair<void *, uint32_t>, uint64_t> by_obj_;
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace hira::server

@@ -1,0 +1,108 @@
+// The API-agnostic API server runtime that generated handlers call into.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hira/codec.h"
+#include "hira/wire.h"
+
+namespace hira::server {
+
+class Connection;
+
+// What a handler needs for one call: the decoded command, the reply being
+// built, the guest process's handle table and a per-call arena.
+class CallContext {
+ public:
+  CallContext(Connection &conn, uint32_t thread, Reader args);
+  ~CallContext();
+
+  Reader &args() { return args_; }
+  Writer &reply() { return reply_; }
+
+  // Arena memory for shadow buffers, zeroed, freed after the reply is sent.
+  // nullptr (and the call rejected as OutOfMemory) past the per-call limit.
+  void *alloc(uint64_t count, uint64_t elem_size, uint64_t extra = 0);
+  template <class T>
+  T *alloc_array(uint64_t count) {
+    return static_cast<T *>(alloc(count, sizeof(T)));
+  }
+  // A copy of n bytes followed by a NUL, so string checks never run off it.
+  void *copy_in(const void *src, uint64_t n);
+
+  // Handles: 0 is NULL. Unknown ids, or ids of another type, reject the call.
+  void *lookup(uint64_t id, uint32_t type, uint32_t arg_index);
+  uint64_t export_handle(void *obj, uint32_t type);
+  void forget_handle(void *obj, uint32_t type);
+
+  // Buffers that outlive the call (lifetime_manual), keyed by guest address.
+  void *manual_buffer(uint64_t guest_addr, uint64_t bytes);
+  // Frees a lifetime_manual buffer once the reply (which reads it) is sent.
+  void release_manual_buffer_after_reply(uint64_t guest_addr);
+
+  // The server-side userdata for a guest callback registration.
+  void *callback_userdata(uint64_t guest_registration, uint32_t callback_id);
+
+  void reject(wire::ReplyStatus status, uint32_t arg_index);
+  bool failed() const { return status_ != wire::ReplyStatus::Ok; }
+  wire::ReplyStatus status() const { return status_; }
+  uint32_t detail() const { return detail_; }
+
+  // Async calls: remember a failure for the next sync reply on this thread.
+  void defer_error(int64_t value);
+
+  Connection &connection() { return conn_; }
+  uint32_t thread() const { return thread_; }
+
+ private:
+  Connection &conn_;
+  uint32_t thread_;
+  Reader args_;
+  Writer reply_;
+  std::vector<std::unique_ptr<uint8_t[]>> arena_;
+  std::vector<uint64_t> release_after_reply_;
+  friend class Connection;
+  uint64_t arena_bytes_ = 0;
+  wire::ReplyStatus status_ = wire::ReplyStatus::Ok;
+  uint32_t detail_ = 0;
+};
+
+using Handler = void (*)(CallContext &);
+
+// What a generated server module provides.
+struct ServerApi {
+  const char *name;
+  uint64_t signature;
+  uint32_t function_count;
+  const char *const *function_names;
+  const uint8_t *function_async;
+  const Handler *handlers;
+  const char *default_library;  // the real library to dlopen
+  // Resolves every API function from the loaded library. Missing symbols
+  // are allowed (their calls reply Unsupported); returns how many resolved.
+  uint32_t (*bind)(void *dl_handle);
+  const uint8_t *bound;  // per function: resolved?
+};
+
+// Callback trampolines call this: sends the callback to the guest and waits
+// for it to finish. Returns false if the guest is gone (result untouched).
+struct CallbackRegistration {
+  Connection *conn;
+  uint64_t guest_id;
+  uint32_t callback_id;
+};
+bool invoke_callback(void *userdata, Writer &args, std::unique_ptr<uint8_t[]> *result_data,
+                     Reader *result);
+uint64_t callback_guest_id(void *registration);
+// A handle's wire id for a callback argument (registration = its userdata).
+uint64_t export_handle_for(void *registration, void *obj, uint32_t type);
+
+// Runs a server over one connected channel until it closes. Returns the exit code.
+int serve_channel(const ServerApi &api, int fd, const std::string &library);
+// Entry point for the generated server executables.
+int server_main(const ServerApi &api, int argc, char **argv);
+
+}  // namespace hira::server

@@ -1,0 +1,228 @@
+// The guest library: one exported stub per API function.
+#include "emit.h"
+#include "emit_util.h"
+
+namespace cava {
+
+namespace {
+
+void emit_failure_return(Code &c, const Function &f) {
+  // Which value the application sees when the call could not run.
+  bool any_handle_code = false;
+  for (const auto &p : f.params) any_handle_code |= p.value->invalid_handle.has_value();
+  if (any_handle_code && !f.returns_void) {
+    c.line("if (hira_call.status() == ::hira::wire::ReplyStatus::BadHandle) {");
+    c.line("switch (hira_call.detail()) {");
+    for (size_t i = 0; i < f.params.size(); ++i) {
+      if (f.params[i].value->invalid_handle) {
+        c.line("case " + std::to_string(i) + ": return (" + f.ret_type + ")(" +
+               f.params[i].value->invalid_handle->text + ");");
+      }
+    }
+    c.line("default: break;");
+    c.line("}");
+    c.line("}");
+  }
+  c.line("::hira::guest::report_failure(kApiInfo, FN_" + f.name + ", hira_call.status());");
+  if (f.returns_void) {
+    c.line("return;");
+  } else if (f.error_value) {
+    c.line("return (" + f.ret_type + ")(" + f.error_value->text + ");");
+  } else {
+    c.line("return (" + f.ret_type + ")0;");
+  }
+}
+
+const Param *userdata_param(const Function &f) {
+  for (const auto &p : f.params) {
+    if (p.value->kind == Value::Kind::Userdata) return &p;
+  }
+  return nullptr;
+}
+
+void emit_arg(Code &c, const Function &f, const Param &p) {
+  c.line("{  // " + p.name);
+  c.line("const auto hira_blob = hira_w.begin_blob();");
+  const Value &v = *p.value;
+  if (v.kind == Value::Kind::Callback) {
+    const Param *ud = userdata_param(f);
+    c.line("hira_w.put_u64(" + p.name + " == nullptr ? 0 : ::hira::guest::register_callback((void *)" +
+           p.name + ", " + (ud != nullptr ? "(void *)" + ud->name : "nullptr") + "));");
+  } else {
+    emit_encode(c, v, p.name, "hira_w", 0, Side::Guest,
+                v.kind == Value::Kind::Pointer ? "hira_n_" + p.name : "");
+  }
+  c.line("hira_w.end_blob(hira_blob);");
+  c.line("}");
+}
+
+// Copies what the server sent back for one argument into the application's memory.
+void emit_out(Code &c, const Value &v, const std::string &x, const std::string &cap,
+              const std::string &r, int depth) {
+  if (v.pred) {
+    c.line("if (" + v.pred->text + ") {");
+    emit_out(c, *v.then_v, x, cap, r, depth);
+    c.line("} else {");
+    emit_out(c, *v.else_v, x, cap, r, depth);
+    c.line("}");
+    return;
+  }
+  if (v.kind != Value::Kind::Pointer || !has_out_data(v)) return;
+  const std::string n = "hira_got" + std::to_string(depth);
+  c.line("if (" + x + " != nullptr && " + r + ".remaining() != 0) {");
+  c.line("uint64_t " + n + " = " + r + ".get_u64();");
+  c.line("if (" + n + " > " + cap + ") " + n + " = 0;  // never write past what we sent");
+  const auto &e = *v.element;
+  if (v.is_bulk()) {
+    c.line("if (const uint8_t *hira_src = " + r + ".bulk(" + n + " * " + v.element_size + ")) {");
+    c.line("std::memcpy((void *)" + x + ", hira_src, " + n + " * " + v.element_size + ");");
+    c.line("}");
+  } else if (e.kind == Value::Kind::Handle) {
+    c.line("for (uint64_t i = 0; i < " + n + "; ++i) {");
+    c.line("((" + e.type_name_unqual + " *)" + x + ")[i] = " +
+           handle_from_id(e.type_name_unqual, r + ".get_u64()") + ";");
+    c.line("}");
+  } else if (e.kind == Value::Kind::Pointer || e.pred) {
+    const std::string i = "hira_i" + std::to_string(depth);
+    c.line("for (uint64_t " + i + " = 0; " + i + " < " + n + "; ++" + i + ") {");
+    c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
+    c.line("const uint64_t hira_cap" + std::to_string(depth + 1) + " = (uint64_t)(" +
+           (e.count ? e.count->text : "1") + ");");
+    emit_out(c, e, x + "[" + i + "]", "hira_cap" + std::to_string(depth + 1), r, depth + 1);
+    c.line("}");
+  }
+  c.line("}");
+}
+
+void emit_stub(Code &c, const Function &f) {
+  std::string sig = f.ret_type + " " + f.name + "(";
+  for (size_t i = 0; i < f.params.size(); ++i) {
+    if (i != 0) sig += ", ";
+    sig += f.params[i].type_name + " " + f.params[i].name;
+  }
+  if (f.params.empty()) sig += "void";
+  sig += ")";
+  c.line("extern \"C\" HIRA_EXPORT " + sig + " {");
+  c.line("::hira::guest::Call hira_call(kApiInfo, FN_" + f.name + ", " +
+         (f.async ? "true" : "false") + ");");
+  c.line("[[maybe_unused]] ::hira::Writer &hira_w = hira_call.args();");
+  for (const auto &p : f.params) {
+    if (p.value->kind == Value::Kind::Pointer) c.line("uint64_t hira_n_" + p.name + " = 0;");
+  }
+  for (const auto &p : f.params) emit_arg(c, f, p);
+  c.line("if (!hira_call.invoke()) {");
+  emit_failure_return(c, f);
+  c.line("}");
+  if (f.async) {
+    if (f.returns_void) {
+      c.line("return;");
+    } else {
+      c.line("return (" + f.ret_type + ")(" + f.success->text + ");");
+    }
+    c.line("}");
+    c.line();
+    return;
+  }
+  c.line("::hira::Reader &hira_r = hira_call.reply();");
+  if (!f.returns_void) {
+    c.line(f.ret_type + " hira_ret{};");
+    c.line("{");
+    c.line("::hira::Reader hira_b = hira_r.blob();");
+    if (f.ret_value->kind == Value::Kind::Handle) {
+      c.line("hira_ret = " + handle_from_id(f.ret_type, "hira_b.get_u64()") + ";");
+    } else {
+      c.line("hira_ret = hira_b.get<" + f.ret_type + ">();");
+    }
+    c.line("}");
+  } else {
+    c.line("hira_r.blob();");
+  }
+  for (const auto &p : f.params) {
+    c.line("{");
+    c.line("[[maybe_unused]] ::hira::Reader hira_b = hira_r.blob();");
+    emit_out(c, *p.value, p.name, "hira_n_" + p.name, "hira_b", 0);
+    c.line("}");
+  }
+  if (!f.statements.empty()) {
+    c.line("if (" + success_test(f, "hira_ret") + ") {");
+    for (const auto &s : f.statements) c.line(s);
+    c.line("}");
+  }
+  if (!f.returns_void) {
+    const auto canon = f.ret.getCanonicalType();
+    if (f.success && (canon->isIntegerType() || canon->isEnumeralType())) {
+      c.line("if (hira_call.has_deferred() && " + success_test(f, "hira_ret") + ") {");
+      c.line("return (" + f.ret_type + ")hira_call.deferred_value();  // an earlier async call failed");
+      c.line("}");
+    }
+    c.line("return hira_ret;");
+  }
+  c.line("}");
+  c.line();
+}
+
+void emit_dispatch(Code &c, const Api &api) {
+  c.line("static bool hira_dispatch_callback(uint32_t hira_id, void *hira_fn, void *hira_userdata,");
+  c.line("                                   ::hira::Reader &hira_r, ::hira::Writer &hira_result) {");
+  c.line("switch (hira_id) {");
+  for (const auto &cb : api.callbacks) {
+    c.line("case CB_" + cb.name + ": {");
+    std::string args;
+    for (const auto &p : cb.fn.params) {
+      c.line(p.type_name + " " + p.name + "{};");
+      if (p.value->kind == Value::Kind::Userdata) {
+        c.line("hira_r.blob();");
+        c.line(p.name + " = (" + p.type_name + ")hira_userdata;");
+      } else {
+        c.line("{");
+        c.line("::hira::Reader hira_b = hira_r.blob();");
+        emit_callback_decode(c, *p.value, p.name, "hira_b");
+        c.line("if (!hira_b.done()) return false;");
+        c.line("}");
+      }
+      args += (args.empty() ? "" : ", ") + p.name;
+    }
+    const std::string call = "((" + function_pointer_type(cb.fn) + ")hira_fn)(" + args + ")";
+    c.line("const auto hira_blob = hira_result.begin_blob();");
+    if (cb.fn.returns_void) {
+      c.line(call + ";");
+    } else {
+      c.line("hira_result.put<" + cb.fn.ret_type + ">(" + call + ");");
+    }
+    c.line("hira_result.end_blob(hira_blob);");
+    c.line("return true;");
+    c.line("}");
+  }
+  c.line("default:");
+  c.line("return false;");
+  c.line("}");
+  c.line("}");
+  c.line();
+}
+
+}  // namespace
+
+std::string emit_guest(const Api &api) {
+  Code c;
+  emit_prelude(c, api, "Guest library stubs");
+  c.line("#include \"hira/guest.h\"");
+  c.line();
+  c.line("#define HIRA_EXPORT __attribute__((visibility(\"default\")))");
+  c.line();
+  emit_dispatch(c, api);
+  c.line("static const ::hira::guest::ApiInfo kApiInfo = {");
+  c.line("  kApiName, kApiSignature, kFunctionCount, kFunctionNames, hira_dispatch_callback,");
+  c.line("};");
+  c.line();
+  for (const auto &f : api.functions) emit_stub(c, f);
+  return c.str();
+}
+
+std::string emit_version_script(const Api &api) {
+  std::string s = "/* Symbols of the guest library for '" + api.name + "', generated by cava. */\n{\n  global:\n";
+  for (const auto &f : api.functions) s += "    " + f.name + ";\n";
+  s += "  local:\n    *;\n};\n";
+  return s;
+}
+
+}  // namespace cava

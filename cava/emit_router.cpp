@@ -1,0 +1,160 @@
+// The router module: command shapes for validation and resource accounting.
+#include "emit.h"
+#include "emit_util.h"
+
+namespace cava {
+
+namespace {
+
+std::string blob_size(const Value &v) {
+  if (v.pred) return "::hira::router::kVariableSize";
+  switch (v.kind) {
+    case Value::Kind::Scalar: return "sizeof(" + v.type_name_unqual + ")";
+    case Value::Kind::Handle:
+    case Value::Kind::Callback: return "8";
+    case Value::Kind::Userdata: return "0";
+    case Value::Kind::Pointer: return "::hira::router::kVariableSize";
+  }
+  return "::hira::router::kVariableSize";
+}
+
+size_t resource_index(const Api &api, const std::string &name) {
+  for (size_t i = 0; i < api.resources.size(); ++i) {
+    if (api.resources[i].name == name) return i;
+  }
+  return 0;
+}
+
+void emit_account(Code &c, const Api &api, const Function &f) {
+  if (f.resources.empty()) return;
+  c.line("case FN_" + f.name + ": {");
+  std::set<std::string> used;
+  for (const auto &u : f.resources) used.insert(u.amount.args.begin(), u.amount.args.end());
+  for (size_t i = 0; i < f.params.size(); ++i) {
+    const Param &p = f.params[i];
+    if (used.count(p.name) == 0) continue;
+    c.line("::hira::Reader b" + std::to_string(i) + " = blobs[" + std::to_string(i) + "];");
+    if (p.value->kind == Value::Kind::Scalar) {
+      c.line("const " + p.value->type_name_unqual + " " + p.name + " = b" + std::to_string(i) +
+             ".get<" + p.value->type_name_unqual + ">();");
+    } else {
+      c.line("const uint64_t " + p.name + " = b" + std::to_string(i) + ".get_u64();");
+    }
+  }
+  for (const auto &u : f.resources) {
+    const std::string rc = "RC_" + api.resources[resource_index(api, u.resource)].name;
+    c.line("if (out->count < ::hira::router::kMaxDeltas) {");
+    if (u.op == ResourceUse::Op::Deallocate && !u.handle_arg.empty()) {
+      c.line("out->deltas[out->count++] = {" + rc + ", 0, (uint64_t)" + u.handle_arg + ", true};");
+    } else {
+      const std::string sign = u.op == ResourceUse::Op::Deallocate ? "-" : "";
+      c.line("out->deltas[out->count++] = {" + rc + ", " + sign + "(int64_t)(" + u.amount.text +
+             "), 0, false};");
+    }
+    c.line("}");
+  }
+  c.line("break;");
+  c.line("}");
+}
+
+// Where the handle a call allocates sits in its reply.
+void emit_allocated(Code &c, const Function &f) {
+  if (f.ret_value && f.ret_value->kind == Value::Kind::Handle && f.ret_value->allocate) {
+    c.line("case FN_" + f.name + ": return r.blob().get_u64();");
+    return;
+  }
+  for (size_t i = 0; i < f.params.size(); ++i) {
+    const Value &v = *f.params[i].value;
+    if (v.kind == Value::Kind::Pointer && v.element && v.element->kind == Value::Kind::Handle &&
+        v.element->allocate) {
+      c.line("case FN_" + f.name + ": {");
+      c.line("for (int i = 0; i < " + std::to_string(i + 1) + "; ++i) r.blob();");
+      c.line("::hira::Reader b = r.blob();");
+      c.line("if (b.get_u64() == 0) return 0;");
+      c.line("return b.get_u64();");
+      c.line("}");
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string emit_router(const Api &api) {
+  Code c;
+  emit_prelude(c, api, "Router module (command shapes and accounting)");
+  c.line("#include \"hira/router_module.h\"");
+  c.line();
+  c.line("namespace {");
+  c.line();
+  c.line("enum Resource : uint32_t {");
+  for (const auto &r : api.resources) c.line("RC_" + r.name + ",");
+  c.line("RC_COUNT_");
+  c.line("};");
+  c.line("const char *const kResourceNames[] = {");
+  for (const auto &r : api.resources) c.line("\"" + r.name + "\",");
+  c.line("nullptr};");
+  c.line("const uint8_t kResourceContinuous[] = {");
+  for (const auto &r : api.resources) c.line(std::string(r.continuous ? "1" : "0") + ",  // " + r.name);
+  c.line("0};");
+  c.line();
+  std::string offsets, counts, sizes, asyncs;
+  uint32_t off = 0;
+  for (const auto &f : api.functions) {
+    offsets += std::to_string(off) + ", ";
+    counts += std::to_string(f.params.size()) + ", ";
+    asyncs += std::string(f.async ? "1" : "0") + ", ";
+    for (const auto &p : f.params) sizes += "  " + blob_size(*p.value) + ",  // " + f.name + "." + p.name + "\n";
+    off += static_cast<uint32_t>(f.params.size());
+  }
+  c.line("const uint32_t kArgOffset[] = {" + offsets + "};");
+  c.line("const uint32_t kArgCount[] = {" + counts + "};");
+  c.line("const uint8_t kAsync[] = {" + asyncs + "};");
+  c.line("const uint32_t kArgSizes[] = {");
+  c.raw(sizes);
+  c.line("  0};");
+  c.line();
+  c.line("void account_call(uint32_t func, const ::hira::Reader *blobs, ::hira::router::CallAccounting *out) {");
+  c.line("(void)blobs;");
+  c.line("(void)out;");
+  c.line("switch (func) {");
+  for (const auto &f : api.functions) emit_account(c, api, f);
+  c.line("default:");
+  c.line("break;");
+  c.line("}");
+  c.line("}");
+  c.line();
+  c.line("uint64_t allocated_handle(uint32_t func, ::hira::Reader r) {");
+  c.line("switch (func) {");
+  for (const auto &f : api.functions) emit_allocated(c, f);
+  c.line("default:");
+  c.line("return 0;");
+  c.line("}");
+  c.line("}");
+  c.line();
+  c.line("bool reply_succeeded(uint32_t func, ::hira::Reader r) {");
+  c.line("switch (func) {");
+  for (const auto &f : api.functions) {
+    if (f.returns_void || !f.success) continue;
+    c.line("case FN_" + f.name + ": {");
+    c.line("::hira::Reader b = r.blob();");
+    c.line("const " + f.ret_type + " ret = b.get<" + f.ret_type + ">();");
+    c.line("return b.done() && " + success_test(f, "ret") + ";");
+    c.line("}");
+  }
+  c.line("default:");
+  c.line("return true;");
+  c.line("}");
+  c.line("}");
+  c.line();
+  c.line("}  // namespace");
+  c.line();
+  c.line("extern \"C\" __attribute__((visibility(\"default\"))) const ::hira::router::RouterModule hira_router_module = {");
+  c.line("  ::hira::router::kRouterModuleAbi, kApiName, kApiVersion, kApiSignature, kFunctionCount,");
+  c.line("  kFunctionNames, kAsync, kArgOffset, kArgCount, kArgSizes, RC_COUNT_, kResourceNames,");
+  c.line("  kResourceContinuous, account_call, allocated_handle, reply_succeeded,");
+  c.line("};");
+  return c.str();
+}
+
+}  // namespace cava

@@ -1,0 +1,348 @@
+// The API server module: one handler per function, callback trampolines,
+// and the table the API-agnostic server runtime dispatches through.
+#include "emit.h"
+#include "emit_util.h"
+
+namespace cava {
+
+namespace {
+
+const char *kMaxBytes = "((uint64_t)1 << 40)";
+
+std::string reject(const std::string &status, size_t arg) {
+  return "hira_ctx.reject(::hira::wire::ReplyStatus::" + status + ", " + std::to_string(arg) +
+         "); return;";
+}
+
+void emit_decode(Code &c, const Value &v, const std::string &x, const std::string &a, size_t arg,
+                 const std::string &count_lv, const std::string &param, int depth) {
+  if (v.pred) {
+    c.line("if (" + v.pred->text + ") {");
+    emit_decode(c, *v.then_v, x, a, arg, count_lv, param, depth);
+    c.line("} else {");
+    emit_decode(c, *v.else_v, x, a, arg, count_lv, param, depth);
+    c.line("}");
+    return;
+  }
+  switch (v.kind) {
+    case Value::Kind::Scalar:
+      c.line(x + " = " + a + ".get<" + v.type_name_unqual + ">();");
+      return;
+    case Value::Kind::Handle:
+      c.line(x + " = " +
+             handle_from_id(v.type_name_unqual, "hira_ctx.lookup(" + a + ".get_u64(), HT_" +
+                                                    std::to_string(v.handle_type_id) + ", " +
+                                                    std::to_string(arg) + ")") +
+             ";");
+      return;
+    case Value::Kind::Callback:
+    case Value::Kind::Userdata:
+      return;  // handled by the caller
+    case Value::Kind::Pointer:
+      break;
+  }
+  const std::string es = v.element_size;
+  const bool manual = v.lifetime_manual || v.deallocate;
+  const bool send = v.in && !v.no_copy;
+  c.line(x + " = nullptr;");
+  c.line("if (" + a + ".get_u8() != 0) {");
+  c.line(count_lv + " = " + a + ".get_u64();");
+  if (manual) c.line("const uint64_t hira_addr = " + a + ".get_u64();");
+  c.line("if (" + count_lv + " > " + kMaxBytes + " / " + es + ") { " +
+         reject("OutOfMemory", arg) + " }");
+  if (v.is_bulk()) {
+    const std::string bytes = count_lv + " * " + es;
+    if (send) {
+      c.line("const uint8_t *hira_src = " + a + ".bulk(" + bytes + ");");
+      c.line("if (hira_src == nullptr) { " + reject("BadFrame", arg) + " }");
+      if (manual) {
+        c.line("void *hira_dst = hira_ctx.manual_buffer(hira_addr, " + bytes + ");");
+        c.line("if (hira_dst == nullptr) return;");
+        c.line("std::memcpy(hira_dst, hira_src, " + bytes + ");");
+        c.line(x + " = (" + v.type_name_unqual + ")hira_dst;");
+      } else {
+        // One-byte elements (strings) get a private NUL-terminated copy so
+        // that size checks such as strlen(x) + 1 can never run past them.
+        c.line(x + " = (" + v.type_name_unqual + ")(" + es +
+               " == 1 ? hira_ctx.copy_in(hira_src, " + count_lv + ") : (void *)hira_src);");
+        c.line("if (" + x + " == nullptr) return;");
+      }
+    } else {
+      c.line(x + " = (" + v.type_name_unqual + ")" +
+             (manual ? "hira_ctx.manual_buffer(hira_addr, " + bytes + ")"
+                     : "hira_ctx.alloc(" + count_lv + ", " + es + ")") +
+             ";");
+      c.line("if (" + x + " == nullptr) return;");
+    }
+  } else {
+    const Value &e = *v.element;
+    const std::string arr = "hira_arr" + std::to_string(depth);
+    c.line("auto *" + arr + " = hira_ctx.alloc_array<" + e.type_name_unqual + ">(" + count_lv + ");");
+    c.line("if (" + arr + " == nullptr) return;");
+    c.line(x + " = (" + v.type_name_unqual + ")" + arr + ";");
+    const bool nested = e.kind == Value::Kind::Pointer;
+    if (nested) {
+      c.line("hira_ne_" + param + " = hira_ctx.alloc_array<uint64_t>(" + count_lv + ");");
+      c.line("if (hira_ne_" + param + " == nullptr) return;");
+    }
+    if (send || nested) {
+      const std::string i = "hira_i" + std::to_string(depth);
+      c.line("for (uint64_t " + i + " = 0; " + i + " < " + count_lv + "; ++" + i + ") {");
+      c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
+      emit_decode(c, e, arr + "[" + i + "]", a, arg, "hira_ne_" + param + "[" + i + "]", param,
+                  depth + 1);
+      c.line("}");
+    }
+  }
+  c.line("}");
+}
+
+// The sizes the spec gives must match what the guest sent.
+void emit_validate(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
+                   size_t arg, const std::string &param, int depth) {
+  if (v.pred) {
+    c.line("if (" + v.pred->text + ") {");
+    emit_validate(c, *v.then_v, x, count_lv, arg, param, depth);
+    c.line("} else {");
+    emit_validate(c, *v.else_v, x, count_lv, arg, param, depth);
+    c.line("}");
+    return;
+  }
+  if (v.kind != Value::Kind::Pointer) return;
+  c.line("if (" + x + " != nullptr) {");
+  c.line("if (" + count_lv + " != (uint64_t)(" + (v.count ? v.count->text : "1") + ")) { " +
+         reject("BadArgument", arg) + " }");
+  if (v.element->kind == Value::Kind::Pointer) {
+    const std::string i = "hira_i" + std::to_string(depth);
+    c.line("for (uint64_t " + i + " = 0; " + i + " < " + count_lv + "; ++" + i + ") {");
+    c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
+    emit_validate(c, *v.element, "((" + v.element->type_name_unqual + " *)" + x + ")[" + i + "]",
+                  "hira_ne_" + param + "[" + i + "]", arg, param, depth + 1);
+    c.line("}");
+  }
+  c.line("}");
+}
+
+void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
+                    const std::string &param, int depth) {
+  if (v.pred) {
+    c.line("if (" + v.pred->text + ") {");
+    emit_reply_out(c, *v.then_v, x, count_lv, param, depth);
+    c.line("} else {");
+    emit_reply_out(c, *v.else_v, x, count_lv, param, depth);
+    c.line("}");
+    return;
+  }
+  if (v.kind != Value::Kind::Pointer || !has_out_data(v)) return;
+  c.line("if (" + x + " != nullptr) {");
+  c.line("hira_w.put_u64(" + count_lv + ");");
+  const Value &e = *v.element;
+  if (v.is_bulk()) {
+    c.line("hira_w.put_bulk((const void *)" + x + ", " + count_lv + " * " + v.element_size + ");");
+  } else {
+    const std::string i = "hira_i" + std::to_string(depth);
+    c.line("for (uint64_t " + i + " = 0; " + i + " < " + count_lv + "; ++" + i + ") {");
+    c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
+    const std::string elem = "((" + e.type_name_unqual + " *)" + x + ")[" + i + "]";
+    if (e.kind == Value::Kind::Handle) {
+      c.line("hira_w.put_u64(hira_ctx.export_handle((void *)(uintptr_t)" + elem + ", HT_" +
+             std::to_string(e.handle_type_id) + "));");
+    } else {
+      emit_reply_out(c, e, elem, "hira_ne_" + param + "[" + i + "]", param, depth + 1);
+    }
+    c.line("}");
+  }
+  c.line("}");
+}
+
+void emit_forget(Code &c, const Value &v, const std::string &x) {
+  if (v.kind == Value::Kind::Handle && v.deallocate) {
+    c.line("hira_ctx.forget_handle((void *)(uintptr_t)" + x + ", HT_" +
+           std::to_string(v.handle_type_id) + ");");
+  }
+}
+
+const Param *userdata_param(const Function &f) {
+  for (const auto &p : f.params) {
+    if (p.value->kind == Value::Kind::Userdata) return &p;
+  }
+  return nullptr;
+}
+
+void emit_handler(Code &c, const Api &api, const Function &f) {
+  (void)api;
+  const size_t np = f.params.size();
+  c.line("static void handle_" + f.name + "(::hira::server::CallContext &hira_ctx) {");
+  c.line("::hira::Reader &hira_r = hira_ctx.args();");
+  if (np != 0) {
+    c.line("::hira::Reader hira_a[" + std::to_string(np) + "];");
+    c.line("for (auto &blob : hira_a) blob = hira_r.blob();");
+  }
+  c.line("if (!hira_r.done()) { " + reject("BadFrame", 0) + " }");
+  for (const auto &p : f.params) {
+    c.line(p.value->type_name_unqual + " " + p.name + "{};");
+    if (p.value->kind == Value::Kind::Pointer) {
+      c.line("uint64_t hira_n_" + p.name + " = 0;");
+      if (p.value->element && p.value->element->kind == Value::Kind::Pointer) {
+        c.line("[[maybe_unused]] uint64_t *hira_ne_" + p.name + " = nullptr;");
+      }
+    }
+  }
+  // Scalars and handles first: pointer sizes and conditions may read them.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < np; ++i) {
+      const Param &p = f.params[i];
+      const bool is_ptr = p.value->kind == Value::Kind::Pointer || p.value->pred;
+      if ((pass == 0) == is_ptr) continue;
+      const std::string a = "hira_a[" + std::to_string(i) + "]";
+      if (p.value->kind == Value::Kind::Callback) {
+        const Param *ud = userdata_param(f);
+        c.line("if (const uint64_t hira_reg = " + a + ".get_u64(); hira_reg != 0) {");
+        c.line(p.name + " = hira_tramp_" + p.value->callback->getNameAsString() + ";");
+        if (ud != nullptr) {
+          c.line(ud->name + " = (" + ud->type_name + ")hira_ctx.callback_userdata(hira_reg, CB_" +
+                 p.value->callback->getNameAsString() + ");");
+        }
+        c.line("}");
+        continue;
+      }
+      emit_decode(c, *p.value, p.name, a, i, "hira_n_" + p.name, p.name, 0);
+    }
+  }
+  for (size_t i = 0; i < np; ++i) {
+    c.line("if (!hira_a[" + std::to_string(i) + "].done()) { " + reject("BadFrame", i) + " }");
+  }
+  c.line("if (hira_ctx.failed()) return;");
+  for (size_t i = 0; i < np; ++i) {
+    emit_validate(c, *f.params[i].value, f.params[i].name, "hira_n_" + f.params[i].name, i,
+                  f.params[i].name, 0);
+  }
+  std::string args;
+  for (const auto &p : f.params) args += (args.empty() ? "" : ", ") + p.name;
+  const std::string call = "real_" + f.name + "(" + args + ")";
+  if (f.returns_void) {
+    c.line(call + ";");
+  } else {
+    c.line(f.ret_type + " hira_ret = " + call + ";");
+  }
+  c.line("if (" + success_test(f, "hira_ret") + ") {");
+  for (const auto &p : f.params) emit_forget(c, *p.value, p.name);
+  for (const auto &s : f.statements) c.line(s);
+  c.line("}");
+  if (f.async) {
+    if (!f.returns_void && f.success) {
+      c.line("if (!" + success_test(f, "hira_ret") + ") hira_ctx.defer_error((int64_t)hira_ret);");
+    }
+    c.line("}");
+    c.line();
+    return;
+  }
+  c.line("::hira::Writer &hira_w = hira_ctx.reply();");
+  c.line("{");
+  c.line("const auto hira_blob = hira_w.begin_blob();");
+  if (!f.returns_void) {
+    if (f.ret_value->kind == Value::Kind::Handle) {
+      c.line("hira_w.put_u64(hira_ctx.export_handle((void *)(uintptr_t)hira_ret, HT_" +
+             std::to_string(f.ret_value->handle_type_id) + "));");
+    } else {
+      c.line("hira_w.put<" + f.ret_type + ">(hira_ret);");
+    }
+  }
+  c.line("hira_w.end_blob(hira_blob);");
+  c.line("}");
+  for (const auto &p : f.params) {
+    c.line("{");
+    c.line("const auto hira_blob = hira_w.begin_blob();");
+    emit_reply_out(c, *p.value, p.name, "hira_n_" + p.name, p.name, 0);
+    c.line("hira_w.end_blob(hira_blob);");
+    c.line("}");
+    if (p.value->kind == Value::Kind::Pointer && p.value->deallocate) {
+      c.line("if (" + p.name + " != nullptr) hira_ctx.release_manual_buffer_after_reply((uint64_t)" +
+             "(uintptr_t)" + p.name + ");");
+    }
+  }
+  c.line("}");
+  c.line();
+}
+
+void emit_trampoline(Code &c, const Callback &cb) {
+  const Function &f = cb.fn;
+  std::string sig = "static " + f.ret_type + " hira_tramp_" + cb.name + "(";
+  for (size_t i = 0; i < f.params.size(); ++i) {
+    sig += (i != 0 ? ", " : "") + f.params[i].type_name + " " + f.params[i].name;
+  }
+  c.line(sig + ") {");
+  c.line("void *hira_reg = (void *)" + cb.userdata_param + ";");
+  c.line("::hira::Writer hira_w;");
+  c.line("{  // which guest registration to call");
+  c.line("const auto hira_blob = hira_w.begin_blob();");
+  c.line("hira_w.put_u64(::hira::server::callback_guest_id(hira_reg));");
+  c.line("hira_w.end_blob(hira_blob);");
+  c.line("}");
+  for (const auto &p : f.params) {
+    c.line("{");
+    c.line("const auto hira_blob = hira_w.begin_blob();");
+    emit_encode(c, *p.value, p.name, "hira_w", 0, Side::Server, "");
+    c.line("hira_w.end_blob(hira_blob);");
+    c.line("}");
+  }
+  c.line("std::unique_ptr<uint8_t[]> hira_data;");
+  c.line("::hira::Reader hira_result;");
+  c.line("const bool hira_ok = ::hira::server::invoke_callback(hira_reg, hira_w, &hira_data, &hira_result);");
+  if (f.returns_void) {
+    c.line("(void)hira_ok;");
+  } else {
+    c.line("if (!hira_ok) return " + f.ret_type + "{};");
+    c.line("::hira::Reader hira_b = hira_result.blob();");
+    c.line("return hira_b.get<" + f.ret_type + ">();");
+  }
+  c.line("}");
+  c.line();
+}
+
+}  // namespace
+
+std::string emit_server(const Api &api) {
+  Code c;
+  emit_prelude(c, api, "API server handlers");
+  c.line("#include <dlfcn.h>");
+  c.line("#include <memory>");
+  c.line();
+  c.line("#include \"hira/server.h\"");
+  c.line();
+  c.line("// The real API, resolved from " + api.server_library + " at start-up.");
+  for (const auto &f : api.functions) {
+    c.line("static decltype(&::" + f.name + ") real_" + f.name + " = nullptr;");
+  }
+  c.line();
+  for (const auto &cb : api.callbacks) emit_trampoline(c, cb);
+  for (const auto &f : api.functions) emit_handler(c, api, f);
+  c.line("static const ::hira::server::Handler kHandlers[] = {");
+  for (const auto &f : api.functions) c.line("  handle_" + f.name + ",");
+  c.line("};");
+  c.line("static const uint8_t kAsync[] = {");
+  for (const auto &f : api.functions) c.line(std::string("  ") + (f.async ? "1" : "0") + ",  // " + f.name);
+  c.line("};");
+  c.line("static uint8_t g_bound[kFunctionCount];");
+  c.line();
+  c.line("static uint32_t hira_bind(void *lib) {");
+  c.line("uint32_t n = 0;");
+  for (const auto &f : api.functions) {
+    c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name + "\");");
+    c.line("n += g_bound[FN_" + f.name + "] = real_" + f.name + " != nullptr;");
+  }
+  c.line("return n;");
+  c.line("}");
+  c.line();
+  c.line("extern const ::hira::server::ServerApi hira_server_api = {");
+  c.line("  kApiName, kApiSignature, kFunctionCount, kFunctionNames, kAsync, kHandlers,");
+  c.line("  \"" + api.server_library + "\", hira_bind, g_bound,");
+  c.line("};");
+  c.line();
+  c.line("int main(int argc, char **argv) {");
+  c.line("return ::hira::server::server_main(hira_server_api, argc, argv);");
+  c.line("}");
+  return c.str();
+}
+
+}  // namespace cava

@@ -1,0 +1,53 @@
+// Helpers shared by the emitters: an indenting writer and the encoders that
+// both the guest stubs and the server's callback trampolines use.
+#pragma once
+
+#include <sstream>
+#include <string>
+
+#include "model.h"
+
+namespace cava {
+
+class Code {
+ public:
+  Code &line(const std::string &s = "") {
+    if (s.empty()) {
+      os_ << "\n";
+      return *this;
+    }
+    if (s[0] == '}') --depth_;
+    os_ << std::string(static_cast<size_t>(depth_ < 0 ? 0 : depth_) * 2, ' ') << s << "\n";
+    if (s.back() == '{') ++depth_;
+    return *this;
+  }
+  Code &raw(const std::string &s) {
+    os_ << s;
+    return *this;
+  }
+  std::string str() const { return os_.str(); }
+
+ private:
+  std::ostringstream os_;
+  int depth_ = 0;
+};
+
+std::string protocol_header_name(const Api &api);
+// Includes, spec declarations and utilities every generated file starts with.
+void emit_prelude(Code &c, const Api &api, const std::string &what);
+// `(T)(uintptr_t)(x)`-style conversion of a wire id to a handle type.
+std::string handle_from_id(const std::string &type, const std::string &id);
+
+enum class Side { Guest, Server };
+// Writes value `x` into Writer `w` (inside an already open blob).
+void emit_encode(Code &c, const Value &v, const std::string &x, const std::string &w, int depth,
+                 Side side, const std::string &count_var);
+// Reads a value written by emit_encode from Reader `r` into `x` on the
+// receiving side of a callback (guest). Pointers point into the frame.
+void emit_callback_decode(Code &c, const Value &v, const std::string &x, const std::string &r);
+// `ret (*)(params)` for a callback's C function pointer type.
+std::string function_pointer_type(const Function &f);
+bool has_out_data(const Value &v);
+std::string success_test(const Function &f, const std::string &ret);
+
+}  // namespace cava

@@ -1,0 +1,136 @@
+// The typed model of an API that cava builds from a LAPIS spec and that
+// every emitter reads. Clang types stay attached (the AST outlives the model).
+#pragma once
+
+#include <clang/AST/Decl.h>
+#include <clang/AST/Type.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace cava {
+
+struct Loc {
+  std::string file;
+  unsigned line = 0;
+  std::string str() const { return file + ":" + std::to_string(line); }
+};
+
+// An expression written in the spec, kept as C source text over the names the
+// spec uses (argument names, `index`, `metadata(x)`, utilities).
+struct Expr {
+  std::string text;
+  std::set<std::string> args;  // argument names the expression reads
+  bool uses_index = false;
+  bool uses_metadata = false;
+  bool has_calls = false;      // calls any function (strlen, utilities, ...)
+  Loc loc;
+};
+
+// Descriptors as written in one scope. Unset fields inherit from type(T).
+struct Descriptors {
+  std::optional<bool> in, out, handle, no_copy, lifetime_manual, allocate, deallocate,
+      userdata;
+  std::optional<Expr> buffer;
+  std::optional<clang::QualType> type_cast;
+  const clang::FunctionDecl *callback = nullptr;
+  std::optional<Expr> invalid_handle;
+  std::optional<Expr> error_value;
+  std::optional<Expr> success;  // only in type(T) scopes
+  std::shared_ptr<Descriptors> element;
+  struct Conditional {
+    Expr pred;
+    std::shared_ptr<Descriptors> then_d, else_d;
+  };
+  std::vector<Conditional> conds;
+  Loc loc;
+  bool empty() const;
+};
+
+// A value after descriptors, type defaults and conditionals are resolved.
+struct Value {
+  enum class Kind { Scalar, Handle, Pointer, Callback, Userdata };
+  Kind kind = Kind::Scalar;
+  clang::QualType type;  // the C type of the value (after type_cast)
+  std::string type_name;
+  std::string type_name_unqual;  // for declaring mutable copies
+  std::string handle_type;  // Handle: the handle's type name
+  int handle_type_id = -1;
+  bool in = false, out = false, no_copy = false, lifetime_manual = false, allocate = false,
+       deallocate = false;
+  std::optional<Expr> count;          // Pointer: elements (default 1)
+  std::shared_ptr<Value> element;     // Pointer: what each element is
+  std::string element_size;           // Pointer: "sizeof(T)" or "1" for void
+  std::optional<Expr> invalid_handle;
+  const clang::FunctionDecl *callback = nullptr;
+  int callback_id = -1;
+  // A conditional value: pred ? then_v : else_v (both fully resolved).
+  std::optional<Expr> pred;
+  std::shared_ptr<Value> then_v, else_v;
+
+  bool is_bulk() const;  // Pointer whose elements are plain bytes
+};
+
+struct Param {
+  std::string name;
+  clang::QualType type;
+  std::string type_name;
+  std::shared_ptr<Value> value;
+  Loc loc;
+};
+
+struct ResourceUse {
+  enum class Op { Consume, Allocate, Deallocate };
+  Op op;
+  std::string resource;
+  Expr amount;
+  std::string handle_arg;  // Deallocate by handle: the argument's name
+};
+
+struct Function {
+  std::string name;
+  clang::QualType ret;
+  std::string ret_type;
+  bool returns_void = false;
+  std::shared_ptr<Value> ret_value;  // nullptr for void
+  std::vector<Param> params;
+  bool async = false;
+  std::optional<Expr> success;
+  std::optional<Expr> error_value;
+  std::vector<ResourceUse> resources;
+  std::vector<std::string> statements;  // plain C run after a successful call
+  int id = 0;
+  Loc loc;
+  const clang::FunctionDecl *decl = nullptr;
+};
+
+struct Callback {
+  std::string name;
+  int id = 0;
+  Function fn;  // its shape: params and return
+  std::string userdata_param;
+};
+
+struct Resource {
+  std::string name;
+  bool continuous = false;
+};
+
+struct Api {
+  std::string name, version, guest_soname, server_library;
+  std::string spec_file;
+  std::vector<std::string> includes;  // vendor headers the spec includes
+  std::vector<Function> functions;
+  std::vector<Callback> callbacks;
+  std::vector<Resource> resources;
+  std::vector<std::string> handle_types;
+  std::vector<std::string> utilities;  // source text of utility functions
+  std::string metadata_type;           // "" when no declare_metadata
+  uint64_t signature = 0;
+};
+
+}  // namespace cava

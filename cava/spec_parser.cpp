@@ -1,0 +1,850 @@
+#include "spec_parser.h"
+
+#include <clang/AST/ASTContext.h>
+#include <clang/AST/Attr.h>
+#include <clang/AST/RecursiveASTVisitor.h>
+#include <clang/Basic/SourceManager.h>
+#include <clang/Lex/Lexer.h>
+#include <clang/Tooling/Tooling.h>
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace cava {
+
+using namespace clang;
+
+bool Descriptors::empty() const {
+  return !in && !out && !handle && !no_copy && !lifetime_manual && !allocate && !deallocate &&
+         !userdata && !buffer && !type_cast && callback == nullptr && !invalid_handle &&
+         !error_value && !success && !element && conds.empty();
+}
+
+bool Value::is_bulk() const {
+  return kind == Kind::Pointer && element && element->kind == Kind::Scalar && !element->pred;
+}
+
+namespace {
+
+enum class Scope { Function, Value, Type, Callback };
+
+std::string annotation(const Decl *d) {
+  for (const auto *a : d->specific_attrs<AnnotateAttr>()) {
+    const std::string s = a->getAnnotation().str();
+    if (s.rfind("lapis_", 0) == 0) return s;
+  }
+  return "";
+}
+
+// Collects what an expression reads.
+class ExprScanner : public RecursiveASTVisitor<ExprScanner> {
+ public:
+  explicit ExprScanner(Expr &e) : out_(e) {}
+  bool VisitDeclRefExpr(DeclRefExpr *r) {
+    if (const auto *p = dyn_cast<ParmVarDecl>(r->getDecl())) out_.args.insert(p->getNameAsString());
+    return true;
+  }
+  bool VisitCallExpr(CallExpr *c) {
+    out_.has_calls = true;
+    if (const auto *f = c->getDirectCallee()) {
+      const auto n = f->getName();
+      if (n == "__lapis_index") out_.uses_index = true;
+      if (n == "__lapis_metadata") out_.uses_metadata = true;
+    }
+    return true;
+  }
+
+ private:
+  Expr &out_;
+};
+
+class Parser {
+ public:
+  Parser(ASTUnit &ast, Api &api, std::vector<std::string> &errors)
+      : ctx_(ast.getASTContext()), sm_(ctx_.getSourceManager()), api_(api), errors_(errors) {}
+
+  void run() {
+    auto *tu = ctx_.getTranslationUnitDecl();
+    // Pass 1: declarations that functions refer to.
+    for (Decl *d : tu->decls()) {
+      if (!in_spec(d)) continue;
+      if (auto *v = dyn_cast<VarDecl>(d)) read_var(v);
+      if (auto *t = dyn_cast<TypedefNameDecl>(d)) read_typedef(t);
+      if (auto *f = dyn_cast<FunctionDecl>(d)) {
+        const auto a = annotation(f);
+        if (a == "lapis_type" && f->hasBody()) read_type_scope(f);
+        if (a == "lapis_callback" && f->hasBody()) callback_decls_.push_back(f);
+        if (a == "lapis_utility") api_.utilities.push_back(source_text(f->getSourceRange()));
+      }
+      if (isa<RecordDecl, EnumDecl>(d) || (isa<TypedefNameDecl>(d) && !is_marker_name(d))) {
+        if (!cast<NamedDecl>(d)->getName().startswith("__lapis")) {
+          spec_decls_.push_back(source_text(d->getSourceRange()) + ";");
+        }
+      }
+    }
+    for (const auto *f : callback_decls_) read_callback(f);
+    for (Decl *d : tu->decls()) {
+      auto *f = dyn_cast<FunctionDecl>(d);
+      if (f == nullptr || !in_spec(f) || !annotation(f).empty() || !f->hasBody()) continue;
+      if (f->getName().startswith("__lapis")) continue;
+      read_function(f);
+    }
+    if (api_.name.empty()) {
+      error(Loc{api_.spec_file, 1},
+            "the spec names no API: write lapis_api(\"name\", \"version\"); after including lapis.h");
+    }
+    if (api_.guest_soname.empty()) {
+      error(Loc{api_.spec_file, 1},
+            "the spec names no guest library: write lapis_guest_soname(\"libfoo.so.1\");");
+    }
+    if (api_.server_library.empty()) {
+      error(Loc{api_.spec_file, 1},
+            "the spec names no server library: write lapis_server_library(\"libfoo.so.1\");");
+    }
+    if (api_.functions.empty()) error(Loc{api_.spec_file, 1}, "the spec describes no function");
+    api_.signature = signature();
+    for (auto &d : spec_decls_) api_.utilities.insert(api_.utilities.begin(), d);
+  }
+
+ private:
+  // ---- helpers -----------------------------------------------------------
+  bool in_spec(const Decl *d) const {
+    return sm_.isWrittenInMainFile(sm_.getExpansionLoc(d->getLocation()));
+  }
+  static bool is_marker_name(const Decl *d) {
+    const auto *n = dyn_cast<NamedDecl>(d);
+    return n != nullptr && n->getName().startswith("__lapis");
+  }
+  Loc loc_of(SourceLocation l) const {
+    const auto p = sm_.getPresumedLoc(sm_.getExpansionLoc(l));
+    if (p.isInvalid()) return {api_.spec_file, 0};
+    return {p.getFilename(), p.getLine()};
+  }
+  void error(const Loc &l, const std::string &msg) {
+    errors_.push_back(l.str() + ": error: " + msg);
+  }
+  std::string source_text(SourceRange r) const {
+    const auto range = CharSourceRange::getTokenRange(sm_.getSpellingLoc(r.getBegin()),
+                                                      sm_.getSpellingLoc(r.getEnd()));
+    return Lexer::getSourceText(range, sm_, ctx_.getLangOpts()).str();
+  }
+  std::string type_name(QualType t) const {
+    PrintingPolicy pp(ctx_.getLangOpts());
+    pp.SuppressTagKeyword = false;
+    return t.getAsString(pp);
+  }
+
+  Expr make_expr(const clang::Expr *e) {
+    Expr out;
+    e = e->IgnoreParenImpCasts();
+    out.loc = loc_of(e->getBeginLoc());
+    const auto b = sm_.getSpellingLoc(e->getBeginLoc());
+    const auto en = sm_.getSpellingLoc(e->getEndLoc());
+    if (sm_.getFileID(b) == sm_.getFileID(en) && sm_.isWrittenInMainFile(b)) {
+      out.text = source_text(e->getSourceRange());
+    }
+    if (out.text.empty()) {
+      llvm::raw_string_ostream os(out.text);
+      e->printPretty(os, nullptr, PrintingPolicy(ctx_.getLangOpts()));
+    }
+    ExprScanner(out).TraverseStmt(const_cast<clang::Expr *>(e));
+    return out;
+  }
+
+  static const FunctionDecl *marker(const Stmt *s) {
+    const auto *c = dyn_cast<CallExpr>(s);
+    if (c == nullptr) return nullptr;
+    const auto *f = c->getDirectCallee();
+    if (f == nullptr || !f->getName().startswith("__lapis_")) return nullptr;
+    return f;
+  }
+  // Strips the cast a descriptor macro puts around an argument.
+  static const clang::Expr *arg(const CallExpr *c, unsigned i) {
+    return c->getArg(i)->IgnoreParenImpCasts();
+  }
+  const clang::Expr *variadic_value(const CallExpr *c) {
+    return c->getNumArgs() >= 2 ? arg(c, 1) : nullptr;
+  }
+
+  // ---- top-level declarations -------------------------------------------
+  void read_var(const VarDecl *v) {
+    const auto name = v->getName();
+    const auto a = annotation(v);
+    if (a == "lapis_continuous_rc" || a == "lapis_instantaneous_rc") {
+      api_.resources.push_back({v->getNameAsString(), a == "lapis_continuous_rc"});
+      return;
+    }
+    auto str = [&]() -> std::string {
+      if (const auto *init = v->getInit()) {
+        if (const auto *s = dyn_cast<StringLiteral>(init->IgnoreParenImpCasts())) {
+          return s->getString().str();
+        }
+      }
+      error(loc_of(v->getLocation()), "expected a string literal");
+      return "";
+    };
+    if (name == "__lapis_api_name") api_.name = str();
+    if (name == "__lapis_api_version") api_.version = str();
+    if (name == "__lapis_guest_soname") api_.guest_soname = str();
+    if (name == "__lapis_server_library") api_.server_library = str();
+  }
+
+  void read_typedef(const TypedefNameDecl *t) {
+    if (t->getName() == "__lapis_metadata_t") {
+      api_.metadata_type = type_name(t->getUnderlyingType());
+    }
+  }
+
+  void read_type_scope(const FunctionDecl *f) {
+    if (f->getNumParams() != 1) return;
+    const QualType t = f->getParamDecl(0)->getType();
+    auto d = std::make_shared<Descriptors>();
+    d->loc = loc_of(f->getLocation());
+    parse_scope(cast<CompoundStmt>(f->getBody()), *d, Scope::Type, nullptr);
+    type_specs_[type_name(t)] = d;
+  }
+
+  // ---- descriptor scopes ----------------------------------------------------
+  struct FnScope {
+    Function *fn;
+    std::map<std::string, std::shared_ptr<Descriptors>> args;
+    std::shared_ptr<Descriptors> ret;
+    const FunctionDecl *decl;
+  };
+
+  void parse_scope(const Stmt *body, Descriptors &d, Scope scope, FnScope *fs) {
+    for (const Stmt *s : cast<CompoundStmt>(body)->body()) parse_stmt(s, d, scope, fs);
+  }
+
+  void parse_stmt(const Stmt *s, Descriptors &d, Scope scope, FnScope *fs) {
+    if (isa<NullStmt>(s)) return;
+    if (const auto *cs = dyn_cast<CompoundStmt>(s)) {
+      for (const Stmt *c : cs->body()) parse_stmt(c, d, scope, fs);
+      return;
+    }
+    if (const auto *is = dyn_cast<IfStmt>(s)) {
+      parse_if(is, d, scope, fs);
+      return;
+    }
+    const FunctionDecl *m = marker(s);
+    if (m == nullptr) {
+      if (scope == Scope::Function && fs != nullptr) {
+        fs->fn->statements.push_back(source_text(s->getSourceRange()) + ";");
+        return;
+      }
+      error(loc_of(s->getBeginLoc()),
+            "only descriptors may appear here; plain C statements belong in the function's body, "
+            "outside argument(...) and type(...) scopes");
+      return;
+    }
+    apply_descriptor(cast<CallExpr>(s), m->getName().str(), d, scope, fs);
+  }
+
+  void parse_if(const IfStmt *is, Descriptors &d, Scope scope, FnScope *fs) {
+    const auto *m = marker(is->getCond()->IgnoreParenImpCasts());
+    const Loc l = loc_of(is->getBeginLoc());
+    if (m != nullptr) {
+      const auto name = m->getName();
+      if (is->getElse() != nullptr) {
+        error(l, "a scope (argument/element/return_value) cannot have an else branch");
+      }
+      if (name == "__lapis_scope_argument") {
+        if (scope != Scope::Function && scope != Scope::Callback) {
+          error(l, "argument(x) is only allowed directly in a function's body");
+          return;
+        }
+        const auto *call = cast<CallExpr>(is->getCond()->IgnoreParenImpCasts());
+        const auto *e = call->getArg(0)->IgnoreParenCasts();
+        const ParmVarDecl *p = nullptr;
+        if (const auto *u = dyn_cast<UnaryOperator>(e)) {
+          if (const auto *r = dyn_cast<DeclRefExpr>(u->getSubExpr()->IgnoreParenCasts())) {
+            p = dyn_cast<ParmVarDecl>(r->getDecl());
+          }
+        }
+        if (p == nullptr) {
+          error(l, "argument(x) needs the name of one of this function's arguments");
+          return;
+        }
+        auto &slot = fs->args[p->getNameAsString()];
+        if (!slot) {
+          slot = std::make_shared<Descriptors>();
+          slot->loc = l;
+        }
+        parse_scope(is->getThen(), *slot, Scope::Value, fs);
+        return;
+      }
+      if (name == "__lapis_scope_return_value") {
+        if (scope != Scope::Function) {
+          error(l, "return_value is only allowed directly in a function's body");
+          return;
+        }
+        if (!fs->ret) fs->ret = std::make_shared<Descriptors>();
+        fs->ret->loc = l;
+        parse_scope(is->getThen(), *fs->ret, Scope::Value, fs);
+        return;
+      }
+      if (name == "__lapis_scope_element") {
+        if (scope != Scope::Value && scope != Scope::Type) {
+          error(l, "element { } is only allowed inside argument(x), return_value or type(T)");
+          return;
+        }
+        if (!d.element) {
+          d.element = std::make_shared<Descriptors>();
+          d.element->loc = l;
+        }
+        parse_scope(is->getThen(), *d.element, Scope::Value, fs);
+        return;
+      }
+      error(l, "unexpected descriptor in if condition");
+      return;
+    }
+    if (scope == Scope::Function) {
+      error(l,
+            "conditional descriptors must describe a value: put the if inside argument(x) { }");
+      return;
+    }
+    Descriptors::Conditional c;
+    c.pred = make_expr(is->getCond());
+    c.then_d = std::make_shared<Descriptors>();
+    c.then_d->loc = l;
+    c.else_d = std::make_shared<Descriptors>();
+    c.else_d->loc = l;
+    parse_stmt(is->getThen(), *c.then_d, scope, fs);
+    if (is->getElse() != nullptr) parse_stmt(is->getElse(), *c.else_d, scope, fs);
+    d.conds.push_back(std::move(c));
+  }
+
+  void apply_descriptor(const CallExpr *c, const std::string &name, Descriptors &d, Scope scope,
+                        FnScope *fs) {
+    const Loc l = loc_of(c->getBeginLoc());
+    const std::string word = name.substr(std::string("__lapis_").size());
+    if (word == "todo") {
+      std::string what = "a decision is missing";
+      if (const auto *sl = dyn_cast<StringLiteral>(c->getArg(0)->IgnoreParenImpCasts())) {
+        what = sl->getString().str();
+      }
+      error(l, "unresolved lapis_todo: " + what);
+      return;
+    }
+    const bool value_scope = scope == Scope::Value || scope == Scope::Type;
+    auto need_value = [&]() {
+      if (!value_scope) {
+        error(l, "'" + word + "' describes a value: put it inside argument(x) { }, "
+                 "return_value { } or type(T) { }");
+        return false;
+      }
+      return true;
+    };
+    auto need_function = [&]() {
+      if (scope != Scope::Function) {
+        error(l, "'" + word + "' describes a function: put it directly in the function's body");
+        return false;
+      }
+      return true;
+    };
+    auto flag = [&](std::optional<bool> &f) {
+      if (need_value()) f = true;
+    };
+    if (word == "in") return flag(d.in);
+    if (word == "out") return flag(d.out);
+    if (word == "handle") return flag(d.handle);
+    if (word == "no_copy") return flag(d.no_copy);
+    if (word == "lifetime_manual") return flag(d.lifetime_manual);
+    if (word == "lifetime_call") {
+      if (need_value()) d.lifetime_manual = false;
+      return;
+    }
+    if (word == "allocate") return flag(d.allocate);
+    if (word == "deallocate") return flag(d.deallocate);
+    if (word == "userdata") return flag(d.userdata);
+    if (word == "buffer") {
+      if (need_value()) d.buffer = make_expr(arg(c, 0));
+      return;
+    }
+    if (word == "type_cast") {
+      if (!need_value()) return;
+      const auto *e = c->getArg(0)->IgnoreParenImpCasts();
+      if (const auto *ce = dyn_cast<ExplicitCastExpr>(e)) {
+        d.type_cast = ce->getTypeAsWritten()->getPointeeType();
+      }
+      return;
+    }
+    if (word == "callback") {
+      if (!need_value()) return;
+      const auto *e = c->getArg(0)->IgnoreParenCasts();
+      const FunctionDecl *cb = nullptr;
+      if (const auto *r = dyn_cast<DeclRefExpr>(e)) cb = dyn_cast<FunctionDecl>(r->getDecl());
+      if (cb == nullptr || annotation(cb) != "lapis_callback") {
+        error(l, "callback(x) needs the name of a callback_decl function declared in the spec");
+        return;
+      }
+      d.callback = cb;
+      return;
+    }
+    if (word == "invalid_handle" || word == "error_value" || word == "success") {
+      const auto *v = variadic_value(c);
+      if (v == nullptr) return;
+      if (word == "success") {
+        if (scope == Scope::Type) {
+          d.success = make_expr(v);
+        } else if (need_function()) {
+          fs->fn->success = make_expr(v);
+        }
+        return;
+      }
+      if (!need_value()) return;
+      (word == "invalid_handle" ? d.invalid_handle : d.error_value) = make_expr(v);
+      return;
+    }
+    if (word == "sync" || word == "async") {
+      if (need_function()) fs->fn->async = word == "async";
+      return;
+    }
+    if (word == "consumes_rc" || word == "allocates_rc" || word == "deallocates_rc") {
+      if (!need_function()) return;
+      ResourceUse u;
+      u.op = word == "consumes_rc"    ? ResourceUse::Op::Consume
+             : word == "allocates_rc" ? ResourceUse::Op::Allocate
+                                      : ResourceUse::Op::Deallocate;
+      const auto *rc = c->getArg(0)->IgnoreParenCasts();
+      if (const auto *uo = dyn_cast<UnaryOperator>(rc)) rc = uo->getSubExpr()->IgnoreParenCasts();
+      const auto *ref = dyn_cast<DeclRefExpr>(rc);
+      const auto *var = ref != nullptr ? dyn_cast<VarDecl>(ref->getDecl()) : nullptr;
+      const auto a = var != nullptr ? annotation(var) : "";
+      if (a != "lapis_continuous_rc" && a != "lapis_instantaneous_rc") {
+        error(l, word + " needs a resource declared with continuous_rc or instantaneous_rc");
+        return;
+      }
+      u.resource = var->getNameAsString();
+      const bool continuous = a == "lapis_continuous_rc";
+      if (u.op == ResourceUse::Op::Consume && continuous) {
+        error(l, "consumes_rc needs an instantaneous_rc; '" + u.resource +
+                     "' is continuous: use allocates_rc/deallocates_rc");
+        return;
+      }
+      if (u.op != ResourceUse::Op::Consume && !continuous) {
+        error(l, word + " needs a continuous_rc; '" + u.resource +
+                     "' is instantaneous: use consumes_rc");
+        return;
+      }
+      u.amount = make_expr(arg(c, 1)->IgnoreParenCasts());
+      if (u.op == ResourceUse::Op::Deallocate) {
+        const auto *e = arg(c, 1)->IgnoreParenCasts();
+        if (const auto *r = dyn_cast<DeclRefExpr>(e)) {
+          if (const auto *p = dyn_cast<ParmVarDecl>(r->getDecl())) u.handle_arg = p->getNameAsString();
+        }
+      }
+      fs->fn->resources.push_back(std::move(u));
+      return;
+    }
+    error(l, "'" + word + "' cannot be used here");
+  }
+
+  // ---- resolving values -----------------------------------------------------
+  std::shared_ptr<Descriptors> type_spec(QualType t) const {
+    // Walk the typedef chain: acc_context, then struct acc_context_s *, ...
+    for (;;) {
+      const auto it = type_specs_.find(type_name(t));
+      if (it != type_specs_.end()) return it->second;
+      const auto it2 = type_specs_.find(type_name(t.getUnqualifiedType()));
+      if (it2 != type_specs_.end()) return it2->second;
+      const auto *td = t->getAs<TypedefType>();
+      if (td == nullptr) return nullptr;
+      const QualType next = td->getDecl()->getUnderlyingType();
+      if (next == t) return nullptr;
+      t = next;
+    }
+  }
+
+  static void merge_into(Descriptors &dst, const Descriptors &src) {
+    auto take = [](auto &a, const auto &b) {
+      if (b) a = b;
+    };
+    take(dst.in, src.in);
+    take(dst.out, src.out);
+    take(dst.handle, src.handle);
+    take(dst.no_copy, src.no_copy);
+    take(dst.lifetime_manual, src.lifetime_manual);
+    take(dst.allocate, src.allocate);
+    take(dst.deallocate, src.deallocate);
+    take(dst.userdata, src.userdata);
+    take(dst.buffer, src.buffer);
+    take(dst.type_cast, src.type_cast);
+    if (src.callback != nullptr) dst.callback = src.callback;
+    take(dst.invalid_handle, src.invalid_handle);
+    take(dst.error_value, src.error_value);
+    take(dst.success, src.success);
+    if (src.element) {
+      auto e = std::make_shared<Descriptors>(dst.element ? *dst.element : Descriptors{});
+      merge_into(*e, *src.element);
+      dst.element = e;
+    }
+    dst.conds.insert(dst.conds.end(), src.conds.begin(), src.conds.end());
+    if (src.loc.line != 0) dst.loc = src.loc;
+  }
+
+  static bool is_char(QualType t) {
+    t = t.getCanonicalType().getUnqualifiedType();
+    return t->isCharType();
+  }
+
+  bool has_pointer_fields(QualType t) const {
+    const auto *rt = t.getCanonicalType()->getAs<RecordType>();
+    if (rt == nullptr) return false;
+    const auto *def = rt->getDecl()->getDefinition();
+    if (def == nullptr) return false;
+    for (const auto *f : def->fields()) {
+      QualType ft = f->getType().getCanonicalType();
+      while (const auto *at = dyn_cast<ConstantArrayType>(ft.getTypePtr())) {
+        ft = at->getElementType().getCanonicalType();
+      }
+      if (ft->isPointerType() || has_pointer_fields(ft)) return true;
+    }
+    return false;
+  }
+
+  int handle_type_id(const std::string &name) {
+    for (size_t i = 0; i < api_.handle_types.size(); ++i) {
+      if (api_.handle_types[i] == name) return static_cast<int>(i);
+    }
+    api_.handle_types.push_back(name);
+    return static_cast<int>(api_.handle_types.size() - 1);
+  }
+
+  int callback_id(const FunctionDecl *f) const {
+    for (const auto &cb : api_.callbacks) {
+      if (cb.name == f->getNameAsString()) return cb.id;
+    }
+    return -1;
+  }
+
+  // `what` names the value in errors: "argument 'x' of f".
+  std::shared_ptr<Value> resolve(QualType t, const Descriptors *given, const Loc &l,
+                                 const std::string &what, const Descriptors *inherited) {
+    Descriptors d;
+    if (inherited != nullptr) {
+      d.in = inherited->in;
+      d.out = inherited->out;
+      d.no_copy = inherited->no_copy;
+    }
+    if (auto ts = type_spec(t)) merge_into(d, *ts);
+    if (given != nullptr) merge_into(d, *given);
+    return resolve_merged(t, d, l, what);
+  }
+
+  std::shared_ptr<Value> resolve_merged(QualType t, Descriptors d, const Loc &l,
+                                        const std::string &what) {
+    auto v = std::make_shared<Value>();
+    if (!d.conds.empty()) {
+      const auto c = d.conds.front();
+      d.conds.erase(d.conds.begin());
+      Descriptors a = d, b = d;
+      merge_into(a, *c.then_d);
+      merge_into(b, *c.else_d);
+      v->pred = c.pred;
+      v->then_v = resolve_merged(t, a, l, what);
+      v->else_v = resolve_merged(t, b, l, what);
+      v->type = t;
+      v->type_name = type_name(t);
+      v->kind = v->then_v->kind;
+      return v;
+    }
+    if (d.type_cast) t = *d.type_cast;
+    v->type = t;
+    v->type_name = type_name(t);
+    v->type_name_unqual = type_name(t.getUnqualifiedType());
+    v->invalid_handle = d.invalid_handle;
+    v->in = d.in.value_or(false);
+    v->out = d.out.value_or(false);
+    v->no_copy = d.no_copy.value_or(false);
+    v->lifetime_manual = d.lifetime_manual.value_or(false);
+    v->allocate = d.allocate.value_or(false);
+    v->deallocate = d.deallocate.value_or(false);
+    const QualType canon = t.getCanonicalType();
+    if (d.callback != nullptr) {
+      if (!canon->isFunctionPointerType()) {
+        error(l, what + " is described as a callback but its type '" + v->type_name +
+                     "' is not a function pointer");
+      }
+      v->kind = Value::Kind::Callback;
+      v->callback = d.callback;
+      v->callback_id = callback_id(d.callback);
+      return v;
+    }
+    if (d.userdata.value_or(false)) {
+      v->kind = Value::Kind::Userdata;
+      return v;
+    }
+    if (d.handle.value_or(false)) {
+      v->kind = Value::Kind::Handle;
+      v->handle_type = v->type_name;
+      v->handle_type_id = handle_type_id(v->type_name);
+      if (!canon->isPointerType() && !canon->isIntegerType()) {
+        error(l, what + ": a handle must be a pointer or integer type, not '" + v->type_name + "'");
+      }
+      return v;
+    }
+    if (canon->isFunctionPointerType()) {
+      error(l, what + " is a function pointer: write argument(x) { callback(decl); } with a "
+                      "callback_decl describing it");
+      return v;
+    }
+    if (canon->isPointerType()) {
+      v->kind = Value::Kind::Pointer;
+      if (!v->in && !v->out && !v->no_copy) {
+        error(l, what + " is a pointer with no direction: write argument(x) { in; } if the "
+                        "callee reads it, { out; } if it writes it, or { in; out; } for both");
+      }
+      const QualType pointee = canon->getPointeeType();
+      const QualType spelled_pointee = t->getPointeeType().isNull() ? pointee
+                                                                     : t->getPointeeType();
+      if (d.buffer) {
+        v->count = d.buffer;
+      } else if (pointee->isVoidType() || is_char(pointee)) {
+        error(l, what + " is a '" + v->type_name + "' with no size: write buffer(n) with the " +
+                     (pointee->isVoidType() ? "number of bytes" : "number of characters") +
+                     (is_char(pointee) ? " (for a string: buffer(strlen(x) + 1))" : ""));
+      }
+      if (pointee->isVoidType()) {
+        auto e = std::make_shared<Value>();
+        e->kind = Value::Kind::Scalar;
+        e->type = ctx_.UnsignedCharTy;
+        e->type_name = "unsigned char";
+        v->element = e;
+        v->element_size = "1";
+        if (d.element) error(l, what + " points to void: its elements cannot be described");
+        return v;
+      }
+      v->element = resolve(spelled_pointee, d.element.get(), l, "element of " + what, &d);
+      if (v->element->kind == Value::Kind::Pointer && v->element->element &&
+          v->element->element->kind == Value::Kind::Pointer) {
+        error(l, what + " nests buffers more than one level deep; cava supports buffers of "
+                        "buffers (T **) but not deeper");
+      }
+      if (v->element->kind == Value::Kind::Pointer &&
+          (v->element->lifetime_manual || v->element->deallocate)) {
+        error(l, what + ": lifetime_manual and deallocate apply to top-level buffers only");
+      }
+      v->element_size = "sizeof(" + type_name(spelled_pointee.getUnqualifiedType()) + ")";
+      if (v->element->kind == Value::Kind::Scalar && !v->element->pred &&
+          has_pointer_fields(pointee)) {
+        error(l, what + " points to '" + type_name(pointee) +
+                     "', which holds pointers that cava cannot marshal; describe them with "
+                     "type_cast to a flat type or split the call");
+      }
+      return v;
+    }
+    v->kind = Value::Kind::Scalar;
+    if (!canon->isVoidType() && canon->isIncompleteType()) {
+      error(l, what + " has incomplete type '" + v->type_name + "'");
+    } else if (has_pointer_fields(canon)) {
+      error(l, what + " is a struct holding pointers, which cava cannot marshal by value");
+    }
+    return v;
+  }
+
+  // ---- functions ---------------------------------------------------------
+  Function build_function(const FunctionDecl *f, Scope scope) {
+    Function fn;
+    fn.name = f->getNameAsString();
+    fn.decl = f;
+    fn.loc = loc_of(f->getLocation());
+    fn.ret = f->getReturnType();
+    fn.ret_type = type_name(fn.ret);
+    fn.returns_void = fn.ret->isVoidType();
+    FnScope fs{&fn, {}, nullptr, f};
+    parse_scope(f->getBody(), *std::make_shared<Descriptors>(), scope, &fs);
+    for (const auto &[name, d] : fs.args) {
+      bool found = false;
+      for (const auto *p : f->parameters()) found |= p->getNameAsString() == name;
+      if (!found) error(d->loc, "'" + name + "' is not an argument of " + fn.name);
+    }
+    for (const auto *p : f->parameters()) {
+      Param pr;
+      pr.name = p->getNameAsString();
+      pr.loc = loc_of(p->getLocation());
+      if (pr.name.empty()) {
+        error(pr.loc, "every argument of " + fn.name + " needs a name in the spec");
+        continue;
+      }
+      pr.type = p->getType();
+      pr.type_name = type_name(pr.type);
+      const auto it = fs.args.find(pr.name);
+      const Descriptors *given = it == fs.args.end() ? nullptr : it->second.get();
+      pr.value = resolve(pr.type, given, given != nullptr ? given->loc : pr.loc,
+                         "argument '" + pr.name + "' of " + fn.name, nullptr);
+      fn.params.push_back(std::move(pr));
+    }
+    if (!fn.returns_void) {
+      Descriptors rd;
+      if (auto ts = type_spec(fn.ret)) merge_into(rd, *ts);
+      if (fs.ret) merge_into(rd, *fs.ret);
+      if (rd.success && !fn.success) fn.success = rd.success;
+      fn.error_value = rd.error_value;
+      const QualType canon = fn.ret.getCanonicalType();
+      if (canon->isPointerType() && !rd.handle.value_or(false)) {
+        error(fn.loc, fn.name + " returns a pointer: cava can only return handles; write "
+                                "return_value { handle; } or type(" + fn.ret_type + ") { handle; }");
+      }
+      fn.ret_value = resolve(fn.ret, fs.ret.get(), fn.loc, "return value of " + fn.name, nullptr);
+      if (!fn.error_value && !canon->isPointerType() && scope == Scope::Function) {
+        error(fn.loc, fn.name + " returns '" + fn.ret_type +
+                          "' but no error value is given for when the call cannot reach the "
+                          "server: write type(" + fn.ret_type + ") { error_value(V); } or "
+                          "return_value { error_value(V); }");
+      }
+    }
+    return fn;
+  }
+
+  void read_function(const FunctionDecl *f) {
+    const Loc l = loc_of(f->getLocation());
+    bool declared_elsewhere = false;
+    for (const auto *r : f->redecls()) declared_elsewhere |= !in_spec(r);
+    if (!declared_elsewhere) {
+      error(l, "'" + f->getNameAsString() +
+                   "' is not declared by any header the spec includes; a spec re-declares API "
+                   "functions (include the vendor header first), or mark helpers with utility");
+      return;
+    }
+    if (f->isVariadic()) {
+      error(l, "'" + f->getNameAsString() + "' is variadic; cava cannot remote variadic calls");
+      return;
+    }
+    Function fn = build_function(f, Scope::Function);
+    fn.id = static_cast<int>(api_.functions.size());
+    if (fn.async) {
+      if (!fn.returns_void && !fn.success) {
+        error(l, fn.name + " is async but says nothing about success: write success(V) so the "
+                           "guest can return V at once");
+      }
+      for (const auto &p : fn.params) {
+        if (has_out(*p.value)) {
+          error(p.loc, fn.name + " is async but argument '" + p.name +
+                           "' is out: async calls return before the server runs; make it "
+                           "sync or describe the buffer no_copy with lifetime_manual");
+        }
+      }
+    }
+    for (const auto &u : fn.resources) {
+      for (const auto &a : u.amount.args) {
+        for (const auto &p : fn.params) {
+          if (p.name == a && p.value->kind == Value::Kind::Pointer) {
+            error(u.amount.loc, "resource amounts are computed by the router from scalar "
+                                "arguments; '" + a + "' is a pointer");
+          }
+        }
+      }
+      if (u.amount.uses_metadata || (u.amount.has_calls && u.handle_arg.empty())) {
+        error(u.amount.loc, "resource amounts must be plain expressions over scalar arguments");
+      }
+    }
+    api_.functions.push_back(std::move(fn));
+  }
+
+  static bool has_out(const Value &v) {
+    if (v.pred) return has_out(*v.then_v) || has_out(*v.else_v);
+    if (v.kind == Value::Kind::Pointer) {
+      if (v.out && !v.no_copy) return true;
+      return v.element && has_out(*v.element);
+    }
+    return false;
+  }
+
+  void read_callback(const FunctionDecl *f) {
+    Callback cb;
+    cb.name = f->getNameAsString();
+    cb.id = static_cast<int>(api_.callbacks.size());
+    api_.callbacks.push_back(cb);  // so resolve() can find its id
+    Function fn = build_function(f, Scope::Callback);
+    for (const auto &p : fn.params) {
+      if (p.value->kind == Value::Kind::Userdata) cb.userdata_param = p.name;
+      if (p.value->kind == Value::Kind::Callback) {
+        error(p.loc, "a callback cannot take another callback");
+      }
+    }
+    if (cb.userdata_param.empty()) {
+      error(loc_of(f->getLocation()),
+            "callback_decl " + cb.name + " has no userdata argument: write "
+            "argument(user_data) { userdata; } for the pointer the API passes back");
+    }
+    cb.fn = std::move(fn);
+    api_.callbacks.back() = std::move(cb);
+  }
+
+  uint64_t signature() const {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](const std::string &s) {
+      for (const unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ull;
+      }
+      h ^= 0xff;
+      h *= 1099511628211ull;
+    };
+    mix(api_.name);
+    mix(api_.version);
+    for (const auto &f : api_.functions) {
+      mix(f.name);
+      mix(f.ret_type);
+      mix(f.async ? "async" : "sync");
+      for (const auto &p : f.params) mix(p.type_name);
+    }
+    for (const auto &c : api_.callbacks) mix(c.name);
+    return h;
+  }
+
+  ASTContext &ctx_;
+  SourceManager &sm_;
+  Api &api_;
+  std::vector<std::string> &errors_;
+  std::map<std::string, std::shared_ptr<Descriptors>> type_specs_;
+  std::vector<const FunctionDecl *> callback_decls_;
+  std::vector<std::string> spec_decls_;
+};
+
+}  // namespace
+
+ParseResult parse_spec(const ParseOptions &options) {
+  ParseResult result;
+  std::ifstream in(options.spec_path);
+  if (!in) {
+    result.errors.push_back(options.spec_path + ":1: error: cannot read the spec");
+    return result;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<std::string> args = {"-x", "c", "-std=gnu11", "-fsyntax-only",
+                                   "-Wno-unused-value", "-Wno-return-type"};
+  if (!options.resource_dir.empty()) {
+    args.push_back("-resource-dir");
+    args.push_back(options.resource_dir);
+  }
+  for (const auto &dir : options.include_dirs) args.push_back("-I" + dir);
+  const auto slash = options.spec_path.rfind('/');
+  args.push_back("-I" + (slash == std::string::npos ? std::string(".")
+                                                    : options.spec_path.substr(0, slash)));
+  result.ast = clang::tooling::buildASTFromCodeWithArgs(ss.str(), args, options.spec_path, "cava");
+  if (!result.ast || result.ast->getDiagnostics().hasErrorOccurred()) {
+    result.errors.push_back(options.spec_path + ":1: error: the spec does not compile as C "
+                            "(Clang's messages above name the lines)");
+    return result;
+  }
+  result.api.spec_file = options.spec_path;
+  // The vendor headers the spec includes, for the generated code.
+  std::istringstream lines(ss.str());
+  for (std::string line; std::getline(lines, line);) {
+    const auto inc = line.find("#include");
+    if (inc == std::string::npos || line.find_first_not_of(" \t") != inc) continue;
+    const auto open = line.find_first_of("<\"", inc);
+    const auto close = open == std::string::npos ? open : line.find_first_of(">\"", open + 1);
+    if (close == std::string::npos) continue;
+    const std::string header = line.substr(open + 1, close - open - 1);
+    if (header != "lapis.h") result.api.includes.push_back(header);
+  }
+  Parser(*result.ast, result.api, result.errors).run();
+  return result;
+}
+
+}  // namespace cava

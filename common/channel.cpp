@@ -1,0 +1,217 @@
+#include "hira/channel.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace hira {
+
+namespace {
+
+bool write_all(int fd, std::vector<iovec> iov) {
+  size_t idx = 0;
+  while (idx < iov.size()) {
+    msghdr msg{};
+    msg.msg_iov = &iov[idx];
+    msg.msg_iovlen = std::min<size_t>(iov.size() - idx, IOV_MAX);
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    auto left = static_cast<size_t>(n);
+    while (idx < iov.size() && left >= iov[idx].iov_len) {
+      left -= iov[idx].iov_len;
+      ++idx;
+    }
+    if (idx < iov.size()) {
+      iov[idx].iov_base = static_cast<uint8_t *>(iov[idx].iov_base) + left;
+      iov[idx].iov_len -= left;
+    }
+  }
+  return true;
+}
+
+// Returns bytes read: n on success, less on EOF, -1 on error.
+ssize_t read_all(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, static_cast<uint8_t *>(buf) + got, n - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+bool split_tcp(const std::string &rest, std::string *host, std::string *port) {
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = rest.substr(0, colon);
+  *port = rest.substr(colon + 1);
+  return !host->empty() && !port->empty();
+}
+
+int tcp_socket(const std::string &rest, bool listening, std::string *error) {
+  std::string host, port;
+  if (!split_tcp(rest, &host, &port)) {
+    *error = "expected tcp:HOST:PORT";
+    return -1;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = listening ? AI_PASSIVE : 0;
+  addrinfo *res = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    *error = std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo *a = res; a != nullptr; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (listening) {
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 64) == 0) break;
+    } else if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      break;
+    }
+    *error = std::strerror(errno);
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  return fd;
+}
+
+int unix_socket(const std::string &path, bool listening, std::string *error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    *error = "socket path too long: " + path;
+    return -1;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
+  int rc;
+  if (listening) {
+    ::unlink(path.c_str());
+    rc = ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
+    if (rc == 0) rc = ::listen(fd, 64);
+  } else {
+    rc = ::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
+  }
+  if (rc != 0) {
+    *error = path + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int open_endpoint(const std::string &endpoint, bool listening, std::string *error) {
+  if (endpoint.rfind("unix:", 0) == 0) return unix_socket(endpoint.substr(5), listening, error);
+  if (endpoint.rfind("tcp:", 0) == 0) return tcp_socket(endpoint.substr(4), listening, error);
+  *error = "endpoint must start with unix: or tcp: (got '" + endpoint + "')";
+  return -1;
+}
+
+}  // namespace
+
+Channel::Channel(int fd) : fd_(fd) {}
+
+Channel::~Channel() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt) {
+  size_t total = 0;
+  for (size_t i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  if (total > wire::kMaxPayload) return false;
+  header.magic = wire::kMagic;
+  header.version = wire::kVersion;
+  header.length = static_cast<uint32_t>(total);
+  std::vector<iovec> all;
+  all.reserve(iovcnt + 1);
+  all.push_back({&header, sizeof(header)});
+  for (size_t i = 0; i < iovcnt; ++i) {
+    if (iov[i].iov_len != 0) all.push_back(iov[i]);
+  }
+  std::lock_guard lock(send_mu_);
+  return write_all(fd_, std::move(all));
+}
+
+bool Channel::send(wire::FrameHeader header, Writer *payload) {
+  if (payload == nullptr) return send(header, nullptr, 0);
+  const auto iov = payload->iovecs();
+  return send(header, iov.data(), iov.size());
+}
+
+bool Channel::forward(const Frame &f) {
+  const iovec iov{f.data.get(), f.size};
+  return send(f.header, &iov, f.size != 0 ? 1 : 0);
+}
+
+RecvResult Channel::recv(Frame &out) {
+  const ssize_t n = read_all(fd_, &out.header, sizeof(out.header));
+  if (n == 0) return RecvResult::Closed;
+  if (n != static_cast<ssize_t>(sizeof(out.header))) return RecvResult::Malformed;
+  if (!wire::header_is_sane(out.header)) return RecvResult::Malformed;
+  out.size = out.header.length;
+  out.data = std::make_unique_for_overwrite<uint8_t[]>(out.size == 0 ? 1 : out.size);
+  if (out.size != 0 &&
+      read_all(fd_, out.data.get(), out.size) != static_cast<ssize_t>(out.size)) {
+    return RecvResult::Malformed;  // truncated frame
+  }
+  return RecvResult::Ok;
+}
+
+void Channel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+int listen_endpoint(const std::string &endpoint, std::string *error) {
+  return open_endpoint(endpoint, true, error);
+}
+
+int connect_endpoint(const std::string &endpoint, std::string *error) {
+  return open_endpoint(endpoint, false, error);
+}
+
+int bound_tcp_port(int listen_fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (::getsockname(listen_fd, reinterpret_cast<sockaddr *>(&ss), &len) != 0) return -1;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
+  return -1;
+}
+
+wire::FrameHeader make_header(wire::Kind kind, uint32_t func, uint64_t call_id, uint32_t thread,
+                              uint32_t flags) {
+  wire::FrameHeader h{};
+  h.kind = static_cast<uint16_t>(kind);
+  h.func = func;
+  h.call_id = call_id;
+  h.thread = thread;
+  h.flags = flags;
+  return h;
+}
+
+}  // namespace hira

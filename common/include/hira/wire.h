@@ -1,0 +1,85 @@
+// The hira wire protocol, shared by the guest library, the router and the
+// API server. Every frame is a fixed little-endian header followed by
+// `length` bytes of payload. Nothing in a frame is trusted by its receiver:
+// see frame_is_sane() and hira::Reader.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hira::wire {
+
+inline constexpr uint32_t kMagic = 0x41524948;  // "HIRA"
+inline constexpr uint16_t kVersion = 1;
+// Largest payload any peer accepts; bigger frames close the channel.
+inline constexpr uint32_t kMaxPayload = 1u << 30;
+
+enum class Kind : uint16_t {
+  Hello = 1,         // guest -> router: api name + signature
+  HelloAck = 2,      // router -> guest: ReplyStatus in `func`
+  Call = 3,          // guest -> server: one API call
+  Reply = 4,         // server -> guest: ReplyPrefix + return/out blobs
+  Callback = 5,      // server -> guest: callback invocation
+  CallbackDone = 6,  // guest -> server: callback finished (+ return blob)
+  Bye = 7,           // either way: orderly close
+};
+
+enum FrameFlags : uint32_t {
+  kFlagAsync = 1u << 0,  // Call: no Reply is sent
+};
+
+struct FrameHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t kind;
+  uint32_t length;   // payload bytes after the header
+  uint32_t func;     // function id (Call/Reply), callback id (Callback)
+  uint64_t call_id;  // matches a Reply to its Call, a CallbackDone to its Callback
+  uint32_t thread;   // guest thread id: selects the server's shadow thread
+  uint32_t flags;
+};
+static_assert(sizeof(FrameHeader) == 32);
+
+// Why a call produced no result from the real API.
+enum class ReplyStatus : uint32_t {
+  Ok = 0,            // the real function ran; blobs follow
+  BadFrame = 1,      // payload did not decode (router or server)
+  BadHandle = 2,     // ReplyPrefix::detail = argument index
+  BadArgument = 3,   // a buffer size disagreed with its spec; detail = arg
+  NoServer = 4,      // the API server died or could not be started
+  Unsupported = 5,   // function id unknown / API mismatch
+  OutOfMemory = 6,   // server could not allocate a shadow buffer
+  Denied = 7,        // refused by router policy
+};
+
+struct ReplyPrefix {
+  uint32_t status;         // ReplyStatus
+  uint32_t detail;         // argument index for BadHandle/BadArgument
+  uint32_t has_deferred;   // an earlier async call on this thread failed
+  uint32_t deferred_func;  // ... which function
+  int64_t deferred_value;  // ... and what it returned
+  uint64_t reserved;       // keeps the blobs after it 16-byte aligned
+};
+static_assert(sizeof(ReplyPrefix) == 32);
+
+inline constexpr const char *status_name(ReplyStatus s) {
+  switch (s) {
+    case ReplyStatus::Ok: return "ok";
+    case ReplyStatus::BadFrame: return "malformed command";
+    case ReplyStatus::BadHandle: return "unknown or foreign handle";
+    case ReplyStatus::BadArgument: return "buffer size disagrees with spec";
+    case ReplyStatus::NoServer: return "API server unavailable";
+    case ReplyStatus::Unsupported: return "unsupported function";
+    case ReplyStatus::OutOfMemory: return "API server out of memory";
+    case ReplyStatus::Denied: return "denied by policy";
+  }
+  return "unknown status";
+}
+
+inline bool header_is_sane(const FrameHeader &h) {
+  return h.magic == kMagic && h.version == kVersion && h.length <= kMaxPayload &&
+         h.kind >= static_cast<uint16_t>(Kind::Hello) &&
+         h.kind <= static_cast<uint16_t>(Kind::Bye);
+}
+
+}  // namespace hira::wire

@@ -1,0 +1,68 @@
+/* acc_stress: tiny driver for fault-injection tests.
+ *
+ *   acc_stress sleep MS    one long kernel; lets a test kill the device (or
+ *                          the remoting server) while a call is in flight
+ *   acc_stress loop COUNT  many tiny calls, for call-overhead and churn tests
+ *
+ * Exit codes: 0 success, 1 usage error, 2 a call failed. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acc.h"
+
+/* Parses a non-negative decimal into *out; returns 0 on success. */
+static int parse_ull(const char *s, unsigned long long max, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static int cmd_sleep(unsigned ms) {
+  acc_context ctx;
+  acc_status st = acc_context_create("stress", &ctx);
+  if (st != ACC_SUCCESS) {
+    printf("status=%d\n", (int)st);
+    return 2;
+  }
+  /* Flushed so a test watching stdout knows the call is about to start. */
+  printf("sleeping\n");
+  fflush(stdout);
+  st = acc_sleep(ctx, ms);
+  printf("status=%d\n", (int)st);
+  fflush(stdout);
+  /* Best effort: after a failure the context may be unusable. */
+  acc_context_destroy(ctx);
+  return st == ACC_SUCCESS ? 0 : 2;
+}
+
+static int cmd_loop(unsigned long long count) {
+  for (unsigned long long i = 0; i < count; i++) {
+    int major, minor;
+    acc_status st = acc_get_version(&major, &minor);
+    if (st != ACC_SUCCESS) {
+      printf("status=%d\n", (int)st);
+      return 2;
+    }
+  }
+  printf("ok\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  unsigned long long v;
+  if (argc == 3 && strcmp(argv[1], "sleep") == 0 && parse_ull(argv[2], 0xffffffffu, &v) == 0) {
+    return cmd_sleep((unsigned)v);
+  }
+  if (argc == 3 && strcmp(argv[1], "loop") == 0 && parse_ull(argv[2], ~0ull, &v) == 0) {
+    return cmd_loop(v);
+  }
+  fprintf(stderr, "usage: %s sleep MS | loop COUNT\n", argv[0]);
+  return 1;
+}

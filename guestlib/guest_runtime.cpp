@@ -1,0 +1,281 @@
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "hira/guest.h"
+
+namespace hira::guest {
+
+namespace {
+
+// A synchronous call waiting for its reply.
+struct Waiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool have_frame = false;
+  Frame frame;
+};
+
+uint32_t this_thread_id() {
+  static std::atomic<uint32_t> next{1};
+  thread_local const uint32_t id = next.fetch_add(1);
+  return id;
+}
+
+struct Registration {
+  void *fn;
+  void *userdata;
+};
+
+class Registry {
+ public:
+  uint64_t add(void *fn, void *userdata) {
+    std::lock_guard lock(mu_);
+    const auto key = std::make_pair(fn, userdata);
+    if (const auto it = ids_.find(key); it != ids_.end()) return it->second;
+    regs_.push_back({fn, userdata});
+    const uint64_t id = regs_.size();
+    ids_[key] = id;
+    return id;
+  }
+  bool get(uint64_t id, Registration *out) {
+    std::lock_guard lock(mu_);
+    if (id == 0 || id > regs_.size()) return false;
+    *out = regs_[id - 1];
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Registration> regs_;
+  std::map<std::pair<void *, void *>, uint64_t> ids_;
+};
+
+Registry &registry() {
+  static auto *r = new Registry;  // never destroyed: callbacks may run at exit
+  return *r;
+}
+
+// The connection of this process for one API.
+class Connection {
+ public:
+  static Connection *for_api(const ApiInfo &api) {
+    static std::mutex mu;
+    static auto *table = new std::unordered_map<std::string, Connection *>;
+    std::lock_guard lock(mu);
+    auto &slot = (*table)[api.name];
+    if (slot == nullptr) slot = open(api);
+    return slot;
+  }
+
+  bool call(wire::FrameHeader h, Writer &args, Waiter *w) {
+    if (w != nullptr) {
+      std::lock_guard lock(mu_);
+      if (dead_) return false;
+      waiting_[h.call_id] = w;
+    }
+    if (channel_->send(h, &args)) return true;
+    if (w != nullptr) {
+      std::lock_guard lock(mu_);
+      waiting_.erase(h.call_id);
+    }
+    return false;
+  }
+  uint64_t next_call_id() { return next_id_.fetch_add(1); }
+  const ApiInfo &api() const { return api_; }
+
+ private:
+  Connection(const ApiInfo &api, int fd) : api_(api), channel_(std::make_unique<Channel>(fd)) {}
+
+  static Connection *open(const ApiInfo &api) {
+    const char *endpoint = std::getenv("HIRA_SOCKET");
+    if (endpoint == nullptr || *endpoint == '\0') {
+      std::fprintf(stderr,
+                   "hira: %s: HIRA_SOCKET is not set; run the program with `hira run -- PROGRAM` "
+                   "or point HIRA_SOCKET at a router (unix:/path or tcp:host:port)\n",
+                   api.name);
+      return nullptr;
+    }
+    std::string error;
+    const int fd = connect_endpoint(endpoint, &error);
+    if (fd < 0) {
+      std::fprintf(stderr, "hira: %s: cannot reach the router at %s: %s\n", api.name, endpoint,
+                   error.c_str());
+      return nullptr;
+    }
+    auto *c = new Connection(api, fd);
+    if (!c->hello()) {
+      delete c;
+      return nullptr;
+    }
+    std::thread([c] { c->receive_loop(); }).detach();
+    std::thread([c] { c->callback_loop(); }).detach();
+    return c;
+  }
+
+  bool hello() {
+    Writer w;
+    const std::string name = api_.name;
+    w.put_u32(static_cast<uint32_t>(name.size()));
+    w.put_bulk(name.data(), name.size());
+    w.put_u64(api_.signature);
+    w.put_u32(static_cast<uint32_t>(::getpid()));
+    if (!channel_->send(make_header(wire::Kind::Hello), &w)) return false;
+    Frame f;
+    if (channel_->recv(f) != RecvResult::Ok || f.kind() != wire::Kind::HelloAck) {
+      std::fprintf(stderr, "hira: %s: the router closed the connection during setup\n", api_.name);
+      return false;
+    }
+    const auto status = static_cast<wire::ReplyStatus>(f.header.func);
+    if (status != wire::ReplyStatus::Ok) {
+      std::fprintf(stderr, "hira: %s: the router refused this API: %s\n", api_.name,
+                   wire::status_name(status));
+      return false;
+    }
+    return true;
+  }
+
+  void receive_loop() {
+    for (;;) {
+      Frame f;
+      if (channel_->recv(f) != RecvResult::Ok) break;
+      if (f.kind() == wire::Kind::Reply) {
+        std::unique_lock lock(mu_);
+        const auto it = waiting_.find(f.header.call_id);
+        if (it == waiting_.end()) continue;  // nobody asked: ignore
+        Waiter *w = it->second;
+        waiting_.erase(it);
+        lock.unlock();
+        std::lock_guard wl(w->mu);
+        w->frame = std::move(f);
+        w->have_frame = true;
+        w->done = true;
+        w->cv.notify_one();
+      } else if (f.kind() == wire::Kind::Callback) {
+        std::lock_guard lock(cb_mu_);
+        callbacks_.push_back(std::move(f));
+        cb_cv_.notify_one();
+      }
+    }
+    // The router or the server is gone: fail every call now and later.
+    std::unordered_map<uint64_t, Waiter *> orphans;
+    {
+      std::lock_guard lock(mu_);
+      dead_ = true;
+      orphans.swap(waiting_);
+    }
+    for (auto &[id, w] : orphans) {
+      std::lock_guard wl(w->mu);
+      w->done = true;
+      w->cv.notify_one();
+    }
+    channel_->shutdown();
+  }
+
+  // Runs application callbacks one at a time, in the order the server sent them.
+  void callback_loop() {
+    for (;;) {
+      Frame f;
+      {
+        std::unique_lock lock(cb_mu_);
+        cb_cv_.wait(lock, [&] { return !callbacks_.empty(); });
+        f = std::move(callbacks_.front());
+        callbacks_.pop_front();
+      }
+      Reader r = f.reader();
+      Reader reg_blob = r.blob();
+      const uint64_t reg_id = reg_blob.get_u64();
+      Registration reg{};
+      Writer result;
+      if (reg_blob.done() && registry().get(reg_id, &reg)) {
+        if (!api_.dispatch_callback(f.header.func, reg.fn, reg.userdata, r, result)) {
+          std::fprintf(stderr, "hira: %s: malformed callback %u ignored\n", api_.name,
+                       f.header.func);
+          result.clear();
+        }
+      }
+      auto h = make_header(wire::Kind::CallbackDone, f.header.func, f.header.call_id,
+                           this_thread_id());
+      channel_->send(h, &result);
+    }
+  }
+
+  const ApiInfo &api_;
+  std::unique_ptr<Channel> channel_;
+  std::atomic<uint64_t> next_id_{1};
+  std::mutex mu_;
+  bool dead_ = false;
+  std::unordered_map<uint64_t, Waiter *> waiting_;
+  std::mutex cb_mu_;
+  std::condition_variable cb_cv_;
+  std::deque<Frame> callbacks_;
+};
+
+}  // namespace
+
+Call::Call(const ApiInfo &api, uint32_t func, bool async) : api_(api), func_(func), async_(async) {}
+
+Call::~Call() = default;
+
+bool Call::invoke() {
+  Connection *conn = Connection::for_api(api_);
+  if (conn == nullptr) {
+    status_ = wire::ReplyStatus::NoServer;
+    return false;
+  }
+  auto h = make_header(wire::Kind::Call, func_, conn->next_call_id(), this_thread_id(),
+                       async_ ? uint32_t{wire::kFlagAsync} : 0u);
+  if (async_) {
+    status_ = conn->call(h, args_, nullptr) ? wire::ReplyStatus::Ok : wire::ReplyStatus::NoServer;
+    return status_ == wire::ReplyStatus::Ok;
+  }
+  Waiter w;
+  if (!conn->call(h, args_, &w)) {
+    status_ = wire::ReplyStatus::NoServer;
+    return false;
+  }
+  {
+    std::unique_lock lock(w.mu);
+    w.cv.wait(lock, [&] { return w.done; });
+  }
+  if (!w.have_frame) {
+    status_ = wire::ReplyStatus::NoServer;
+    return false;
+  }
+  frame_ = std::move(w.frame);
+  Reader r = frame_.reader();
+  prefix_ = r.get<wire::ReplyPrefix>();
+  if (!r.ok()) {
+    status_ = wire::ReplyStatus::BadFrame;
+    return false;
+  }
+  status_ = static_cast<wire::ReplyStatus>(prefix_.status);
+  reply_ = r;
+  return status_ == wire::ReplyStatus::Ok;
+}
+
+uint64_t register_callback(void *fn, void *userdata) { return registry().add(fn, userdata); }
+
+void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status) {
+  static std::mutex mu;
+  static std::set<std::pair<uint32_t, uint32_t>> seen;
+  {
+    std::lock_guard lock(mu);
+    if (!seen.insert({func, static_cast<uint32_t>(status)}).second) return;
+  }
+  const char *name = func < api.function_count ? api.function_names[func] : "?";
+  std::fprintf(stderr, "hira: %s.%s: %s\n", api.name, name, wire::status_name(status));
+}
+
+}  // namespace hira::guest

@@ -1,0 +1,69 @@
+// The API-agnostic guest runtime that generated stubs call into.
+//
+// One connection per guest process, opened on the first call from
+// $HIRA_SOCKET (an endpoint, "unix:/path" or "tcp:host:port"). A receiver
+// thread matches replies to waiting calls and hands callbacks to a callback
+// thread, which runs them in the guest on the application's behalf.
+#pragma once
+
+#include <cstdint>
+
+#include "hira/channel.h"
+#include "hira/codec.h"
+#include "hira/wire.h"
+
+namespace hira::guest {
+
+// Decodes a callback's arguments and runs the application's function.
+// `fn`/`userdata` are what the application registered; `result` receives the
+// callback's return blob. Returns false if the arguments did not decode.
+using CallbackDispatch = bool (*)(uint32_t callback_id, void *fn, void *userdata, Reader &args,
+                                  Writer &result);
+
+struct ApiInfo {
+  const char *name;
+  uint64_t signature;
+  uint32_t function_count;
+  const char *const *function_names;
+  CallbackDispatch dispatch_callback;
+};
+
+// One remote call. Usage (generated): fill args(), invoke(), read reply().
+class Call {
+ public:
+  Call(const ApiInfo &api, uint32_t func, bool async);
+  ~Call();
+  Call(const Call &) = delete;
+  Call &operator=(const Call &) = delete;
+
+  Writer &args() { return args_; }
+  // Sends the call; for sync calls waits for the reply. True when the real
+  // function ran (async: when the call was sent).
+  bool invoke();
+  wire::ReplyStatus status() const { return status_; }
+  uint32_t detail() const { return prefix_.detail; }
+  // The reply after its prefix: the return blob, then one blob per argument.
+  Reader &reply() { return reply_; }
+  // An earlier async call from this thread failed with this value.
+  bool has_deferred() const { return prefix_.has_deferred != 0; }
+  int64_t deferred_value() const { return prefix_.deferred_value; }
+
+ private:
+  const ApiInfo &api_;
+  uint32_t func_;
+  bool async_;
+  Writer args_;
+  Reader reply_;
+  wire::ReplyPrefix prefix_{};
+  wire::ReplyStatus status_ = wire::ReplyStatus::NoServer;
+  Frame frame_;  // keeps the reply payload alive
+};
+
+// Registers an application callback + userdata pair; the id travels in the
+// userdata's place. The same pair always gets the same id.
+uint64_t register_callback(void *fn, void *userdata);
+
+// Writes "hira: <api>.<func>: <why>" once per (function, status) to stderr.
+void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status);
+
+}  // namespace hira::guest

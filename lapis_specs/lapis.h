@@ -1,0 +1,114 @@
+/* LAPIS: the annotation language of hira specs.
+ *
+ * A spec is a C file. It includes the vendor header, then this file, then
+ * re-declares API functions with a body made of descriptors. Every descriptor
+ * is a macro that expands to ordinary C which Clang parses; cava reads the
+ * resulting calls to the __lapis_* markers from the AST. The markers are
+ * declared and never defined: a spec is parsed, never linked.
+ *
+ * Include vendor headers *before* this file: the descriptor names (in, out,
+ * handle, ...) are plain words and would rewrite the vendor's declarations.
+ * See docs/lapis.md for the language reference.
+ */
+#ifndef HIRA_LAPIS_H
+#define HIRA_LAPIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- scopes ------------------------------------------------------------ */
+int __lapis_scope_argument(const volatile void *arg);
+int __lapis_scope_element(void);
+int __lapis_scope_return_value(void);
+#define argument(x) if (__lapis_scope_argument(&(x)))
+#define element if (__lapis_scope_element())
+#define return_value if (__lapis_scope_return_value())
+#define LAPIS_CAT_(a, b) a##b
+#define LAPIS_CAT(a, b) LAPIS_CAT_(a, b)
+/* type(T) { ... }: descriptors for every value of type T. */
+#define type(T) \
+  __attribute__((annotate("lapis_type"), unused)) static void LAPIS_CAT(__lapis_type_, __COUNTER__)(T __lapis_value)
+
+/* ---- value descriptors --------------------------------------------------- */
+void __lapis_in(void);
+void __lapis_out(void);
+void __lapis_handle(void);
+void __lapis_buffer(size_t count);
+void __lapis_type_cast(const volatile void *type_marker);
+void __lapis_no_copy(void);
+void __lapis_lifetime_call(void);
+void __lapis_lifetime_manual(void);
+void __lapis_allocate(void);
+void __lapis_deallocate(void);
+void __lapis_callback(const volatile void *callback_decl);
+void __lapis_userdata(void);
+void __lapis_error_value(int unused, ...);
+void __lapis_invalid_handle(int unused, ...);
+size_t __lapis_index(void);
+#define in __lapis_in()
+#define out __lapis_out()
+#define handle __lapis_handle()
+#define buffer(n) __lapis_buffer(n)
+#define type_cast(T) __lapis_type_cast((T *)0)
+#define no_copy __lapis_no_copy()
+#define lifetime_call __lapis_lifetime_call()
+#define lifetime_manual __lapis_lifetime_manual()
+#define allocate __lapis_allocate()
+#define deallocate __lapis_deallocate()
+#define callback(decl) __lapis_callback((const volatile void *)(decl))
+#define userdata __lapis_userdata()
+/* The value a stub returns when the call could not be carried out (server
+ * gone, command refused): give it for the return type of each function. */
+#define error_value(v) __lapis_error_value(0, (v))
+/* The value returned when this handle argument is unknown to the server. */
+#define invalid_handle(v) __lapis_invalid_handle(0, (v))
+/* Inside element { }: the position of the described element. */
+#define index __lapis_index()
+
+/* ---- function descriptors ---------------------------------------------- */
+void __lapis_sync(void);
+void __lapis_async(void);
+void __lapis_success(int unused, ...);
+void __lapis_consumes_rc(const volatile void *rc, unsigned long long amount);
+void __lapis_allocates_rc(const volatile void *rc, unsigned long long amount);
+void __lapis_deallocates_rc(const volatile void *rc, unsigned long long amount);
+#define sync __lapis_sync()
+#define async __lapis_async()
+#define success(v) __lapis_success(0, (v))
+#define consumes_rc(r, x) __lapis_consumes_rc(&(r), (x))
+#define allocates_rc(r, x) __lapis_allocates_rc(&(r), (x))
+/* x: an amount, or a handle argument to release what allocated it. */
+#define deallocates_rc(r, x) __lapis_deallocates_rc(&(r), (unsigned long long)(uintptr_t)(x))
+
+/* A decision left for a human (written by `cava init`): cava stops here. */
+void __lapis_todo(const char *what);
+#define lapis_todo(what) __lapis_todo(what)
+
+/* ---- declarations ------------------------------------------------------ */
+#define continuous_rc __attribute__((annotate("lapis_continuous_rc"), unused)) static int
+#define instantaneous_rc __attribute__((annotate("lapis_instantaneous_rc"), unused)) static int
+/* A helper function copied into the guest library and the API server. */
+#define utility __attribute__((annotate("lapis_utility"), unused)) static
+/* callback_decl RET name(params) { descriptors }: the shape of a callback. */
+#define callback_decl __attribute__((annotate("lapis_callback"), unused)) static
+
+/* Per-object metadata, kept on both sides of the channel. */
+#define declare_metadata(T) \
+  typedef T __lapis_metadata_t; \
+  __lapis_metadata_t *__lapis_metadata(const volatile void *obj)
+#define metadata(h) __lapis_metadata((const volatile void *)(h))
+
+/* API identity. */
+#define lapis_api(NAME, VERSION)                                                \
+  __attribute__((annotate("lapis_api"), unused)) static const char *const __lapis_api_name = \
+      NAME;                                                                     \
+  __attribute__((unused)) static const char *const __lapis_api_version = VERSION
+/* The soname of the generated guest library (what applications link). */
+#define lapis_guest_soname(S) \
+  __attribute__((unused)) static const char *const __lapis_guest_soname = S
+/* The real library the API server loads with dlopen. */
+#define lapis_server_library(S) \
+  __attribute__((unused)) static const char *const __lapis_server_library = S
+
+#endif

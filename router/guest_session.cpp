@@ -1,0 +1,281 @@
+#include "guest_session.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "command_check.h"
+
+extern char **environ;
+
+namespace hira::router {
+
+namespace {
+// Sync calls one guest may have in flight; beyond that it is cut off.
+constexpr size_t kMaxPending = 1 << 16;
+constexpr int kHelloTimeoutSec = 10;
+
+void set_recv_timeout(int fd, int seconds) {
+  timeval tv{seconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+}  // namespace
+
+GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, Stats &stats, std::string origin)
+    : guest_(guest_fd), apis_(apis), stats_(stats), name_(std::move(origin)) {}
+
+GuestSession::~GuestSession() {
+  if (server_pid_ > 0) {
+    ::kill(server_pid_, SIGTERM);
+    ::waitpid(server_pid_, nullptr, 0);
+  }
+}
+
+void GuestSession::run() {
+  if (!handshake()) return;
+  std::thread back([this] { server_to_guest(); });
+  guest_to_server();
+  // The guest is gone (or cut off): closing the server's channel ends it.
+  server_->shutdown();
+  back.join();
+}
+
+bool GuestSession::handshake() {
+  set_recv_timeout(guest_.fd(), kHelloTimeoutSec);
+  Frame f;
+  if (guest_.recv(f) != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
+  set_recv_timeout(guest_.fd(), 0);
+  Reader r = f.reader();
+  const uint32_t len = r.get_u32();
+  const uint8_t *name = len <= 256 ? r.bulk(len) : nullptr;
+  const uint64_t signature = r.get_u64();
+  const uint32_t pid = r.get_u32();
+  auto refuse = [&](wire::ReplyStatus s, const std::string &why) {
+    std::fprintf(stderr, "hira-router: refusing guest %s: %s\n", name_.c_str(), why.c_str());
+    guest_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(s)), nullptr);
+    return false;
+  };
+  if (name == nullptr || !r.done()) return refuse(wire::ReplyStatus::BadFrame, "malformed hello");
+  const std::string api(reinterpret_cast<const char *>(name), len);
+  api_ = apis_.find(api);
+  if (api_ == nullptr) return refuse(wire::ReplyStatus::Unsupported, "unknown API '" + api + "'");
+  if (signature != api_->module->signature) {
+    return refuse(wire::ReplyStatus::Unsupported,
+                  "guest library for '" + api + "' was generated from another spec version");
+  }
+  name_ += "/pid" + std::to_string(pid);
+  if (!start_server()) return refuse(wire::ReplyStatus::NoServer, "cannot start the API server");
+  // Forward the hello so the server checks it serves the same API.
+  server_->forward(f);
+  Frame ack;
+  if (server_->recv(ack) != RecvResult::Ok || ack.kind() != wire::Kind::HelloAck ||
+      ack.header.func != 0) {
+    return refuse(wire::ReplyStatus::NoServer, "the API server refused the guest");
+  }
+  guest_.send(make_header(wire::Kind::HelloAck, 0), nullptr);
+  return true;
+}
+
+bool GuestSession::start_server() {
+  if (!api_->remote_endpoint.empty()) {
+    std::string error;
+    const int fd = connect_endpoint(api_->remote_endpoint, &error);
+    if (fd < 0) {
+      std::fprintf(stderr, "hira-router: remote API server %s: %s\n",
+                   api_->remote_endpoint.c_str(), error.c_str());
+      return false;
+    }
+    server_ = std::make_unique<Channel>(fd);
+    return true;
+  }
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
+  // Everything the child needs is built before fork: the router is threaded.
+  std::vector<std::string> env_storage;
+  for (char **e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "HIRA_SERVER_LIBRARY_DIR=", 24) != 0) env_storage.emplace_back(*e);
+  }
+  env_storage.push_back("HIRA_SERVER_LIBRARY_DIR=" + api_->library_dir);
+  std::vector<char *> envp;
+  for (auto &s : env_storage) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string path = api_->server_path, fd_flag = "--fd", fd_num = "3";
+  char *argv[] = {path.data(), fd_flag.data(), fd_num.data(), nullptr};
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return false;
+  }
+  if (pid == 0) {
+    ::dup2(sv[1], 3);  // dup2 clears close-on-exec on the copy
+    ::execve(path.c_str(), argv, envp.data());
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  server_pid_ = pid;
+  server_ = std::make_unique<Channel>(sv[0]);
+  return true;
+}
+
+void GuestSession::reply_status(const wire::FrameHeader &call, wire::ReplyStatus status) {
+  if ((call.flags & wire::kFlagAsync) != 0) return;
+  wire::ReplyPrefix p{};
+  p.status = static_cast<uint32_t>(status);
+  const iovec iov{&p, sizeof(p)};
+  guest_.send(make_header(wire::Kind::Reply, call.func, call.call_id, call.thread), &iov, 1);
+}
+
+void GuestSession::account_call(const CallAccounting &a) {
+  const RouterModule &m = *api_->module;
+  for (uint32_t i = 0; i < a.count && i < kMaxDeltas; ++i) {
+    const ResourceDelta &d = a.deltas[i];
+    if (d.resource >= m.resource_count) continue;
+    if (d.by_handle) {
+      int64_t amount = 0;
+      {
+        std::lock_guard lock(mu_);
+        const auto it = held_.find({d.resource, d.handle});
+        if (it == held_.end()) continue;
+        amount = it->second;
+        held_.erase(it);
+      }
+      stats_.record_resource(m, name_, d.resource, -amount);
+    } else if (m.resource_continuous[d.resource] == 0 || d.amount < 0) {
+      stats_.record_resource(m, name_, d.resource, d.amount);
+    }
+    // Continuous allocations are booked when the reply shows they happened.
+  }
+}
+
+void GuestSession::account_reply(const Pending &p, const Frame &reply) {
+  const RouterModule &m = *api_->module;
+  bool any = false;
+  for (uint32_t i = 0; i < p.accounting.count; ++i) {
+    const auto &d = p.accounting.deltas[i];
+    any |= !d.by_handle && d.amount > 0 && m.resource_continuous[d.resource] != 0;
+  }
+  if (!any) return;
+  Reader r = reply.reader();
+  const auto prefix = r.get<wire::ReplyPrefix>();
+  if (!r.ok() || prefix.status != 0 || !m.reply_succeeded(p.func, r)) return;
+  const uint64_t h = m.allocated_handle(p.func, r);
+  for (uint32_t i = 0; i < p.accounting.count; ++i) {
+    const auto &d = p.accounting.deltas[i];
+    if (d.by_handle || d.amount <= 0 || m.resource_continuous[d.resource] == 0) continue;
+    if (h != 0) {
+      std::lock_guard lock(mu_);
+      held_[{d.resource, h}] += d.amount;
+    }
+    stats_.record_resource(m, name_, d.resource, d.amount);
+  }
+}
+
+void GuestSession::guest_to_server() {
+  const RouterModule &m = *api_->module;
+  std::vector<Reader> blobs;
+  for (;;) {
+    Frame f;
+    const RecvResult rr = guest_.recv(f);
+    if (rr == RecvResult::Malformed) {
+      std::fprintf(stderr, "hira-router: guest %s sent a malformed frame; disconnecting it\n",
+                   name_.c_str());
+    }
+    if (rr != RecvResult::Ok) return;
+    if (f.kind() == wire::Kind::CallbackDone) {
+      if (!server_->forward(f)) return;
+      continue;
+    }
+    if (f.kind() != wire::Kind::Call) {
+      std::fprintf(stderr, "hira-router: guest %s sent an unexpected frame (kind %u); "
+                   "disconnecting it\n", name_.c_str(), f.header.kind);
+      return;
+    }
+    const CheckResult cr = check_call(m, f, &blobs);
+    if (cr != CheckResult::Ok) {
+      stats_.record_rejected(m, f.header.func);
+      reply_status(f.header, cr == CheckResult::UnknownFunction ? wire::ReplyStatus::Unsupported
+                                                                : wire::ReplyStatus::BadFrame);
+      continue;
+    }
+    const bool async = (f.header.flags & wire::kFlagAsync) != 0;
+    Pending p{f.header.func, std::chrono::steady_clock::now(), {}};
+    m.account_call(f.header.func, blobs.data(), &p.accounting);
+    account_call(p.accounting);
+    stats_.record_call(m, f.header.func, async, f.size);
+    if (!async) {
+      std::lock_guard lock(mu_);
+      if (server_gone_) {
+        reply_status(f.header, wire::ReplyStatus::NoServer);
+        continue;
+      }
+      if (pending_.size() >= kMaxPending || !pending_.emplace(f.header.call_id, p).second) {
+        std::fprintf(stderr, "hira-router: guest %s: too many or duplicate call ids; "
+                     "disconnecting it\n", name_.c_str());
+        return;
+      }
+    }
+    if (!server_->forward(f)) {
+      reply_status(f.header, wire::ReplyStatus::NoServer);
+    }
+  }
+}
+
+void GuestSession::server_to_guest() {
+  const RouterModule &m = *api_->module;
+  for (;;) {
+    Frame f;
+    if (server_->recv(f) != RecvResult::Ok) break;
+    if (f.kind() == wire::Kind::Reply) {
+      Pending p{};
+      {
+        std::lock_guard lock(mu_);
+        const auto it = pending_.find(f.header.call_id);
+        if (it == pending_.end()) continue;  // not a call we forwarded
+        p = it->second;
+        pending_.erase(it);
+      }
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - p.start)
+                          .count();
+      Reader r = f.reader();
+      const auto prefix = r.get<wire::ReplyPrefix>();
+      stats_.record_reply(m, p.func, f.size, static_cast<uint64_t>(ns), r.ok() && prefix.status == 0);
+      account_reply(p, f);
+      f.header.func = p.func;
+      if (!guest_.forward(f)) break;
+    } else if (f.kind() == wire::Kind::Callback) {
+      if (!guest_.forward(f)) break;
+    } else {
+      std::fprintf(stderr, "hira-router: server for %s sent frame kind %u; closing\n",
+                   name_.c_str(), f.header.kind);
+      break;
+    }
+  }
+  // The server is gone: every call still waiting gets an answer, then the
+  // guest is disconnected so that later calls fail at once.
+  std::unordered_map<uint64_t, Pending> orphans;
+  {
+    std::lock_guard lock(mu_);
+    server_gone_ = true;
+    orphans.swap(pending_);
+  }
+  for (const auto &[id, p] : orphans) {
+    auto h = make_header(wire::Kind::Call, p.func, id);
+    reply_status(h, wire::ReplyStatus::NoServer);
+  }
+  if (!orphans.empty()) {
+    std::fprintf(stderr, "hira-router: the API server of %s went away with %zu call(s) in "
+                 "flight\n", name_.c_str(), orphans.size());
+  }
+  guest_.shutdown();
+}
+
+}  // namespace hira::router

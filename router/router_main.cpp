@@ -1,0 +1,117 @@
+// hira-router: the host-side interposition point. Accepts guest processes on
+// one or more listeners, spawns one API server per guest process, validates
+// and accounts every command, and reports what it saw.
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "api_registry.h"
+#include "guest_session.h"
+#include "stats.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+struct Listener {
+  std::string label;
+  std::string endpoint;
+  int fd = -1;
+};
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"hira-router: interposes on every API call of its guests"};
+  std::vector<std::string> listen_args, remote_args;
+  std::string apis_dir, stats_json;
+  bool summary = false;
+  app.add_option("--listen", listen_args, "[LABEL=]ENDPOINT to accept guests on (unix:/path, tcp:host:port)")
+      ->required();
+  app.add_option("--apis", apis_dir, "directory with one folder per API (built by cava)")->required();
+  app.add_option("--remote", remote_args, "API=tcp:HOST:PORT: use a remote API server for API");
+  app.add_option("--stats-json", stats_json, "write call and resource statistics here at exit");
+  app.add_flag("--summary", summary, "print a per-function call summary at exit");
+  CLI11_PARSE(app, argc, argv);
+
+  ::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+
+  hira::router::ApiRegistry apis;
+  if (apis.load(apis_dir) == 0) {
+    std::fprintf(stderr, "hira-router: no API found under %s\n", apis_dir.c_str());
+    return 1;
+  }
+  for (const auto &r : remote_args) {
+    const auto eq = r.find('=');
+    if (eq == std::string::npos || !apis.set_remote(r.substr(0, eq), r.substr(eq + 1))) {
+      std::fprintf(stderr, "hira-router: --remote %s: expected KNOWN_API=ENDPOINT\n", r.c_str());
+      return 1;
+    }
+  }
+  hira::router::Stats stats;
+  for (const auto &[name, e] : apis.all()) stats.add_api(*e.module);
+
+  std::vector<Listener> listeners;
+  for (const auto &arg : listen_args) {
+    Listener l;
+    const auto eq = arg.find('=');
+    const bool labelled = eq != std::string::npos && arg.find(':') > eq;
+    l.label = labelled ? arg.substr(0, eq) : "local";
+    l.endpoint = labelled ? arg.substr(eq + 1) : arg;
+    std::string error;
+    l.fd = hira::listen_endpoint(l.endpoint, &error);
+    if (l.fd < 0) {
+      std::fprintf(stderr, "hira-router: cannot listen on %s: %s\n", l.endpoint.c_str(),
+                   error.c_str());
+      return 1;
+    }
+    listeners.push_back(l);
+  }
+
+  std::atomic<int> sessions{0};
+  uint64_t guest_number = 0;
+  std::vector<pollfd> pfds;
+  for (const auto &l : listeners) pfds.push_back({l.fd, POLLIN, 0});
+  while (!g_stop) {
+    if (::poll(pfds.data(), pfds.size(), 200) <= 0) continue;
+    for (size_t i = 0; i < pfds.size(); ++i) {
+      if ((pfds[i].revents & POLLIN) == 0) continue;
+      const int fd = ::accept4(listeners[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
+      ++sessions;
+      std::thread([fd, origin, &apis, &stats, &sessions] {
+        {
+          hira::router::GuestSession s(fd, apis, stats, origin);
+          s.run();
+        }
+        --sessions;
+      }).detach();
+    }
+  }
+  for (const auto &l : listeners) {
+    ::close(l.fd);
+    if (l.endpoint.rfind("unix:", 0) == 0) ::unlink(l.endpoint.substr(5).c_str());
+  }
+  // Let sessions whose guests just exited finish their accounting.
+  for (int i = 0; i < 50 && sessions.load() > 0; ++i) ::usleep(20000);
+  if (summary) stats.print(stderr);
+  if (!stats_json.empty()) {
+    std::ofstream out(stats_json);
+    out << stats.json().dump(2) << "\n";
+  }
+  return 0;
+}

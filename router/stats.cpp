@@ -1,0 +1,112 @@
+#include "stats.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+namespace hira::router {
+
+void Stats::add_api(const RouterModule &m) {
+  std::lock_guard lock(mu_);
+  auto &a = apis_[m.name];
+  a.module = &m;
+  a.functions.resize(m.function_count);
+}
+
+void Stats::record_call(const RouterModule &m, uint32_t func, bool async, uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  auto &f = apis_[m.name].functions.at(func);
+  ++f.calls;
+  if (async) ++f.async_calls;
+  f.bytes_in += bytes;
+}
+
+void Stats::record_reply(const RouterModule &m, uint32_t func, uint64_t bytes, uint64_t ns,
+                         bool ok) {
+  std::lock_guard lock(mu_);
+  auto &f = apis_[m.name].functions.at(func);
+  f.bytes_out += bytes;
+  f.total_ns += ns;
+  f.max_ns = std::max(f.max_ns, ns);
+  if (!ok) ++f.failed;
+}
+
+void Stats::record_rejected(const RouterModule &m, uint32_t func) {
+  std::lock_guard lock(mu_);
+  auto &fs = apis_[m.name].functions;
+  if (func < fs.size()) ++fs[func].rejected;
+}
+
+void Stats::record_resource(const RouterModule &m, const std::string &guest, uint32_t rc,
+                            int64_t delta) {
+  std::lock_guard lock(mu_);
+  auto &v = apis_[m.name].guests[guest];
+  v.resize(m.resource_count);
+  auto &r = v.at(rc);
+  r.current += delta;
+  r.peak = std::max(r.peak, r.current);
+  if (delta > 0) r.total += static_cast<uint64_t>(delta);
+}
+
+void Stats::print(FILE *out) const {
+  std::lock_guard lock(mu_);
+  for (const auto &[name, a] : apis_) {
+    uint64_t total = 0;
+    for (const auto &f : a.functions) total += f.calls + f.rejected;
+    if (total == 0) continue;
+    fmt::print(out, "\nhira: calls to the {} API\n", name);
+    fmt::print(out, "{:<28} {:>9} {:>7} {:>8} {:>12} {:>12} {:>10}\n", "function", "calls",
+               "async", "failed", "bytes in", "bytes out", "avg us");
+    for (uint32_t i = 0; i < a.functions.size(); ++i) {
+      const auto &f = a.functions[i];
+      if (f.calls == 0 && f.rejected == 0) continue;
+      const uint64_t sync = f.calls - f.async_calls;
+      const double avg_us = sync == 0 ? 0.0 : static_cast<double>(f.total_ns) / sync / 1000.0;
+      fmt::print(out, "{:<28} {:>9} {:>7} {:>8} {:>12} {:>12} {:>10.1f}\n",
+                 a.module->function_names[i], f.calls, f.async_calls, f.failed + f.rejected,
+                 f.bytes_in, f.bytes_out, avg_us);
+    }
+    for (const auto &[guest, rs] : a.guests) {
+      for (uint32_t r = 0; r < rs.size(); ++r) {
+        const bool cont = a.module->resource_continuous[r] != 0;
+        if (cont) {
+          fmt::print(out, "resource {:<20} guest {:<14} peak {:>12}  held at exit {:>12}\n",
+                     a.module->resource_names[r], guest, rs[r].peak, rs[r].current);
+        } else {
+          fmt::print(out, "resource {:<20} guest {:<14} used {:>12}\n", a.module->resource_names[r],
+                     guest, rs[r].total);
+        }
+      }
+    }
+  }
+}
+
+nlohmann::json Stats::json() const {
+  std::lock_guard lock(mu_);
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto &[name, a] : apis_) {
+    auto &aj = j[name];
+    aj["functions"] = nlohmann::json::object();
+    for (uint32_t i = 0; i < a.functions.size(); ++i) {
+      const auto &f = a.functions[i];
+      if (f.calls == 0 && f.rejected == 0) continue;
+      aj["functions"][a.module->function_names[i]] = {
+          {"calls", f.calls},       {"async", f.async_calls}, {"rejected", f.rejected},
+          {"failed", f.failed},     {"bytes_in", f.bytes_in}, {"bytes_out", f.bytes_out},
+          {"total_ns", f.total_ns}, {"max_ns", f.max_ns}};
+    }
+    aj["resources"] = nlohmann::json::object();
+    for (const auto &[guest, rs] : a.guests) {
+      for (uint32_t r = 0; r < rs.size(); ++r) {
+        aj["resources"][guest][a.module->resource_names[r]] = {
+            {"continuous", a.module->resource_continuous[r] != 0},
+            {"current", rs[r].current},
+            {"peak", rs[r].peak},
+            {"total", rs[r].total}};
+      }
+    }
+  }
+  return j;
+}
+
+}  // namespace hira::router

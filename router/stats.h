@@ -1,0 +1,55 @@
+// What the router saw: calls per function and resources per guest.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hira/router_module.h"
+
+namespace hira::router {
+
+struct FunctionStats {
+  uint64_t calls = 0;
+  uint64_t async_calls = 0;
+  uint64_t rejected = 0;  // refused by the router (malformed, unknown)
+  uint64_t failed = 0;    // the server could not run it (bad handle, no server, ...)
+  uint64_t bytes_in = 0;  // guest -> server payload
+  uint64_t bytes_out = 0;
+  uint64_t total_ns = 0;  // sync calls: router-observed round trip
+  uint64_t max_ns = 0;
+};
+
+struct ResourceStats {
+  int64_t current = 0;  // continuous: held now
+  int64_t peak = 0;
+  uint64_t total = 0;   // instantaneous: consumed; continuous: allocated
+};
+
+class Stats {
+ public:
+  void add_api(const RouterModule &m);
+  void record_call(const RouterModule &m, uint32_t func, bool async, uint64_t bytes);
+  void record_reply(const RouterModule &m, uint32_t func, uint64_t bytes, uint64_t ns, bool ok);
+  void record_rejected(const RouterModule &m, uint32_t func);
+  void record_resource(const RouterModule &m, const std::string &guest, uint32_t rc, int64_t delta);
+
+  void print(FILE *out) const;
+  nlohmann::json json() const;
+
+ private:
+  struct ApiStats {
+    const RouterModule *module;
+    std::vector<FunctionStats> functions;
+    std::map<std::string, std::vector<ResourceStats>> guests;  // guest -> per resource
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, ApiStats> apis_;
+};
+
+}  // namespace hira::router
