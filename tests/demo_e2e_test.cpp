@@ -1,0 +1,102 @@
+// The demo application gives the same output natively and through hira.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "test_support.h"
+
+namespace hira::test {
+namespace {
+
+const std::string kDemo = build_dir() + "/bin/acc_demo";
+
+RunResult native(const std::vector<std::string> &args) {
+  std::vector<std::string> argv = {kDemo};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
+TEST(DemoEndToEnd, HiraRunMatchesNativeOutput) {
+  const RunResult n = native({"4", "4096"});
+  ASSERT_EQ(n.exit_code, 0) << n.err;
+  const RunResult h = run({build_dir() + "/bin/hira", "run", "--", kDemo, "4", "4096"});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_EQ(h.out, n.out);
+  // The per-function summary names every function the demo called.
+  EXPECT_NE(h.err.find("hira: calls to the acc API"), std::string::npos) << h.err;
+  EXPECT_NE(h.err.find("acc_saxpy"), std::string::npos);
+  EXPECT_NE(h.err.find("acc_run"), std::string::npos);
+}
+
+TEST(DemoEndToEnd, ManyThreadsAtOnce) {
+  const RunResult n = native({"16", "1000"});
+  ASSERT_EQ(n.exit_code, 0) << n.err;
+  Router router;
+  const RunResult h = run({kDemo, "16", "1000"}, router.guest_env());
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_EQ(h.out, n.out);
+}
+
+TEST(DemoEndToEnd, SeveralGuestProcessesShareOneRouter) {
+  const RunResult n = native({"3", "2048"});
+  Router router;
+  std::vector<std::unique_ptr<Process>> guests;
+  for (int i = 0; i < 4; ++i) {
+    guests.push_back(std::make_unique<Process>(std::vector<std::string>{kDemo, "3", "2048"},
+                                               router.guest_env()));
+  }
+  for (auto &g : guests) {
+    ASSERT_EQ(g->wait(), 0) << g->err();
+    EXPECT_EQ(g->out(), n.out);
+  }
+}
+
+TEST(DemoEndToEnd, RouterAccountsCallsAndResources) {
+  Router router;
+  const RunResult h = run({kDemo, "2", "1024"}, router.guest_env());
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  const auto stats = nlohmann::json::parse(router.stop());
+  const auto &fns = stats["acc"]["functions"];
+  EXPECT_EQ(fns["acc_context_create"]["calls"], 2);
+  EXPECT_EQ(fns["acc_saxpy"]["calls"], 4);  // one good, one failing, per thread
+  EXPECT_EQ(fns["acc_saxpy"]["async"], 4);
+  EXPECT_EQ(fns["acc_buffer_create"]["calls"], 4);
+  // Each thread holds two 1024-float buffers at its peak, and frees them.
+  const auto &res = stats["acc"]["resources"];
+  ASSERT_EQ(res.size(), 1u);
+  const auto &guest = res.begin().value();
+  EXPECT_EQ(guest["device_memory"]["total"], 4 * 1024 * 4);
+  EXPECT_GE(guest["device_memory"]["peak"], 2 * 1024 * 4);
+  EXPECT_EQ(guest["device_memory"]["current"], 0);
+  // Per thread: 2 saxpy + acc_run's 5 steps (from its argument) + 1 sleep.
+  EXPECT_EQ(guest["kernel_launches"]["total"], 2 * (2 + 5 + 1));
+}
+
+TEST(DemoEndToEnd, WithoutRouterTheGuestLibraryFailsCleanly) {
+  // No HIRA_SOCKET: every call returns the spec's error value, nothing hangs.
+  const RunResult h = run({kDemo, "1", "16"},
+                          {{"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"},
+                           {"HIRA_SOCKET", ""}},
+                          std::chrono::seconds(30));
+  EXPECT_FALSE(h.timed_out);
+  EXPECT_EQ(h.exit_code, 1);
+  EXPECT_NE(h.err.find("HIRA_SOCKET is not set"), std::string::npos) << h.err;
+}
+
+TEST(DemoEndToEnd, RemoteApiServerOverTcp) {
+  const RunResult n = native({"2", "512"});
+  // A remote API server host: one server process per guest connection.
+  Process server({build_dir() + "/apis/acc/hira-server-acc", "--listen", "tcp:127.0.0.1:47611"},
+                 {{"HIRA_SERVER_LIBRARY_DIR", build_dir() + "/native"}});
+  for (int i = 0; i < 200 && connect_to("tcp:127.0.0.1:47611") < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Router router({"--remote", "acc=tcp:127.0.0.1:47611"});
+  const RunResult h = run({kDemo, "2", "512"}, router.guest_env());
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_EQ(h.out, n.out);
+}
+
+}  // namespace
+}  // namespace hira::test
