@@ -16,9 +16,16 @@ class Code {
       os_ << "\n";
       return *this;
     }
-    if (s[0] == '}') --depth_;
+    // Indent by brace depth; a line starting with '}' closes before printing.
+    int opens = 0, closes = 0;
+    for (const char ch : s) {
+      opens += ch == '{';
+      closes += ch == '}';
+    }
+    const bool leading_close = s[0] == '}';
+    if (leading_close) --depth_;
     os_ << std::string(static_cast<size_t>(depth_ < 0 ? 0 : depth_) * 2, ' ') << s << "\n";
-    if (s.back() == '{') ++depth_;
+    depth_ += opens - closes + (leading_close ? 1 : 0);
     return *this;
   }
   Code &raw(const std::string &s) {
