@@ -54,7 +54,11 @@ uint64_t CallContext::export_handle(void *obj, uint32_t type) {
   return conn_.handles().export_handle(obj, type);
 }
 
-void CallContext::forget_handle(void *obj, uint32_t type) { conn_.handles().forget(obj, type); }
+uint64_t CallContext::retain_handle(void *obj, uint32_t type) {
+  return conn_.handles().retain(obj, type);
+}
+
+void CallContext::release_handle(void *obj, uint32_t type) { conn_.handles().release(obj, type); }
 
 void *CallContext::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
   void *p = conn_.manual_buffer(guest_addr, bytes);

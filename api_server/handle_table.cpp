@@ -17,6 +17,18 @@ bool HandleTable::lookup(uint64_t id, uint32_t type, void **out) const {
 uint64_t HandleTable::export_handle(void *obj, uint32_t type) {
   if (obj == nullptr) return 0;
   std::lock_guard lock(mu_);
+  return export_locked(obj, type);
+}
+
+uint64_t HandleTable::retain(void *obj, uint32_t type) {
+  if (obj == nullptr) return 0;
+  std::lock_guard lock(mu_);
+  const uint64_t id = export_locked(obj, type);
+  ++by_id_[id].refs;
+  return id;
+}
+
+uint64_t HandleTable::export_locked(void *obj, uint32_t type) {
   const auto key = std::make_pair(obj, type);
   if (const auto it = by_obj_.find(key); it != by_obj_.end()) return it->second;
   // Ids are never reused, so a stale id cannot name a newer object.
@@ -26,10 +38,12 @@ uint64_t HandleTable::export_handle(void *obj, uint32_t type) {
   return id;
 }
 
-void HandleTable::forget(void *obj, uint32_t type) {
+void HandleTable::release(void *obj, uint32_t type) {
   std::lock_guard lock(mu_);
   const auto it = by_obj_.find({obj, type});
   if (it == by_obj_.end()) return;
+  Entry &e = by_id_[it->second];
+  if (e.refs == 0 || --e.refs != 0) return;
   by_id_.erase(it->second);
   by_obj_.erase(it);
 }

@@ -15,15 +15,23 @@ class HandleTable {
  public:
   // 0 <-> NULL. Returns false for unknown ids and ids of another type.
   bool lookup(uint64_t id, uint32_t type, void **out) const;
+  // The id of obj, creating one if needed; the app holds no counted reference.
   uint64_t export_handle(void *obj, uint32_t type);
-  void forget(void *obj, uint32_t type);
+  // The app gained a reference (a create or retain call): +1.
+  uint64_t retain(void *obj, uint32_t type);
+  // The app dropped a reference (a release or destroy call). A handle the app
+  // created is forgotten when its count reaches zero: using it afterwards is
+  // an invalid handle, not a use-after-free in the real library.
+  void release(void *obj, uint32_t type);
   size_t size() const;
 
  private:
   struct Entry {
     void *obj;
     uint32_t type;
+    uint64_t refs = 0;  // 0: not counted (e.g. a device returned by a query)
   };
+  uint64_t export_locked(void *obj, uint32_t type);
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Entry> by_id_;
   std::map<std::pair<void *, uint32_t>, uint64_t> by_obj_;

@@ -80,7 +80,7 @@ void emit_out(Code &c, const Value &v, const std::string &x, const std::string &
   } else if (e.kind == Value::Kind::Handle) {
     c.line("for (uint64_t i = 0; i < " + n + "; ++i) {");
     c.line("((" + e.type_name_unqual + " *)" + x + ")[i] = " +
-           handle_from_id(e.type_name_unqual, r + ".get_u64()") + ";");
+           guest_handle_from_id(e, r + ".get_u64()") + ";");
     c.line("}");
   } else if (e.kind == Value::Kind::Pointer || e.pred) {
     const std::string i = "hira_i" + std::to_string(depth);
@@ -129,7 +129,7 @@ void emit_stub(Code &c, const Function &f) {
     c.line("{");
     c.line("::hira::Reader hira_b = hira_r.blob();");
     if (f.ret_value->kind == Value::Kind::Handle) {
-      c.line("hira_ret = " + handle_from_id(f.ret_type, "hira_b.get_u64()") + ";");
+      c.line("hira_ret = (" + f.ret_type + ")" + guest_handle_from_id(*f.ret_value, "hira_b.get_u64()") + ";");
     } else {
       c.line("hira_ret = hira_b.get<" + f.ret_type + ">();");
     }
@@ -208,6 +208,8 @@ std::string emit_guest(const Api &api) {
   c.line("#include \"hira/guest.h\"");
   c.line();
   c.line("#define HIRA_EXPORT __attribute__((visibility(\"default\")))");
+  c.line("// What the first word of every handle box points to (an ICD dispatch table, or nothing).");
+  c.line("static const void *const kHandleDispatch = nullptr;");
   c.line();
   emit_dispatch(c, api);
   c.line("static const ::hira::guest::ApiInfo kApiInfo = {");

@@ -29,11 +29,10 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
       c.line(x + " = " + a + ".get<" + v.type_name_unqual + ">();");
       return;
     case Value::Kind::Handle:
-      c.line(x + " = " +
-             handle_from_id(v.type_name_unqual, "hira_ctx.lookup(" + a + ".get_u64(), HT_" +
-                                                    std::to_string(v.handle_type_id) + ", " +
-                                                    std::to_string(arg) + ")") +
-             ";");
+      // The slot may be wider than the handle (a handle inside an intptr_t list).
+      c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(uintptr_t)hira_ctx.lookup(" +
+             a + ".get_u64(), HT_" + std::to_string(v.handle_type_id) + ", " +
+             std::to_string(arg) + ");");
       return;
     case Value::Kind::Callback:
     case Value::Kind::Userdata:
@@ -123,6 +122,20 @@ void emit_validate(Code &c, const Value &v, const std::string &x, const std::str
   c.line("}");
 }
 
+// After a successful call: the app's references to handle arguments.
+void emit_refcount(Code &c, const Value &v, const std::string &x) {
+  if (v.kind != Value::Kind::Handle) return;
+  const std::string args = "(void *)(uintptr_t)" + x + ", HT_" + std::to_string(v.handle_type_id);
+  if (v.deallocate) c.line("hira_ctx.release_handle(" + args + ");");
+  if (v.allocate) c.line("hira_ctx.retain_handle(" + args + ");");
+}
+
+// An out handle: a new reference if the call allocates it.
+std::string export_expr(const Value &v, const std::string &x) {
+  return std::string("hira_ctx.") + (v.allocate ? "retain_handle" : "export_handle") +
+         "((void *)(uintptr_t)" + x + ", HT_" + std::to_string(v.handle_type_id) + ")";
+}
+
 void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
                     const std::string &param, int depth) {
   if (v.pred) {
@@ -145,21 +158,13 @@ void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::st
     c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
     const std::string elem = "((" + e.type_name_unqual + " *)" + x + ")[" + i + "]";
     if (e.kind == Value::Kind::Handle) {
-      c.line("hira_w.put_u64(hira_ctx.export_handle((void *)(uintptr_t)" + elem + ", HT_" +
-             std::to_string(e.handle_type_id) + "));");
+      c.line("hira_w.put_u64(" + export_expr(e, elem) + ");");
     } else {
       emit_reply_out(c, e, elem, "hira_ne_" + param + "[" + i + "]", param, depth + 1);
     }
     c.line("}");
   }
   c.line("}");
-}
-
-void emit_forget(Code &c, const Value &v, const std::string &x) {
-  if (v.kind == Value::Kind::Handle && v.deallocate) {
-    c.line("hira_ctx.forget_handle((void *)(uintptr_t)" + x + ", HT_" +
-           std::to_string(v.handle_type_id) + ");");
-  }
 }
 
 const Param *userdata_param(const Function &f) {
@@ -226,7 +231,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line(f.ret_type + " hira_ret = " + call + ";");
   }
   c.line("if (" + success_test(f, "hira_ret") + ") {");
-  for (const auto &p : f.params) emit_forget(c, *p.value, p.name);
+  for (const auto &p : f.params) emit_refcount(c, *p.value, p.name);
   for (const auto &s : f.statements) c.line(s);
   c.line("}");
   if (f.async) {
@@ -242,8 +247,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   c.line("const auto hira_blob = hira_w.begin_blob();");
   if (!f.returns_void) {
     if (f.ret_value->kind == Value::Kind::Handle) {
-      c.line("hira_w.put_u64(hira_ctx.export_handle((void *)(uintptr_t)hira_ret, HT_" +
-             std::to_string(f.ret_value->handle_type_id) + "));");
+      c.line("hira_w.put_u64(" + export_expr(*f.ret_value, "hira_ret") + ");");
     } else {
       c.line("hira_w.put<" + f.ret_type + ">(hira_ret);");
     }

@@ -10,6 +10,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what) {
   c.line("// Do not edit: change the spec and rebuild.");
   c.line("#include <cstdint>");
   c.line("#include <cstring>");
+  c.line("#include <type_traits>");
   c.line();
   c.line("extern \"C\" {");
   for (const auto &inc : api.includes) c.line("#include <" + inc + ">");
@@ -35,6 +36,18 @@ void emit_prelude(Code &c, const Api &api, const std::string &what) {
 
 std::string handle_from_id(const std::string &type, const std::string &id) {
   return "(" + type + ")(uintptr_t)(" + id + ")";
+}
+
+std::string guest_handle_from_id(const Value &v, const std::string &id) {
+  if (!v.handle_is_pointer) return handle_from_id(v.type_name_unqual, id);
+  return "(" + v.type_name_unqual + ")::hira::guest::box_handle(" + id + ", HT_" +
+         std::to_string(v.handle_type_id) + ", kHandleDispatch)";
+}
+
+std::string guest_id_of(const Value &v, const std::string &x) {
+  if (!v.handle_is_pointer) return "(uint64_t)(" + x + ")";
+  return "::hira::guest::unbox_handle((const void *)(uintptr_t)(" + x + "), HT_" +
+         std::to_string(v.handle_type_id) + ")";
 }
 
 bool has_out_data(const Value &v) {
@@ -70,7 +83,7 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
       return;
     case Value::Kind::Handle:
       if (side == Side::Guest) {
-        c.line(w + ".put_u64((uint64_t)(uintptr_t)(" + x + "));");
+        c.line(w + ".put_u64(" + guest_id_of(v, x) + ");");
       } else {
         c.line(w + ".put_u64(::hira::server::export_handle_for(hira_reg, (void *)(uintptr_t)(" +
                x + "), HT_" + std::to_string(v.handle_type_id) + "));");
@@ -109,7 +122,7 @@ void emit_callback_decode(Code &c, const Value &v, const std::string &x, const s
       c.line(x + " = " + r + ".get<" + v.type_name_unqual + ">();");
       return;
     case Value::Kind::Handle:
-      c.line(x + " = " + handle_from_id(v.type_name_unqual, r + ".get_u64()") + ";");
+      c.line(x + " = " + guest_handle_from_id(v, r + ".get_u64()") + ";");
       return;
     case Value::Kind::Pointer:
       c.line(x + " = nullptr;");

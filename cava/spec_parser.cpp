@@ -580,6 +580,7 @@ class Parser {
       v->kind = Value::Kind::Handle;
       v->handle_type = v->type_name;
       v->handle_type_id = handle_type_id(v->type_name);
+      v->handle_is_pointer = canon->isPointerType();
       if (!canon->isPointerType() && !canon->isIntegerType()) {
         error(l, what + ": a handle must be a pointer or integer type, not '" + v->type_name + "'");
       }

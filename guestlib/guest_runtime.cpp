@@ -267,6 +267,53 @@ bool Call::invoke() {
 
 uint64_t register_callback(void *fn, void *userdata) { return registry().add(fn, userdata); }
 
+namespace {
+
+struct HandleBox {
+  const void *dispatch;  // must stay first: loaders read it
+  uint64_t id;
+  uint32_t type;
+};
+
+class BoxTable {
+ public:
+  void *box(uint64_t id, uint32_t type, const void *dispatch) {
+    if (id == 0) return nullptr;
+    std::lock_guard lock(mu_);
+    auto &slot = by_id_[{id, type}];
+    if (slot == nullptr) {
+      slot = new HandleBox{dispatch, id, type};  // kept: apps may hold stale handles
+      boxes_.insert(slot);
+    }
+    return slot;
+  }
+  uint64_t unbox(const void *h, uint32_t type) {
+    if (h == nullptr) return 0;
+    std::lock_guard lock(mu_);
+    const auto *b = static_cast<const HandleBox *>(h);
+    if (boxes_.count(const_cast<HandleBox *>(b)) == 0 || b->type != type) return kInvalidHandle;
+    return b->id;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<uint64_t, uint32_t>, HandleBox *> by_id_;
+  std::set<HandleBox *> boxes_;
+};
+
+BoxTable &boxes() {
+  static auto *t = new BoxTable;
+  return *t;
+}
+
+}  // namespace
+
+void *box_handle(uint64_t id, uint32_t type, const void *dispatch) {
+  return boxes().box(id, type, dispatch);
+}
+
+uint64_t unbox_handle(const void *handle, uint32_t type) { return boxes().unbox(handle, type); }
+
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status) {
   static std::mutex mu;
   static std::set<std::pair<uint32_t, uint32_t>> seen;

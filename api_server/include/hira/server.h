@@ -36,7 +36,9 @@ class CallContext {
   // Handles: 0 is NULL. Unknown ids, or ids of another type, reject the call.
   void *lookup(uint64_t id, uint32_t type, uint32_t arg_index);
   uint64_t export_handle(void *obj, uint32_t type);
-  void forget_handle(void *obj, uint32_t type);
+  // allocate / deallocate on a handle: the app's reference count (see HandleTable).
+  uint64_t retain_handle(void *obj, uint32_t type);
+  void release_handle(void *obj, uint32_t type);
 
   // Buffers that outlive the call (lifetime_manual), keyed by guest address.
   void *manual_buffer(uint64_t guest_addr, uint64_t bytes);

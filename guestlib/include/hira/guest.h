@@ -63,6 +63,15 @@ class Call {
 // userdata's place. The same pair always gets the same id.
 uint64_t register_callback(void *fn, void *userdata);
 
+// Handles the application sees. Pointer-typed handles are pointers to boxes
+// whose first word is `dispatch` (the OpenCL ICD loader reads a dispatch
+// table there) and which carry the server's id. The same id always gets the
+// same box; unknown pointers unbox to kInvalidHandle, which the server
+// rejects as an unknown handle instead of anything dereferencing them.
+inline constexpr uint64_t kInvalidHandle = ~0ull;
+void *box_handle(uint64_t id, uint32_t type, const void *dispatch);
+uint64_t unbox_handle(const void *handle, uint32_t type);
+
 // Writes "hira: <api>.<func>: <why>" once per (function, status) to stderr.
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status);
 
