@@ -35,9 +35,9 @@ void *CallContext::alloc(uint64_t count, uint64_t elem_size, uint64_t extra) {
   return arena_.back().get();
 }
 
-void *CallContext::copy_in(const void *src, uint64_t n) {
-  void *p = alloc(n, 1, 1);
-  if (p != nullptr && n != 0) std::memcpy(p, src, n);
+void *CallContext::copy_in(const void *src, uint64_t n, uint64_t elem_size) {
+  void *p = alloc(n, elem_size, elem_size);
+  if (p != nullptr && n != 0) std::memcpy(p, src, n * elem_size);
   return p;
 }
 

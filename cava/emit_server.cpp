@@ -60,11 +60,16 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
         c.line("std::memcpy(hira_dst, hira_src, " + bytes + ");");
         c.line(x + " = (" + v.type_name_unqual + ")hira_dst;");
       } else {
-        // One-byte elements (strings) get a private NUL-terminated copy so
-        // that size checks such as strlen(x) + 1 can never run past them.
-        c.line(x + " = (" + v.type_name_unqual + ")(" + es +
-               " == 1 ? hira_ctx.copy_in(hira_src, " + count_lv + ") : (void *)hira_src);");
-        c.line("if (" + x + " == nullptr) return;");
+        // Buffers whose size is computed by scanning them (strlen, lapis_list_len)
+        // get a private copy ending in a zero element, so the scan can never run
+        // past the data; other buffers are used in place, inside the frame.
+        if (v.count && v.count->has_calls) {
+          c.line(x + " = (" + v.type_name_unqual + ")hira_ctx.copy_in(hira_src, " + count_lv +
+                 ", " + es + ");");
+          c.line("if (" + x + " == nullptr) return;");
+        } else {
+          c.line(x + " = (" + v.type_name_unqual + ")(const void *)hira_src;");
+        }
       }
     } else {
       c.line(x + " = (" + v.type_name_unqual + ")" +

@@ -16,6 +16,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what) {
   for (const auto &inc : api.includes) c.line("#include <" + inc + ">");
   c.line("}");
   c.line("#include \"hira/codec.h\"");
+  c.line("#include \"hira/lapis_runtime.h\"");
   c.line("#include \"hira/metadata.h\"");
   c.line("#include \"" + protocol_header_name(api) + "\"");
   c.line();

@@ -53,6 +53,9 @@ class Drafter {
         return "in; lapis_todo(\"how many bytes does " + n + " point to? write buffer(n)\");";
       }
       if (pointee->isCharType()) return "in; buffer(strlen(" + n + ") + 1);";
+      if (is_opaque_pointer(pointee)) {
+        return "in; lapis_todo(\"how many handles does " + n + " hold? write buffer(n)\");";
+      }
       if (pointee->isPointerType()) {
         return "in; lapis_todo(\"" + n + " is an array of pointers: write buffer(count) and "
                "element { buffer(...); }\");";
@@ -70,7 +73,11 @@ class Drafter {
       const auto *p = f->getParamDecl(i);
       std::string pn = p->getNameAsString();
       if (pn.empty()) pn = "arg" + std::to_string(i);
-      sig += (i != 0 ? ", " : "") + name(p->getType()) + " " + pn;
+      // print() places the name inside declarators such as void (*pfn)(int).
+      std::string decl;
+      llvm::raw_string_ostream os(decl);
+      p->getType().print(os, pp_, pn);
+      sig += (i != 0 ? ", " : "") + os.str();
     }
     if (f->getNumParams() == 0) sig += "void";
     sig += ")";

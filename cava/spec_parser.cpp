@@ -398,7 +398,10 @@ class Parser {
       return;
     }
     if (word == "sync" || word == "async") {
-      if (need_function()) fs->fn->async = word == "async";
+      if (need_function()) {
+        fs->fn->async = word == "async";
+        async_loc_ = l;
+      }
       return;
     }
     if (word == "consumes_rc" || word == "allocates_rc" || word == "deallocates_rc") {
@@ -482,6 +485,11 @@ class Parser {
     }
     dst.conds.insert(dst.conds.end(), src.conds.begin(), src.conds.end());
     if (src.loc.line != 0) dst.loc = src.loc;
+  }
+
+  static bool scalar_leaf(const Value &v) {
+    return v.pred ? scalar_leaf(*v.then_v) || scalar_leaf(*v.else_v)
+                  : v.kind == Value::Kind::Scalar;
   }
 
   static bool is_char(QualType t) {
@@ -628,8 +636,7 @@ class Parser {
         error(l, what + ": lifetime_manual and deallocate apply to top-level buffers only");
       }
       v->element_size = "sizeof(" + type_name(spelled_pointee.getUnqualifiedType()) + ")";
-      if (v->element->kind == Value::Kind::Scalar && !v->element->pred &&
-          has_pointer_fields(pointee)) {
+      if (scalar_leaf(*v->element) && has_pointer_fields(pointee)) {
         error(l, what + " points to '" + type_name(pointee) +
                      "', which holds pointers that cava cannot marshal; describe them with "
                      "type_cast to a flat type or split the call");
@@ -639,7 +646,8 @@ class Parser {
     v->kind = Value::Kind::Scalar;
     if (!canon->isVoidType() && canon->isIncompleteType()) {
       error(l, what + " has incomplete type '" + v->type_name + "'");
-    } else if (has_pointer_fields(canon)) {
+    } else if (has_pointer_fields(canon) && what.rfind("element of ", 0) != 0) {
+      // (an element's struct is reported by the pointer to it)
       error(l, what + " is a struct holding pointers, which cava cannot marshal by value");
     }
     return v;
@@ -673,7 +681,8 @@ class Parser {
       pr.type_name = type_name(pr.type);
       const auto it = fs.args.find(pr.name);
       const Descriptors *given = it == fs.args.end() ? nullptr : it->second.get();
-      pr.value = resolve(pr.type, given, given != nullptr ? given->loc : pr.loc,
+      if (given != nullptr) pr.loc = given->loc;
+      pr.value = resolve(pr.type, given, pr.loc,
                          "argument '" + pr.name + "' of " + fn.name, nullptr);
       fn.params.push_back(std::move(pr));
     }
@@ -687,8 +696,9 @@ class Parser {
       if (canon->isPointerType() && !rd.handle.value_or(false)) {
         error(fn.loc, fn.name + " returns a pointer: cava can only return handles; write "
                                 "return_value { handle; } or type(" + fn.ret_type + ") { handle; }");
+      } else {
+        fn.ret_value = resolve(fn.ret, fs.ret.get(), fn.loc, "return value of " + fn.name, nullptr);
       }
-      fn.ret_value = resolve(fn.ret, fs.ret.get(), fn.loc, "return value of " + fn.name, nullptr);
       if (!fn.error_value && !canon->isPointerType() && scope == Scope::Function) {
         error(fn.loc, fn.name + " returns '" + fn.ret_type +
                           "' but no error value is given for when the call cannot reach the "
@@ -717,8 +727,8 @@ class Parser {
     fn.id = static_cast<int>(api_.functions.size());
     if (fn.async) {
       if (!fn.returns_void && !fn.success) {
-        error(l, fn.name + " is async but says nothing about success: write success(V) so the "
-                           "guest can return V at once");
+        error(async_loc_, fn.name + " is async but says nothing about success: write success(V) "
+                                    "so the guest can return V at once");
       }
       for (const auto &p : fn.params) {
         if (has_out(*p.value)) {
@@ -803,6 +813,7 @@ class Parser {
   std::map<std::string, std::shared_ptr<Descriptors>> type_specs_;
   std::vector<const FunctionDecl *> callback_decls_;
   std::vector<std::string> spec_decls_;
+  Loc async_loc_;  // where the function being read says async
 };
 
 }  // namespace

@@ -66,6 +66,14 @@ size_t __lapis_index(void);
 /* Inside element { }: the position of the described element. */
 #define index __lapis_index()
 
+/* ---- runtime library (usable in expressions) ---------------------------- */
+/* Elements of a zero-terminated (key, value) list such as cl_context_properties,
+ * terminator included; 0 for NULL. */
+size_t __lapis_list_len(const void *list, size_t elem_size);
+#define lapis_list_len(p) __lapis_list_len((const void *)(p), sizeof(*(p)))
+#define lapis_min(a, b) ((a) < (b) ? (a) : (b))
+#define lapis_max(a, b) ((a) < (b) ? (b) : (a))
+
 /* ---- function descriptors ---------------------------------------------- */
 void __lapis_sync(void);
 void __lapis_async(void);

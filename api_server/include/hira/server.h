@@ -26,12 +26,14 @@ class CallContext {
   // Arena memory for shadow buffers, zeroed, freed after the reply is sent.
   // nullptr (and the call rejected as OutOfMemory) past the per-call limit.
   void *alloc(uint64_t count, uint64_t elem_size, uint64_t extra = 0);
+  // count elements plus one zeroed element past the end, so that scans for a
+  // terminator (strlen, lapis_list_len) always stop inside the allocation.
   template <class T>
   T *alloc_array(uint64_t count) {
-    return static_cast<T *>(alloc(count, sizeof(T)));
+    return static_cast<T *>(alloc(count, sizeof(T), sizeof(T)));
   }
-  // A copy of n bytes followed by a NUL, so string checks never run off it.
-  void *copy_in(const void *src, uint64_t n);
+  // A copy of n elements of elem_size bytes followed by one zeroed element.
+  void *copy_in(const void *src, uint64_t n, uint64_t elem_size = 1);
 
   // Handles: 0 is NULL. Unknown ids, or ids of another type, reject the call.
   void *lookup(uint64_t id, uint32_t type, uint32_t arg_index);

@@ -1,0 +1,29 @@
+// The LAPIS runtime library functions that spec expressions may call, for the
+// generated code (lapis_specs/lapis.h declares them for parsing the spec).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+// Elements of a zero-terminated (key, value) list, terminator included; 0 for
+// NULL. The API server pads every decoded buffer with a zero element, so a
+// list whose terminator a guest left out still ends inside the buffer.
+inline size_t __lapis_list_len(const void *list, size_t elem_size) {
+  if (list == nullptr) return 0;
+  const auto *p = static_cast<const unsigned char *>(list);
+  static const unsigned char zero[16] = {};
+  for (size_t i = 0;; i += 2) {
+    if (std::memcmp(p + i * elem_size, zero, elem_size) == 0) return i + 1;
+  }
+}
+#define lapis_list_len(p) __lapis_list_len((const void *)(p), sizeof(*(p)))
+
+template <class T>
+inline T lapis_min(T a, T b) {
+  return a < b ? a : b;
+}
+template <class T>
+inline T lapis_max(T a, T b) {
+  return a < b ? b : a;
+}
