@@ -60,7 +60,7 @@ void emit_arg(Code &c, const Function &f, const Param &p) {
 void emit_out(Code &c, const Value &v, const std::string &x, const std::string &cap,
               const std::string &r, int depth) {
   if (v.pred) {
-    c.line("if (" + v.pred->text + ") {");
+    c.line("if (" + condition(v) + ") {");
     emit_out(c, *v.then_v, x, cap, r, depth);
     c.line("} else {");
     emit_out(c, *v.else_v, x, cap, r, depth);
@@ -109,6 +109,7 @@ void emit_stub(Code &c, const Function &f) {
   for (const auto &p : f.params) {
     if (p.value->kind == Value::Kind::Pointer) c.line("uint64_t hira_n_" + p.name + " = 0;");
   }
+  for (const auto &p : f.params) declare_selectors(c, *p.value);
   for (const auto &p : f.params) emit_arg(c, f, p);
   c.line("if (!hira_call.invoke()) {");
   emit_failure_return(c, f);

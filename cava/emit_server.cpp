@@ -17,7 +17,8 @@ std::string reject(const std::string &status, size_t arg) {
 void emit_decode(Code &c, const Value &v, const std::string &x, const std::string &a, size_t arg,
                  const std::string &count_lv, const std::string &param, int depth) {
   if (v.pred) {
-    c.line("if (" + v.pred->text + ") {");
+    if (!v.selector.empty()) c.line(v.selector + " = " + a + ".get_u8();");
+    c.line("if (" + condition(v) + ") {");
     emit_decode(c, *v.then_v, x, a, arg, count_lv, param, depth);
     c.line("} else {");
     emit_decode(c, *v.else_v, x, a, arg, count_lv, param, depth);
@@ -105,7 +106,7 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
 void emit_validate(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
                    size_t arg, const std::string &param, int depth) {
   if (v.pred) {
-    c.line("if (" + v.pred->text + ") {");
+    c.line("if (" + condition(v) + ") {");
     emit_validate(c, *v.then_v, x, count_lv, arg, param, depth);
     c.line("} else {");
     emit_validate(c, *v.else_v, x, count_lv, arg, param, depth);
@@ -144,7 +145,7 @@ std::string export_expr(const Value &v, const std::string &x) {
 void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
                     const std::string &param, int depth) {
   if (v.pred) {
-    c.line("if (" + v.pred->text + ") {");
+    c.line("if (" + condition(v) + ") {");
     emit_reply_out(c, *v.then_v, x, count_lv, param, depth);
     c.line("} else {");
     emit_reply_out(c, *v.else_v, x, count_lv, param, depth);
@@ -190,6 +191,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   }
   c.line("if (!hira_r.done()) { " + reject("BadFrame", 0) + " }");
   for (const auto &p : f.params) {
+    declare_selectors(c, *p.value);
     c.line(p.value->type_name_unqual + " " + p.name + "{};");
     if (p.value->kind == Value::Kind::Pointer) {
       c.line("uint64_t hira_n_" + p.name + " = 0;");

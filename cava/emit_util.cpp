@@ -51,6 +51,17 @@ std::string guest_id_of(const Value &v, const std::string &x) {
          std::to_string(v.handle_type_id) + ")";
 }
 
+void declare_selectors(Code &c, const Value &v) {
+  if (!v.pred) return;
+  if (!v.selector.empty()) c.line("uint8_t " + v.selector + " = 0;");
+  declare_selectors(c, *v.then_v);
+  declare_selectors(c, *v.else_v);
+}
+
+std::string condition(const Value &v) {
+  return v.selector.empty() ? v.pred->text : v.selector;
+}
+
 bool has_out_data(const Value &v) {
   if (v.pred) return has_out_data(*v.then_v) || has_out_data(*v.else_v);
   if (v.kind != Value::Kind::Pointer) return false;
@@ -71,7 +82,11 @@ std::string loop_var(int depth) { return "hira_i" + std::to_string(depth); }
 void emit_encode(Code &c, const Value &v, const std::string &x, const std::string &w, int depth,
                  Side side, const std::string &count_var) {
   if (v.pred) {
-    c.line("if (" + v.pred->text + ") {");
+    if (!v.selector.empty()) {
+      c.line(v.selector + " = (" + v.pred->text + ") ? 1 : 0;");
+      c.line(w + ".put_u8(" + v.selector + ");");
+    }
+    c.line("if (" + condition(v) + ") {");
     emit_encode(c, *v.then_v, x, w, depth, side, count_var);
     c.line("} else {");
     emit_encode(c, *v.else_v, x, w, depth, side, count_var);

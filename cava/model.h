@@ -72,6 +72,9 @@ struct Value {
   // A conditional value: pred ? then_v : else_v (both fully resolved).
   std::optional<Expr> pred;
   std::shared_ptr<Value> then_v, else_v;
+  // Set when the server cannot evaluate pred before decoding (it reads buffer
+  // contents): the guest sends its decision in this variable's byte.
+  std::string selector;
 
   bool is_bulk() const;  // Pointer whose elements are plain bytes
 };

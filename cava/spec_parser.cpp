@@ -653,6 +653,22 @@ class Parser {
     return v;
   }
 
+  // A condition over buffer contents (or helpers) cannot be re-evaluated by
+  // the server before it decodes the value: the guest sends its decision.
+  void mark_guest_decided(const Function &fn, Value &v, const std::string &param) {
+    if (!v.pred) return;
+    bool decided = v.pred->has_calls;
+    for (const auto &a : v.pred->args) {
+      for (const auto &q : fn.params) {
+        if (q.name == a && q.value && q.value->kind == Value::Kind::Pointer) decided = true;
+      }
+      if (a == param && v.kind == Value::Kind::Pointer) decided = true;
+    }
+    if (decided) v.selector = "hira_sel_" + param + "_" + std::to_string(selector_counter_++);
+    mark_guest_decided(fn, *v.then_v, param);
+    mark_guest_decided(fn, *v.else_v, param);
+  }
+
   // ---- functions ---------------------------------------------------------
   Function build_function(const FunctionDecl *f, Scope scope) {
     Function fn;
@@ -686,6 +702,7 @@ class Parser {
                          "argument '" + pr.name + "' of " + fn.name, nullptr);
       fn.params.push_back(std::move(pr));
     }
+    for (auto &pr : fn.params) mark_guest_decided(fn, *pr.value, pr.name);
     if (!fn.returns_void) {
       Descriptors rd;
       if (auto ts = type_spec(fn.ret)) merge_into(rd, *ts);
@@ -814,6 +831,7 @@ class Parser {
   std::vector<const FunctionDecl *> callback_decls_;
   std::vector<std::string> spec_decls_;
   Loc async_loc_;  // where the function being read says async
+  int selector_counter_ = 0;
 };
 
 }  // namespace
