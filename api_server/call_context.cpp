@@ -70,6 +70,32 @@ void CallContext::release_manual_buffer_after_reply(uint64_t guest_addr) {
   release_after_reply_.push_back(guest_addr);
 }
 
+void CallContext::register_mapped(void *addr, uint64_t bytes) {
+  conn_.register_mapped(addr, bytes);
+}
+
+void *CallContext::decode_unmap(Reader &r, uint32_t arg_index) {
+  const uint8_t state = r.get_u8();
+  if (state == 0) return nullptr;
+  if (state != 1) {
+    reject(wire::ReplyStatus::BadArgument, arg_index);
+    return nullptr;
+  }
+  const uint64_t addr = r.get_u64();
+  const uint64_t bytes = r.get_u64();
+  const uint8_t *src = bytes <= (uint64_t{1} << 40) ? r.bulk(bytes) : nullptr;
+  void *region = reinterpret_cast<void *>(static_cast<uintptr_t>(addr));
+  // Only memory this server mapped, and no more of it than it mapped.
+  if (src == nullptr || !conn_.is_mapped(region, bytes)) {
+    reject(wire::ReplyStatus::BadArgument, arg_index);
+    return nullptr;
+  }
+  std::memcpy(region, src, bytes);
+  return region;
+}
+
+void CallContext::unregister_mapped(void *addr) { conn_.unregister_mapped(addr); }
+
 void *CallContext::callback_userdata(uint64_t guest_registration, uint32_t callback_id) {
   return conn_.callback_userdata(guest_registration, callback_id);
 }

@@ -241,6 +241,22 @@ void Connection::release_manual_buffer(uint64_t guest_addr) {
   manual_.erase(guest_addr);
 }
 
+void Connection::register_mapped(void *addr, uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  mapped_[addr] = bytes;
+}
+
+bool Connection::is_mapped(void *addr, uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  const auto it = mapped_.find(addr);
+  return it != mapped_.end() && bytes <= it->second;
+}
+
+void Connection::unregister_mapped(void *addr) {
+  std::lock_guard lock(mu_);
+  mapped_.erase(addr);
+}
+
 void *Connection::callback_userdata(uint64_t guest_id, uint32_t callback_id) {
   std::lock_guard lock(mu_);
   auto &slot = registrations_[{guest_id, callback_id}];

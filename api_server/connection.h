@@ -32,6 +32,9 @@ class Connection {
   bool invoke_callback(const CallbackRegistration &reg, Writer &args,
                        std::unique_ptr<uint8_t[]> *data, Reader *result);
   void defer_error(uint32_t thread, uint32_t func, int64_t value);
+  void register_mapped(void *addr, uint64_t bytes);
+  bool is_mapped(void *addr, uint64_t bytes);
+  void unregister_mapped(void *addr);
 
  private:
   struct Shadow;
@@ -56,6 +59,7 @@ class Connection {
   std::mutex mu_;
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows_;
   std::map<uint64_t, std::vector<uint8_t>> manual_;
+  std::map<void *, uint64_t> mapped_;  // regions the real library mapped
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
   uint64_t next_callback_call_ = 1;

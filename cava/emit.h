@@ -12,6 +12,7 @@ std::string emit_guest(const Api &api);
 std::string emit_server(const Api &api);
 std::string emit_router(const Api &api);
 std::string emit_version_script(const Api &api);
+std::string emit_icd_version_script(const Api &api);
 // The model as JSON (for tests and for people reading what cava understood).
 std::string emit_model_json(const Api &api);
 

@@ -41,6 +41,11 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
     case Value::Kind::Pointer:
       break;
   }
+  if (v.mapped) {
+    c.line(x + " = (" + v.type_name_unqual + ")hira_ctx.decode_unmap(" + a + ", " +
+           std::to_string(arg) + ");");
+    return;
+  }
   const std::string es = v.element_size;
   const bool manual = v.lifetime_manual || v.deallocate;
   const bool send = v.in && !v.no_copy;
@@ -113,7 +118,7 @@ void emit_validate(Code &c, const Value &v, const std::string &x, const std::str
     c.line("}");
     return;
   }
-  if (v.kind != Value::Kind::Pointer) return;
+  if (v.kind != Value::Kind::Pointer || v.mapped) return;
   c.line("if (" + x + " != nullptr) {");
   c.line("if (" + count_lv + " != (uint64_t)(" + (v.count ? v.count->text : "1") + ")) { " +
          reject("BadArgument", arg) + " }");
@@ -184,6 +189,12 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   (void)api;
   const size_t np = f.params.size();
   c.line("static void handle_" + f.name + "(::hira::server::CallContext &hira_ctx) {");
+  if (!f.guest_impl.empty()) {
+    c.line("hira_ctx.reject(::hira::wire::ReplyStatus::Unsupported, 0);  // guest_only");
+    c.line("}");
+    c.line();
+    return;
+  }
   c.line("::hira::Reader &hira_r = hira_ctx.args();");
   if (np != 0) {
     c.line("::hira::Reader hira_a[" + std::to_string(np) + "];");
@@ -229,6 +240,12 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     emit_validate(c, *f.params[i].value, f.params[i].name, "hira_n_" + f.params[i].name, i,
                   f.params[i].name, 0);
   }
+  for (const auto &p : f.params) {
+    if (p.value->server_value) {
+      c.line(p.name + " = (" + p.value->type_name_unqual + ")(" + p.value->server_value->text +
+             ");  // server_value");
+    }
+  }
   std::string args;
   for (const auto &p : f.params) args += (args.empty() ? "" : ", ") + p.name;
   const std::string call = "real_" + f.name + "(" + args + ")";
@@ -239,6 +256,9 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   }
   c.line("if (" + success_test(f, "hira_ret") + ") {");
   for (const auto &p : f.params) emit_refcount(c, *p.value, p.name);
+  for (const auto &p : f.params) {
+    if (p.value->mapped) c.line("hira_ctx.unregister_mapped((void *)" + p.name + ");");
+  }
   for (const auto &s : f.statements) c.line(s);
   c.line("}");
   if (f.async) {
@@ -253,7 +273,17 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   c.line("{");
   c.line("const auto hira_blob = hira_w.begin_blob();");
   if (!f.returns_void) {
-    if (f.ret_value->kind == Value::Kind::Handle) {
+    if (f.ret_value->mapped) {
+      // The guest gets a copy of the mapped memory; unmapping sends it back.
+      c.line("hira_w.put_u64((uint64_t)(uintptr_t)hira_ret);");
+      c.line("if (hira_ret != nullptr) {");
+      c.line("const uint64_t hira_bytes = (uint64_t)(" + f.ret_value->count->text + ") * " +
+             f.ret_value->element_size + ";");
+      c.line("hira_ctx.register_mapped((void *)hira_ret, hira_bytes);");
+      c.line("hira_w.put_u64(hira_bytes);");
+      c.line("hira_w.put_bulk((const void *)hira_ret, hira_bytes);");
+      c.line("}");
+    } else if (f.ret_value->kind == Value::Kind::Handle) {
       c.line("hira_w.put_u64(" + export_expr(*f.ret_value, "hira_ret") + ");");
     } else {
       c.line("hira_w.put<" + f.ret_type + ">(hira_ret);");
@@ -339,6 +369,7 @@ std::string emit_server(const Api &api) {
   c.line("static uint32_t hira_bind(void *lib) {");
   c.line("uint32_t n = 0;");
   for (const auto &f : api.functions) {
+    if (!f.guest_impl.empty()) continue;  // runs in the guest
     c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name + "\");");
     c.line("n += g_bound[FN_" + f.name + "] = real_" + f.name + " != nullptr;");
   }

@@ -12,6 +12,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what) {
   c.line("#include <cstring>");
   c.line("#include <type_traits>");
   c.line();
+  for (const auto &d : api.defines) c.line(d);
   c.line("extern \"C\" {");
   for (const auto &inc : api.includes) c.line("#include <" + inc + ">");
   c.line("}");

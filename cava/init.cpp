@@ -79,11 +79,11 @@ class Drafter {
       p->getType().print(os, pp_, pn);
       sig += (i != 0 ? ", " : "") + os.str();
     }
+    if (f->isVariadic()) {
+      return "/* " + sig + ", ...): variadic functions cannot be remoted; left out. */\n";
+    }
     if (f->getNumParams() == 0) sig += "void";
     sig += ")";
-    if (f->isVariadic()) {
-      return "/* " + sig + ", ...: variadic functions cannot be remoted; left out. */\n";
-    }
     os << sig << " {\n";
     const QualType r = f->getReturnType().getCanonicalType();
     if (r->isPointerType() && !is_opaque_pointer(f->getReturnType())) {

@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
   ok &= write_file(dir / (api.name + "_server.cpp"), cava::emit_server(api));
   ok &= write_file(dir / (api.name + "_router.cpp"), cava::emit_router(api));
   ok &= write_file(dir / (api.name + "_guest.map"), cava::emit_version_script(api));
+  ok &= write_file(dir / (api.name + "_icd.map"), cava::emit_icd_version_script(api));
   ok &= write_file(dir / (api.name + "_identity.cmake"),
                    "set(HIRA_API_GUEST_SONAME \"" + api.guest_soname + "\")\n"
                    "set(HIRA_API_SERVER_LIBRARY \"" + api.server_library + "\")\n");

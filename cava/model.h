@@ -40,6 +40,7 @@ struct Descriptors {
   const clang::FunctionDecl *callback = nullptr;
   std::optional<Expr> invalid_handle;
   std::optional<Expr> error_value;
+  std::optional<Expr> server_value;
   std::optional<Expr> success;  // only in type(T) scopes
   std::shared_ptr<Descriptors> element;
   struct Conditional {
@@ -67,6 +68,7 @@ struct Value {
   std::shared_ptr<Value> element;     // Pointer: what each element is
   std::string element_size;           // Pointer: "sizeof(T)" or "1" for void
   std::optional<Expr> invalid_handle;
+  std::optional<Expr> server_value;
   const clang::FunctionDecl *callback = nullptr;
   int callback_id = -1;
   // A conditional value: pred ? then_v : else_v (both fully resolved).
@@ -76,6 +78,9 @@ struct Value {
   // contents): the guest sends its decision in this variable's byte.
   std::string selector;
 
+  // Memory a call maps (a returned buffer with allocate) or unmaps (a void *
+  // argument with deallocate): the guest keeps a copy, the server the real one.
+  bool mapped = false;
   bool is_bulk() const;  // Pointer whose elements are plain bytes
 };
 
@@ -107,6 +112,8 @@ struct Function {
   std::optional<Expr> error_value;
   std::vector<ResourceUse> resources;
   std::vector<std::string> statements;  // plain C run after a successful call
+  std::string guest_impl;      // guest_only: the guest_utility that implements it
+  std::string symbol_version;  // version node in the guest library
   int id = 0;
   Loc loc;
   const clang::FunctionDecl *decl = nullptr;
@@ -133,6 +140,11 @@ struct Api {
   std::vector<Resource> resources;
   std::vector<std::string> handle_types;
   std::vector<std::string> utilities;  // source text of utility functions
+  std::vector<std::string> guest_utilities;
+  std::vector<std::string> defines;    // #define lines the spec puts before its includes
+  std::string default_symbol_version;
+  std::string icd_dispatch_type;             // "" when the API has no ICD table
+  std::vector<std::string> icd_dispatch_fields;  // in declaration order
   std::string metadata_type;           // "" when no declare_metadata
   uint64_t signature = 0;
 };

@@ -76,6 +76,9 @@ class Parser {
         if (a == "lapis_type" && f->hasBody()) read_type_scope(f);
         if (a == "lapis_callback" && f->hasBody()) callback_decls_.push_back(f);
         if (a == "lapis_utility") api_.utilities.push_back(source_text(f->getSourceRange()));
+        if (a == "lapis_guest_utility") {
+          api_.guest_utilities.push_back(source_text(f->getSourceRange()));
+        }
       }
       if (isa<RecordDecl, EnumDecl>(d) || (isa<TypedefNameDecl>(d) && !is_marker_name(d))) {
         if (!cast<NamedDecl>(d)->getName().startswith("__lapis")) {
@@ -188,11 +191,22 @@ class Parser {
     if (name == "__lapis_api_version") api_.version = str();
     if (name == "__lapis_guest_soname") api_.guest_soname = str();
     if (name == "__lapis_server_library") api_.server_library = str();
+    if (name == "__lapis_default_symbol_version") api_.default_symbol_version = str();
   }
 
   void read_typedef(const TypedefNameDecl *t) {
     if (t->getName() == "__lapis_metadata_t") {
       api_.metadata_type = type_name(t->getUnderlyingType());
+    }
+    if (t->getName() == "__lapis_icd_dispatch_t") {
+      api_.icd_dispatch_type = type_name(t->getUnderlyingType());
+      if (const auto *rt = t->getUnderlyingType()->getAs<RecordType>()) {
+        if (const auto *def = rt->getDecl()->getDefinition()) {
+          for (const auto *field : def->fields()) {
+            api_.icd_dispatch_fields.push_back(field->getNameAsString());
+          }
+        }
+      }
     }
   }
 
@@ -397,6 +411,31 @@ class Parser {
       (word == "invalid_handle" ? d.invalid_handle : d.error_value) = make_expr(v);
       return;
     }
+    if (word == "server_value") {
+      if (const auto *v = variadic_value(c); v != nullptr && need_value()) {
+        d.server_value = make_expr(v);
+      }
+      return;
+    }
+    if (word == "guest_only") {
+      if (!need_function()) return;
+      const auto *e = c->getArg(0)->IgnoreParenCasts();
+      const auto *r = dyn_cast<DeclRefExpr>(e);
+      const auto *impl = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+      if (impl == nullptr || annotation(impl) != "lapis_guest_utility") {
+        error(l, "guest_only(f) needs a guest_utility function of the same signature");
+        return;
+      }
+      fs->fn->guest_impl = impl->getNameAsString();
+      return;
+    }
+    if (word == "symbol_version") {
+      if (!need_function()) return;
+      if (const auto *s = dyn_cast<StringLiteral>(c->getArg(0)->IgnoreParenImpCasts())) {
+        fs->fn->symbol_version = s->getString().str();
+      }
+      return;
+    }
     if (word == "sync" || word == "async") {
       if (need_function()) {
         fs->fn->async = word == "async";
@@ -476,6 +515,7 @@ class Parser {
     take(dst.type_cast, src.type_cast);
     if (src.callback != nullptr) dst.callback = src.callback;
     take(dst.invalid_handle, src.invalid_handle);
+    take(dst.server_value, src.server_value);
     take(dst.error_value, src.error_value);
     take(dst.success, src.success);
     if (src.element) {
@@ -563,6 +603,7 @@ class Parser {
     v->type_name = type_name(t);
     v->type_name_unqual = type_name(t.getUnqualifiedType());
     v->invalid_handle = d.invalid_handle;
+    v->server_value = d.server_value;
     v->in = d.in.value_or(false);
     v->out = d.out.value_or(false);
     v->no_copy = d.no_copy.value_or(false);
@@ -610,6 +651,11 @@ class Parser {
                                                                      : t->getPointeeType();
       if (d.buffer) {
         v->count = d.buffer;
+        // A returned pointer to memory the call maps (clEnqueueMapBuffer).
+        v->mapped = what.rfind("return value", 0) == 0 && v->allocate;
+      } else if (v->deallocate && pointee->isVoidType()) {
+        // Releases memory an earlier call mapped: its size is known from then.
+        v->mapped = true;
       } else if (pointee->isVoidType() || is_char(pointee)) {
         error(l, what + " is a '" + v->type_name + "' with no size: write buffer(n) with the " +
                      (pointee->isVoidType() ? "number of bytes" : "number of characters") +
@@ -680,6 +726,19 @@ class Parser {
     fn.returns_void = fn.ret->isVoidType();
     FnScope fs{&fn, {}, nullptr, f};
     parse_scope(f->getBody(), *std::make_shared<Descriptors>(), scope, &fs);
+    if (!fn.guest_impl.empty()) {
+      // Runs in the guest: nothing is marshalled, so nothing to decide.
+      for (const auto *p : f->parameters()) {
+        Param pr;
+        pr.name = p->getNameAsString();
+        pr.type = p->getType();
+        pr.type_name = type_name(pr.type);
+        pr.loc = loc_of(p->getLocation());
+        pr.value = std::make_shared<Value>();
+        fn.params.push_back(std::move(pr));
+      }
+      return fn;
+    }
     for (const auto &[name, d] : fs.args) {
       bool found = false;
       for (const auto *p : f->parameters()) found |= p->getNameAsString() == name;
@@ -710,9 +769,11 @@ class Parser {
       if (rd.success && !fn.success) fn.success = rd.success;
       fn.error_value = rd.error_value;
       const QualType canon = fn.ret.getCanonicalType();
-      if (canon->isPointerType() && !rd.handle.value_or(false)) {
-        error(fn.loc, fn.name + " returns a pointer: cava can only return handles; write "
-                                "return_value { handle; } or type(" + fn.ret_type + ") { handle; }");
+      const bool mapped = rd.allocate.value_or(false) && rd.buffer.has_value();
+      if (canon->isPointerType() && !rd.handle.value_or(false) && !mapped) {
+        error(fn.loc, fn.name + " returns a pointer: cava can only return handles, or memory "
+                                "the call maps: write return_value { handle; } or "
+                                "return_value { out; buffer(n); allocate; }");
       } else {
         fn.ret_value = resolve(fn.ret, fs.ret.get(), fn.loc, "return value of " + fn.name, nullptr);
       }
@@ -862,16 +923,23 @@ ParseResult parse_spec(const ParseOptions &options) {
     return result;
   }
   result.api.spec_file = options.spec_path;
-  // The vendor headers the spec includes, for the generated code.
+  // The vendor headers the spec includes, and the macros it defines before
+  // them (e.g. CL_TARGET_OPENCL_VERSION), for the generated code.
   std::istringstream lines(ss.str());
+  bool seen_lapis = false;
   for (std::string line; std::getline(lines, line);) {
+    if (!seen_lapis && line.rfind("#define", 0) == 0) result.api.defines.push_back(line);
     const auto inc = line.find("#include");
     if (inc == std::string::npos || line.find_first_not_of(" \t") != inc) continue;
     const auto open = line.find_first_of("<\"", inc);
     const auto close = open == std::string::npos ? open : line.find_first_of(">\"", open + 1);
     if (close == std::string::npos) continue;
     const std::string header = line.substr(open + 1, close - open - 1);
-    if (header != "lapis.h") result.api.includes.push_back(header);
+    if (header == "lapis.h") {
+      seen_lapis = true;
+    } else {
+      result.api.includes.push_back(header);
+    }
   }
   Parser(*result.ast, result.api, result.errors).run();
   return result;

@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -313,6 +314,65 @@ void *box_handle(uint64_t id, uint32_t type, const void *dispatch) {
 }
 
 uint64_t unbox_handle(const void *handle, uint32_t type) { return boxes().unbox(handle, type); }
+
+namespace {
+
+struct Region {
+  uint64_t server_addr;
+  uint64_t bytes;
+};
+
+std::mutex g_regions_mu;
+std::map<const void *, Region> &regions() {
+  static auto *r = new std::map<const void *, Region>;
+  return *r;
+}
+
+}  // namespace
+
+void *map_region(Reader &blob) {
+  const uint64_t addr = blob.get_u64();
+  if (addr == 0) return nullptr;
+  const uint64_t bytes = blob.get_u64();
+  if (bytes > (uint64_t{1} << 40)) return nullptr;
+  const uint8_t *src = blob.bulk(bytes);
+  if (src == nullptr) return nullptr;
+  void *copy = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096 + 4096);
+  if (copy == nullptr) return nullptr;
+  std::memcpy(copy, src, bytes);
+  std::lock_guard lock(g_regions_mu);
+  regions()[copy] = {addr, bytes};
+  return copy;
+}
+
+void encode_unmap(Writer &w, const void *guest_ptr) {
+  if (guest_ptr == nullptr) {
+    w.put_u8(0);
+    return;
+  }
+  Region r{};
+  {
+    std::lock_guard lock(g_regions_mu);
+    const auto it = regions().find(guest_ptr);
+    if (it == regions().end()) {
+      w.put_u8(2);  // not a region we mapped: the server refuses it
+      return;
+    }
+    r = it->second;
+  }
+  w.put_u8(1);
+  w.put_u64(r.server_addr);
+  w.put_u64(r.bytes);
+  w.put_bulk(guest_ptr, r.bytes);
+}
+
+void release_region(const void *guest_ptr) {
+  std::lock_guard lock(g_regions_mu);
+  const auto it = regions().find(guest_ptr);
+  if (it == regions().end()) return;
+  std::free(const_cast<void *>(it->first));
+  regions().erase(it);
+}
 
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status) {
   static std::mutex mu;

@@ -63,6 +63,10 @@ size_t __lapis_index(void);
 #define error_value(v) __lapis_error_value(0, (v))
 /* The value returned when this handle argument is unknown to the server. */
 #define invalid_handle(v) __lapis_invalid_handle(0, (v))
+/* The API server passes v instead of the guest's value (e.g. makes a
+ * non-blocking read blocking, because its data must travel with the reply). */
+void __lapis_server_value(int unused, ...);
+#define server_value(v) __lapis_server_value(0, (v))
 /* Inside element { }: the position of the described element. */
 #define index __lapis_index()
 
@@ -81,7 +85,13 @@ void __lapis_success(int unused, ...);
 void __lapis_consumes_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_allocates_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_deallocates_rc(const volatile void *rc, unsigned long long amount);
+void __lapis_guest_only(const volatile void *impl);
+void __lapis_symbol_version(const char *node);
 #define sync __lapis_sync()
+/* The function runs in the guest only, as this guest_utility (same signature). */
+#define guest_only(impl) __lapis_guest_only((const volatile void *)(impl))
+/* The symbol version node the guest library exports this function under. */
+#define symbol_version(node) __lapis_symbol_version(node)
 #define async __lapis_async()
 #define success(v) __lapis_success(0, (v))
 #define consumes_rc(r, x) __lapis_consumes_rc(&(r), (x))
@@ -96,6 +106,8 @@ void __lapis_todo(const char *what);
 /* ---- declarations ------------------------------------------------------ */
 #define continuous_rc __attribute__((annotate("lapis_continuous_rc"), unused)) static int
 #define instantaneous_rc __attribute__((annotate("lapis_instantaneous_rc"), unused)) static int
+/* A helper copied into the guest library only (may call the API's stubs). */
+#define guest_utility __attribute__((annotate("lapis_guest_utility"), unused)) static
 /* A helper function copied into the guest library and the API server. */
 #define utility __attribute__((annotate("lapis_utility"), unused)) static
 /* callback_decl RET name(params) { descriptors }: the shape of a callback. */
@@ -115,6 +127,12 @@ void __lapis_todo(const char *what);
 /* The soname of the generated guest library (what applications link). */
 #define lapis_guest_soname(S) \
   __attribute__((unused)) static const char *const __lapis_guest_soname = S
+/* The version node for functions without symbol_version(...). */
+#define lapis_default_symbol_version(S) \
+  __attribute__((unused)) static const char *const __lapis_default_symbol_version = S
+/* An ICD-style dispatch table type: cava fills each field named after an API
+ * function with its stub, and every handle box points to the table. */
+#define lapis_icd_dispatch(T) typedef T __lapis_icd_dispatch_t
 /* The real library the API server loads with dlopen. */
 #define lapis_server_library(S) \
   __attribute__((unused)) static const char *const __lapis_server_library = S

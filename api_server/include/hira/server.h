@@ -47,6 +47,13 @@ class CallContext {
   // Frees a lifetime_manual buffer once the reply (which reads it) is sent.
   void release_manual_buffer_after_reply(uint64_t guest_addr);
 
+  // Mapped memory the guest holds a copy of (see guest.h map_region).
+  void register_mapped(void *addr, uint64_t bytes);
+  // Reads an encode_unmap() record; copies the guest's data into the mapped
+  // memory and returns its address, or rejects the call.
+  void *decode_unmap(Reader &r, uint32_t arg_index);
+  void unregister_mapped(void *addr);
+
   // The server-side userdata for a guest callback registration.
   void *callback_userdata(uint64_t guest_registration, uint32_t callback_id);
 

@@ -72,6 +72,14 @@ inline constexpr uint64_t kInvalidHandle = ~0ull;
 void *box_handle(uint64_t id, uint32_t type, const void *dispatch);
 uint64_t unbox_handle(const void *handle, uint32_t type);
 
+// Mapped memory: the guest's copy of a region the server mapped. map_region
+// reads (server address, bytes, data) from a reply blob and returns the
+// guest's copy; encode_unmap writes the region's server address and current
+// contents for the call that unmaps it; release_region frees the copy.
+void *map_region(Reader &blob);
+void encode_unmap(Writer &w, const void *guest_ptr);
+void release_region(const void *guest_ptr);
+
 // Writes "hira: <api>.<func>: <why>" once per (function, status) to stderr.
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status);
 
