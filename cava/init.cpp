@@ -27,6 +27,17 @@ bool is_opaque_pointer(QualType t) {
   return p->isRecordType() && p->isIncompleteType();
 }
 
+bool holds_pointers(QualType t) {
+  const auto *rt = t.getCanonicalType()->getAs<RecordType>();
+  const auto *def = rt != nullptr ? rt->getDecl()->getDefinition() : nullptr;
+  if (def == nullptr) return false;
+  for (const auto *f : def->fields()) {
+    const QualType ft = f->getType().getCanonicalType();
+    if (ft->isPointerType() || holds_pointers(ft)) return true;
+  }
+  return false;
+}
+
 class Drafter {
  public:
   explicit Drafter(ASTContext &ctx) : ctx_(ctx), pp_(ctx.getLangOpts()) {}
@@ -53,6 +64,10 @@ class Drafter {
         return "in; lapis_todo(\"how many bytes does " + n + " point to? write buffer(n)\");";
       }
       if (pointee->isCharType()) return "in; buffer(strlen(" + n + ") + 1);";
+      if (holds_pointers(pointee)) {
+        return "in; lapis_todo(\"" + n + " points to a struct holding pointers, which cava "
+               "cannot marshal: type_cast it to a flat type or leave the function out\");";
+      }
       if (is_opaque_pointer(pointee)) {
         return "in; lapis_todo(\"how many handles does " + n + " hold? write buffer(n)\");";
       }

@@ -1,2 +1,366 @@
+// cava, the LAPIS compiler, run as a process on the spec fixtures in tests/specs:
+// the model it dumps for good specs, the files `gen` writes, the error (and its
+// file:line) for each bad_*.lapis, and the drafts `cava init` writes.
 #include <gtest/gtest.h>
-TEST(Cava, Placeholder) {}
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using hira::test::RunResult;
+using nlohmann::json;
+
+std::string specs_dir() { return hira::test::source_dir() + "/tests/specs"; }
+std::string spec(const std::string &name) { return specs_dir() + "/" + name; }
+
+// Runs `cava ARGS -I DIR...`.
+RunResult cava(std::vector<std::string> args, const std::vector<std::string> &include_dirs = {}) {
+  args.insert(args.begin(), hira::test::build_dir() + "/bin/cava");
+  for (const auto &d : include_dirs) {
+    args.push_back("-I");
+    args.push_back(d);
+  }
+  return hira::test::run(args);
+}
+
+// `cava dump` of a spec that must be accepted.
+json dump(const std::string &spec_path, const std::string &include_dir) {
+  const auto r = cava({"dump", spec_path}, {include_dir});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return json::parse(r.out);
+}
+
+std::vector<std::string> function_names(const json &api) {
+  std::vector<std::string> names;
+  for (const auto &f : api.at("functions")) names.push_back(f.at("name"));
+  return names;
+}
+
+const json &find_named(const json &list, const std::string &name) {
+  for (const auto &e : list) {
+    if (e.at("name") == name) return e;
+  }
+  throw std::runtime_error("nothing named " + name + " in " + list.dump());
+}
+const json &function(const json &api, const std::string &name) {
+  return find_named(api.at("functions"), name);
+}
+const json &param(const json &api, const std::string &fn, const std::string &name) {
+  return find_named(function(api, fn).at("params"), name);
+}
+
+// stderr holds "PATH:LINE: error: ...WHAT..." (Clang's own "PATH:LINE:COL: error: " too).
+testing::AssertionResult has_error_at(const std::string &err, const std::string &path, int line,
+                                      const std::string &what) {
+  const std::string prefix = path + ":" + std::to_string(line) + ":";
+  std::istringstream lines(err);
+  for (std::string l; std::getline(lines, l);) {
+    if (l.rfind(prefix, 0) != 0) continue;
+    std::string rest = l.substr(prefix.size());
+    size_t digits = 0;
+    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) ++digits;
+    if (digits > 0 && digits < rest.size() && rest[digits] == ':') rest = rest.substr(digits + 1);
+    if (rest.rfind(" error: ", 0) == 0 && rest.find(what) != std::string::npos) {
+      return testing::AssertionSuccess();
+    }
+  }
+  return testing::AssertionFailure() << "no \"" << prefix << " error: ..." << what
+                                     << "...\" in stderr:\n" << err;
+}
+
+// ---- good specs ---------------------------------------------------------------
+
+TEST(CavaDump, AccSpecModel) {
+  const json api = dump(hira::test::source_dir() + "/lapis_specs/acc.lapis",
+                        hira::test::source_dir() + "/demo/libacc");
+  EXPECT_EQ(api.at("name"), "acc");
+  EXPECT_EQ(api.at("version"), "1.2");
+  EXPECT_EQ(api.at("guest_soname"), "libacc.so.1");
+  EXPECT_EQ(api.at("server_library"), "libacc.so.1");
+  const std::vector<std::string> order = {
+      "acc_get_version", "acc_context_create", "acc_context_destroy", "acc_context_name",
+      "acc_context_stats", "acc_buffer_create", "acc_buffer_release", "acc_buffer_write",
+      "acc_buffer_read", "acc_saxpy", "acc_finish", "acc_sum", "acc_run", "acc_sleep",
+      "acc_context_count"};
+  EXPECT_EQ(function_names(api), order);
+  for (size_t i = 0; i < order.size(); ++i) {
+    const json &f = function(api, order[i]);
+    EXPECT_EQ(f.at("id"), i) << order[i];
+    EXPECT_EQ(f.at("async"), order[i] == "acc_saxpy") << order[i];
+    if (order[i] != "acc_context_count") {
+      EXPECT_EQ(f.at("success"), "ACC_SUCCESS") << order[i];
+      EXPECT_EQ(f.at("error_value"), "ACC_ERR_UNAVAILABLE") << order[i];
+    }
+  }
+  EXPECT_EQ(function(api, "acc_context_count").at("error_value"), "-1");
+  EXPECT_FALSE(function(api, "acc_context_count").contains("success"));
+  EXPECT_EQ(api.at("handle_types"), json({"acc_context", "acc_buffer"}));
+  EXPECT_EQ(api.at("resources"), json::parse(R"([{"name": "device_memory", "continuous": true},
+                                                 {"name": "kernel_launches", "continuous": false}])"));
+
+  const json &name = param(api, "acc_context_create", "name");
+  EXPECT_EQ(name.at("kind"), "pointer");
+  EXPECT_EQ(name.at("in"), true);
+  EXPECT_FALSE(name.contains("out"));
+  EXPECT_EQ(name.at("buffer"), "strlen(name) + 1");
+  const json &ctx_out = param(api, "acc_context_create", "ctx_out");
+  EXPECT_EQ(ctx_out.at("out"), true);
+  EXPECT_EQ(ctx_out.at("element").at("kind"), "handle");
+  EXPECT_EQ(ctx_out.at("element").at("type"), "acc_context");
+  EXPECT_EQ(ctx_out.at("element").at("allocate"), true);
+  const json &ctx = param(api, "acc_context_destroy", "ctx");
+  EXPECT_EQ(ctx.at("kind"), "handle");
+  EXPECT_EQ(ctx.at("deallocate"), true);
+  EXPECT_EQ(ctx.at("invalid_handle"), "ACC_ERR_INVALID_CONTEXT");
+  const json &data = param(api, "acc_buffer_read", "data");
+  EXPECT_EQ(data.at("out"), true);
+  EXPECT_EQ(data.at("buffer"), "size");
+  EXPECT_EQ(param(api, "acc_context_name", "name").at("buffer"), "cap");
+
+  EXPECT_EQ(param(api, "acc_run", "progress").at("kind"), "callback");
+  EXPECT_EQ(param(api, "acc_run", "progress").at("callback"), "acc_progress_cb");
+  EXPECT_EQ(param(api, "acc_run", "user_data").at("kind"), "userdata");
+  const json &cb = find_named(api.at("callbacks"), "acc_progress_cb");
+  EXPECT_EQ(cb.at("userdata"), "user_data");
+  EXPECT_EQ(cb.at("params").size(), 3u);
+
+  EXPECT_EQ(function(api, "acc_run").at("resources"),
+            json::parse(R"([{"op": "consumes", "resource": "kernel_launches",
+                             "amount": "steps > 0 ? steps : 0"}])"));
+  EXPECT_EQ(function(api, "acc_buffer_create").at("resources"),
+            json::parse(R"([{"op": "allocates", "resource": "device_memory", "amount": "size"}])"));
+  EXPECT_EQ(function(api, "acc_buffer_release").at("resources"),
+            json::parse(R"([{"op": "deallocates", "resource": "device_memory", "amount": "buf"}])"));
+}
+
+TEST(CavaDump, WidgetSpecModel) {
+  const json api = dump(spec("widget.lapis"), specs_dir());
+  EXPECT_EQ(api.at("name"), "widget");
+  EXPECT_EQ(api.at("version"), "2.1");
+  EXPECT_EQ(api.at("guest_soname"), "libwidget.so.2");
+  EXPECT_EQ(api.at("server_library"), "libwidget-real.so.2");
+  EXPECT_EQ(function_names(api),
+            std::vector<std::string>({"widget_pool_create", "widget_pool_destroy", "widget_create",
+                                      "widget_destroy", "widget_write", "widget_read",
+                                      "widget_fill", "widget_move", "widget_get_position",
+                                      "widget_set_tags", "widget_transfer", "widget_on_event",
+                                      "widget_draw", "widget_pool_first", "widget_count",
+                                      "widget_flush"}));
+  for (const auto &f : api.at("functions")) {
+    EXPECT_EQ(f.at("async"), f.at("name") == "widget_draw") << f.at("name");
+  }
+  // Handle kinds come from type(T) { handle; }, in the order they are first used.
+  EXPECT_EQ(api.at("handle_types"), json({"widget_pool", "widget"}));
+  EXPECT_EQ(param(api, "widget_pool_destroy", "pool").at("invalid_handle"), "WIDGET_ERR_INVALID");
+  EXPECT_EQ(param(api, "widget_pool_destroy", "pool").at("deallocate"), true);
+  EXPECT_EQ(param(api, "widget_create", "widget_out").at("element"),
+            json::parse(R"({"kind": "handle", "type": "widget", "out": true, "allocate": true})"));
+  EXPECT_EQ(param(api, "widget_pool_create", "name").at("buffer"), "strlen(name) + 1");
+
+  // success/error_value from type(widget_status), error_value from type(int); none for
+  // a function returning a handle or void.
+  EXPECT_EQ(function(api, "widget_read").at("success"), "WIDGET_OK");
+  EXPECT_EQ(function(api, "widget_read").at("error_value"), "WIDGET_ERR_UNAVAILABLE");
+  EXPECT_EQ(function(api, "widget_count").at("error_value"), "-1");
+  EXPECT_EQ(function(api, "widget_pool_first").at("return_value").at("kind"), "handle");
+  EXPECT_FALSE(function(api, "widget_pool_first").contains("error_value"));
+  EXPECT_FALSE(function(api, "widget_flush").contains("return_value"));
+
+  const json &data = param(api, "widget_read", "data");
+  EXPECT_EQ(data.at("kind"), "pointer");
+  EXPECT_EQ(data.at("out"), true);
+  EXPECT_EQ(data.at("buffer"), "size");
+  EXPECT_EQ(param(api, "widget_read", "read_out").at("element").at("out"), true);
+  EXPECT_EQ(param(api, "widget_write", "data").at("in"), true);
+  EXPECT_EQ(param(api, "widget_move", "to").at("kind"), "scalar");  // a flat struct by value
+  EXPECT_EQ(param(api, "widget_move", "to").at("type"), "widget_point");
+
+  // type_cast(const float *): a const void * seen as floats.
+  const json &values = param(api, "widget_fill", "values");
+  EXPECT_EQ(values.at("type"), "const float *");
+  EXPECT_EQ(values.at("element").at("type"), "const float");
+  EXPECT_EQ(values.at("buffer"), "n");
+
+  // const char **strings: buffer(count) of buffers of strlen(strings[index]) + 1.
+  const json &strings = param(api, "widget_set_tags", "strings");
+  EXPECT_EQ(strings.at("buffer"), "count");
+  EXPECT_EQ(strings.at("in"), true);
+  EXPECT_EQ(strings.at("element").at("kind"), "pointer");
+  EXPECT_EQ(strings.at("element").at("in"), true);
+  EXPECT_EQ(strings.at("element").at("buffer"), "strlen(strings[index]) + 1");
+  EXPECT_EQ(strings.at("element").at("element").at("type"), "const char");
+
+  // if (upload) { in; } else { out; } inside argument(data).
+  const json &transfer = param(api, "widget_transfer", "data");
+  EXPECT_EQ(transfer.at("if"), "upload");
+  EXPECT_EQ(transfer.at("then").at("in"), true);
+  EXPECT_FALSE(transfer.at("then").contains("out"));
+  EXPECT_EQ(transfer.at("else").at("out"), true);
+  EXPECT_FALSE(transfer.at("else").contains("in"));
+  EXPECT_EQ(transfer.at("then").at("buffer"), "size");
+  EXPECT_EQ(transfer.at("else").at("buffer"), "size");
+
+  EXPECT_EQ(param(api, "widget_on_event", "fn").at("kind"), "callback");
+  EXPECT_EQ(param(api, "widget_on_event", "fn").at("callback"), "widget_event_cb");
+  EXPECT_EQ(param(api, "widget_on_event", "user_data").at("kind"), "userdata");
+  EXPECT_EQ(find_named(api.at("callbacks"), "widget_event_cb").at("userdata"), "user_data");
+
+  EXPECT_EQ(api.at("resources"), json::parse(R"([{"name": "widget_memory", "continuous": true},
+                                                 {"name": "draw_calls", "continuous": false}])"));
+  EXPECT_EQ(function(api, "widget_create").at("resources"),
+            json::parse(R"([{"op": "allocates", "resource": "widget_memory", "amount": "64"}])"));
+  EXPECT_EQ(function(api, "widget_destroy").at("resources"),
+            json::parse(R"([{"op": "deallocates", "resource": "widget_memory", "amount": "w"}])"));
+  EXPECT_EQ(function(api, "widget_draw").at("resources"),
+            json::parse(R"([{"op": "consumes", "resource": "draw_calls", "amount": "frames"}])"));
+}
+
+TEST(CavaGen, WritesEveryFile) {
+  hira::test::TempDir dir;
+  const std::string out = dir.path() + "/gen";
+  const auto r = cava({"gen", spec("widget.lapis"), "--out", out}, {specs_dir()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char *suffix : {"_protocol.h", "_guest.cpp", "_server.cpp", "_router.cpp",
+                             "_guest.map"}) {
+    const std::string path = out + "/widget" + suffix;
+    ASSERT_TRUE(fs::exists(path)) << path;
+    EXPECT_GT(fs::file_size(path), 0u) << path;
+  }
+  EXPECT_NE(hira::test::read_file(out + "/widget_protocol.h").find("FN_widget_set_tags = 9"),
+            std::string::npos);
+  const std::string map = hira::test::read_file(out + "/widget_guest.map");
+  for (const auto *fn : {"widget_pool_create;", "widget_draw;", "widget_flush;"}) {
+    EXPECT_NE(map.find(fn), std::string::npos) << fn << " not exported:\n" << map;
+  }
+}
+
+TEST(CavaGen, ExpectSonameMismatchFails) {
+  hira::test::TempDir dir;
+  const std::string out = dir.path() + "/gen";
+  const auto r = cava({"gen", spec("widget.lapis"), "--out", out, "--expect-soname", "wrong"},
+                      {specs_dir()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has_error_at(r.err, spec("widget.lapis"), 1, "\"libwidget.so.2\""));
+  EXPECT_NE(r.err.find("\"wrong\""), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+// ---- bad specs: each bad_*.lapis marks its error with `// expect-error: TEXT` ----
+
+std::vector<std::string> bad_specs() {
+  std::vector<std::string> files;
+  for (const auto &e : fs::directory_iterator(specs_dir())) {
+    const std::string name = e.path().filename();
+    if (name.rfind("bad_", 0) == 0 && e.path().extension() == ".lapis") files.push_back(name);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+class CavaBadSpec : public testing::TestWithParam<std::string> {};
+
+TEST_P(CavaBadSpec, ReportsErrorAtMarkedLine) {
+  const std::string path = spec(GetParam());
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  const std::string marker = "// expect-error: ";
+  int line = 0, expected_line = 0;
+  std::string expected;
+  for (std::string l; std::getline(in, l);) {
+    ++line;
+    const auto at = l.find(marker);
+    if (at == std::string::npos) continue;
+    ASSERT_EQ(expected_line, 0) << path << ": more than one expect-error";
+    expected_line = line;
+    expected = l.substr(at + marker.size());
+  }
+  ASSERT_NE(expected_line, 0) << path << " has no expect-error comment";
+  const auto r = cava({"dump", path}, {specs_dir()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(has_error_at(r.err, path, expected_line, expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(Specs, CavaBadSpec, testing::ValuesIn(bad_specs()),
+                         [](const testing::TestParamInfo<std::string> &info) {
+                           return fs::path(info.param).stem().string();
+                         });
+
+// ---- cava init ------------------------------------------------------------------
+
+TEST(CavaInit, DraftsWidgetSpecWithTodos) {
+  const auto r = cava({"init", spec("widget.h")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string &draft = r.out;
+  auto has = [&draft](const std::string &text) {
+    return draft.find(text) != std::string::npos ? testing::AssertionSuccess()
+                                                 : testing::AssertionFailure()
+                                                       << "no \"" << text << "\" in:\n" << draft;
+  };
+  EXPECT_TRUE(has("#include <widget.h>"));
+  EXPECT_TRUE(has("type(widget) { handle; }"));
+  EXPECT_TRUE(has("type(widget_pool) { handle; }"));
+  EXPECT_TRUE(has("argument(name) { in; buffer(strlen(name) + 1); }"));
+  EXPECT_TRUE(has("argument(pool_out) { lapis_todo("));  // a non-const pointer
+  EXPECT_TRUE(has("argument(read_out) { lapis_todo("));
+  EXPECT_TRUE(has("argument(fn) { lapis_todo("));  // function pointers
+  EXPECT_TRUE(has("argument(cmp) { lapis_todo("));
+  EXPECT_TRUE(has("argument(data) { in; lapis_todo(\"how many bytes"));  // const void *
+  EXPECT_TRUE(has("type(widget_status) { lapis_todo("));
+  // The variadic function is only mentioned in a comment.
+  std::istringstream lines(draft);
+  bool variadic_comment = false;
+  for (std::string l; std::getline(lines, l);) {
+    if (l.find("widget_logf") == std::string::npos) continue;
+    EXPECT_EQ(l.rfind("/*", 0), 0u) << l;
+    variadic_comment = l.find("variadic") != std::string::npos;
+  }
+  EXPECT_TRUE(variadic_comment) << draft;
+  EXPECT_TRUE(has("/* widget_status widget_logf(widget w, const char *fmt, ...): variadic"));
+
+  // cava refuses the draft, naming the line of every lapis_todo.
+  hira::test::TempDir dir;
+  const std::string path = dir.path() + "/widget.lapis";
+  std::ofstream(path) << draft;
+  const auto d = cava({"dump", path}, {specs_dir()});
+  EXPECT_EQ(d.exit_code, 1);
+  std::istringstream draft_lines(draft);
+  int line = 0, todos = 0;
+  for (std::string l; std::getline(draft_lines, l);) {
+    ++line;
+    if (l.find("lapis_todo(") == std::string::npos) continue;
+    ++todos;
+    EXPECT_TRUE(has_error_at(d.err, path, line, "unresolved lapis_todo"));
+  }
+  EXPECT_GE(todos, 10);
+}
+
+TEST(CavaInit, DraftOfSimpleHeaderCompilesAsIs) {
+  hira::test::TempDir dir;
+  const std::string path = dir.path() + "/simple.lapis";
+  const auto r = cava({"init", spec("simple.h"), "-o", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string draft = hira::test::read_file(path);
+  EXPECT_EQ(draft.find("lapis_todo("), std::string::npos) << draft;
+  EXPECT_NE(draft.find("type(simple_engine) { handle; }"), std::string::npos) << draft;
+  EXPECT_NE(draft.find("argument(config) { in; buffer(strlen(config) + 1); }"), std::string::npos)
+      << draft;
+
+  const json api = dump(path, specs_dir());
+  EXPECT_EQ(api.at("name"), "simple");
+  EXPECT_EQ(function_names(api),
+            std::vector<std::string>({"simple_open", "simple_close", "simple_set_origin",
+                                      "simple_scale", "simple_clone"}));
+  EXPECT_EQ(function(api, "simple_open").at("return_value").at("kind"), "handle");
+  EXPECT_EQ(param(api, "simple_set_origin", "origin").at("in"), true);
+  EXPECT_EQ(param(api, "simple_clone", "e").at("kind"), "handle");
+}
+
+}  // namespace
