@@ -8,27 +8,51 @@ namespace cava {
 
 namespace {
 
+const Param *error_code_param(const Function &f) {
+  for (const auto &p : f.params) {
+    if (p.value->error_code && p.value->kind == Value::Kind::Pointer) return &p;
+  }
+  return nullptr;
+}
+
 void emit_failure_return(Code &c, const Function &f) {
-  // Which value the application sees when the call could not run.
-  bool any_handle_code = false;
-  for (const auto &p : f.params) any_handle_code |= p.value->invalid_handle.has_value();
-  if (any_handle_code && !f.returns_void) {
-    c.line("if (hira_call.status() == ::hira::wire::ReplyStatus::BadHandle ||");
-    c.line("    hira_call.status() == ::hira::wire::ReplyStatus::BadArgument) {");
-    c.line("switch (hira_call.detail()) {");
-    for (size_t i = 0; i < f.params.size(); ++i) {
-      if (f.params[i].value->invalid_handle) {
-        c.line("case " + std::to_string(i) + ": return (" + f.ret_type + ")(" +
-               f.params[i].value->invalid_handle->text + ");");
-      }
-    }
-    c.line("default: break;");
-    c.line("}");
-    c.line("}");
+  // The error the application sees when the call could not run: the API's
+  // invalid-handle code for a refused argument, else the type's error_value.
+  const Param *ec = error_code_param(f);
+  const bool code_in_ret = !f.returns_void && !f.ret.getCanonicalType()->isPointerType();
+  std::string code_type, fallback = "0";
+  if (ec != nullptr) {
+    code_type = ec->value->element->type_name_unqual;
+    if (ec->value->element->error_value) fallback = ec->value->element->error_value->text;
+  } else if (code_in_ret) {
+    code_type = f.ret_type;
+    if (f.error_value) fallback = f.error_value->text;
   }
   c.line("::hira::guest::report_failure(kApiInfo, FN_" + f.name + ", hira_call.status());");
+  if (!code_type.empty()) {
+    c.line(code_type + " hira_code = (" + code_type + ")(" + fallback + ");");
+    bool any_handle_code = false;
+    for (const auto &p : f.params) any_handle_code |= p.value->invalid_handle.has_value();
+    if (any_handle_code) {
+      c.line("if (hira_call.status() == ::hira::wire::ReplyStatus::BadHandle ||");
+      c.line("    hira_call.status() == ::hira::wire::ReplyStatus::BadArgument) {");
+      c.line("switch (hira_call.detail()) {");
+      for (size_t i = 0; i < f.params.size(); ++i) {
+        if (f.params[i].value->invalid_handle) {
+          c.line("case " + std::to_string(i) + ": hira_code = (" + code_type + ")(" +
+                 f.params[i].value->invalid_handle->text + "); break;");
+        }
+      }
+      c.line("default: break;");
+      c.line("}");
+      c.line("}");
+    }
+    if (ec != nullptr) c.line("if (" + ec->name + " != nullptr) *" + ec->name + " = hira_code;");
+  }
   if (f.returns_void) {
     c.line("return;");
+  } else if (code_in_ret && ec == nullptr) {
+    c.line("return hira_code;");
   } else if (f.error_value) {
     c.line("return (" + f.ret_type + ")(" + f.error_value->text + ");");
   } else {
@@ -225,8 +249,8 @@ void emit_dispatch(Code &c, const Api &api) {
 
 std::string emit_guest(const Api &api) {
   Code c;
-  emit_prelude(c, api, "Guest library stubs");
   c.line("#include \"hira/guest.h\"");
+  emit_prelude(c, api, "Guest library stubs", Side::Guest, true);
   c.line();
   c.line("#define HIRA_EXPORT __attribute__((visibility(\"default\")))");
   if (!api.guest_utilities.empty()) {

@@ -82,7 +82,7 @@ void emit_allocated(Code &c, const Function &f) {
 
 std::string emit_router(const Api &api) {
   Code c;
-  emit_prelude(c, api, "Router module (command shapes and accounting)");
+  emit_prelude(c, api, "Router module (command shapes and accounting)", Side::Server, false);
   c.line("#include \"hira/router_module.h\"");
   c.line();
   c.line("namespace {");

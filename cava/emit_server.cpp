@@ -345,16 +345,11 @@ void emit_trampoline(Code &c, const Callback &cb) {
 
 std::string emit_server(const Api &api) {
   Code c;
-  emit_prelude(c, api, "API server handlers");
+  emit_prelude(c, api, "API server handlers", Side::Server, true);
   c.line("#include <dlfcn.h>");
   c.line("#include <memory>");
   c.line();
   c.line("#include \"hira/server.h\"");
-  c.line();
-  c.line("// The real API, resolved from " + api.server_library + " at start-up.");
-  for (const auto &f : api.functions) {
-    c.line("static decltype(&::" + f.name + ") real_" + f.name + " = nullptr;");
-  }
   c.line();
   for (const auto &cb : api.callbacks) emit_trampoline(c, cb);
   for (const auto &f : api.functions) emit_handler(c, api, f);

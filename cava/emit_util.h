@@ -40,15 +40,15 @@ class Code {
 };
 
 std::string protocol_header_name(const Api &api);
+enum class Side { Guest, Server };
 // Includes, spec declarations and utilities every generated file starts with.
-void emit_prelude(Code &c, const Api &api, const std::string &what);
+void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, bool utilities);
 // `(T)(uintptr_t)(x)`-style conversion of a wire id to a handle type.
 std::string handle_from_id(const std::string &type, const std::string &id);
 // In the guest: the application's handle for a wire id, and back.
 std::string guest_handle_from_id(const Value &v, const std::string &id);
 std::string guest_id_of(const Value &v, const std::string &x);
 
-enum class Side { Guest, Server };
 // Writes value `x` into Writer `w` (inside an already open blob).
 void emit_encode(Code &c, const Value &v, const std::string &x, const std::string &w, int depth,
                  Side side, const std::string &count_var);

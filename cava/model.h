@@ -34,7 +34,7 @@ struct Expr {
 // Descriptors as written in one scope. Unset fields inherit from type(T).
 struct Descriptors {
   std::optional<bool> in, out, handle, no_copy, lifetime_manual, allocate, deallocate,
-      userdata;
+      userdata, error_code;
   std::optional<Expr> buffer;
   std::optional<clang::QualType> type_cast;
   const clang::FunctionDecl *callback = nullptr;
@@ -69,6 +69,8 @@ struct Value {
   std::string element_size;           // Pointer: "sizeof(T)" or "1" for void
   std::optional<Expr> invalid_handle;
   std::optional<Expr> server_value;
+  std::optional<Expr> error_value;  // from type(T) { error_value(v); }
+  bool error_code = false;          // receives the call's error code
   const clang::FunctionDecl *callback = nullptr;
   int callback_id = -1;
   // A conditional value: pred ? then_v : else_v (both fully resolved).
@@ -139,6 +141,7 @@ struct Api {
   std::vector<Callback> callbacks;
   std::vector<Resource> resources;
   std::vector<std::string> handle_types;
+  std::vector<std::string> declarations;  // types the spec declares (structs, typedefs)
   std::vector<std::string> utilities;  // source text of utility functions
   std::vector<std::string> guest_utilities;
   std::vector<std::string> defines;    // #define lines the spec puts before its includes

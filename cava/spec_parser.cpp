@@ -107,7 +107,7 @@ class Parser {
     }
     if (api_.functions.empty()) error(Loc{api_.spec_file, 1}, "the spec describes no function");
     api_.signature = signature();
-    for (auto &d : spec_decls_) api_.utilities.insert(api_.utilities.begin(), d);
+    api_.declarations = spec_decls_;
   }
 
  private:
@@ -372,6 +372,7 @@ class Parser {
     if (word == "allocate") return flag(d.allocate);
     if (word == "deallocate") return flag(d.deallocate);
     if (word == "userdata") return flag(d.userdata);
+    if (word == "error_code") return flag(d.error_code);
     if (word == "buffer") {
       if (need_value()) d.buffer = make_expr(arg(c, 0));
       return;
@@ -511,6 +512,7 @@ class Parser {
     take(dst.allocate, src.allocate);
     take(dst.deallocate, src.deallocate);
     take(dst.userdata, src.userdata);
+    take(dst.error_code, src.error_code);
     take(dst.buffer, src.buffer);
     take(dst.type_cast, src.type_cast);
     if (src.callback != nullptr) dst.callback = src.callback;
@@ -604,6 +606,8 @@ class Parser {
     v->type_name_unqual = type_name(t.getUnqualifiedType());
     v->invalid_handle = d.invalid_handle;
     v->server_value = d.server_value;
+    v->error_value = d.error_value;
+    v->error_code = d.error_code.value_or(false);
     v->in = d.in.value_or(false);
     v->out = d.out.value_or(false);
     v->no_copy = d.no_copy.value_or(false);

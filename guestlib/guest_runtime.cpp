@@ -375,6 +375,8 @@ void release_region(const void *guest_ptr) {
 }
 
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status) {
+  // Refused handles and arguments come back as the API's own error codes.
+  if (status == wire::ReplyStatus::BadHandle || status == wire::ReplyStatus::BadArgument) return;
   static std::mutex mu;
   static std::set<std::pair<uint32_t, uint32_t>> seen;
   {

@@ -67,6 +67,10 @@ size_t __lapis_index(void);
  * non-blocking read blocking, because its data must travel with the reply). */
 void __lapis_server_value(int unused, ...);
 #define server_value(v) __lapis_server_value(0, (v))
+/* An out argument that receives the error code (OpenCL's errcode_ret): when
+ * the call cannot be carried out, the stub stores the error there too. */
+void __lapis_error_code(void);
+#define error_code __lapis_error_code()
 /* Inside element { }: the position of the described element. */
 #define index __lapis_index()
 
