@@ -9,7 +9,7 @@ bool HandleTable::lookup(uint64_t id, uint32_t type, void **out) const {
   }
   std::lock_guard lock(mu_);
   const auto it = by_id_.find(id);
-  if (it == by_id_.end() || it->second.type != type) return false;
+  if (it == by_id_.end() || it->second.type != type || it->second.dead) return false;
   *out = it->second.obj;
   return true;
 }
@@ -17,23 +17,27 @@ bool HandleTable::lookup(uint64_t id, uint32_t type, void **out) const {
 uint64_t HandleTable::export_handle(void *obj, uint32_t type) {
   if (obj == nullptr) return 0;
   std::lock_guard lock(mu_);
-  return export_locked(obj, type);
+  return export_locked(obj, type, false);
 }
 
 uint64_t HandleTable::retain(void *obj, uint32_t type) {
   if (obj == nullptr) return 0;
   std::lock_guard lock(mu_);
-  const uint64_t id = export_locked(obj, type);
+  const uint64_t id = export_locked(obj, type, true);
   ++by_id_[id].refs;
   return id;
 }
 
-uint64_t HandleTable::export_locked(void *obj, uint32_t type) {
+uint64_t HandleTable::export_locked(void *obj, uint32_t type, bool creating) {
   const auto key = std::make_pair(obj, type);
-  if (const auto it = by_obj_.find(key); it != by_obj_.end()) return it->second;
+  if (const auto it = by_obj_.find(key); it != by_obj_.end()) {
+    // A dead entry still names its object for callbacks about its end
+    // (destructor callbacks); a new object at the same address gets a new id.
+    if (!(creating && by_id_[it->second].dead)) return it->second;
+  }
   // Ids are never reused, so a stale id cannot name a newer object.
   const uint64_t id = next_id_++;
-  by_id_[id] = {obj, type};
+  by_id_[id] = {obj, type, 0, false};
   by_obj_[key] = id;
   return id;
 }
@@ -44,13 +48,14 @@ void HandleTable::release(void *obj, uint32_t type) {
   if (it == by_obj_.end()) return;
   Entry &e = by_id_[it->second];
   if (e.refs == 0 || --e.refs != 0) return;
-  by_id_.erase(it->second);
-  by_obj_.erase(it);
+  e.dead = true;  // the app holds no reference: using the id is an error now
 }
 
 size_t HandleTable::size() const {
   std::lock_guard lock(mu_);
-  return by_id_.size();
+  size_t live = 0;
+  for (const auto &[id, e] : by_id_) live += e.dead ? 0 : 1;
+  return live;
 }
 
 }  // namespace hira::server

@@ -20,8 +20,8 @@ class HandleTable {
   // The app gained a reference (a create or retain call): +1.
   uint64_t retain(void *obj, uint32_t type);
   // The app dropped a reference (a release or destroy call). A handle the app
-  // created is forgotten when its count reaches zero: using it afterwards is
-  // an invalid handle, not a use-after-free in the real library.
+  // created dies when its count reaches zero: using it afterwards is an
+  // invalid handle, not a use-after-free in the real library.
   void release(void *obj, uint32_t type);
   size_t size() const;
 
@@ -30,8 +30,9 @@ class HandleTable {
     void *obj;
     uint32_t type;
     uint64_t refs = 0;  // 0: not counted (e.g. a device returned by a query)
+    bool dead = false;  // counted, and the app released its last reference
   };
-  uint64_t export_locked(void *obj, uint32_t type);
+  uint64_t export_locked(void *obj, uint32_t type, bool creating);
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Entry> by_id_;
   std::map<std::pair<void *, uint32_t>, uint64_t> by_obj_;
