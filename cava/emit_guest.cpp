@@ -127,7 +127,7 @@ void emit_stub(Code &c, const Function &f) {
   std::string sig = f.ret_type + " " + f.name + "(";
   for (size_t i = 0; i < f.params.size(); ++i) {
     if (i != 0) sig += ", ";
-    sig += f.params[i].type_name + " " + f.params[i].name;
+    sig += f.params[i].declaration;
   }
   if (f.params.empty()) sig += "void";
   sig += ")";
@@ -144,7 +144,9 @@ void emit_stub(Code &c, const Function &f) {
          (f.async ? "true" : "false") + ");");
   c.line("[[maybe_unused]] ::hira::Writer &hira_w = hira_call.args();");
   for (const auto &p : f.params) {
-    if (p.value->kind == Value::Kind::Pointer) c.line("uint64_t hira_n_" + p.name + " = 0;");
+    if (p.value->kind == Value::Kind::Pointer && !p.value->mapped) {
+      c.line("[[maybe_unused]] uint64_t hira_n_" + p.name + " = 0;");
+    }
   }
   for (const auto &p : f.params) declare_selectors(c, *p.value);
   for (const auto &p : f.params) emit_arg(c, f, p);
@@ -214,7 +216,7 @@ void emit_dispatch(Code &c, const Api &api) {
     c.line("case CB_" + cb.name + ": {");
     std::string args;
     for (const auto &p : cb.fn.params) {
-      c.line(p.type_name + " " + p.name + "{};");
+      c.line(p.local_declaration + "{};");
       if (p.value->kind == Value::Kind::Userdata) {
         c.line("hira_r.blob();");
         c.line(p.name + " = (" + p.type_name + ")hira_userdata;");

@@ -104,7 +104,12 @@ std::string emit_router(const Api &api) {
     offsets += std::to_string(off) + ", ";
     counts += std::to_string(f.params.size()) + ", ";
     asyncs += std::string(f.async ? "1" : "0") + ", ";
-    for (const auto &p : f.params) sizes += "  " + blob_size(*p.value) + ",  // " + f.name + "." + p.name + "\n";
+    for (const auto &p : f.params) {
+      // guest_only functions never travel: any shape is refused by function id anyway.
+      const std::string size =
+          f.guest_impl.empty() ? blob_size(*p.value) : "::hira::router::kVariableSize";
+      sizes += "  " + size + ",  // " + f.name + "." + p.name + "\n";
+    }
     off += static_cast<uint32_t>(f.params.size());
   }
   c.line("const uint32_t kArgOffset[] = {" + offsets + "};");

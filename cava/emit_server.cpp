@@ -42,7 +42,7 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
       break;
   }
   if (v.mapped) {
-    c.line(x + " = (" + v.type_name_unqual + ")hira_ctx.decode_unmap(" + a + ", " +
+    c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")hira_ctx.decode_unmap(" + a + ", " +
            std::to_string(arg) + ");");
     return;
   }
@@ -64,21 +64,21 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
         c.line("void *hira_dst = hira_ctx.manual_buffer(hira_addr, " + bytes + ");");
         c.line("if (hira_dst == nullptr) return;");
         c.line("std::memcpy(hira_dst, hira_src, " + bytes + ");");
-        c.line(x + " = (" + v.type_name_unqual + ")hira_dst;");
+        c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")hira_dst;");
       } else {
         // Buffers whose size is computed by scanning them (strlen, lapis_list_len)
         // get a private copy ending in a zero element, so the scan can never run
         // past the data; other buffers are used in place, inside the frame.
         if (v.count && v.count->has_calls) {
-          c.line(x + " = (" + v.type_name_unqual + ")hira_ctx.copy_in(hira_src, " + count_lv +
+          c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")hira_ctx.copy_in(hira_src, " + count_lv +
                  ", " + es + ");");
           c.line("if (" + x + " == nullptr) return;");
         } else {
-          c.line(x + " = (" + v.type_name_unqual + ")(const void *)hira_src;");
+          c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")(const void *)hira_src;");
         }
       }
     } else {
-      c.line(x + " = (" + v.type_name_unqual + ")" +
+      c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")" +
              (manual ? "hira_ctx.manual_buffer(hira_addr, " + bytes + ")"
                      : "hira_ctx.alloc(" + count_lv + ", " + es + ")") +
              ";");
@@ -89,7 +89,7 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
     const std::string arr = "hira_arr" + std::to_string(depth);
     c.line("auto *" + arr + " = hira_ctx.alloc_array<" + e.type_name_unqual + ">(" + count_lv + ");");
     c.line("if (" + arr + " == nullptr) return;");
-    c.line(x + " = (" + v.type_name_unqual + ")" + arr + ";");
+    c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")" + arr + ";");
     const bool nested = e.kind == Value::Kind::Pointer;
     if (nested) {
       c.line("hira_ne_" + param + " = hira_ctx.alloc_array<uint64_t>(" + count_lv + ");");
@@ -203,8 +203,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   c.line("if (!hira_r.done()) { " + reject("BadFrame", 0) + " }");
   for (const auto &p : f.params) {
     declare_selectors(c, *p.value);
-    c.line(p.value->type_name_unqual + " " + p.name + "{};");
-    if (p.value->kind == Value::Kind::Pointer) {
+    c.line(p.local_declaration + "{};");
+    if (p.value->kind == Value::Kind::Pointer && !p.value->mapped) {
       c.line("uint64_t hira_n_" + p.name + " = 0;");
       if (p.value->element && p.value->element->kind == Value::Kind::Pointer) {
         c.line("[[maybe_unused]] uint64_t *hira_ne_" + p.name + " = nullptr;");
@@ -242,8 +242,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   }
   for (const auto &p : f.params) {
     if (p.value->server_value) {
-      c.line(p.name + " = (" + p.value->type_name_unqual + ")(" + p.value->server_value->text +
-             ");  // server_value");
+      c.line(p.name + " = (std::remove_reference_t<decltype(" + p.name + ")>)(" +
+             p.value->server_value->text + ");  // server_value");
     }
   }
   std::string args;
@@ -310,7 +310,7 @@ void emit_trampoline(Code &c, const Callback &cb) {
   const Function &f = cb.fn;
   std::string sig = "static " + f.ret_type + " hira_tramp_" + cb.name + "(";
   for (size_t i = 0; i < f.params.size(); ++i) {
-    sig += (i != 0 ? ", " : "") + f.params[i].type_name + " " + f.params[i].name;
+    sig += (i != 0 ? ", " : "") + f.params[i].declaration;
   }
   c.line(sig + ") {");
   c.line("void *hira_reg = (void *)" + cb.userdata_param + ";");

@@ -48,7 +48,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     // Utilities run by the server call the real API.
     c.line("// The real API, resolved from " + api.server_library + " at start-up.");
     for (const auto &f : api.functions) {
-      c.line("static decltype(&::" + f.name + ") real_" + f.name + " = nullptr;");
+      c.line("[[maybe_unused]] static decltype(&::" + f.name + ") real_" + f.name + " = nullptr;");
     }
     c.line();
   }
@@ -152,7 +152,9 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
         const std::string i = loop_var(depth);
         c.line("for (uint64_t " + i + " = 0; " + i + " < " + n + "; ++" + i + ") {");
         c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
-        emit_encode(c, *v.element, x + "[" + i + "]", w, depth + 1, side, "");
+        // Indexed through the described type (it may be a type_cast of x's).
+        emit_encode(c, *v.element, "((" + v.type_name_unqual + ")" + x + ")[" + i + "]", w,
+                    depth + 1, side, "");
         c.line("}");
       }
       c.line("}");

@@ -90,6 +90,8 @@ struct Param {
   std::string name;
   clang::QualType type;
   std::string type_name;
+  std::string declaration;        // "T name" as a parameter declaration
+  std::string local_declaration;  // the same without top-level qualifiers
   std::shared_ptr<Value> value;
   Loc loc;
 };

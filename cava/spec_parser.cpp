@@ -75,9 +75,9 @@ class Parser {
         const auto a = annotation(f);
         if (a == "lapis_type" && f->hasBody()) read_type_scope(f);
         if (a == "lapis_callback" && f->hasBody()) callback_decls_.push_back(f);
-        if (a == "lapis_utility") api_.utilities.push_back(source_text(f->getSourceRange()));
+        if (a == "lapis_utility") api_.utilities.push_back(expanded_text(f->getSourceRange()));
         if (a == "lapis_guest_utility") {
-          api_.guest_utilities.push_back(source_text(f->getSourceRange()));
+          api_.guest_utilities.push_back(expanded_text(f->getSourceRange()));
         }
       }
       if (isa<RecordDecl, EnumDecl>(d) || (isa<TypedefNameDecl>(d) && !is_marker_name(d))) {
@@ -132,6 +132,32 @@ class Parser {
                                                       sm_.getSpellingLoc(r.getEnd()));
     return Lexer::getSourceText(range, sm_, ctx_.getLangOpts()).str();
   }
+  SourceLocation file_loc(SourceLocation l, bool is_end) const {
+    while (l.isMacroID()) {
+      if (sm_.isMacroArgExpansion(l)) {
+        l = sm_.getImmediateSpellingLoc(l);
+      } else {
+        const auto r = sm_.getImmediateExpansionRange(l);
+        l = is_end ? r.getEnd() : r.getBegin();
+      }
+    }
+    return l;
+  }
+  // Text of a declaration that starts with a macro (utility ...): from the
+  // macro's name to the end, as written in the spec.
+  std::string expanded_text(SourceRange r) const {
+    const auto range = CharSourceRange::getTokenRange(sm_.getExpansionLoc(r.getBegin()),
+                                                      sm_.getExpansionLoc(r.getEnd()));
+    return Lexer::getSourceText(range, sm_, ctx_.getLangOpts()).str();
+  }
+  // "T name", with the name inside declarators such as void (*name)(int).
+  std::string declaration(QualType t, const std::string &name) const {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    PrintingPolicy pp(ctx_.getLangOpts());
+    t.print(os, pp, name);
+    return os.str();
+  }
   std::string type_name(QualType t) const {
     PrintingPolicy pp(ctx_.getLangOpts());
     pp.SuppressTagKeyword = false;
@@ -142,10 +168,14 @@ class Parser {
     Expr out;
     e = e->IgnoreParenImpCasts();
     out.loc = loc_of(e->getBeginLoc());
-    const auto b = sm_.getSpellingLoc(e->getBeginLoc());
-    const auto en = sm_.getSpellingLoc(e->getEndLoc());
+    // The text as written in the spec: macro arguments are followed to where
+    // they were written, other macros to where they were used.
+    const auto b = file_loc(e->getBeginLoc(), false);
+    const auto en = file_loc(e->getEndLoc(), true);
     if (sm_.getFileID(b) == sm_.getFileID(en) && sm_.isWrittenInMainFile(b)) {
-      out.text = source_text(e->getSourceRange());
+      out.text = Lexer::getSourceText(CharSourceRange::getTokenRange(b, en), sm_,
+                                      ctx_.getLangOpts())
+                     .str();
     }
     if (out.text.empty()) {
       llvm::raw_string_ostream os(out.text);
@@ -597,6 +627,7 @@ class Parser {
       v->else_v = resolve_merged(t, b, l, what);
       v->type = t;
       v->type_name = type_name(t);
+      v->type_name_unqual = type_name(t.getUnqualifiedType());
       v->kind = v->then_v->kind;
       return v;
     }
@@ -631,8 +662,8 @@ class Parser {
     }
     if (d.handle.value_or(false)) {
       v->kind = Value::Kind::Handle;
-      v->handle_type = v->type_name;
-      v->handle_type_id = handle_type_id(v->type_name);
+      v->handle_type = v->type_name_unqual;
+      v->handle_type_id = handle_type_id(v->type_name_unqual);
       v->handle_is_pointer = canon->isPointerType();
       if (!canon->isPointerType() && !canon->isIntegerType()) {
         error(l, what + ": a handle must be a pointer or integer type, not '" + v->type_name + "'");
@@ -737,6 +768,8 @@ class Parser {
         pr.name = p->getNameAsString();
         pr.type = p->getType();
         pr.type_name = type_name(pr.type);
+        pr.declaration = declaration(pr.type, pr.name);
+        pr.local_declaration = declaration(pr.type.getUnqualifiedType(), pr.name);
         pr.loc = loc_of(p->getLocation());
         pr.value = std::make_shared<Value>();
         fn.params.push_back(std::move(pr));
@@ -758,6 +791,8 @@ class Parser {
       }
       pr.type = p->getType();
       pr.type_name = type_name(pr.type);
+      pr.declaration = declaration(pr.type, pr.name);
+      pr.local_declaration = declaration(pr.type.getUnqualifiedType(), pr.name);
       const auto it = fs.args.find(pr.name);
       const Descriptors *given = it == fs.args.end() ? nullptr : it->second.get();
       if (given != nullptr) pr.loc = given->loc;

@@ -7,11 +7,11 @@
 # SERVER_LIBRARY_DIR is where the API server looks for the real library
 # first (recorded in apis/NAME/server.env); leave it out for system libraries.
 function(hira_add_api name)
-  cmake_parse_arguments(A "" "SPEC;GUEST_SONAME;SERVER_LIBRARY_DIR" "INCLUDE_DIRS" ${ARGN})
+  cmake_parse_arguments(A "" "SPEC;GUEST_SONAME;SERVER_LIBRARY_DIR;ICD_NAME" "INCLUDE_DIRS" ${ARGN})
   set(gen ${CMAKE_BINARY_DIR}/generated/${name})
   set(out ${CMAKE_BINARY_DIR}/apis/${name})
   set(outputs ${gen}/${name}_protocol.h ${gen}/${name}_guest.cpp ${gen}/${name}_server.cpp
-              ${gen}/${name}_router.cpp ${gen}/${name}_guest.map)
+              ${gen}/${name}_router.cpp ${gen}/${name}_guest.map ${gen}/${name}_icd.map)
   set(inc_args)
   foreach(dir ${A_INCLUDE_DIRS})
     list(APPEND inc_args -I ${dir})
@@ -53,5 +53,22 @@ function(hira_add_api name)
     LIBRARY_OUTPUT_DIRECTORY ${out} OUTPUT_NAME router_module PREFIX "")
 
   file(WRITE ${out}/server.env "LIBRARY_DIR=${A_SERVER_LIBRARY_DIR}\n")
-  add_custom_target(${name}_api ALL DEPENDS ${name}_guest hira-server-${name} ${name}_router_module)
+  set(api_targets ${name}_guest hira-server-${name} ${name}_router_module)
+
+  # ICD_NAME: the same stubs as a vendor library for an ICD loader, which
+  # finds it through apis/NAME/icd/<ICD_NAME>.icd (OCL_ICD_VENDORS=that dir).
+  if(A_ICD_NAME)
+    add_library(${name}_icd SHARED ${gen}/${name}_guest.cpp)
+    target_include_directories(${name}_icd PRIVATE ${gen} ${A_INCLUDE_DIRS})
+    target_link_libraries(${name}_icd PRIVATE hira_guest)
+    target_compile_options(${name}_icd PRIVATE ${HIRA_WARNINGS} -fvisibility=hidden)
+    target_link_options(${name}_icd PRIVATE
+      -Wl,--version-script=${gen}/${name}_icd.map -Wl,-Bsymbolic -static-libstdc++ -static-libgcc)
+    set_target_properties(${name}_icd PROPERTIES
+      LIBRARY_OUTPUT_DIRECTORY ${out}/icd OUTPUT_NAME ${A_ICD_NAME}
+      LINK_DEPENDS ${gen}/${name}_icd.map)
+    file(WRITE ${out}/icd/${A_ICD_NAME}.icd "${out}/icd/lib${A_ICD_NAME}.so\n")
+    list(APPEND api_targets ${name}_icd)
+  endif()
+  add_custom_target(${name}_api ALL DEPENDS ${api_targets})
 endfunction()

@@ -79,6 +79,10 @@ void __lapis_error_code(void);
  * terminator included; 0 for NULL. */
 size_t __lapis_list_len(const void *list, size_t elem_size);
 #define lapis_list_len(p) __lapis_list_len((const void *)(p), sizeof(*(p)))
+/* Is v a handle of type T that this guest received from the server? (Guest
+ * only: a condition using it is decided by the guest.) */
+int __lapis_is_handle(const volatile void *v, const volatile void *type_marker);
+#define lapis_is_handle(v, T) __lapis_is_handle((const volatile void *)(uintptr_t)(v), (T *)0)
 #define lapis_min(a, b) ((a) < (b) ? (a) : (b))
 #define lapis_max(a, b) ((a) < (b) ? (b) : (a))
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 // Elements of a zero-terminated (key, value) list, terminator included; 0 for
 // NULL. The API server pads every decoded buffer with a zero element, so a
@@ -19,11 +20,14 @@ inline size_t __lapis_list_len(const void *list, size_t elem_size) {
 }
 #define lapis_list_len(p) __lapis_list_len((const void *)(p), sizeof(*(p)))
 
-template <class T>
-inline T lapis_min(T a, T b) {
-  return a < b ? a : b;
+// Spec expressions mix widths and signedness (lapis_min(work_dim, 3)), as C does.
+template <class A, class B>
+inline std::common_type_t<A, B> lapis_min(A a, B b) {
+  using T = std::common_type_t<A, B>;
+  return static_cast<T>(a) < static_cast<T>(b) ? static_cast<T>(a) : static_cast<T>(b);
 }
-template <class T>
-inline T lapis_max(T a, T b) {
-  return a < b ? b : a;
+template <class A, class B>
+inline std::common_type_t<A, B> lapis_max(A a, B b) {
+  using T = std::common_type_t<A, B>;
+  return static_cast<T>(a) < static_cast<T>(b) ? static_cast<T>(b) : static_cast<T>(a);
 }
