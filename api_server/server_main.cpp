@@ -33,10 +33,10 @@ void *load_library(const ServerApi &api, const std::string &library) {
     return nullptr;
   }
   const uint32_t n = api.bind(h);
-  if (n < api.function_count) {
+  if (n < api.remote_function_count) {
     std::fprintf(stderr, "hira-server(%s): %s provides %u of %u functions; calls to the others "
                  "fail with 'unsupported function'\n", api.name, path.c_str(), n,
-                 api.function_count);
+                 api.remote_function_count);
   }
   return h;
 }

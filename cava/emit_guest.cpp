@@ -85,6 +85,9 @@ void emit_arg(Code &c, const Function &f, const Param &p) {
   c.line("}");
 }
 
+void emit_out_element(Code &c, const Value &e, const std::string &slot, const std::string &r,
+                      int depth);
+
 // Copies what the server sent back for one argument into the application's memory.
 void emit_out(Code &c, const Value &v, const std::string &x, const std::string &cap,
               const std::string &r, int depth) {
@@ -106,21 +109,35 @@ void emit_out(Code &c, const Value &v, const std::string &x, const std::string &
     c.line("if (const uint8_t *hira_src = " + r + ".bulk(" + n + " * " + v.element_size + ")) {");
     c.line("std::memcpy((void *)" + x + ", hira_src, " + n + " * " + v.element_size + ");");
     c.line("}");
-  } else if (e.kind == Value::Kind::Handle) {
-    c.line("for (uint64_t i = 0; i < " + n + "; ++i) {");
-    c.line("((" + e.type_name_unqual + " *)" + x + ")[i] = " +
-           guest_handle_from_id(e, r + ".get_u64()") + ";");
-    c.line("}");
-  } else if (e.kind == Value::Kind::Pointer || e.pred) {
+  } else {
     const std::string i = "hira_i" + std::to_string(depth);
     c.line("for (uint64_t " + i + " = 0; " + i + " < " + n + "; ++" + i + ") {");
     c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
-    c.line("const uint64_t hira_cap" + std::to_string(depth + 1) + " = (uint64_t)(" +
-           (e.count ? e.count->text : "1") + ");");
-    emit_out(c, e, x + "[" + i + "]", "hira_cap" + std::to_string(depth + 1), r, depth + 1);
+    emit_out_element(c, e, "((" + e.type_name_unqual + " *)" + x + ")[" + i + "]", r, depth);
     c.line("}");
   }
   c.line("}");
+}
+
+// One element of a non-bulk out buffer (handles, conditional elements, buffers).
+void emit_out_element(Code &c, const Value &e, const std::string &slot, const std::string &r,
+                      int depth) {
+  const std::string cast = "(std::remove_reference_t<decltype(" + slot + ")>)";
+  if (e.pred) {
+    c.line("if (" + condition(e) + ") {");
+    emit_out_element(c, *e.then_v, slot, r, depth);
+    c.line("} else {");
+    emit_out_element(c, *e.else_v, slot, r, depth);
+    c.line("}");
+  } else if (e.kind == Value::Kind::Handle) {
+    c.line(slot + " = " + cast + "(uintptr_t)" + guest_handle_from_id(e, r + ".get_u64()") + ";");
+  } else if (e.kind == Value::Kind::Scalar) {
+    c.line(slot + " = " + cast + r + ".get<" + e.type_name_unqual + ">();");
+  } else if (e.kind == Value::Kind::Pointer) {
+    const std::string cap = "hira_cap" + std::to_string(depth + 1);
+    c.line("const uint64_t " + cap + " = (uint64_t)(" + (e.count ? e.count->text : "1") + ");");
+    emit_out(c, e, slot, cap, r, depth + 1);
+  }
 }
 
 void emit_stub(Code &c, const Function &f) {
@@ -169,7 +186,10 @@ void emit_stub(Code &c, const Function &f) {
     c.line("{");
     c.line("::hira::Reader hira_b = hira_r.blob();");
     if (f.ret_value->mapped) {
-      c.line("hira_ret = (" + f.ret_type + ")::hira::guest::map_region(hira_b);");
+      c.line("hira_ret = (" + f.ret_type + ")::hira::guest::map_region(hira_b, " +
+             (f.ret_value->map_into ? "(void *)(" + f.ret_value->map_into->text + ")"
+                                    : std::string("nullptr")) +
+             ");");
     } else if (f.ret_value->kind == Value::Kind::Handle) {
       c.line("hira_ret = (" + f.ret_type + ")" + guest_handle_from_id(*f.ret_value, "hira_b.get_u64()") + ";");
     } else {
@@ -309,7 +329,9 @@ std::string emit_version_script(const Api &api) {
 std::string emit_icd_version_script(const Api &api) {
   // An ICD vendor library exports only what the loader looks up by name.
   std::string s = "/* Symbols of the ICD variant of the guest library for '" + api.name + "'. */\n";
-  s += "{\n  global:\n    clIcdGetPlatformIDsKHR;\n    clGetExtensionFunctionAddress;\n";
+  // Per cl_khr_icd the loader looks up clIcdGetPlatformIDsKHR, clGetPlatformInfo
+  // and clGetExtensionFunctionAddress by name.
+  s += "{\n  global:\n    clIcdGetPlatformIDsKHR;\n    clGetPlatformInfo;\n    clGetExtensionFunctionAddress;\n";
   s += "    clGetExtensionFunctionAddressForPlatform;\n  local:\n    *;\n};\n";
   return s;
 }

@@ -148,6 +148,27 @@ std::string export_expr(const Value &v, const std::string &x) {
 }
 
 void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
+                    const std::string &param, int depth);
+
+// One element of a non-bulk out buffer, as the guest's emit_out_element reads it.
+void emit_reply_element(Code &c, const Value &e, const std::string &elem,
+                        const std::string &count_lv, const std::string &param, int depth) {
+  if (e.pred) {
+    c.line("if (" + condition(e) + ") {");
+    emit_reply_element(c, *e.then_v, elem, count_lv, param, depth);
+    c.line("} else {");
+    emit_reply_element(c, *e.else_v, elem, count_lv, param, depth);
+    c.line("}");
+  } else if (e.kind == Value::Kind::Handle) {
+    c.line("hira_w.put_u64(" + export_expr(e, "(uintptr_t)" + elem) + ");");
+  } else if (e.kind == Value::Kind::Scalar) {
+    c.line("hira_w.put<" + e.type_name_unqual + ">((" + e.type_name_unqual + ")" + elem + ");");
+  } else if (e.kind == Value::Kind::Pointer) {
+    emit_reply_out(c, e, elem, count_lv, param, depth + 1);
+  }
+}
+
+void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
                     const std::string &param, int depth) {
   if (v.pred) {
     c.line("if (" + condition(v) + ") {");
@@ -168,11 +189,7 @@ void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::st
     c.line("for (uint64_t " + i + " = 0; " + i + " < " + count_lv + "; ++" + i + ") {");
     c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
     const std::string elem = "((" + e.type_name_unqual + " *)" + x + ")[" + i + "]";
-    if (e.kind == Value::Kind::Handle) {
-      c.line("hira_w.put_u64(" + export_expr(e, elem) + ");");
-    } else {
-      emit_reply_out(c, e, elem, "hira_ne_" + param + "[" + i + "]", param, depth + 1);
-    }
+    emit_reply_element(c, e, elem, "hira_ne_" + param + "[" + i + "]", param, depth);
     c.line("}");
   }
   c.line("}");
@@ -373,7 +390,9 @@ std::string emit_server(const Api &api) {
   c.line();
   c.line("extern const ::hira::server::ServerApi hira_server_api = {");
   c.line("  kApiName, kApiSignature, kFunctionCount, kFunctionNames, kAsync, kHandlers,");
-  c.line("  \"" + api.server_library + "\", hira_bind, g_bound,");
+  size_t remote = 0;
+  for (const auto &f : api.functions) remote += f.guest_impl.empty() ? 1 : 0;
+  c.line("  \"" + api.server_library + "\", hira_bind, g_bound, " + std::to_string(remote) + ",");
   c.line("};");
   c.line();
   c.line("int main(int argc, char **argv) {");

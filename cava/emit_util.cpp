@@ -24,6 +24,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
   c.line("// LAPIS names that spec expressions and utilities may use.");
   c.line("#define utility [[maybe_unused]] static");
   c.line("#define __lapis_index() index");
+  c.line("#define lapis_result(T) ((T)hira_ret)");
   if (!api.metadata_type.empty()) {
     c.line("using __lapis_metadata_t = " + api.metadata_type + ";");
     c.line("#define metadata(h) (::hira::metadata<__lapis_metadata_t>((const volatile void *)(h)))");

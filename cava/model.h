@@ -41,6 +41,7 @@ struct Descriptors {
   std::optional<Expr> invalid_handle;
   std::optional<Expr> error_value;
   std::optional<Expr> server_value;
+  std::optional<Expr> map_into;
   std::optional<Expr> success;  // only in type(T) scopes
   std::shared_ptr<Descriptors> element;
   struct Conditional {
@@ -83,6 +84,7 @@ struct Value {
   // Memory a call maps (a returned buffer with allocate) or unmaps (a void *
   // argument with deallocate): the guest keeps a copy, the server the real one.
   bool mapped = false;
+  std::optional<Expr> map_into;  // mapped return: guest address to map at
   bool is_bulk() const;  // Pointer whose elements are plain bytes
 };
 

@@ -143,6 +143,13 @@ class Parser {
     }
     return l;
   }
+  // The spec's text for a range that may start or end inside macros.
+  std::string written_text(SourceRange r) const {
+    const auto b = file_loc(r.getBegin(), false);
+    const auto e = file_loc(r.getEnd(), true);
+    return Lexer::getSourceText(CharSourceRange::getTokenRange(b, e), sm_, ctx_.getLangOpts())
+        .str();
+  }
   // Text of a declaration that starts with a macro (utility ...): from the
   // macro's name to the end, as written in the spec.
   std::string expanded_text(SourceRange r) const {
@@ -183,6 +190,24 @@ class Parser {
     }
     ExprScanner(out).TraverseStmt(const_cast<clang::Expr *>(e));
     return out;
+  }
+
+  // Does s use a descriptor (as opposed to runtime-library calls such as metadata)?
+  static bool contains_descriptor(const Stmt *s) {
+    if (s == nullptr) return false;
+    if (const auto *call = dyn_cast<CallExpr>(s)) {
+      if (const auto *f = call->getDirectCallee()) {
+        const auto n = f->getName();
+        if (n.startswith("__lapis_") && n != "__lapis_metadata" && n != "__lapis_result" &&
+            n != "__lapis_list_len" && n != "__lapis_is_handle" && n != "__lapis_index") {
+          return true;
+        }
+      }
+    }
+    for (const Stmt *child : s->children()) {
+      if (contains_descriptor(child)) return true;
+    }
+    return false;
   }
 
   static const FunctionDecl *marker(const Stmt *s) {
@@ -274,7 +299,7 @@ class Parser {
     const FunctionDecl *m = marker(s);
     if (m == nullptr) {
       if (scope == Scope::Function && fs != nullptr) {
-        fs->fn->statements.push_back(source_text(s->getSourceRange()) + ";");
+        fs->fn->statements.push_back(written_text(s->getSourceRange()) + ";");
         return;
       }
       error(loc_of(s->getBeginLoc()),
@@ -344,6 +369,10 @@ class Parser {
       return;
     }
     if (scope == Scope::Function) {
+      if (!contains_descriptor(is)) {
+        fs->fn->statements.push_back(written_text(is->getSourceRange()));
+        return;
+      }
       error(l,
             "conditional descriptors must describe a value: put the if inside argument(x) { }");
       return;
@@ -448,6 +477,10 @@ class Parser {
       }
       return;
     }
+    if (word == "map_into") {
+      if (need_value()) d.map_into = make_expr(arg(c, 0)->IgnoreParenCasts());
+      return;
+    }
     if (word == "guest_only") {
       if (!need_function()) return;
       const auto *e = c->getArg(0)->IgnoreParenCasts();
@@ -548,6 +581,7 @@ class Parser {
     if (src.callback != nullptr) dst.callback = src.callback;
     take(dst.invalid_handle, src.invalid_handle);
     take(dst.server_value, src.server_value);
+    take(dst.map_into, src.map_into);
     take(dst.error_value, src.error_value);
     take(dst.success, src.success);
     if (src.element) {
@@ -638,6 +672,7 @@ class Parser {
     v->invalid_handle = d.invalid_handle;
     v->server_value = d.server_value;
     v->error_value = d.error_value;
+    v->map_into = d.map_into;
     v->error_code = d.error_code.value_or(false);
     v->in = d.in.value_or(false);
     v->out = d.out.value_or(false);

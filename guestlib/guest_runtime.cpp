@@ -320,6 +320,7 @@ namespace {
 struct Region {
   uint64_t server_addr;
   uint64_t bytes;
+  bool owned;  // allocated by us (freed at unmap), or the application's memory
 };
 
 std::mutex g_regions_mu;
@@ -330,18 +331,18 @@ std::map<const void *, Region> &regions() {
 
 }  // namespace
 
-void *map_region(Reader &blob) {
+void *map_region(Reader &blob, void *at) {
   const uint64_t addr = blob.get_u64();
   if (addr == 0) return nullptr;
   const uint64_t bytes = blob.get_u64();
   if (bytes > (uint64_t{1} << 40)) return nullptr;
   const uint8_t *src = blob.bulk(bytes);
   if (src == nullptr) return nullptr;
-  void *copy = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096 + 4096);
+  void *copy = at != nullptr ? at : std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096 + 4096);
   if (copy == nullptr) return nullptr;
   std::memcpy(copy, src, bytes);
   std::lock_guard lock(g_regions_mu);
-  regions()[copy] = {addr, bytes};
+  regions()[copy] = {addr, bytes, at == nullptr};
   return copy;
 }
 
@@ -370,7 +371,7 @@ void release_region(const void *guest_ptr) {
   std::lock_guard lock(g_regions_mu);
   const auto it = regions().find(guest_ptr);
   if (it == regions().end()) return;
-  std::free(const_cast<void *>(it->first));
+  if (it->second.owned) std::free(const_cast<void *>(it->first));
   regions().erase(it);
 }
 

@@ -67,6 +67,13 @@ size_t __lapis_index(void);
  * non-blocking read blocking, because its data must travel with the reply). */
 void __lapis_server_value(int unused, ...);
 #define server_value(v) __lapis_server_value(0, (v))
+/* A returned mapping placed at this guest address when it is not NULL (e.g.
+ * the application's own memory behind a CL_MEM_USE_HOST_PTR buffer). Guest only. */
+void __lapis_map_into(const volatile void *guest_address);
+#define map_into(p) __lapis_map_into((const volatile void *)(p))
+/* In plain statements: the function's return value. */
+void *__lapis_result(void);
+#define lapis_result(T) (*(T *)__lapis_result())
 /* An out argument that receives the error code (OpenCL's errcode_ret): when
  * the call cannot be carried out, the stub stores the error there too. */
 void __lapis_error_code(void);

@@ -96,6 +96,7 @@ struct ServerApi {
   // are allowed (their calls reply Unsupported); returns how many resolved.
   uint32_t (*bind)(void *dl_handle);
   const uint8_t *bound;  // per function: resolved?
+  uint32_t remote_function_count;  // functions that run here (not guest_only)
 };
 
 // Callback trampolines call this: sends the callback to the guest and waits

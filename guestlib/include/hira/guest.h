@@ -76,7 +76,8 @@ uint64_t unbox_handle(const void *handle, uint32_t type);
 // reads (server address, bytes, data) from a reply blob and returns the
 // guest's copy; encode_unmap writes the region's server address and current
 // contents for the call that unmaps it; release_region frees the copy.
-void *map_region(Reader &blob);
+// `at`, when not NULL, is application memory to map into (kept, not freed).
+void *map_region(Reader &blob, void *at);
 void encode_unmap(Writer &w, const void *guest_ptr);
 void release_region(const void *guest_ptr);
 
