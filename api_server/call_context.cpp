@@ -58,6 +58,10 @@ uint64_t CallContext::retain_handle(void *obj, uint32_t type) {
   return conn_.handles().retain(obj, type);
 }
 
+void CallContext::depends_on(void *obj, uint32_t type, const void *parent) {
+  conn_.handles().depends_on(obj, type, parent);
+}
+
 void CallContext::release_handle(void *obj, uint32_t type) { conn_.handles().release(obj, type); }
 
 void *CallContext::manual_buffer(uint64_t guest_addr, uint64_t bytes) {

@@ -37,7 +37,7 @@ uint64_t HandleTable::export_locked(void *obj, uint32_t type, bool creating) {
   }
   // Ids are never reused, so a stale id cannot name a newer object.
   const uint64_t id = next_id_++;
-  by_id_[id] = {obj, type, 0, false};
+  by_id_[id] = Entry{obj, type, 0, false, {}};
   by_obj_[key] = id;
   return id;
 }
@@ -48,7 +48,27 @@ void HandleTable::release(void *obj, uint32_t type) {
   if (it == by_obj_.end()) return;
   Entry &e = by_id_[it->second];
   if (e.refs == 0 || --e.refs != 0) return;
-  e.dead = true;  // the app holds no reference: using the id is an error now
+  kill_locked(it->second);  // the app holds no reference: using the id is an error now
+}
+
+void HandleTable::kill_locked(uint64_t id) {
+  const auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second.dead) return;
+  it->second.dead = true;
+  // What lived inside it is gone with it (the real library freed it).
+  const std::vector<uint64_t> children = it->second.children;
+  for (const uint64_t child : children) kill_locked(child);
+}
+
+void HandleTable::depends_on(void *obj, uint32_t type, const void *parent) {
+  std::lock_guard lock(mu_);
+  const auto child = by_obj_.find({obj, type});
+  if (child == by_obj_.end()) return;
+  for (auto it = by_obj_.lower_bound({const_cast<void *>(parent), 0});
+       it != by_obj_.end() && it->first.first == parent; ++it) {
+    Entry &p = by_id_[it->second];
+    if (!p.dead) p.children.push_back(child->second);
+  }
 }
 
 size_t HandleTable::size() const {

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace hira::server {
 
@@ -23,6 +24,8 @@ class HandleTable {
   // created dies when its count reaches zero: using it afterwards is an
   // invalid handle, not a use-after-free in the real library.
   void release(void *obj, uint32_t type);
+  // obj (of type) lives inside parent (any live handle of that object).
+  void depends_on(void *obj, uint32_t type, const void *parent);
   size_t size() const;
 
  private:
@@ -31,7 +34,9 @@ class HandleTable {
     uint32_t type;
     uint64_t refs = 0;  // 0: not counted (e.g. a device returned by a query)
     bool dead = false;  // counted, and the app released its last reference
+    std::vector<uint64_t> children;  // objects that live inside this one
   };
+  void kill_locked(uint64_t id);
   uint64_t export_locked(void *obj, uint32_t type, bool creating);
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Entry> by_id_;

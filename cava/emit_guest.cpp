@@ -31,16 +31,22 @@ void emit_failure_return(Code &c, const Function &f) {
   c.line("::hira::guest::report_failure(kApiInfo, FN_" + f.name + ", hira_call.status());");
   if (!code_type.empty()) {
     c.line(code_type + " hira_code = (" + code_type + ")(" + fallback + ");");
+    // An argument's own code, or its elements' (a list of handles).
+    auto handle_code = [](const Value &v) -> const Expr * {
+      if (v.invalid_handle) return &*v.invalid_handle;
+      if (v.element && v.element->invalid_handle) return &*v.element->invalid_handle;
+      return nullptr;
+    };
     bool any_handle_code = false;
-    for (const auto &p : f.params) any_handle_code |= p.value->invalid_handle.has_value();
+    for (const auto &p : f.params) any_handle_code |= handle_code(*p.value) != nullptr;
     if (any_handle_code) {
       c.line("if (hira_call.status() == ::hira::wire::ReplyStatus::BadHandle ||");
       c.line("    hira_call.status() == ::hira::wire::ReplyStatus::BadArgument) {");
       c.line("switch (hira_call.detail()) {");
       for (size_t i = 0; i < f.params.size(); ++i) {
-        if (f.params[i].value->invalid_handle) {
+        if (const Expr *code = handle_code(*f.params[i].value)) {
           c.line("case " + std::to_string(i) + ": hira_code = (" + code_type + ")(" +
-                 f.params[i].value->invalid_handle->text + "); break;");
+                 code->text + "); break;");
         }
       }
       c.line("default: break;");

@@ -161,6 +161,11 @@ void emit_reply_element(Code &c, const Value &e, const std::string &elem,
     c.line("}");
   } else if (e.kind == Value::Kind::Handle) {
     c.line("hira_w.put_u64(" + export_expr(e, "(uintptr_t)" + elem) + ");");
+    if (e.depends_on) {
+      c.line("hira_ctx.depends_on((void *)(uintptr_t)" + elem + ", HT_" +
+             std::to_string(e.handle_type_id) + ", (const void *)(uintptr_t)(" +
+             e.depends_on->text + "));");
+    }
   } else if (e.kind == Value::Kind::Scalar) {
     c.line("hira_w.put<" + e.type_name_unqual + ">((" + e.type_name_unqual + ")" + elem + ");");
   } else if (e.kind == Value::Kind::Pointer) {
@@ -302,6 +307,11 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       c.line("}");
     } else if (f.ret_value->kind == Value::Kind::Handle) {
       c.line("hira_w.put_u64(" + export_expr(*f.ret_value, "hira_ret") + ");");
+      if (f.ret_value->depends_on) {
+        c.line("hira_ctx.depends_on((void *)(uintptr_t)hira_ret, HT_" +
+               std::to_string(f.ret_value->handle_type_id) + ", (const void *)(uintptr_t)(" +
+               f.ret_value->depends_on->text + "));");
+      }
     } else {
       c.line("hira_w.put<" + f.ret_type + ">(hira_ret);");
     }

@@ -42,6 +42,7 @@ struct Descriptors {
   std::optional<Expr> error_value;
   std::optional<Expr> server_value;
   std::optional<Expr> map_into;
+  std::optional<Expr> depends_on;
   std::optional<Expr> success;  // only in type(T) scopes
   std::shared_ptr<Descriptors> element;
   struct Conditional {
@@ -85,6 +86,7 @@ struct Value {
   // argument with deallocate): the guest keeps a copy, the server the real one.
   bool mapped = false;
   std::optional<Expr> map_into;  // mapped return: guest address to map at
+  std::optional<Expr> depends_on;  // allocated handle: the object it lives in
   bool is_bulk() const;  // Pointer whose elements are plain bytes
 };
 

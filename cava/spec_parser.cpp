@@ -477,6 +477,10 @@ class Parser {
       }
       return;
     }
+    if (word == "obj_depends_on") {
+      if (need_value()) d.depends_on = make_expr(arg(c, 0)->IgnoreParenCasts());
+      return;
+    }
     if (word == "map_into") {
       if (need_value()) d.map_into = make_expr(arg(c, 0)->IgnoreParenCasts());
       return;
@@ -582,6 +586,7 @@ class Parser {
     take(dst.invalid_handle, src.invalid_handle);
     take(dst.server_value, src.server_value);
     take(dst.map_into, src.map_into);
+    take(dst.depends_on, src.depends_on);
     take(dst.error_value, src.error_value);
     take(dst.success, src.success);
     if (src.element) {
@@ -673,6 +678,7 @@ class Parser {
     v->server_value = d.server_value;
     v->error_value = d.error_value;
     v->map_into = d.map_into;
+    v->depends_on = d.depends_on;
     v->error_code = d.error_code.value_or(false);
     v->in = d.in.value_or(false);
     v->out = d.out.value_or(false);

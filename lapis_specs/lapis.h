@@ -74,6 +74,11 @@ void __lapis_map_into(const volatile void *guest_address);
 /* In plain statements: the function's return value. */
 void *__lapis_result(void);
 #define lapis_result(T) (*(T *)__lapis_result())
+/* The described (allocated) object lives inside obj: when the application's
+ * last reference to obj goes, the server invalidates this object's handle too
+ * (e.g. buffers of a destroyed context). */
+void __lapis_obj_depends_on(const volatile void *obj);
+#define obj_depends_on(obj) __lapis_obj_depends_on((const volatile void *)(uintptr_t)(obj))
 /* An out argument that receives the error code (OpenCL's errcode_ret): when
  * the call cannot be carried out, the stub stores the error there too. */
 void __lapis_error_code(void);

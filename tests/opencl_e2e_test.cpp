@@ -48,6 +48,18 @@ TEST_P(OpenCl, IcdVendorMatchesNative) {
 INSTANTIATE_TEST_SUITE_P(Programs, OpenCl, ::testing::ValuesIn(kPrograms),
                          [](const auto &info) { return std::string(info.param); });
 
+TEST(OpenClHandles, InvalidForeignAndStaleHandlesGetTheSpecifiedErrors) {
+  Router router;
+  auto env = router.guest_env();
+  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  const RunResult r = run({program("invalid_handles")}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("results after hostile calls: 1"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+  // The API server survived every call: the router never saw it go away.
+  EXPECT_EQ(router.process().err().find("went away"), std::string::npos);
+}
+
 TEST(OpenClLoader, HiraPlatformIsListedBesideTheNativeOne) {
   TempDir vendors;
   for (const auto &dir : {std::string("/etc/OpenCL/vendors"), build_dir() + "/apis/opencl/icd"}) {

@@ -40,6 +40,8 @@ class CallContext {
   uint64_t export_handle(void *obj, uint32_t type);
   // allocate / deallocate on a handle: the app's reference count (see HandleTable).
   uint64_t retain_handle(void *obj, uint32_t type);
+  // obj_depends_on: when parent dies (last app reference), obj dies with it.
+  void depends_on(void *obj, uint32_t type, const void *parent);
   void release_handle(void *obj, uint32_t type);
 
   // Buffers that outlive the call (lifetime_manual), keyed by guest address.
