@@ -110,9 +110,7 @@ void CallContext::reject(wire::ReplyStatus status, uint32_t arg_index) {
   detail_ = arg_index;
 }
 
-void CallContext::defer_error(int64_t value) {
-  conn_.defer_error(thread_, 0, value);
-}
+void CallContext::defer_error(int64_t value) { conn_.defer_error(thread_, 0, value); }
 
 bool invoke_callback(void *userdata, Writer &args, std::unique_ptr<uint8_t[]> *result_data,
                      Reader *result) {
@@ -126,8 +124,9 @@ uint64_t callback_guest_id(void *registration) {
 }
 
 uint64_t export_handle_for(void *registration, void *obj, uint32_t type) {
-  return static_cast<CallbackRegistration *>(registration)->conn->handles().export_handle(obj,
-                                                                                         type);
+  return static_cast<CallbackRegistration *>(registration)
+      ->conn->handles()
+      .export_handle(obj, type);
 }
 
 }  // namespace hira::server

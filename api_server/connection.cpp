@@ -117,9 +117,9 @@ void Connection::reply_status(const Frame &call, wire::ReplyStatus status, uint3
   p.status = static_cast<uint32_t>(status);
   p.detail = detail;
   const iovec iov{&p, sizeof(p)};
-  channel_.send(make_header(wire::Kind::Reply, call.header.func, call.header.call_id,
-                            call.header.thread),
-                &iov, 1);
+  channel_.send(
+      make_header(wire::Kind::Reply, call.header.func, call.header.call_id, call.header.thread),
+      &iov, 1);
 }
 
 void Connection::dispatch(Frame f) {
@@ -204,9 +204,9 @@ void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
   }
   // Bulk data in the blobs is aligned relative to the payload start.
   static_assert(sizeof(wire::ReplyPrefix) % kBulkAlign == 0);
-  channel_.send(make_header(wire::Kind::Reply, call.header.func, call.header.call_id,
-                            call.header.thread),
-                iov.data(), iov.size());
+  channel_.send(
+      make_header(wire::Kind::Reply, call.header.func, call.header.call_id, call.header.thread),
+      iov.data(), iov.size());
 }
 
 void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {
@@ -260,7 +260,9 @@ void Connection::unregister_mapped(void *addr) {
 void *Connection::callback_userdata(uint64_t guest_id, uint32_t callback_id) {
   std::lock_guard lock(mu_);
   auto &slot = registrations_[{guest_id, callback_id}];
-  if (!slot) slot = std::make_unique<CallbackRegistration>(CallbackRegistration{this, guest_id, callback_id});
+  if (!slot)
+    slot =
+        std::make_unique<CallbackRegistration>(CallbackRegistration{this, guest_id, callback_id});
   return slot.get();
 }
 

@@ -32,8 +32,8 @@ class HandleTable {
   struct Entry {
     void *obj;
     uint32_t type;
-    uint64_t refs = 0;  // 0: not counted (e.g. a device returned by a query)
-    bool dead = false;  // counted, and the app released its last reference
+    uint64_t refs = 0;               // 0: not counted (e.g. a device returned by a query)
+    bool dead = false;               // counted, and the app released its last reference
     std::vector<uint64_t> children;  // objects that live inside this one
   };
   void kill_locked(uint64_t id);

@@ -34,9 +34,10 @@ void *load_library(const ServerApi &api, const std::string &library) {
   }
   const uint32_t n = api.bind(h);
   if (n < api.remote_function_count) {
-    std::fprintf(stderr, "hira-server(%s): %s provides %u of %u functions; calls to the others "
-                 "fail with 'unsupported function'\n", api.name, path.c_str(), n,
-                 api.remote_function_count);
+    std::fprintf(stderr,
+                 "hira-server(%s): %s provides %u of %u functions; calls to the others "
+                 "fail with 'unsupported function'\n",
+                 api.name, path.c_str(), n, api.remote_function_count);
   }
   return h;
 }
@@ -45,8 +46,8 @@ int listen_loop(const ServerApi &api, const std::string &endpoint) {
   std::string error;
   const int lfd = listen_endpoint(endpoint, &error);
   if (lfd < 0) {
-    std::fprintf(stderr, "hira-server(%s): cannot listen on %s: %s\n", api.name,
-                 endpoint.c_str(), error.c_str());
+    std::fprintf(stderr, "hira-server(%s): cannot listen on %s: %s\n", api.name, endpoint.c_str(),
+                 error.c_str());
     return 1;
   }
   std::fprintf(stderr, "hira-server(%s): listening on %s\n", api.name, endpoint.c_str());
@@ -82,8 +83,8 @@ int server_main(const ServerApi &api, int argc, char **argv) {
   std::string listen, library;
   app.add_option("--fd", fd, "serve the guest connected on this inherited fd");
   app.add_option("--listen", listen, "serve guests connecting to tcp:HOST:PORT or unix:PATH");
-  app.add_option("--library", library, std::string("the real library (default ") +
-                                           api.default_library + ")");
+  app.add_option("--library", library,
+                 std::string("the real library (default ") + api.default_library + ")");
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   if (fd >= 0) return serve_channel(api, fd, library);

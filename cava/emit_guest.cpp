@@ -45,8 +45,8 @@ void emit_failure_return(Code &c, const Function &f) {
       c.line("switch (hira_call.detail()) {");
       for (size_t i = 0; i < f.params.size(); ++i) {
         if (const Expr *code = handle_code(*f.params[i].value)) {
-          c.line("case " + std::to_string(i) + ": hira_code = (" + code_type + ")(" +
-                 code->text + "); break;");
+          c.line("case " + std::to_string(i) + ": hira_code = (" + code_type + ")(" + code->text +
+                 "); break;");
         }
       }
       c.line("default: break;");
@@ -79,8 +79,9 @@ void emit_arg(Code &c, const Function &f, const Param &p) {
   const Value &v = *p.value;
   if (v.kind == Value::Kind::Callback) {
     const Param *ud = userdata_param(f);
-    c.line("hira_w.put_u64(" + p.name + " == nullptr ? 0 : ::hira::guest::register_callback((void *)" +
-           p.name + ", " + (ud != nullptr ? "(void *)" + ud->name : "nullptr") + "));");
+    c.line("hira_w.put_u64(" + p.name +
+           " == nullptr ? 0 : ::hira::guest::register_callback((void *)" + p.name + ", " +
+           (ud != nullptr ? "(void *)" + ud->name : "nullptr") + "));");
   } else if (v.mapped) {
     c.line("::hira::guest::encode_unmap(hira_w, " + p.name + ");");
   } else {
@@ -197,7 +198,8 @@ void emit_stub(Code &c, const Function &f) {
                                     : std::string("nullptr")) +
              ");");
     } else if (f.ret_value->kind == Value::Kind::Handle) {
-      c.line("hira_ret = (" + f.ret_type + ")" + guest_handle_from_id(*f.ret_value, "hira_b.get_u64()") + ";");
+      c.line("hira_ret = (" + f.ret_type + ")" +
+             guest_handle_from_id(*f.ret_value, "hira_b.get_u64()") + ";");
     } else {
       c.line("hira_ret = hira_b.get<" + f.ret_type + ">();");
     }
@@ -225,7 +227,8 @@ void emit_stub(Code &c, const Function &f) {
     const auto canon = f.ret.getCanonicalType();
     if (f.success && (canon->isIntegerType() || canon->isEnumeralType())) {
       c.line("if (hira_call.has_deferred() && " + success_test(f, "hira_ret") + ") {");
-      c.line("return (" + f.ret_type + ")hira_call.deferred_value();  // an earlier async call failed");
+      c.line("return (" + f.ret_type +
+             ")hira_call.deferred_value();  // an earlier async call failed");
       c.line("}");
     }
     c.line("return hira_ret;");
@@ -235,8 +238,10 @@ void emit_stub(Code &c, const Function &f) {
 }
 
 void emit_dispatch(Code &c, const Api &api) {
-  c.line("static bool hira_dispatch_callback(uint32_t hira_id, void *hira_fn, void *hira_userdata,");
-  c.line("                                   ::hira::Reader &hira_r, ::hira::Writer &hira_result) {");
+  c.line(
+      "static bool hira_dispatch_callback(uint32_t hira_id, void *hira_fn, void *hira_userdata,");
+  c.line(
+      "                                   ::hira::Reader &hira_r, ::hira::Writer &hira_result) {");
   c.line("switch (hira_id) {");
   for (const auto &cb : api.callbacks) {
     c.line("case CB_" + cb.name + ": {");
@@ -287,7 +292,8 @@ std::string emit_guest(const Api &api) {
     for (const auto &u : api.guest_utilities) c.line(u);
     c.line();
   }
-  c.line("// What the first word of every handle box points to (an ICD dispatch table, or nothing).");
+  c.line(
+      "// What the first word of every handle box points to (an ICD dispatch table, or nothing).");
   if (api.icd_dispatch_type.empty()) {
     c.line("static const void *const kHandleDispatch = nullptr;");
   } else {
@@ -319,7 +325,8 @@ std::string emit_version_script(const Api &api) {
   // Nodes in version order, each inheriting the one before it.
   std::map<std::string, std::vector<std::string>> nodes;
   for (const auto &f : api.functions) {
-    nodes[f.symbol_version.empty() ? api.default_symbol_version : f.symbol_version].push_back(f.name);
+    nodes[f.symbol_version.empty() ? api.default_symbol_version : f.symbol_version].push_back(
+        f.name);
   }
   std::string previous;
   for (const auto &[node, names] : nodes) {
@@ -337,7 +344,8 @@ std::string emit_icd_version_script(const Api &api) {
   std::string s = "/* Symbols of the ICD variant of the guest library for '" + api.name + "'. */\n";
   // Per cl_khr_icd the loader looks up clIcdGetPlatformIDsKHR, clGetPlatformInfo
   // and clGetExtensionFunctionAddress by name.
-  s += "{\n  global:\n    clIcdGetPlatformIDsKHR;\n    clGetPlatformInfo;\n    clGetExtensionFunctionAddress;\n";
+  s += "{\n  global:\n    clIcdGetPlatformIDsKHR;\n    clGetPlatformInfo;\n    "
+       "clGetExtensionFunctionAddress;\n";
   s += "    clGetExtensionFunctionAddressForPlatform;\n  local:\n    *;\n};\n";
   return s;
 }

@@ -9,11 +9,15 @@ namespace {
 std::string blob_size(const Value &v) {
   if (v.pred) return "::hira::router::kVariableSize";
   switch (v.kind) {
-    case Value::Kind::Scalar: return "sizeof(" + v.type_name_unqual + ")";
+    case Value::Kind::Scalar:
+      return "sizeof(" + v.type_name_unqual + ")";
     case Value::Kind::Handle:
-    case Value::Kind::Callback: return "8";
-    case Value::Kind::Userdata: return "0";
-    case Value::Kind::Pointer: return "::hira::router::kVariableSize";
+    case Value::Kind::Callback:
+      return "8";
+    case Value::Kind::Userdata:
+      return "0";
+    case Value::Kind::Pointer:
+      return "::hira::router::kVariableSize";
   }
   return "::hira::router::kVariableSize";
 }
@@ -95,7 +99,8 @@ std::string emit_router(const Api &api) {
   for (const auto &r : api.resources) c.line("\"" + r.name + "\",");
   c.line("nullptr};");
   c.line("const uint8_t kResourceContinuous[] = {");
-  for (const auto &r : api.resources) c.line(std::string(r.continuous ? "1" : "0") + ",  // " + r.name);
+  for (const auto &r : api.resources)
+    c.line(std::string(r.continuous ? "1" : "0") + ",  // " + r.name);
   c.line("0};");
   c.line();
   std::string offsets, counts, sizes, asyncs;
@@ -119,7 +124,9 @@ std::string emit_router(const Api &api) {
   c.raw(sizes);
   c.line("  0};");
   c.line();
-  c.line("void account_call(uint32_t func, const ::hira::Reader *blobs, ::hira::router::CallAccounting *out) {");
+  c.line(
+      "void account_call(uint32_t func, const ::hira::Reader *blobs, "
+      "::hira::router::CallAccounting *out) {");
   c.line("(void)blobs;");
   c.line("(void)out;");
   c.line("switch (func) {");
@@ -154,8 +161,11 @@ std::string emit_router(const Api &api) {
   c.line();
   c.line("}  // namespace");
   c.line();
-  c.line("extern \"C\" __attribute__((visibility(\"default\"))) const ::hira::router::RouterModule hira_router_module = {");
-  c.line("  ::hira::router::kRouterModuleAbi, kApiName, kApiVersion, kApiSignature, kFunctionCount,");
+  c.line(
+      "extern \"C\" __attribute__((visibility(\"default\"))) const ::hira::router::RouterModule "
+      "hira_router_module = {");
+  c.line(
+      "  ::hira::router::kRouterModuleAbi, kApiName, kApiVersion, kApiSignature, kFunctionCount,");
   c.line("  kFunctionNames, kAsync, kArgOffset, kArgCount, kArgSizes, RC_COUNT_, kResourceNames,");
   c.line("  kResourceContinuous, account_call, allocated_handle, reply_succeeded,");
   c.line("};");

@@ -32,8 +32,8 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
     case Value::Kind::Handle:
       // The slot may be wider than the handle (a handle inside an intptr_t list).
       c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(uintptr_t)hira_ctx.lookup(" +
-             a + ".get_u64(), HT_" + std::to_string(v.handle_type_id) + ", " +
-             std::to_string(arg) + ");");
+             a + ".get_u64(), HT_" + std::to_string(v.handle_type_id) + ", " + std::to_string(arg) +
+             ");");
       return;
     case Value::Kind::Callback:
     case Value::Kind::Userdata:
@@ -42,8 +42,8 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
       break;
   }
   if (v.mapped) {
-    c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")hira_ctx.decode_unmap(" + a + ", " +
-           std::to_string(arg) + ");");
+    c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
+           ")hira_ctx.decode_unmap(" + a + ", " + std::to_string(arg) + ");");
     return;
   }
   const std::string es = v.element_size;
@@ -53,8 +53,8 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
   c.line("if (" + a + ".get_u8() != 0) {");
   c.line(count_lv + " = " + a + ".get_u64();");
   if (manual) c.line("const uint64_t hira_addr = " + a + ".get_u64();");
-  c.line("if (" + count_lv + " > " + kMaxBytes + " / " + es + ") { " +
-         reject("OutOfMemory", arg) + " }");
+  c.line("if (" + count_lv + " > " + kMaxBytes + " / " + es + ") { " + reject("OutOfMemory", arg) +
+         " }");
   if (v.is_bulk()) {
     const std::string bytes = count_lv + " * " + es;
     if (send) {
@@ -64,17 +64,19 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
         c.line("void *hira_dst = hira_ctx.manual_buffer(hira_addr, " + bytes + ");");
         c.line("if (hira_dst == nullptr) return;");
         c.line("std::memcpy(hira_dst, hira_src, " + bytes + ");");
-        c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")hira_dst;");
+        c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
+               ")hira_dst;");
       } else {
         // Buffers whose size is computed by scanning them (strlen, lapis_list_len)
         // get a private copy ending in a zero element, so the scan can never run
         // past the data; other buffers are used in place, inside the frame.
         if (v.count && v.count->has_calls) {
-          c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")hira_ctx.copy_in(hira_src, " + count_lv +
-                 ", " + es + ");");
+          c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
+                 ")hira_ctx.copy_in(hira_src, " + count_lv + ", " + es + ");");
           c.line("if (" + x + " == nullptr) return;");
         } else {
-          c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")(const void *)hira_src;");
+          c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
+                 ")(const void *)hira_src;");
         }
       }
     } else {
@@ -87,9 +89,11 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
   } else {
     const Value &e = *v.element;
     const std::string arr = "hira_arr" + std::to_string(depth);
-    c.line("auto *" + arr + " = hira_ctx.alloc_array<" + e.type_name_unqual + ">(" + count_lv + ");");
+    c.line("auto *" + arr + " = hira_ctx.alloc_array<" + e.type_name_unqual + ">(" + count_lv +
+           ");");
     c.line("if (" + arr + " == nullptr) return;");
-    c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")" + arr + ";");
+    c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")" +
+           arr + ";");
     const bool nested = e.kind == Value::Kind::Pointer;
     if (nested) {
       c.line("hira_ne_" + param + " = hira_ctx.alloc_array<uint64_t>(" + count_lv + ");");
@@ -325,8 +329,9 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line("hira_w.end_blob(hira_blob);");
     c.line("}");
     if (p.value->kind == Value::Kind::Pointer && p.value->deallocate) {
-      c.line("if (" + p.name + " != nullptr) hira_ctx.release_manual_buffer_after_reply((uint64_t)" +
-             "(uintptr_t)" + p.name + ");");
+      c.line("if (" + p.name +
+             " != nullptr) hira_ctx.release_manual_buffer_after_reply((uint64_t)" + "(uintptr_t)" +
+             p.name + ");");
     }
   }
   c.line("}");
@@ -356,7 +361,9 @@ void emit_trampoline(Code &c, const Callback &cb) {
   }
   c.line("std::unique_ptr<uint8_t[]> hira_data;");
   c.line("::hira::Reader hira_result;");
-  c.line("const bool hira_ok = ::hira::server::invoke_callback(hira_reg, hira_w, &hira_data, &hira_result);");
+  c.line(
+      "const bool hira_ok = ::hira::server::invoke_callback(hira_reg, hira_w, &hira_data, "
+      "&hira_result);");
   if (f.returns_void) {
     c.line("(void)hira_ok;");
   } else {
@@ -384,7 +391,8 @@ std::string emit_server(const Api &api) {
   for (const auto &f : api.functions) c.line("  handle_" + f.name + ",");
   c.line("};");
   c.line("static const uint8_t kAsync[] = {");
-  for (const auto &f : api.functions) c.line(std::string("  ") + (f.async ? "1" : "0") + ",  // " + f.name);
+  for (const auto &f : api.functions)
+    c.line(std::string("  ") + (f.async ? "1" : "0") + ",  // " + f.name);
   c.line("};");
   c.line("static uint8_t g_bound[kFunctionCount];");
   c.line();

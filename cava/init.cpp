@@ -65,19 +65,22 @@ class Drafter {
       }
       if (pointee->isCharType()) return "in; buffer(strlen(" + n + ") + 1);";
       if (holds_pointers(pointee)) {
-        return "in; lapis_todo(\"" + n + " points to a struct holding pointers, which cava "
+        return "in; lapis_todo(\"" + n +
+               " points to a struct holding pointers, which cava "
                "cannot marshal: type_cast it to a flat type or leave the function out\");";
       }
       if (is_opaque_pointer(pointee)) {
         return "in; lapis_todo(\"how many handles does " + n + " hold? write buffer(n)\");";
       }
       if (pointee->isPointerType()) {
-        return "in; lapis_todo(\"" + n + " is an array of pointers: write buffer(count) and "
+        return "in; lapis_todo(\"" + n +
+               " is an array of pointers: write buffer(count) and "
                "element { buffer(...); }\");";
       }
       return "in;";
     }
-    return "lapis_todo(\"does the callee read " + n + ", write it, or both? write in; / out; / "
+    return "lapis_todo(\"does the callee read " + n +
+           ", write it, or both? write in; / out; / "
            "in; out; and buffer(n) if it is an array\");";
   }
 

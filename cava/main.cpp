@@ -3,7 +3,6 @@
 //   cava dump SPEC [-I DIR]...            print the model cava understood (JSON)
 //   cava init HEADER [-o FILE]            draft a spec for every function of a header
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -57,7 +56,8 @@ int main(int argc, char **argv) {
   std::string spec, out_dir, header, out_file, api_name;
   std::vector<std::string> includes;
 
-  auto *gen = app.add_subcommand("gen", "generate guest stubs, server, router module, protocol header");
+  auto *gen =
+      app.add_subcommand("gen", "generate guest stubs, server, router module, protocol header");
   gen->add_option("spec", spec, "the .lapis spec")->required()->check(CLI::ExistingFile);
   gen->add_option("--out,-o", out_dir, "output directory")->required();
   gen->add_option("-I", includes, "include directory for the vendor headers");
@@ -114,8 +114,10 @@ int main(int argc, char **argv) {
   ok &= write_file(dir / (api.name + "_router.cpp"), cava::emit_router(api));
   ok &= write_file(dir / (api.name + "_guest.map"), cava::emit_version_script(api));
   ok &= write_file(dir / (api.name + "_icd.map"), cava::emit_icd_version_script(api));
-  ok &= write_file(dir / (api.name + "_identity.cmake"),
-                   "set(HIRA_API_GUEST_SONAME \"" + api.guest_soname + "\")\n"
-                   "set(HIRA_API_SERVER_LIBRARY \"" + api.server_library + "\")\n");
+  ok &= write_file(dir / (api.name + "_identity.cmake"), "set(HIRA_API_GUEST_SONAME \"" +
+                                                             api.guest_soname +
+                                                             "\")\n"
+                                                             "set(HIRA_API_SERVER_LIBRARY \"" +
+                                                             api.server_library + "\")\n");
   return ok ? 0 : 1;
 }

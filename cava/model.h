@@ -27,14 +27,14 @@ struct Expr {
   std::set<std::string> args;  // argument names the expression reads
   bool uses_index = false;
   bool uses_metadata = false;
-  bool has_calls = false;      // calls any function (strlen, utilities, ...)
+  bool has_calls = false;  // calls any function (strlen, utilities, ...)
   Loc loc;
 };
 
 // Descriptors as written in one scope. Unset fields inherit from type(T).
 struct Descriptors {
-  std::optional<bool> in, out, handle, no_copy, lifetime_manual, allocate, deallocate,
-      userdata, error_code;
+  std::optional<bool> in, out, handle, no_copy, lifetime_manual, allocate, deallocate, userdata,
+      error_code;
   std::optional<Expr> buffer;
   std::optional<clang::QualType> type_cast;
   const clang::FunctionDecl *callback = nullptr;
@@ -60,15 +60,15 @@ struct Value {
   Kind kind = Kind::Scalar;
   clang::QualType type;  // the C type of the value (after type_cast)
   std::string type_name;
-  std::string type_name_unqual;  // for declaring mutable copies
-  std::string handle_type;  // Handle: the handle's type name
+  std::string type_name_unqual;    // for declaring mutable copies
+  std::string handle_type;         // Handle: the handle's type name
   bool handle_is_pointer = false;  // pointer handles are boxed in the guest
   int handle_type_id = -1;
   bool in = false, out = false, no_copy = false, lifetime_manual = false, allocate = false,
        deallocate = false;
-  std::optional<Expr> count;          // Pointer: elements (default 1)
-  std::shared_ptr<Value> element;     // Pointer: what each element is
-  std::string element_size;           // Pointer: "sizeof(T)" or "1" for void
+  std::optional<Expr> count;       // Pointer: elements (default 1)
+  std::shared_ptr<Value> element;  // Pointer: what each element is
+  std::string element_size;        // Pointer: "sizeof(T)" or "1" for void
   std::optional<Expr> invalid_handle;
   std::optional<Expr> server_value;
   std::optional<Expr> error_value;  // from type(T) { error_value(v); }
@@ -85,9 +85,9 @@ struct Value {
   // Memory a call maps (a returned buffer with allocate) or unmaps (a void *
   // argument with deallocate): the guest keeps a copy, the server the real one.
   bool mapped = false;
-  std::optional<Expr> map_into;  // mapped return: guest address to map at
+  std::optional<Expr> map_into;    // mapped return: guest address to map at
   std::optional<Expr> depends_on;  // allocated handle: the object it lives in
-  bool is_bulk() const;  // Pointer whose elements are plain bytes
+  bool is_bulk() const;            // Pointer whose elements are plain bytes
 };
 
 struct Param {
@@ -120,8 +120,8 @@ struct Function {
   std::optional<Expr> error_value;
   std::vector<ResourceUse> resources;
   std::vector<std::string> statements;  // plain C run after a successful call
-  std::string guest_impl;      // guest_only: the guest_utility that implements it
-  std::string symbol_version;  // version node in the guest library
+  std::string guest_impl;               // guest_only: the guest_utility that implements it
+  std::string symbol_version;           // version node in the guest library
   int id = 0;
   Loc loc;
   const clang::FunctionDecl *decl = nullptr;
@@ -148,13 +148,13 @@ struct Api {
   std::vector<Resource> resources;
   std::vector<std::string> handle_types;
   std::vector<std::string> declarations;  // types the spec declares (structs, typedefs)
-  std::vector<std::string> utilities;  // source text of utility functions
+  std::vector<std::string> utilities;     // source text of utility functions
   std::vector<std::string> guest_utilities;
-  std::vector<std::string> defines;    // #define lines the spec puts before its includes
+  std::vector<std::string> defines;  // #define lines the spec puts before its includes
   std::string default_symbol_version;
-  std::string icd_dispatch_type;             // "" when the API has no ICD table
+  std::string icd_dispatch_type;                 // "" when the API has no ICD table
   std::vector<std::string> icd_dispatch_fields;  // in declaration order
-  std::string metadata_type;           // "" when no declare_metadata
+  std::string metadata_type;                     // "" when no declare_metadata
   uint64_t signature = 0;
 };
 

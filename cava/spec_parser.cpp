@@ -94,8 +94,9 @@ class Parser {
       read_function(f);
     }
     if (api_.name.empty()) {
-      error(Loc{api_.spec_file, 1},
-            "the spec names no API: write lapis_api(\"name\", \"version\"); after including lapis.h");
+      error(
+          Loc{api_.spec_file, 1},
+          "the spec names no API: write lapis_api(\"name\", \"version\"); after including lapis.h");
     }
     if (api_.guest_soname.empty()) {
       error(Loc{api_.spec_file, 1},
@@ -180,9 +181,9 @@ class Parser {
     const auto b = file_loc(e->getBeginLoc(), false);
     const auto en = file_loc(e->getEndLoc(), true);
     if (sm_.getFileID(b) == sm_.getFileID(en) && sm_.isWrittenInMainFile(b)) {
-      out.text = Lexer::getSourceText(CharSourceRange::getTokenRange(b, en), sm_,
-                                      ctx_.getLangOpts())
-                     .str();
+      out.text =
+          Lexer::getSourceText(CharSourceRange::getTokenRange(b, en), sm_, ctx_.getLangOpts())
+              .str();
     }
     if (out.text.empty()) {
       llvm::raw_string_ostream os(out.text);
@@ -373,8 +374,7 @@ class Parser {
         fs->fn->statements.push_back(written_text(is->getSourceRange()));
         return;
       }
-      error(l,
-            "conditional descriptors must describe a value: put the if inside argument(x) { }");
+      error(l, "conditional descriptors must describe a value: put the if inside argument(x) { }");
       return;
     }
     Descriptors::Conditional c;
@@ -403,8 +403,9 @@ class Parser {
     const bool value_scope = scope == Scope::Value || scope == Scope::Type;
     auto need_value = [&]() {
       if (!value_scope) {
-        error(l, "'" + word + "' describes a value: put it inside argument(x) { }, "
-                 "return_value { } or type(T) { }");
+        error(l, "'" + word +
+                     "' describes a value: put it inside argument(x) { }, "
+                     "return_value { } or type(T) { }");
         return false;
       }
       return true;
@@ -542,7 +543,8 @@ class Parser {
       if (u.op == ResourceUse::Op::Deallocate) {
         const auto *e = arg(c, 1)->IgnoreParenCasts();
         if (const auto *r = dyn_cast<DeclRefExpr>(e)) {
-          if (const auto *p = dyn_cast<ParmVarDecl>(r->getDecl())) u.handle_arg = p->getNameAsString();
+          if (const auto *p = dyn_cast<ParmVarDecl>(r->getDecl()))
+            u.handle_arg = p->getNameAsString();
         }
       }
       fs->fn->resources.push_back(std::move(u));
@@ -712,19 +714,20 @@ class Parser {
       return v;
     }
     if (canon->isFunctionPointerType()) {
-      error(l, what + " is a function pointer: write argument(x) { callback(decl); } with a "
-                      "callback_decl describing it");
+      error(l, what +
+                   " is a function pointer: write argument(x) { callback(decl); } with a "
+                   "callback_decl describing it");
       return v;
     }
     if (canon->isPointerType()) {
       v->kind = Value::Kind::Pointer;
       if (!v->in && !v->out && !v->no_copy) {
-        error(l, what + " is a pointer with no direction: write argument(x) { in; } if the "
-                        "callee reads it, { out; } if it writes it, or { in; out; } for both");
+        error(l, what +
+                     " is a pointer with no direction: write argument(x) { in; } if the "
+                     "callee reads it, { out; } if it writes it, or { in; out; } for both");
       }
       const QualType pointee = canon->getPointeeType();
-      const QualType spelled_pointee = t->getPointeeType().isNull() ? pointee
-                                                                     : t->getPointeeType();
+      const QualType spelled_pointee = t->getPointeeType().isNull() ? pointee : t->getPointeeType();
       if (d.buffer) {
         v->count = d.buffer;
         // A returned pointer to memory the call maps (clEnqueueMapBuffer).
@@ -750,8 +753,9 @@ class Parser {
       v->element = resolve(spelled_pointee, d.element.get(), l, "element of " + what, &d);
       if (v->element->kind == Value::Kind::Pointer && v->element->element &&
           v->element->element->kind == Value::Kind::Pointer) {
-        error(l, what + " nests buffers more than one level deep; cava supports buffers of "
-                        "buffers (T **) but not deeper");
+        error(l, what +
+                     " nests buffers more than one level deep; cava supports buffers of "
+                     "buffers (T **) but not deeper");
       }
       if (v->element->kind == Value::Kind::Pointer &&
           (v->element->lifetime_manual || v->element->deallocate)) {
@@ -837,8 +841,8 @@ class Parser {
       const auto it = fs.args.find(pr.name);
       const Descriptors *given = it == fs.args.end() ? nullptr : it->second.get();
       if (given != nullptr) pr.loc = given->loc;
-      pr.value = resolve(pr.type, given, pr.loc,
-                         "argument '" + pr.name + "' of " + fn.name, nullptr);
+      pr.value =
+          resolve(pr.type, given, pr.loc, "argument '" + pr.name + "' of " + fn.name, nullptr);
       fn.params.push_back(std::move(pr));
     }
     for (auto &pr : fn.params) mark_guest_decided(fn, *pr.value, pr.name);
@@ -851,16 +855,19 @@ class Parser {
       const QualType canon = fn.ret.getCanonicalType();
       const bool mapped = rd.allocate.value_or(false) && rd.buffer.has_value();
       if (canon->isPointerType() && !rd.handle.value_or(false) && !mapped) {
-        error(fn.loc, fn.name + " returns a pointer: cava can only return handles, or memory "
-                                "the call maps: write return_value { handle; } or "
-                                "return_value { out; buffer(n); allocate; }");
+        error(fn.loc, fn.name +
+                          " returns a pointer: cava can only return handles, or memory "
+                          "the call maps: write return_value { handle; } or "
+                          "return_value { out; buffer(n); allocate; }");
       } else {
         fn.ret_value = resolve(fn.ret, fs.ret.get(), fn.loc, "return value of " + fn.name, nullptr);
       }
       if (!fn.error_value && !canon->isPointerType() && scope == Scope::Function) {
         error(fn.loc, fn.name + " returns '" + fn.ret_type +
                           "' but no error value is given for when the call cannot reach the "
-                          "server: write type(" + fn.ret_type + ") { error_value(V); } or "
+                          "server: write type(" +
+                          fn.ret_type +
+                          ") { error_value(V); } or "
                           "return_value { error_value(V); }");
       }
     }
@@ -885,8 +892,9 @@ class Parser {
     fn.id = static_cast<int>(api_.functions.size());
     if (fn.async) {
       if (!fn.returns_void && !fn.success) {
-        error(async_loc_, fn.name + " is async but says nothing about success: write success(V) "
-                                    "so the guest can return V at once");
+        error(async_loc_, fn.name +
+                              " is async but says nothing about success: write success(V) "
+                              "so the guest can return V at once");
       }
       for (const auto &p : fn.params) {
         if (has_out(*p.value)) {
@@ -900,8 +908,10 @@ class Parser {
       for (const auto &a : u.amount.args) {
         for (const auto &p : fn.params) {
           if (p.name == a && p.value->kind == Value::Kind::Pointer) {
-            error(u.amount.loc, "resource amounts are computed by the router from scalar "
-                                "arguments; '" + a + "' is a pointer");
+            error(u.amount.loc,
+                  "resource amounts are computed by the router from scalar "
+                  "arguments; '" +
+                      a + "' is a pointer");
           }
         }
       }
@@ -935,8 +945,9 @@ class Parser {
     }
     if (cb.userdata_param.empty()) {
       error(loc_of(f->getLocation()),
-            "callback_decl " + cb.name + " has no userdata argument: write "
-            "argument(user_data) { userdata; } for the pointer the API passes back");
+            "callback_decl " + cb.name +
+                " has no userdata argument: write "
+                "argument(user_data) { userdata; } for the pointer the API passes back");
     }
     cb.fn = std::move(fn);
     api_.callbacks.back() = std::move(cb);
@@ -986,19 +997,20 @@ ParseResult parse_spec(const ParseOptions &options) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  std::vector<std::string> args = {"-x", "c", "-std=gnu11", "-fsyntax-only",
-                                   "-Wno-unused-value", "-Wno-return-type"};
+  std::vector<std::string> args = {
+      "-x", "c", "-std=gnu11", "-fsyntax-only", "-Wno-unused-value", "-Wno-return-type"};
   if (!options.resource_dir.empty()) {
     args.push_back("-resource-dir");
     args.push_back(options.resource_dir);
   }
   for (const auto &dir : options.include_dirs) args.push_back("-I" + dir);
   const auto slash = options.spec_path.rfind('/');
-  args.push_back("-I" + (slash == std::string::npos ? std::string(".")
-                                                    : options.spec_path.substr(0, slash)));
+  args.push_back(
+      "-I" + (slash == std::string::npos ? std::string(".") : options.spec_path.substr(0, slash)));
   result.ast = clang::tooling::buildASTFromCodeWithArgs(ss.str(), args, options.spec_path, "cava");
   if (!result.ast || result.ast->getDiagnostics().hasErrorOccurred()) {
-    result.errors.push_back(options.spec_path + ":1: error: the spec does not compile as C "
+    result.errors.push_back(options.spec_path +
+                            ":1: error: the spec does not compile as C "
                             "(Clang's messages above name the lines)");
     return result;
   }

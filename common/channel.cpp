@@ -177,8 +177,7 @@ RecvResult Channel::recv(Frame &out) {
   if (!wire::header_is_sane(out.header)) return RecvResult::Malformed;
   out.size = out.header.length;
   out.data = std::make_unique_for_overwrite<uint8_t[]>(out.size == 0 ? 1 : out.size);
-  if (out.size != 0 &&
-      read_all(fd_, out.data.get(), out.size) != static_cast<ssize_t>(out.size)) {
+  if (out.size != 0 && read_all(fd_, out.data.get(), out.size) != static_cast<ssize_t>(out.size)) {
     return RecvResult::Malformed;  // truncated frame
   }
   return RecvResult::Ok;

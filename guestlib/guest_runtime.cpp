@@ -1,9 +1,9 @@
 #include <unistd.h>
 
 #include <condition_variable>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -206,8 +206,8 @@ class Connection {
           result.clear();
         }
       }
-      auto h = make_header(wire::Kind::CallbackDone, f.header.func, f.header.call_id,
-                           this_thread_id());
+      auto h =
+          make_header(wire::Kind::CallbackDone, f.header.func, f.header.call_id, this_thread_id());
       channel_->send(h, &result);
     }
   }

@@ -27,8 +27,9 @@ int __lapis_scope_return_value(void);
 #define LAPIS_CAT_(a, b) a##b
 #define LAPIS_CAT(a, b) LAPIS_CAT_(a, b)
 /* type(T) { ... }: descriptors for every value of type T. */
-#define type(T) \
-  __attribute__((annotate("lapis_type"), unused)) static void LAPIS_CAT(__lapis_type_, __COUNTER__)(T __lapis_value)
+#define type(T)                                                          \
+  __attribute__((annotate("lapis_type"), unused)) static void LAPIS_CAT( \
+      __lapis_type_, __COUNTER__)(T __lapis_value)
 
 /* ---- value descriptors --------------------------------------------------- */
 void __lapis_in(void);
@@ -134,15 +135,14 @@ void __lapis_todo(const char *what);
 #define callback_decl __attribute__((annotate("lapis_callback"), unused)) static
 
 /* Per-object metadata, kept on both sides of the channel. */
-#define declare_metadata(T) \
+#define declare_metadata(T)     \
   typedef T __lapis_metadata_t; \
   __lapis_metadata_t *__lapis_metadata(const volatile void *obj)
 #define metadata(h) __lapis_metadata((const volatile void *)(h))
 
 /* API identity. */
-#define lapis_api(NAME, VERSION)                                                \
-  __attribute__((annotate("lapis_api"), unused)) static const char *const __lapis_api_name = \
-      NAME;                                                                     \
+#define lapis_api(NAME, VERSION)                                                                   \
+  __attribute__((annotate("lapis_api"), unused)) static const char *const __lapis_api_name = NAME; \
   __attribute__((unused)) static const char *const __lapis_api_version = VERSION
 /* The soname of the generated guest library (what applications link). */
 #define lapis_guest_soname(S) \

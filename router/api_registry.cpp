@@ -34,7 +34,8 @@ size_t ApiRegistry::load(const std::string &dir) {
     }
     apis_[m->name] = e;
   }
-  if (ec) std::fprintf(stderr, "hira-router: cannot read %s: %s\n", dir.c_str(), ec.message().c_str());
+  if (ec)
+    std::fprintf(stderr, "hira-router: cannot read %s: %s\n", dir.c_str(), ec.message().c_str());
   return apis_.size();
 }
 

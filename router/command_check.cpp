@@ -22,10 +22,14 @@ CheckResult check_call(const RouterModule &m, const Frame &f, std::vector<Reader
 
 const char *check_result_name(CheckResult r) {
   switch (r) {
-    case CheckResult::Ok: return "ok";
-    case CheckResult::UnknownFunction: return "unknown function id";
-    case CheckResult::WrongAsyncFlag: return "async flag disagrees with the spec";
-    case CheckResult::BadShape: return "arguments do not match the function's shape";
+    case CheckResult::Ok:
+      return "ok";
+    case CheckResult::UnknownFunction:
+      return "unknown function id";
+    case CheckResult::WrongAsyncFlag:
+      return "async flag disagrees with the spec";
+    case CheckResult::BadShape:
+      return "arguments do not match the function's shape";
   }
   return "?";
 }

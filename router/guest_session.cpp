@@ -88,8 +88,8 @@ bool GuestSession::start_server() {
     std::string error;
     const int fd = connect_endpoint(api_->remote_endpoint, &error);
     if (fd < 0) {
-      std::fprintf(stderr, "hira-router: remote API server %s: %s\n",
-                   api_->remote_endpoint.c_str(), error.c_str());
+      std::fprintf(stderr, "hira-router: remote API server %s: %s\n", api_->remote_endpoint.c_str(),
+                   error.c_str());
       return false;
     }
     server_ = std::make_unique<Channel>(fd);
@@ -194,8 +194,10 @@ void GuestSession::guest_to_server() {
       continue;
     }
     if (f.kind() != wire::Kind::Call) {
-      std::fprintf(stderr, "hira-router: guest %s sent an unexpected frame (kind %u); "
-                   "disconnecting it\n", name_.c_str(), f.header.kind);
+      std::fprintf(stderr,
+                   "hira-router: guest %s sent an unexpected frame (kind %u); "
+                   "disconnecting it\n",
+                   name_.c_str(), f.header.kind);
       return;
     }
     const CheckResult cr = check_call(m, f, &blobs);
@@ -217,8 +219,10 @@ void GuestSession::guest_to_server() {
         continue;
       }
       if (pending_.size() >= kMaxPending || !pending_.emplace(f.header.call_id, p).second) {
-        std::fprintf(stderr, "hira-router: guest %s: too many or duplicate call ids; "
-                     "disconnecting it\n", name_.c_str());
+        std::fprintf(stderr,
+                     "hira-router: guest %s: too many or duplicate call ids; "
+                     "disconnecting it\n",
+                     name_.c_str());
         return;
       }
     }
@@ -247,7 +251,8 @@ void GuestSession::server_to_guest() {
                           .count();
       Reader r = f.reader();
       const auto prefix = r.get<wire::ReplyPrefix>();
-      stats_.record_reply(m, p.func, f.size, static_cast<uint64_t>(ns), r.ok() && prefix.status == 0);
+      stats_.record_reply(m, p.func, f.size, static_cast<uint64_t>(ns),
+                          r.ok() && prefix.status == 0);
       account_reply(p, f);
       f.header.func = p.func;
       if (!guest_.forward(f)) break;
@@ -272,8 +277,10 @@ void GuestSession::server_to_guest() {
     reply_status(h, wire::ReplyStatus::NoServer);
   }
   if (!orphans.empty()) {
-    std::fprintf(stderr, "hira-router: the API server of %s went away with %zu call(s) in "
-                 "flight\n", name_.c_str(), orphans.size());
+    std::fprintf(stderr,
+                 "hira-router: the API server of %s went away with %zu call(s) in "
+                 "flight\n",
+                 name_.c_str(), orphans.size());
   }
   guest_.shutdown();
 }

@@ -35,16 +35,18 @@ int main(int argc, char **argv) {
   std::vector<std::string> listen_args, remote_args;
   std::string apis_dir, stats_json;
   bool summary = false;
-  app.add_option("--listen", listen_args, "[LABEL=]ENDPOINT to accept guests on (unix:/path, tcp:host:port)")
+  app.add_option("--listen", listen_args,
+                 "[LABEL=]ENDPOINT to accept guests on (unix:/path, tcp:host:port)")
       ->required();
-  app.add_option("--apis", apis_dir, "directory with one folder per API (built by cava)")->required();
+  app.add_option("--apis", apis_dir, "directory with one folder per API (built by cava)")
+      ->required();
   app.add_option("--remote", remote_args, "API=tcp:HOST:PORT: use a remote API server for API");
   app.add_option("--stats-json", stats_json, "write call and resource statistics here at exit");
   app.add_flag("--summary", summary, "print a per-function call summary at exit");
   CLI11_PARSE(app, argc, argv);
 
   ::signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);

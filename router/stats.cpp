@@ -55,8 +55,8 @@ void Stats::print(FILE *out) const {
     for (const auto &f : a.functions) total += f.calls + f.rejected;
     if (total == 0) continue;
     fmt::print(out, "\nhira: calls to the {} API\n", name);
-    fmt::print(out, "{:<28} {:>9} {:>7} {:>8} {:>12} {:>12} {:>10}\n", "function", "calls",
-               "async", "failed", "bytes in", "bytes out", "avg us");
+    fmt::print(out, "{:<28} {:>9} {:>7} {:>8} {:>12} {:>12} {:>10}\n", "function", "calls", "async",
+               "failed", "bytes in", "bytes out", "avg us");
     for (uint32_t i = 0; i < a.functions.size(); ++i) {
       const auto &f = a.functions[i];
       if (f.calls == 0 && f.rejected == 0) continue;

@@ -5,10 +5,9 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "hira/router_module.h"
 
@@ -28,7 +27,7 @@ struct FunctionStats {
 struct ResourceStats {
   int64_t current = 0;  // continuous: held now
   int64_t peak = 0;
-  uint64_t total = 0;   // instantaneous: consumed; continuous: allocated
+  uint64_t total = 0;  // instantaneous: consumed; continuous: allocated
 };
 
 class Stats {

@@ -72,8 +72,9 @@ testing::AssertionResult has_error_at(const std::string &err, const std::string 
       return testing::AssertionSuccess();
     }
   }
-  return testing::AssertionFailure() << "no \"" << prefix << " error: ..." << what
-                                     << "...\" in stderr:\n" << err;
+  return testing::AssertionFailure()
+         << "no \"" << prefix << " error: ..." << what << "...\" in stderr:\n"
+         << err;
 }
 
 // ---- good specs ---------------------------------------------------------------
@@ -86,10 +87,10 @@ TEST(CavaDump, AccSpecModel) {
   EXPECT_EQ(api.at("guest_soname"), "libacc.so.1");
   EXPECT_EQ(api.at("server_library"), "libacc.so.1");
   const std::vector<std::string> order = {
-      "acc_get_version", "acc_context_create", "acc_context_destroy", "acc_context_name",
-      "acc_context_stats", "acc_buffer_create", "acc_buffer_release", "acc_buffer_write",
-      "acc_buffer_read", "acc_saxpy", "acc_finish", "acc_sum", "acc_run", "acc_sleep",
-      "acc_context_count"};
+      "acc_get_version",   "acc_context_create", "acc_context_destroy", "acc_context_name",
+      "acc_context_stats", "acc_buffer_create",  "acc_buffer_release",  "acc_buffer_write",
+      "acc_buffer_read",   "acc_saxpy",          "acc_finish",          "acc_sum",
+      "acc_run",           "acc_sleep",          "acc_context_count"};
   EXPECT_EQ(function_names(api), order);
   for (size_t i = 0; i < order.size(); ++i) {
     const json &f = function(api, order[i]);
@@ -137,8 +138,9 @@ TEST(CavaDump, AccSpecModel) {
                              "amount": "steps > 0 ? steps : 0"}])"));
   EXPECT_EQ(function(api, "acc_buffer_create").at("resources"),
             json::parse(R"([{"op": "allocates", "resource": "device_memory", "amount": "size"}])"));
-  EXPECT_EQ(function(api, "acc_buffer_release").at("resources"),
-            json::parse(R"([{"op": "deallocates", "resource": "device_memory", "amount": "buf"}])"));
+  EXPECT_EQ(
+      function(api, "acc_buffer_release").at("resources"),
+      json::parse(R"([{"op": "deallocates", "resource": "device_memory", "amount": "buf"}])"));
 }
 
 TEST(CavaDump, WidgetSpecModel) {
@@ -148,12 +150,11 @@ TEST(CavaDump, WidgetSpecModel) {
   EXPECT_EQ(api.at("guest_soname"), "libwidget.so.2");
   EXPECT_EQ(api.at("server_library"), "libwidget-real.so.2");
   EXPECT_EQ(function_names(api),
-            std::vector<std::string>({"widget_pool_create", "widget_pool_destroy", "widget_create",
-                                      "widget_destroy", "widget_write", "widget_read",
-                                      "widget_fill", "widget_move", "widget_get_position",
-                                      "widget_set_tags", "widget_transfer", "widget_on_event",
-                                      "widget_draw", "widget_pool_first", "widget_count",
-                                      "widget_flush"}));
+            std::vector<std::string>(
+                {"widget_pool_create", "widget_pool_destroy", "widget_create", "widget_destroy",
+                 "widget_write", "widget_read", "widget_fill", "widget_move", "widget_get_position",
+                 "widget_set_tags", "widget_transfer", "widget_on_event", "widget_draw",
+                 "widget_pool_first", "widget_count", "widget_flush"}));
   for (const auto &f : api.at("functions")) {
     EXPECT_EQ(f.at("async"), f.at("name") == "widget_draw") << f.at("name");
   }
@@ -228,8 +229,8 @@ TEST(CavaGen, WritesEveryFile) {
   const std::string out = dir.path() + "/gen";
   const auto r = cava({"gen", spec("widget.lapis"), "--out", out}, {specs_dir()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const char *suffix : {"_protocol.h", "_guest.cpp", "_server.cpp", "_router.cpp",
-                             "_guest.map"}) {
+  for (const char *suffix :
+       {"_protocol.h", "_guest.cpp", "_server.cpp", "_router.cpp", "_guest.map"}) {
     const std::string path = out + "/widget" + suffix;
     ASSERT_TRUE(fs::exists(path)) << path;
     EXPECT_GT(fs::file_size(path), 0u) << path;
@@ -245,8 +246,8 @@ TEST(CavaGen, WritesEveryFile) {
 TEST(CavaGen, ExpectSonameMismatchFails) {
   hira::test::TempDir dir;
   const std::string out = dir.path() + "/gen";
-  const auto r = cava({"gen", spec("widget.lapis"), "--out", out, "--expect-soname", "wrong"},
-                      {specs_dir()});
+  const auto r =
+      cava({"gen", spec("widget.lapis"), "--out", out, "--expect-soname", "wrong"}, {specs_dir()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(has_error_at(r.err, spec("widget.lapis"), 1, "\"libwidget.so.2\""));
   EXPECT_NE(r.err.find("\"wrong\""), std::string::npos) << r.err;
@@ -302,7 +303,8 @@ TEST(CavaInit, DraftsWidgetSpecWithTodos) {
   auto has = [&draft](const std::string &text) {
     return draft.find(text) != std::string::npos ? testing::AssertionSuccess()
                                                  : testing::AssertionFailure()
-                                                       << "no \"" << text << "\" in:\n" << draft;
+                                                       << "no \"" << text << "\" in:\n"
+                                                       << draft;
   };
   EXPECT_TRUE(has("#include <widget.h>"));
   EXPECT_TRUE(has("type(widget) { handle; }"));

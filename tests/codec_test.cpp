@@ -4,11 +4,12 @@
 //
 // Readers are fed bytes placed right before an inaccessible guard page, so an
 // out-of-bounds read crashes the test instead of passing silently.
+#include "hira/codec.h"
+
 #include <dlfcn.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +20,6 @@
 
 #include "command_check.h"
 #include "hira/channel.h"
-#include "hira/codec.h"
 #include "hira/router_module.h"
 #include "hira/wire.h"
 #include "test_support.h"
@@ -47,8 +47,8 @@ class GuardedBuffer {
   explicit GuardedBuffer(size_t capacity) {
     page_ = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     usable_ = (capacity + page_ - 1) / page_ * page_;
-    void *p = ::mmap(nullptr, usable_ + page_, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = ::mmap(nullptr, usable_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
     if (p == MAP_FAILED) std::abort();
     base_ = static_cast<uint8_t *>(p);
     if (::mprotect(base_ + usable_, page_, PROT_NONE) != 0) std::abort();
@@ -356,9 +356,15 @@ TEST(Codec, TruncatedInputsFailWithoutReadingOutOfBounds) {
     } else {
       EXPECT_FALSE(r.ok()) << "prefix of " << n << " bytes decoded";
       EXPECT_EQ(z, 0u);
-      if (n < 4) { EXPECT_EQ(a, 0u); }
-      if (!x.ok()) { EXPECT_EQ(data, nullptr); }
-      if (!y.ok()) { EXPECT_EQ(yv, 0u); }
+      if (n < 4) {
+        EXPECT_EQ(a, 0u);
+      }
+      if (!x.ok()) {
+        EXPECT_EQ(data, nullptr);
+      }
+      if (!y.ok()) {
+        EXPECT_EQ(yv, 0u);
+      }
     }
   }
 }
@@ -494,10 +500,18 @@ TEST(Codec, RandomizedReaderNeverMisbehaves) {
       const int muts = 1 + static_cast<int>(rng() % 4);
       for (int m = 0; m < muts && !bytes.empty(); ++m) {
         switch (rng() % 4) {
-          case 0: bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
-          case 1: bytes.resize(rng() % bytes.size()); break;
-          case 2: bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng()); break;
-          case 3: bytes.push_back(static_cast<uint8_t>(rng())); break;
+          case 0:
+            bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+            break;
+          case 1:
+            bytes.resize(rng() % bytes.size());
+            break;
+          case 2:
+            bytes[rng() % bytes.size()] = static_cast<uint8_t>(rng());
+            break;
+          case 3:
+            bytes.push_back(static_cast<uint8_t>(rng()));
+            break;
         }
       }
     }
@@ -511,16 +525,26 @@ TEST(Codec, RandomizedReaderNeverMisbehaves) {
       Reader &r = rs.back();
       ModelReader &m = ms.back();
       switch (rng() % 8) {
-        case 0: ASSERT_EQ(r.get_u8(), m.get(1)); break;
-        case 1: ASSERT_EQ(r.get_u32(), m.get(4)); break;
-        case 2: ASSERT_EQ(r.get_u64(), m.get(8)); break;
-        case 3: ASSERT_EQ(get_as_u64<uint16_t>(r), m.get(2)); break;
+        case 0:
+          ASSERT_EQ(r.get_u8(), m.get(1));
+          break;
+        case 1:
+          ASSERT_EQ(r.get_u32(), m.get(4));
+          break;
+        case 2:
+          ASSERT_EQ(r.get_u64(), m.get(8));
+          break;
+        case 3:
+          ASSERT_EQ(get_as_u64<uint16_t>(r), m.get(2));
+          break;
         case 4:
         case 5: {
           Reader child = r.blob();
           ModelReader mchild = m.blob();
           ASSERT_EQ(child.ok(), mchild.ok);
-          if (child.ok()) { ASSERT_EQ(child.remaining(), mchild.end - mchild.pos); }
+          if (child.ok()) {
+            ASSERT_EQ(child.remaining(), mchild.end - mchild.pos);
+          }
           rs.push_back(child);
           ms.push_back(mchild);
           break;
@@ -528,10 +552,18 @@ TEST(Codec, RandomizedReaderNeverMisbehaves) {
         case 6: {
           size_t len;
           switch (rng() % 4) {
-            case 0: len = rng() % 8; break;
-            case 1: len = r.ok() ? r.remaining() : 0; break;
-            case 2: len = rng() % 300; break;
-            default: len = static_cast<size_t>(rng()); break;
+            case 0:
+              len = rng() % 8;
+              break;
+            case 1:
+              len = r.ok() ? r.remaining() : 0;
+              break;
+            case 2:
+              len = rng() % 300;
+              break;
+            default:
+              len = static_cast<size_t>(rng());
+              break;
           }
           const uint8_t *p = r.bulk(len);
           ASSERT_EQ(p, m.bulk(len));
@@ -556,7 +588,9 @@ TEST(Codec, RandomizedReaderNeverMisbehaves) {
         ASSERT_EQ(rs.back().remaining(), ms.back().end - ms.back().pos);
         ASSERT_EQ(rs.back().at_end(), ms.back().pos == ms.back().end);
       }
-      if (!rs.back().ok()) { ASSERT_EQ(rs.back().get_u64(), 0u); }
+      if (!rs.back().ok()) {
+        ASSERT_EQ(rs.back().get_u64(), 0u);
+      }
     }
   }
   EXPECT_GT(iterations, 10000);
@@ -591,8 +625,8 @@ class CheckCall : public ::testing::Test {
   // One argument of a call, encoded the way generated guest code does.
   struct Arg {
     enum Kind { Handle, Scalar, InPtr, OutPtr, Raw } kind;
-    uint64_t value = 0;  // Handle/Scalar value, pointer count
-    size_t size = 0;     // Scalar size, InPtr element size
+    uint64_t value = 0;          // Handle/Scalar value, pointer count
+    size_t size = 0;             // Scalar size, InPtr element size
     std::vector<uint8_t> bytes;  // InPtr data, Raw blob
   };
   static Arg handle(uint64_t v) { return {Arg::Handle, v, 0, {}}; }
@@ -611,7 +645,9 @@ class CheckCall : public ::testing::Test {
     for (const Arg &a : args) {
       const auto blob = w.begin_blob();
       switch (a.kind) {
-        case Arg::Handle: w.put_u64(a.value); break;
+        case Arg::Handle:
+          w.put_u64(a.value);
+          break;
         case Arg::Scalar: {
           uint8_t buf[8];
           std::memcpy(buf, &a.value, 8);
@@ -650,16 +686,16 @@ class CheckCall : public ::testing::Test {
     v.push_back({id("acc_buffer_release"), {handle(2)}});
     v.push_back({id("acc_buffer_write"), {handle(2), scalar(0, 8), in_ptr(1, 40), scalar(40, 8)}});
     v.push_back({id("acc_buffer_read"), {handle(2), scalar(8, 8), out_ptr(40), scalar(40, 8)}});
-    v.push_back({id("acc_saxpy"),
-                 {handle(1), scalar(0x40000000, 4), handle(2), handle(3), scalar(4, 8)}});
+    v.push_back(
+        {id("acc_saxpy"), {handle(1), scalar(0x40000000, 4), handle(2), handle(3), scalar(4, 8)}});
     v.push_back({id("acc_finish"), {handle(1)}});
     v.push_back({id("acc_sum"), {handle(1), in_ptr(4, 10), scalar(10, 8), out_ptr(1)}});
     v.push_back({id("acc_run"), {handle(1), scalar(3, 4), handle(77), raw({})}});
     v.push_back({id("acc_sleep"), {handle(1), scalar(5, 4)}});
     v.push_back({id("acc_context_count"), {}});
     // A large zero-copy argument.
-    v.push_back({id("acc_buffer_write"),
-                 {handle(2), scalar(0, 8), in_ptr(1, 100000), scalar(100000, 8)}});
+    v.push_back(
+        {id("acc_buffer_write"), {handle(2), scalar(0, 8), in_ptr(1, 100000), scalar(100000, 8)}});
     return v;
   }
 
@@ -702,7 +738,9 @@ TEST_F(CheckCall, AcceptsValidCalls) {
     ASSERT_EQ(blobs.size(), module_->arg_count[func]);
     for (size_t i = 0; i < args.size(); ++i) {
       const uint32_t want = module_->arg_sizes[module_->arg_offset[func] + i];
-      if (want != router::kVariableSize) { EXPECT_EQ(blobs[i].remaining(), want); }
+      if (want != router::kVariableSize) {
+        EXPECT_EQ(blobs[i].remaining(), want);
+      }
     }
     router::CallAccounting acct;
     module_->account_call(func, blobs.data(), &acct);
@@ -728,12 +766,11 @@ TEST_F(CheckCall, AccountsResourcesFromArguments) {
 
 TEST_F(CheckCall, RejectsUnknownFunctions) {
   const auto payload = encode({handle(1)});
-  for (uint32_t func : {module_->function_count, module_->function_count + 1, 1000u,
-                        0x7fffffffu, 0xffffffffu}) {
+  for (uint32_t func :
+       {module_->function_count, module_->function_count + 1, 1000u, 0x7fffffffu, 0xffffffffu}) {
     std::vector<Reader> blobs;
     EXPECT_EQ(check(payload, func, 0, &blobs), router::CheckResult::UnknownFunction) << func;
-    EXPECT_EQ(check(payload, func, wire::kFlagAsync, &blobs),
-              router::CheckResult::UnknownFunction);
+    EXPECT_EQ(check(payload, func, wire::kFlagAsync, &blobs), router::CheckResult::UnknownFunction);
   }
 }
 
@@ -745,8 +782,7 @@ TEST_F(CheckCall, RejectsAsyncFlagMismatch) {
     EXPECT_EQ(check(payload, func, wrong, &blobs), router::CheckResult::WrongAsyncFlag)
         << module_->function_names[func];
     // Other flag bits do not matter.
-    EXPECT_EQ(check(payload, func, flags_for(func) | 0x80000000u, &blobs),
-              router::CheckResult::Ok);
+    EXPECT_EQ(check(payload, func, flags_for(func) | 0x80000000u, &blobs), router::CheckResult::Ok);
   }
 }
 
@@ -831,15 +867,24 @@ TEST_F(CheckCall, RandomizedFramesNeverMisbehave) {
           }
           const size_t at = rng() % bytes.size();
           switch (rng() % 7) {
-            case 0: bytes[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
-            case 1: bytes[at] = static_cast<uint8_t>(rng()); break;
-            case 2: bytes.resize(at); break;
-            case 3: bytes.insert(bytes.begin() + static_cast<long>(at),
-                                 static_cast<uint8_t>(rng())); break;
-            case 4: bytes.erase(bytes.begin() + static_cast<long>(at)); break;
+            case 0:
+              bytes[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+              break;
+            case 1:
+              bytes[at] = static_cast<uint8_t>(rng());
+              break;
+            case 2:
+              bytes.resize(at);
+              break;
+            case 3:
+              bytes.insert(bytes.begin() + static_cast<long>(at), static_cast<uint8_t>(rng()));
+              break;
+            case 4:
+              bytes.erase(bytes.begin() + static_cast<long>(at));
+              break;
             case 5: {  // an interesting u32 (blob lengths)
-              static const uint32_t vals[] = {0, 1, 4, 8, 0x7fffffff, 0x80000000, 0xffffffff,
-                                              0xfffffffc};
+              static const uint32_t vals[] = {0,          1,          4,          8,
+                                              0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffc};
               if (at + 4 <= bytes.size()) std::memcpy(&bytes[at], &vals[rng() % 8], 4);
               break;
             }
@@ -847,7 +892,8 @@ TEST_F(CheckCall, RandomizedFramesNeverMisbehave) {
               const auto &o = seeds[rng() % seeds.size()];
               const size_t from = rng() % (o.size() + 1);
               const size_t n = std::min<size_t>(rng() % 32, o.size() - from);
-              bytes.insert(bytes.begin() + static_cast<long>(at), o.begin() + static_cast<long>(from),
+              bytes.insert(bytes.begin() + static_cast<long>(at),
+                           o.begin() + static_cast<long>(from),
                            o.begin() + static_cast<long>(from + n));
               break;
             }
@@ -883,7 +929,9 @@ TEST_F(CheckCall, RandomizedFramesNeverMisbehave) {
     ASSERT_EQ((flags & wire::kFlagAsync) != 0, module_->function_async[func] != 0);
     for (size_t i = 0; i < blobs.size(); ++i) {
       const uint32_t want = module_->arg_sizes[module_->arg_offset[func] + i];
-      if (want != router::kVariableSize) { ASSERT_EQ(blobs[i].remaining(), want); }
+      if (want != router::kVariableSize) {
+        ASSERT_EQ(blobs[i].remaining(), want);
+      }
       ASSERT_TRUE(blobs[i].ok());
     }
     // What the router does next with an accepted call.

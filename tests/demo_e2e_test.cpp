@@ -75,10 +75,10 @@ TEST(DemoEndToEnd, RouterAccountsCallsAndResources) {
 
 TEST(DemoEndToEnd, WithoutRouterTheGuestLibraryFailsCleanly) {
   // No HIRA_SOCKET: every call returns the spec's error value, nothing hangs.
-  const RunResult h = run({kDemo, "1", "16"},
-                          {{"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"},
-                           {"HIRA_SOCKET", ""}},
-                          std::chrono::seconds(30));
+  const RunResult h =
+      run({kDemo, "1", "16"},
+          {{"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"}, {"HIRA_SOCKET", ""}},
+          std::chrono::seconds(30));
   EXPECT_FALSE(h.timed_out);
   EXPECT_EQ(h.exit_code, 1);
   EXPECT_NE(h.err.find("HIRA_SOCKET is not set"), std::string::npos) << h.err;

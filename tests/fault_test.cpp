@@ -1,8 +1,7 @@
 // A guest whose API server dies gets an error, not a hang, and other guests
 // keep running.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <thread>
 

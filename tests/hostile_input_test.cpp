@@ -8,13 +8,12 @@
 //    must be answered (a missing reply is a hang), and the server must never
 //    die from a signal.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -97,7 +96,8 @@ using Clock = std::chrono::steady_clock;
 Got read_exact(int fd, void *buf, size_t n, Clock::time_point deadline) {
   size_t got = 0;
   while (got < n) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return Got::Timeout;
     pollfd p{fd, POLLIN, 0};
     const int pr = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -130,7 +130,8 @@ bool wait_closed(int fd, std::chrono::milliseconds timeout = 5s) {
   const auto deadline = Clock::now() + timeout;
   uint8_t buf[4096];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -142,8 +143,10 @@ bool wait_closed(int fd, std::chrono::milliseconds timeout = 5s) {
 
 wire::ReplyPrefix prefix_of(const RawFrame &f) {
   wire::ReplyPrefix p{};
-  if (f.payload.size() >= sizeof(p)) std::memcpy(&p, f.payload.data(), sizeof(p));
-  else p.status = 0xffffffffu;
+  if (f.payload.size() >= sizeof(p))
+    std::memcpy(&p, f.payload.data(), sizeof(p));
+  else
+    p.status = 0xffffffffu;
   return p;
 }
 
@@ -209,7 +212,9 @@ std::vector<uint8_t> encode(const std::vector<Arg> &args) {
   for (const Arg &a : args) {
     const auto blob = w.begin_blob();
     switch (a.kind) {
-      case Arg::U64: w.put_u64(a.value); break;
+      case Arg::U64:
+        w.put_u64(a.value);
+        break;
       case Arg::Scalar: {
         uint8_t b[8];
         std::memcpy(b, &a.value, 8);
@@ -225,7 +230,9 @@ std::vector<uint8_t> encode(const std::vector<Arg> &args) {
         w.put_u8(1);
         w.put_u64(a.value);
         break;
-      case Arg::Absent: w.put_u8(0); break;
+      case Arg::Absent:
+        w.put_u8(0);
+        break;
       case Arg::Raw:
         for (uint8_t b : a.bytes) w.put_u8(b);
         break;
@@ -278,7 +285,8 @@ class RawGuest {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
       RawFrame f;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       const Got g = recv_frame(fd_, &f, std::max(left, 1ms));
       if (g != Got::Frame) {
         *why = g == Got::Timeout  ? "no reply within the timeout (hang)"
@@ -418,14 +426,14 @@ TEST(HostileRouter, RefusesMalformedConnections) {
   expect_router_serves(router, "hello with a wrong signature");
 
   {  // Malformed hellos: name length beyond the payload, huge, trailing bytes, empty.
-    for (const auto &payload :
-         {hello_payload(kApiName, kApiSignature, 200), hello_payload(kApiName, kApiSignature, 0xffffffffu),
-          [] {
-            auto p = hello_payload(kApiName, kApiSignature);
-            p.push_back(0);
-            return p;
-          }(),
-          std::vector<uint8_t>{}}) {
+    for (const auto &payload : {hello_payload(kApiName, kApiSignature, 200),
+                                hello_payload(kApiName, kApiSignature, 0xffffffffu),
+                                [] {
+                                  auto p = hello_payload(kApiName, kApiSignature);
+                                  p.push_back(0);
+                                  return p;
+                                }(),
+                                std::vector<uint8_t>{}}) {
       RawGuest g(router.endpoint());
       EXPECT_EQ(g.hello(payload), static_cast<int64_t>(ReplyStatus::BadFrame));
       EXPECT_TRUE(wait_closed(g.fd()));
@@ -510,9 +518,9 @@ TEST(HostileRouter, ValidatesEveryCallOfAnAcceptedGuest) {
   // (since the guest said it wants no answer) drops it silently; either way
   // the call must not reach the server: no context may have been created.
   {
-    const uint64_t bad = g.send_call(FN_acc_context_create,
-                                     encode({in_ptr(1, 4, {'b', 'a', 'd', 0}), out_ptr(8, 1)}),
-                                     wire::kFlagAsync);
+    const uint64_t bad =
+        g.send_call(FN_acc_context_create,
+                    encode({in_ptr(1, 4, {'b', 'a', 'd', 0}), out_ptr(8, 1)}), wire::kFlagAsync);
     const uint64_t probe = g.send_call(FN_acc_context_count, {});
     RawFrame f;
     ASSERT_EQ(recv_frame(g.fd(), &f), Got::Frame);
@@ -571,23 +579,26 @@ TEST(HostileRouter, ValidatesEveryCallOfAnAcceptedGuest) {
 
   // Buffer sizes that disagree with their size argument.
   {
-    const auto r = g.call(FN_acc_buffer_write, {u64(buf), size_arg(0), in_ptr(1, 16), size_arg(32)});
+    const auto r =
+        g.call(FN_acc_buffer_write, {u64(buf), size_arg(0), in_ptr(1, 16), size_arg(32)});
     EXPECT_STATUS(r, g, ReplyStatus::BadArgument);
     EXPECT_EQ(prefix_of(*r).detail, 2u);
     const auto r2 = g.call(FN_acc_buffer_read, {u64(buf), size_arg(0), out_ptr(1, 8), size_arg(4)});
     EXPECT_STATUS(r2, g, ReplyStatus::BadArgument);
     EXPECT_EQ(prefix_of(*r2).detail, 2u);
     // Count says 16, but the bulk data is not there.
-    const auto r3 = g.call(FN_acc_buffer_write,
-                           {u64(buf), size_arg(0), in_ptr(1, 16, std::vector<uint8_t>(3)), size_arg(16)});
+    const auto r3 =
+        g.call(FN_acc_buffer_write,
+               {u64(buf), size_arg(0), in_ptr(1, 16, std::vector<uint8_t>(3)), size_arg(16)});
     EXPECT_STATUS(r3, g, ReplyStatus::BadFrame);
   }
   expect_router_serves(router, "sizes disagreeing with the spec");
 
   // Absurd pointer counts: refused, never allocated.
   for (uint64_t count : {uint64_t{1} << 60, ~uint64_t{0}, (uint64_t{1} << 40) + 1}) {
-    for (const auto &args : {std::vector<Arg>{u64(buf), size_arg(0), out_ptr(1, count), size_arg(count)},
-                             std::vector<Arg>{u64(buf), size_arg(0), in_ptr(1, count, {}), size_arg(count)}}) {
+    for (const auto &args :
+         {std::vector<Arg>{u64(buf), size_arg(0), out_ptr(1, count), size_arg(count)},
+          std::vector<Arg>{u64(buf), size_arg(0), in_ptr(1, count, {}), size_arg(count)}}) {
       const uint32_t func = args[2].kind == Arg::OutPtr ? FN_acc_buffer_read : FN_acc_buffer_write;
       const auto r = g.call(func, args);
       ASSERT_TRUE(r.has_value()) << g.last_error();
@@ -596,7 +607,8 @@ TEST(HostileRouter, ValidatesEveryCallOfAnAcceptedGuest) {
                   st == static_cast<uint32_t>(ReplyStatus::BadFrame))
           << "count " << count << ": " << wire::status_name(static_cast<ReplyStatus>(st));
     }
-    const auto r = g.call(FN_acc_sum, {u64(ctx), in_ptr(4, count, {}), size_arg(count), out_ptr(8, 1)});
+    const auto r =
+        g.call(FN_acc_sum, {u64(ctx), in_ptr(4, count, {}), size_arg(count), out_ptr(8, 1)});
     ASSERT_TRUE(r.has_value()) << g.last_error();
     EXPECT_NE(prefix_of(*r).status, 0u);
   }
@@ -611,9 +623,11 @@ TEST(HostileRouter, ValidatesEveryCallOfAnAcceptedGuest) {
   {
     std::vector<uint8_t> data(64);
     for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 3);
-    EXPECT_STATUS(g.call(FN_acc_buffer_write, {u64(buf), size_arg(0), in_ptr(1, 64, data), size_arg(64)}),
-                  g, ReplyStatus::Ok);
-    const auto r = g.call(FN_acc_buffer_read, {u64(buf), size_arg(0), out_ptr(1, 64), size_arg(64)});
+    EXPECT_STATUS(
+        g.call(FN_acc_buffer_write, {u64(buf), size_arg(0), in_ptr(1, 64, data), size_arg(64)}), g,
+        ReplyStatus::Ok);
+    const auto r =
+        g.call(FN_acc_buffer_read, {u64(buf), size_arg(0), out_ptr(1, 64), size_arg(64)});
     EXPECT_STATUS(r, g, ReplyStatus::Ok);
     EXPECT_EQ(return_value(*r), 0);
     Reader rb = reply_blobs(*r);
@@ -650,7 +664,8 @@ TEST(HostileRouter, ValidatesEveryCallOfAnAcceptedGuest) {
   EXPECT_FALSE(pid_alive(our_server));
 
   // Frames a guest must never send after the handshake.
-  for (wire::Kind kind : {wire::Kind::Reply, wire::Kind::Hello, wire::Kind::Callback, wire::Kind::HelloAck}) {
+  for (wire::Kind kind :
+       {wire::Kind::Reply, wire::Kind::Hello, wire::Kind::Callback, wire::Kind::HelloAck}) {
     RawGuest g2(router.endpoint());
     ASSERT_EQ(g2.hello(), 0);
     ASSERT_TRUE(send_frame(g2.fd(), make_header(kind, 0, 1), std::vector<uint8_t>(40, 0)));
@@ -788,14 +803,22 @@ std::string describe_status(int status) {
 // pointers), by function and argument index; 0 = not an out pointer.
 size_t out_ptr_elem(uint32_t func, size_t arg) {
   switch (func) {
-    case FN_acc_get_version: return 4;
-    case FN_acc_context_create: return arg == 1 ? 8 : 0;
-    case FN_acc_context_name: return arg == 1 ? 1 : arg == 3 ? 8 : 0;
-    case FN_acc_context_stats: return arg == 1 ? sizeof(uint64_t) * 2 : 0;
-    case FN_acc_buffer_create: return arg == 2 ? 8 : 0;
-    case FN_acc_buffer_read: return arg == 2 ? 1 : 0;
-    case FN_acc_sum: return arg == 3 ? 8 : 0;
-    default: return 0;
+    case FN_acc_get_version:
+      return 4;
+    case FN_acc_context_create:
+      return arg == 1 ? 8 : 0;
+    case FN_acc_context_name:
+      return arg == 1 ? 1 : arg == 3 ? 8 : 0;
+    case FN_acc_context_stats:
+      return arg == 1 ? sizeof(uint64_t) * 2 : 0;
+    case FN_acc_buffer_create:
+      return arg == 2 ? 8 : 0;
+    case FN_acc_buffer_read:
+      return arg == 2 ? 1 : 0;
+    case FN_acc_sum:
+      return arg == 3 ? 8 : 0;
+    default:
+      return 0;
   }
 }
 const uint32_t kArgCount[] = {2, 2, 1, 4, 2, 3, 1, 4, 4, 5, 1, 4, 4, 2, 0};
@@ -865,8 +888,8 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
   // A fixed seed; HIRA_HOSTILE_SEED explores others.
   const char *seed_env = std::getenv("HIRA_HOSTILE_SEED");
   std::mt19937_64 rng(seed_env != nullptr ? std::strtoull(seed_env, nullptr, 0) : 20240611);
-  std::vector<uint64_t> ctxs, bufs;           // live handles
-  std::map<uint64_t, uint64_t> buf_owner;     // buffer -> context
+  std::vector<uint64_t> ctxs, bufs;        // live handles
+  std::map<uint64_t, uint64_t> buf_owner;  // buffer -> context
   uint64_t max_id = 0;
   auto note_id = [&](uint64_t id) { max_id = std::max(max_id, id); };
 
@@ -880,21 +903,29 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
   auto small = [&](uint64_t n) { return rng() % n; };
   auto count_like = [&](uint64_t usual) -> uint64_t {
     switch (rng() % 16) {
-      case 0: return 0;
-      case 1: return usual + 1;
-      case 2: return uint64_t{1} << 32;
-      case 3: return (uint64_t{1} << 40) + 1;
-      case 4: return uint64_t{1} << 60;
-      case 5: return ~uint64_t{0};
-      case 6: return rng();
-      default: return usual;
+      case 0:
+        return 0;
+      case 1:
+        return usual + 1;
+      case 2:
+        return uint64_t{1} << 32;
+      case 3:
+        return (uint64_t{1} << 40) + 1;
+      case 4:
+        return uint64_t{1} << 60;
+      case 5:
+        return ~uint64_t{0};
+      case 6:
+        return rng();
+      default:
+        return usual;
     }
   };
 
   // Seed some real objects so that mutated calls reach the real library.
   auto create_ctx = [&](uint32_t thread) {
-    auto r = g.call(FN_acc_context_create, {in_ptr(1, 5, {'s', 'e', 'e', 'd', 0}), out_ptr(8, 1)}, 0,
-                    thread);
+    auto r = g.call(FN_acc_context_create, {in_ptr(1, 5, {'s', 'e', 'e', 'd', 0}), out_ptr(8, 1)},
+                    0, thread);
     ASSERT_TRUE(r) << g.last_error() << "\n" << server.err();
     const uint64_t c = returned_handle(*r, 2);
     ASSERT_NE(c, 0u);
@@ -920,8 +951,9 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
       ASSERT_NO_FATAL_FAILURE(create_ctx(static_cast<uint32_t>(small(300))));
     }
     uint32_t func = static_cast<uint32_t>(small(kFunctionCount + 1));
-    if (func == kFunctionCount) func = small(2) == 0 ? kFunctionCount + static_cast<uint32_t>(small(50))
-                                                     : static_cast<uint32_t>(rng());
+    if (func == kFunctionCount)
+      func = small(2) == 0 ? kFunctionCount + static_cast<uint32_t>(small(50))
+                           : static_cast<uint32_t>(rng());
     std::vector<Arg> args;
     const uint64_t n = small(300);
     switch (func) {
@@ -943,8 +975,8 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
         break;
       case FN_acc_context_name: {
         const uint64_t cap = small(100);
-        args = {u64(any_id(ctxs)), small(6) == 0 ? absent() : out_ptr(1, count_like(cap)), size_arg(cap),
-                small(6) == 0 ? absent() : out_ptr(8, count_like(1))};
+        args = {u64(any_id(ctxs)), small(6) == 0 ? absent() : out_ptr(1, count_like(cap)),
+                size_arg(cap), small(6) == 0 ? absent() : out_ptr(8, count_like(1))};
         break;
       }
       case FN_acc_context_stats:
@@ -981,7 +1013,8 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
         break;
       }
       case FN_acc_run:
-        args = {u64(any_id(ctxs)), scalar(static_cast<uint64_t>(static_cast<int64_t>(small(6)) - 1), 4),
+        args = {u64(any_id(ctxs)),
+                scalar(static_cast<uint64_t>(static_cast<int64_t>(small(6)) - 1), 4),
                 u64(small(3) == 0 ? 0 : 1 + small(5)), raw()};
         break;
       case FN_acc_sleep:
@@ -1008,15 +1041,23 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
         const size_t at = small(payload.size());
         switch (small(7)) {
           case 0:
-          case 1: payload[at] ^= static_cast<uint8_t>(1u << small(8)); break;  // bit flip
-          case 2: payload.resize(at); break;                                     // truncation
-          case 3: payload[at] = static_cast<uint8_t>(rng()); break;
+          case 1:
+            payload[at] ^= static_cast<uint8_t>(1u << small(8));
+            break;  // bit flip
+          case 2:
+            payload.resize(at);
+            break;  // truncation
+          case 3:
+            payload[at] = static_cast<uint8_t>(rng());
+            break;
           case 4:
-            payload.erase(payload.begin() + static_cast<long>(at),
-                          payload.begin() + static_cast<long>(std::min(payload.size(), at + 1 + small(8))));
+            payload.erase(
+                payload.begin() + static_cast<long>(at),
+                payload.begin() + static_cast<long>(std::min(payload.size(), at + 1 + small(8))));
             break;
           case 5:
-            for (uint64_t i = small(9) + 1; i > 0; --i) payload.push_back(static_cast<uint8_t>(rng()));
+            for (uint64_t i = small(9) + 1; i > 0; --i)
+              payload.push_back(static_cast<uint8_t>(rng()));
             break;
           case 6: {  // a random blob length / count field
             static const uint32_t vals[] = {0, 1, 7, 8, 9, 0x7fffffff, 0xffffffff, 0x10000};
@@ -1029,7 +1070,8 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
     tame(func, payload);
 
     const uint32_t thread = static_cast<uint32_t>(small(300));
-    uint32_t flags = func < kFunctionCount && func == FN_acc_saxpy ? uint32_t{wire::kFlagAsync} : 0u;
+    uint32_t flags =
+        func < kFunctionCount && func == FN_acc_saxpy ? uint32_t{wire::kFlagAsync} : 0u;
     if (small(20) == 0) flags ^= wire::kFlagAsync;  // the server must go by the spec
     if (small(50) == 0) flags |= static_cast<uint32_t>(rng()) & ~uint32_t{wire::kFlagAsync};
     const bool expect_reply =
@@ -1046,14 +1088,16 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
         // would be the guest racing its own destroy against its own use).
         auto r = g.call(FN_acc_context_count, {}, 0, thread);
         ASSERT_TRUE(r) << "fence after acc_saxpy (frame " << frames << "): " << g.last_error()
-                       << "\nserver: " << server.fate() << "\n" << server.err();
+                       << "\nserver: " << server.fate() << "\n"
+                       << server.err();
       }
       continue;
     }
     ++sync_calls;
     std::string why;
     const auto r = g.wait_reply(id, &why);
-    ASSERT_TRUE(r) << "frame " << frames << ": " << (func < kFunctionCount ? kFunctionNames[func] : "unknown")
+    ASSERT_TRUE(r) << "frame " << frames << ": "
+                   << (func < kFunctionCount ? kFunctionNames[func] : "unknown")
                    << " got no reply: " << why << "\nserver: " << server.fate() << "\n"
                    << server.err();
     ASSERT_EQ(r->h.func, func);
@@ -1096,9 +1140,9 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
   EXPECT_GT(statuses[static_cast<uint32_t>(ReplyStatus::Unsupported)], 5);
   EXPECT_GT(statuses[static_cast<uint32_t>(ReplyStatus::OutOfMemory)], 5);
   EXPECT_GT(g.callbacks(), 0u);
-  std::string summary = "frames " + std::to_string(frames) + " (mutated " + std::to_string(mutated) +
-                        "), sync " + std::to_string(sync_calls) + ", callbacks " +
-                        std::to_string(g.callbacks()) + "; statuses:";
+  std::string summary = "frames " + std::to_string(frames) + " (mutated " +
+                        std::to_string(mutated) + "), sync " + std::to_string(sync_calls) +
+                        ", callbacks " + std::to_string(g.callbacks()) + "; statuses:";
   for (const auto &[s, c] : statuses) summary += " " + std::to_string(s) + "=" + std::to_string(c);
   std::printf("%s\n", summary.c_str());
 
@@ -1112,7 +1156,8 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
   g.close();
   const int code = server.close_and_wait(20s);
   EXPECT_GE(code, 0) << "the server did not exit after its channel closed";
-  EXPECT_LE(code, 3) << "API server " << describe_status(server.raw_status()) << "\n" << server.err();
+  EXPECT_LE(code, 3) << "API server " << describe_status(server.raw_status()) << "\n"
+                     << server.err();
 }
 
 // Frames the server must not choke on at the protocol level.

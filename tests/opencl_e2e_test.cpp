@@ -11,9 +11,9 @@ namespace hira::test {
 namespace {
 
 const char *const kPrograms[] = {
-    "vector_add", "matrix_multiply", "reduction", "scan",          "image_copy",
-    "sub_buffers", "map_unmap",      "events",    "callbacks",     "multithread",
-    "build_failure", "error_paths",  "info_queries",
+    "vector_add",    "matrix_multiply", "reduction",    "scan",      "image_copy",
+    "sub_buffers",   "map_unmap",       "events",       "callbacks", "multithread",
+    "build_failure", "error_paths",     "info_queries",
 };
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }
@@ -36,9 +36,9 @@ TEST_P(OpenCl, IcdVendorMatchesNative) {
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
   Router router;
   // Only hira's vendor file: the program's first platform is the remote one.
-  const RunResult remoted =
-      run({program(GetParam())}, {{"HIRA_SOCKET", router.endpoint()},
-                                  {"OCL_ICD_VENDORS", build_dir() + "/apis/opencl/icd"}});
+  const RunResult remoted = run(
+      {program(GetParam())},
+      {{"HIRA_SOCKET", router.endpoint()}, {"OCL_ICD_VENDORS", build_dir() + "/apis/opencl/icd"}});
   EXPECT_EQ(remoted.exit_code, 0) << remoted.err;
   EXPECT_EQ(remoted.out, native.out);
   // And the calls really went through the router.
@@ -65,20 +65,21 @@ TEST(OpenClLoader, HiraPlatformIsListedBesideTheNativeOne) {
   for (const auto &dir : {std::string("/etc/OpenCL/vendors"), build_dir() + "/apis/opencl/icd"}) {
     for (const auto &entry : std::filesystem::directory_iterator(dir)) {
       if (entry.path().extension() == ".icd") {
-        std::filesystem::copy_file(entry.path(), vendors.path() + "/" +
-                                                     entry.path().filename().string());
+        std::filesystem::copy_file(entry.path(),
+                                   vendors.path() + "/" + entry.path().filename().string());
       }
     }
   }
   const RunResult native = run({"clinfo", "-l"}, {{"OCL_ICD_VENDORS", "/etc/OpenCL/vendors"}});
   ASSERT_EQ(native.exit_code, 0);
   Router router;
-  const RunResult both = run({"clinfo", "-l"}, {{"HIRA_SOCKET", router.endpoint()},
-                                                {"OCL_ICD_VENDORS", vendors.path()}});
+  const RunResult both = run(
+      {"clinfo", "-l"}, {{"HIRA_SOCKET", router.endpoint()}, {"OCL_ICD_VENDORS", vendors.path()}});
   ASSERT_EQ(both.exit_code, 0) << both.err;
   auto count = [](const std::string &s) {
     size_t n = 0;
-    for (size_t p = s.find("Platform #"); p != std::string::npos; p = s.find("Platform #", p + 1)) ++n;
+    for (size_t p = s.find("Platform #"); p != std::string::npos; p = s.find("Platform #", p + 1))
+      ++n;
     return n;
   };
   EXPECT_EQ(count(both.out), count(native.out) + 1) << both.out;

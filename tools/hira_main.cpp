@@ -108,7 +108,8 @@ int main(int argc, char **argv) {
   std::string apis_dir = (self_dir().parent_path() / "apis").string();
   std::string json;
   bool quiet = false;
-  run_cmd->add_option("--apis", apis_dir, "directory of generated APIs")->check(CLI::ExistingDirectory);
+  run_cmd->add_option("--apis", apis_dir, "directory of generated APIs")
+      ->check(CLI::ExistingDirectory);
   run_cmd->add_option("--json", json, "write call statistics as JSON to this file");
   run_cmd->add_flag("--quiet", quiet, "do not print the call summary");
   run_cmd->add_option("program", program, "the program and its arguments (after --)")->required();

@@ -81,8 +81,8 @@ TempDir::~TempDir() {
 Process::Process(const std::vector<std::string> &argv,
                  const std::map<std::string, std::string> &env) {
   static int counter = 0;
-  const std::string base = "/tmp/hira-proc-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(counter++);
+  const std::string base =
+      "/tmp/hira-proc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   out_path_ = base + ".out";
   err_path_ = base + ".err";
   pid_ = spawn(argv, env, out_path_, err_path_);
@@ -148,8 +148,13 @@ int connect_to(const std::string &endpoint) {
 Router::Router(const std::vector<std::string> &extra_args) {
   endpoint_ = "unix:" + dir_.path() + "/router.sock";
   stats_path_ = dir_.path() + "/stats.json";
-  std::vector<std::string> argv = {build_dir() + "/bin/hira-router", "--listen", endpoint_,
-                                   "--apis", build_dir() + "/apis", "--stats-json", stats_path_};
+  std::vector<std::string> argv = {build_dir() + "/bin/hira-router",
+                                   "--listen",
+                                   endpoint_,
+                                   "--apis",
+                                   build_dir() + "/apis",
+                                   "--stats-json",
+                                   stats_path_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   proc_ = std::make_unique<Process>(argv);
   for (int i = 0; i < 1000; ++i) {
@@ -159,8 +164,7 @@ Router::Router(const std::vector<std::string> &extra_args) {
 }
 
 std::map<std::string, std::string> Router::guest_env() const {
-  return {{"HIRA_SOCKET", endpoint_},
-          {"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"}};
+  return {{"HIRA_SOCKET", endpoint_}, {"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"}};
 }
 
 std::string Router::stop() {

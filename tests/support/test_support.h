@@ -15,7 +15,7 @@ std::string build_dir();   // the CMake build tree
 std::string source_dir();  // the repository
 
 struct RunResult {
-  int exit_code = -1;    // 128 + signal when killed by a signal
+  int exit_code = -1;  // 128 + signal when killed by a signal
   bool timed_out = false;
   std::string out, err;
 };

@@ -97,7 +97,7 @@ struct ServerApi {
   // Resolves every API function from the loaded library. Missing symbols
   // are allowed (their calls reply Unsupported); returns how many resolved.
   uint32_t (*bind)(void *dl_handle);
-  const uint8_t *bound;  // per function: resolved?
+  const uint8_t *bound;            // per function: resolved?
   uint32_t remote_function_count;  // functions that run here (not guest_only)
 };
 

@@ -20,7 +20,7 @@
 
 namespace hira {
 
-inline constexpr size_t kBulkAlign = 16;        // bulk arrays start 16-aligned
+inline constexpr size_t kBulkAlign = 16;           // bulk arrays start 16-aligned
 inline constexpr size_t kZeroCopyMin = 32 * 1024;  // larger bulk data is not copied
 
 class Writer {
@@ -119,8 +119,7 @@ class Writer {
 class Reader {
  public:
   Reader() = default;
-  Reader(const uint8_t *base, size_t begin, size_t end)
-      : base_(base), pos_(begin), end_(end) {}
+  Reader(const uint8_t *base, size_t begin, size_t end) : base_(base), pos_(begin), end_(end) {}
   Reader(const uint8_t *data, size_t len) : Reader(data, 0, len) {}
 
   template <class T>

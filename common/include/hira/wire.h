@@ -42,14 +42,14 @@ static_assert(sizeof(FrameHeader) == 32);
 
 // Why a call produced no result from the real API.
 enum class ReplyStatus : uint32_t {
-  Ok = 0,            // the real function ran; blobs follow
-  BadFrame = 1,      // payload did not decode (router or server)
-  BadHandle = 2,     // ReplyPrefix::detail = argument index
-  BadArgument = 3,   // a buffer size disagreed with its spec; detail = arg
-  NoServer = 4,      // the API server died or could not be started
-  Unsupported = 5,   // function id unknown / API mismatch
-  OutOfMemory = 6,   // server could not allocate a shadow buffer
-  Denied = 7,        // refused by router policy
+  Ok = 0,           // the real function ran; blobs follow
+  BadFrame = 1,     // payload did not decode (router or server)
+  BadHandle = 2,    // ReplyPrefix::detail = argument index
+  BadArgument = 3,  // a buffer size disagreed with its spec; detail = arg
+  NoServer = 4,     // the API server died or could not be started
+  Unsupported = 5,  // function id unknown / API mismatch
+  OutOfMemory = 6,  // server could not allocate a shadow buffer
+  Denied = 7,       // refused by router policy
 };
 
 struct ReplyPrefix {
@@ -64,22 +64,29 @@ static_assert(sizeof(ReplyPrefix) == 32);
 
 inline constexpr const char *status_name(ReplyStatus s) {
   switch (s) {
-    case ReplyStatus::Ok: return "ok";
-    case ReplyStatus::BadFrame: return "malformed command";
-    case ReplyStatus::BadHandle: return "unknown or foreign handle";
-    case ReplyStatus::BadArgument: return "buffer size disagrees with spec";
-    case ReplyStatus::NoServer: return "API server unavailable";
-    case ReplyStatus::Unsupported: return "unsupported function";
-    case ReplyStatus::OutOfMemory: return "API server out of memory";
-    case ReplyStatus::Denied: return "denied by policy";
+    case ReplyStatus::Ok:
+      return "ok";
+    case ReplyStatus::BadFrame:
+      return "malformed command";
+    case ReplyStatus::BadHandle:
+      return "unknown or foreign handle";
+    case ReplyStatus::BadArgument:
+      return "buffer size disagrees with spec";
+    case ReplyStatus::NoServer:
+      return "API server unavailable";
+    case ReplyStatus::Unsupported:
+      return "unsupported function";
+    case ReplyStatus::OutOfMemory:
+      return "API server out of memory";
+    case ReplyStatus::Denied:
+      return "denied by policy";
   }
   return "unknown status";
 }
 
 inline bool header_is_sane(const FrameHeader &h) {
   return h.magic == kMagic && h.version == kVersion && h.length <= kMaxPayload &&
-         h.kind >= static_cast<uint16_t>(Kind::Hello) &&
-         h.kind <= static_cast<uint16_t>(Kind::Bye);
+         h.kind >= static_cast<uint16_t>(Kind::Hello) && h.kind <= static_cast<uint16_t>(Kind::Bye);
 }
 
 }  // namespace hira::wire
