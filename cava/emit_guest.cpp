@@ -138,12 +138,42 @@ void emit_out_element(Code &c, const Value &e, const std::string &slot, const st
     c.line("}");
   } else if (e.kind == Value::Kind::Handle) {
     c.line(slot + " = " + cast + "(uintptr_t)" + guest_handle_from_id(e, r + ".get_u64()") + ";");
+    if (e.allocate && e.handle_is_pointer) {
+      c.line("::hira::guest::retain_handle((const void *)(uintptr_t)" + slot + ");");
+    }
   } else if (e.kind == Value::Kind::Scalar) {
     c.line(slot + " = " + cast + r + ".get<" + e.type_name_unqual + ">();");
   } else if (e.kind == Value::Kind::Pointer) {
     const std::string cap = "hira_cap" + std::to_string(depth + 1);
     c.line("const uint64_t " + cap + " = (uint64_t)(" + (e.count ? e.count->text : "1") + ");");
     emit_out(c, e, slot, cap, r, depth + 1);
+  }
+}
+
+bool has_refcount(const Value &v) {
+  return v.kind == Value::Kind::Handle && v.handle_is_pointer && (v.allocate || v.deallocate);
+}
+
+// The application's references to handle arguments, as the server counts them.
+void emit_refcounts(Code &c, const Function &f) {
+  for (const auto &p : f.params) {
+    if (!has_refcount(*p.value)) continue;
+    c.line(std::string("::hira::guest::") +
+           (p.value->allocate ? "retain_handle" : "release_handle") + "((const void *)" +
+           p.name + ");");
+  }
+}
+
+// An async call cannot report a bad handle later in its own result: refuse
+// NULL, unknown and released handles before sending.
+void emit_async_handle_checks(Code &c, const Function &f) {
+  for (const auto &p : f.params) {
+    const Value &v = *p.value;
+    if (v.kind != Value::Kind::Handle || !v.handle_is_pointer || !v.invalid_handle) continue;
+    c.line("if (" + p.name + " == nullptr || " + guest_id_of(v, p.name) +
+           " == ::hira::guest::kInvalidHandle) {");
+    c.line("return (" + f.ret_type + ")(" + v.invalid_handle->text + ");");
+    c.line("}");
   }
 }
 
@@ -164,6 +194,7 @@ void emit_stub(Code &c, const Function &f) {
     c.line();
     return;
   }
+  if (f.async && !f.returns_void) emit_async_handle_checks(c, f);
   c.line("::hira::guest::Call hira_call(kApiInfo, FN_" + f.name + ", " +
          (f.async ? "true" : "false") + ");");
   c.line("[[maybe_unused]] ::hira::Writer &hira_w = hira_call.args();");
@@ -178,6 +209,7 @@ void emit_stub(Code &c, const Function &f) {
   emit_failure_return(c, f);
   c.line("}");
   if (f.async) {
+    emit_refcounts(c, f);  // applied when sent: the call runs in order on the server
     if (f.returns_void) {
       c.line("return;");
     } else {
@@ -213,13 +245,17 @@ void emit_stub(Code &c, const Function &f) {
     emit_out(c, *p.value, p.name, "hira_n_" + p.name, "hira_b", 0);
     c.line("}");
   }
-  bool unmaps = false;
-  for (const auto &p : f.params) unmaps |= p.value->mapped;
-  if (!f.statements.empty() || unmaps) {
+  bool after = !f.statements.empty();
+  for (const auto &p : f.params) after |= p.value->mapped || has_refcount(*p.value);
+  const bool ret_allocated = f.ret_value && f.ret_value->kind == Value::Kind::Handle &&
+                             f.ret_value->allocate && f.ret_value->handle_is_pointer;
+  if (after || ret_allocated) {
     c.line("if (" + success_test(f, "hira_ret") + ") {");
+    if (ret_allocated) c.line("::hira::guest::retain_handle((const void *)hira_ret);");
     for (const auto &p : f.params) {
       if (p.value->mapped) c.line("::hira::guest::release_region(" + p.name + ");");
     }
+    emit_refcounts(c, f);
     for (const auto &s : f.statements) c.line(s);
     c.line("}");
   }

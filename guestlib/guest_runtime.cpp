@@ -274,6 +274,8 @@ struct HandleBox {
   const void *dispatch;  // must stay first: loaders read it
   uint64_t id;
   uint32_t type;
+  uint64_t refs = 0;  // the application's references, mirrored from the server's rule
+  bool dead = false;  // counted, and the last reference was dropped
 };
 
 class BoxTable {
@@ -292,8 +294,21 @@ class BoxTable {
     if (h == nullptr) return 0;
     std::lock_guard lock(mu_);
     const auto *b = static_cast<const HandleBox *>(h);
-    if (boxes_.count(const_cast<HandleBox *>(b)) == 0 || b->type != type) return kInvalidHandle;
+    if (boxes_.count(const_cast<HandleBox *>(b)) == 0 || b->type != type || b->dead) {
+      return kInvalidHandle;
+    }
     return b->id;
+  }
+  void retain(const void *h) {
+    std::lock_guard lock(mu_);
+    auto *b = static_cast<HandleBox *>(const_cast<void *>(h));
+    if (h != nullptr && boxes_.count(b) != 0) ++b->refs;
+  }
+  void release(const void *h) {
+    std::lock_guard lock(mu_);
+    auto *b = static_cast<HandleBox *>(const_cast<void *>(h));
+    if (h == nullptr || boxes_.count(b) == 0 || b->refs == 0) return;
+    if (--b->refs == 0) b->dead = true;
   }
 
  private:
@@ -314,6 +329,8 @@ void *box_handle(uint64_t id, uint32_t type, const void *dispatch) {
 }
 
 uint64_t unbox_handle(const void *handle, uint32_t type) { return boxes().unbox(handle, type); }
+void retain_handle(const void *handle) { boxes().retain(handle); }
+void release_handle(const void *handle) { boxes().release(handle); }
 
 namespace {
 

@@ -71,6 +71,11 @@ uint64_t register_callback(void *fn, void *userdata);
 inline constexpr uint64_t kInvalidHandle = ~0ull;
 void *box_handle(uint64_t id, uint32_t type, const void *dispatch);
 uint64_t unbox_handle(const void *handle, uint32_t type);
+// The application's references, counted like the server counts them
+// (allocate +1, deallocate -1): a released handle unboxes as invalid, so an
+// async call on it is refused at once instead of failing later.
+void retain_handle(const void *handle);
+void release_handle(const void *handle);
 
 // Mapped memory: the guest's copy of a region the server mapped. map_region
 // reads (server address, bytes, data) from a reply blob and returns the
