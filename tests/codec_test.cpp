@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "call_builder.h"
 #include "command_check.h"
 #include "hira/channel.h"
 #include "hira/router_module.h"
@@ -599,6 +600,16 @@ TEST(Codec, RandomizedReaderNeverMisbehaves) {
 // ---------------------------------------------------------------------------
 // check_call against the real router module
 
+// Call payloads encoded the way generated guest code does.
+using test::Arg;
+using test::encode;
+using test::handle;
+using test::in_ptr;
+using test::out_ptr;
+using test::pattern_bytes;
+using test::raw;
+using test::scalar;
+
 class CheckCall : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -622,80 +633,33 @@ class CheckCall : public ::testing::Test {
     return module_->function_async[func] != 0 ? uint32_t{wire::kFlagAsync} : 0u;
   }
 
-  // One argument of a call, encoded the way generated guest code does.
-  struct Arg {
-    enum Kind { Handle, Scalar, InPtr, OutPtr, Raw } kind;
-    uint64_t value = 0;          // Handle/Scalar value, pointer count
-    size_t size = 0;             // Scalar size, InPtr element size
-    std::vector<uint8_t> bytes;  // InPtr data, Raw blob
-  };
-  static Arg handle(uint64_t v) { return {Arg::Handle, v, 0, {}}; }
-  static Arg scalar(uint64_t v, size_t size) { return {Arg::Scalar, v, size, {}}; }
-  static Arg in_ptr(size_t elem, uint64_t count) {
-    Arg a{Arg::InPtr, count, elem, {}};
-    a.bytes.resize(elem * count);
-    for (size_t i = 0; i < a.bytes.size(); ++i) a.bytes[i] = static_cast<uint8_t>(i + 1);
-    return a;
-  }
-  static Arg out_ptr(uint64_t count) { return {Arg::OutPtr, count, 0, {}}; }
-  static Arg raw(std::vector<uint8_t> b) { return {Arg::Raw, 0, 0, std::move(b)}; }
-
-  static std::vector<uint8_t> encode(const std::vector<Arg> &args) {
-    Writer w;
-    for (const Arg &a : args) {
-      const auto blob = w.begin_blob();
-      switch (a.kind) {
-        case Arg::Handle:
-          w.put_u64(a.value);
-          break;
-        case Arg::Scalar: {
-          uint8_t buf[8];
-          std::memcpy(buf, &a.value, 8);
-          for (size_t i = 0; i < a.size; ++i) w.put_u8(buf[i]);
-          break;
-        }
-        case Arg::InPtr:
-          w.put_u8(1);
-          w.put_u64(a.value);
-          w.put_bulk(a.bytes.data(), a.bytes.size());
-          break;
-        case Arg::OutPtr:
-          w.put_u8(1);
-          w.put_u64(a.value);
-          break;
-        case Arg::Raw:
-          for (uint8_t b : a.bytes) w.put_u8(b);
-          break;
-      }
-      w.end_blob(blob);
-    }
-    return flatten(w);
-  }
-
   // A valid call of every function of the acc API.
   static std::vector<std::pair<uint32_t, std::vector<Arg>>> valid_calls() {
     std::vector<std::pair<uint32_t, std::vector<Arg>>> v;
-    Arg name = in_ptr(1, 6);
-    name.bytes = {'h', 'e', 'l', 'l', 'o', 0};
-    v.push_back({id("acc_get_version"), {out_ptr(1), out_ptr(1)}});
-    v.push_back({id("acc_context_create"), {name, out_ptr(1)}});
+    const Arg name = in_ptr(1, 6, {'h', 'e', 'l', 'l', 'o', 0});
+    v.push_back({id("acc_get_version"), {out_ptr(4, 1), out_ptr(4, 1)}});
+    v.push_back({id("acc_context_create"), {name, out_ptr(8, 1)}});
     v.push_back({id("acc_context_destroy"), {handle(1)}});
-    v.push_back({id("acc_context_name"), {handle(1), out_ptr(16), scalar(16, 8), out_ptr(1)}});
-    v.push_back({id("acc_context_stats"), {handle(1), out_ptr(1)}});
-    v.push_back({id("acc_buffer_create"), {handle(1), scalar(64, 8), out_ptr(1)}});
+    v.push_back(
+        {id("acc_context_name"), {handle(1), out_ptr(1, 16), scalar(16, 8), out_ptr(8, 1)}});
+    v.push_back({id("acc_context_stats"), {handle(1), out_ptr(16, 1)}});
+    v.push_back({id("acc_buffer_create"), {handle(1), scalar(64, 8), out_ptr(8, 1)}});
     v.push_back({id("acc_buffer_release"), {handle(2)}});
-    v.push_back({id("acc_buffer_write"), {handle(2), scalar(0, 8), in_ptr(1, 40), scalar(40, 8)}});
-    v.push_back({id("acc_buffer_read"), {handle(2), scalar(8, 8), out_ptr(40), scalar(40, 8)}});
+    v.push_back({id("acc_buffer_write"),
+                 {handle(2), scalar(0, 8), in_ptr(1, 40, pattern_bytes(40, 1)), scalar(40, 8)}});
+    v.push_back({id("acc_buffer_read"), {handle(2), scalar(8, 8), out_ptr(1, 40), scalar(40, 8)}});
     v.push_back(
         {id("acc_saxpy"), {handle(1), scalar(0x40000000, 4), handle(2), handle(3), scalar(4, 8)}});
     v.push_back({id("acc_finish"), {handle(1)}});
-    v.push_back({id("acc_sum"), {handle(1), in_ptr(4, 10), scalar(10, 8), out_ptr(1)}});
+    v.push_back({id("acc_sum"),
+                 {handle(1), in_ptr(4, 10, pattern_bytes(40, 1)), scalar(10, 8), out_ptr(8, 1)}});
     v.push_back({id("acc_run"), {handle(1), scalar(3, 4), handle(77), raw({})}});
     v.push_back({id("acc_sleep"), {handle(1), scalar(5, 4)}});
     v.push_back({id("acc_context_count"), {}});
     // A large zero-copy argument.
-    v.push_back(
-        {id("acc_buffer_write"), {handle(2), scalar(0, 8), in_ptr(1, 100000), scalar(100000, 8)}});
+    v.push_back({id("acc_buffer_write"),
+                 {handle(2), scalar(0, 8), in_ptr(1, 100000, pattern_bytes(100000, 1)),
+                  scalar(100000, 8)}});
     return v;
   }
 
@@ -754,7 +718,7 @@ TEST_F(CheckCall, AcceptsValidCalls) {
 
 TEST_F(CheckCall, AccountsResourcesFromArguments) {
   const uint32_t create = id("acc_buffer_create");
-  const auto payload = encode({handle(1), scalar(4096, 8), out_ptr(1)});
+  const auto payload = encode({handle(1), scalar(4096, 8), out_ptr(8, 1)});
   std::vector<Reader> blobs;
   ASSERT_EQ(check(payload, create, 0, &blobs), router::CheckResult::Ok);
   router::CallAccounting acct;

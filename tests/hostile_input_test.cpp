@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "acc_protocol.h"  // generated: kApiName, kApiSignature, FN_*, kFunctionCount
+#include "call_builder.h"
 #include "hira/channel.h"
 #include "hira/codec.h"
 #include "hira/wire.h"
@@ -180,65 +181,6 @@ std::vector<uint8_t> hello_payload(const std::string &name, uint64_t signature,
   w.put_bulk(name.data(), name.size());
   w.put_u64(signature);
   w.put_u32(static_cast<uint32_t>(::getpid()));
-  return flatten(w);
-}
-
-// ---------------------------------------------------------------------------
-// Call arguments, encoded the way the generated guest library does.
-
-struct Arg {
-  enum Kind { U64, Scalar, InPtr, OutPtr, Absent, Raw } kind;
-  uint64_t value = 0;          // U64/Scalar value, pointer count
-  size_t size = 0;             // Scalar size; InPtr/OutPtr element size
-  std::vector<uint8_t> bytes;  // InPtr data, Raw blob
-};
-Arg u64(uint64_t v) { return {Arg::U64, v, 8, {}}; }
-Arg scalar(uint64_t v, size_t size) { return {Arg::Scalar, v, size, {}}; }
-Arg size_arg(uint64_t v) { return scalar(v, sizeof(size_t)); }
-Arg in_ptr(size_t elem, uint64_t count, std::vector<uint8_t> data) {
-  return {Arg::InPtr, count, elem, std::move(data)};
-}
-Arg in_ptr(size_t elem, uint64_t count) {
-  std::vector<uint8_t> data(elem * count);
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 13 + 1);
-  return in_ptr(elem, count, std::move(data));
-}
-Arg out_ptr(size_t elem, uint64_t count) { return {Arg::OutPtr, count, elem, {}}; }
-Arg absent() { return {Arg::Absent, 0, 0, {}}; }
-Arg raw(std::vector<uint8_t> b = {}) { return {Arg::Raw, 0, 0, std::move(b)}; }
-
-std::vector<uint8_t> encode(const std::vector<Arg> &args) {
-  Writer w;
-  for (const Arg &a : args) {
-    const auto blob = w.begin_blob();
-    switch (a.kind) {
-      case Arg::U64:
-        w.put_u64(a.value);
-        break;
-      case Arg::Scalar: {
-        uint8_t b[8];
-        std::memcpy(b, &a.value, 8);
-        for (size_t i = 0; i < a.size; ++i) w.put_u8(b[i]);
-        break;
-      }
-      case Arg::InPtr:
-        w.put_u8(1);
-        w.put_u64(a.value);
-        w.put_bulk(a.bytes.data(), a.bytes.size());
-        break;
-      case Arg::OutPtr:
-        w.put_u8(1);
-        w.put_u64(a.value);
-        break;
-      case Arg::Absent:
-        w.put_u8(0);
-        break;
-      case Arg::Raw:
-        for (uint8_t b : a.bytes) w.put_u8(b);
-        break;
-    }
-    w.end_blob(blob);
-  }
   return flatten(w);
 }
 
