@@ -8,12 +8,24 @@ namespace hira::server {
 namespace {
 // Shadow memory one call may hold; more is refused as OutOfMemory.
 constexpr uint64_t kMaxCallArena = 2ull << 30;
+constexpr uint64_t kScratchMin = 1ull << 20;
+constexpr uint64_t kScratchMax = 512ull << 20;
 }  // namespace
 
-CallContext::CallContext(Connection &conn, uint32_t thread, Reader args)
-    : conn_(conn), thread_(thread), args_(args) {}
+CallContext::CallContext(Connection &conn, uint32_t thread, Reader args, Scratch *scratch)
+    : conn_(conn), thread_(thread), args_(args), scratch_(scratch) {}
 
-CallContext::~CallContext() = default;
+CallContext::~CallContext() {
+  if (scratch_ == nullptr) return;
+  // Keep the largest block for the next call on this thread.
+  for (size_t i = 0; i < arena_.size(); ++i) {
+    if (arena_sizes_[i] >= kScratchMin && arena_sizes_[i] <= kScratchMax &&
+        arena_sizes_[i] > scratch_->size) {
+      scratch_->block = std::move(arena_[i]);
+      scratch_->size = arena_sizes_[i];
+    }
+  }
+}
 
 void *CallContext::alloc(uint64_t count, uint64_t elem_size, uint64_t extra) {
   if (elem_size != 0 && count > (kMaxCallArena - extra) / elem_size) {
@@ -25,13 +37,23 @@ void *CallContext::alloc(uint64_t count, uint64_t elem_size, uint64_t extra) {
     reject(wire::ReplyStatus::OutOfMemory, detail_);
     return nullptr;
   }
-  auto block = std::unique_ptr<uint8_t[]>(new (std::nothrow) uint8_t[bytes == 0 ? 1 : bytes]());
+  std::unique_ptr<uint8_t[]> block;
+  uint64_t size = bytes == 0 ? 1 : bytes;
+  if (scratch_ != nullptr && scratch_->block && scratch_->size >= bytes && bytes >= kScratchMin) {
+    block = std::move(scratch_->block);
+    size = scratch_->size;
+    scratch_->size = 0;
+    std::memset(block.get(), 0, bytes);  // zeroed, as a fresh block would be
+  } else {
+    block.reset(new (std::nothrow) uint8_t[size]());
+  }
   if (!block) {
     reject(wire::ReplyStatus::OutOfMemory, detail_);
     return nullptr;
   }
   arena_bytes_ += bytes;
   arena_.push_back(std::move(block));
+  arena_sizes_.push_back(size);
   return arena_.back().get();
 }
 

@@ -20,6 +20,7 @@ struct Connection::Shadow {
   std::condition_variable cv;
   std::deque<Frame> queue;
   bool stop = false;
+  Scratch scratch;  // touched only by this thread
   // The first failure of an async call since this thread's last sync reply.
   bool has_deferred = false;
   uint32_t deferred_func = 0;
@@ -168,7 +169,7 @@ void Connection::shadow_loop(Shadow *s) {
 
 void Connection::execute(Shadow *s, Frame &f) {
   const uint32_t func = f.header.func;
-  CallContext ctx(*this, s->thread, f.reader());
+  CallContext ctx(*this, s->thread, f.reader(), &s->scratch);
   if (api_.bound[func] == 0) {
     ctx.reject(wire::ReplyStatus::Unsupported, 0);
   } else {
@@ -183,6 +184,7 @@ void Connection::execute(Shadow *s, Frame &f) {
     send_reply(f, ctx, s);
   }
   for (const uint64_t addr : ctx.release_after_reply_) release_manual_buffer(addr);
+  channel_.recycle(std::move(f));
 }
 
 void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {

@@ -16,6 +16,10 @@ namespace hira {
 
 namespace {
 
+// Only large frames are worth keeping a buffer for, and not without limit.
+constexpr size_t kRecycleMin = 1u << 20;
+constexpr size_t kRecycleMax = 512u << 20;
+
 bool write_all(int fd, std::vector<iovec> iov) {
   size_t idx = 0;
   while (idx < iov.size()) {
@@ -176,11 +180,33 @@ RecvResult Channel::recv(Frame &out) {
   if (n != static_cast<ssize_t>(sizeof(out.header))) return RecvResult::Malformed;
   if (!wire::header_is_sane(out.header)) return RecvResult::Malformed;
   out.size = out.header.length;
-  out.data = std::make_unique_for_overwrite<uint8_t[]>(out.size == 0 ? 1 : out.size);
+  out.data.reset();
+  out.capacity = 0;
+  {
+    std::lock_guard lock(spare_mu_);
+    if (spare_ && spare_size_ >= out.size && out.size >= kRecycleMin) {
+      out.data = std::move(spare_);
+      out.capacity = spare_size_;
+      spare_size_ = 0;
+    }
+  }
+  if (!out.data) {
+    out.capacity = out.size == 0 ? 1 : out.size;
+    out.data = std::make_unique_for_overwrite<uint8_t[]>(out.capacity);
+  }
   if (out.size != 0 && read_all(fd_, out.data.get(), out.size) != static_cast<ssize_t>(out.size)) {
     return RecvResult::Malformed;  // truncated frame
   }
   return RecvResult::Ok;
+}
+
+void Channel::recycle(Frame &&f) {
+  if (!f.data || f.capacity < kRecycleMin || f.capacity > kRecycleMax) return;
+  std::lock_guard lock(spare_mu_);
+  if (f.capacity > spare_size_) {
+    spare_ = std::move(f.data);
+    spare_size_ = f.capacity;
+  }
 }
 
 void Channel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }

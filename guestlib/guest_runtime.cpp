@@ -94,6 +94,7 @@ class Connection {
     return false;
   }
   uint64_t next_call_id() { return next_id_.fetch_add(1); }
+  void recycle(Frame &&f) { channel_->recycle(std::move(f)); }
   const ApiInfo &api() const { return api_; }
 
  private:
@@ -227,7 +228,9 @@ class Connection {
 
 Call::Call(const ApiInfo &api, uint32_t func, bool async) : api_(api), func_(func), async_(async) {}
 
-Call::~Call() = default;
+Call::~Call() {
+  if (conn_ != nullptr) static_cast<Connection *>(conn_)->recycle(std::move(frame_));
+}
 
 bool Call::invoke() {
   Connection *conn = Connection::for_api(api_);
@@ -255,6 +258,7 @@ bool Call::invoke() {
     return false;
   }
   frame_ = std::move(w.frame);
+  conn_ = conn;
   Reader r = frame_.reader();
   prefix_ = r.get<wire::ReplyPrefix>();
   if (!r.ok()) {

@@ -229,6 +229,7 @@ void GuestSession::guest_to_server() {
     if (!server_->forward(f)) {
       reply_status(f.header, wire::ReplyStatus::NoServer);
     }
+    guest_.recycle(std::move(f));
   }
 }
 
@@ -256,6 +257,7 @@ void GuestSession::server_to_guest() {
       account_reply(p, f);
       f.header.func = p.func;
       if (!guest_.forward(f)) break;
+      server_->recycle(std::move(f));
     } else if (f.kind() == wire::Kind::Callback) {
       if (!guest_.forward(f)) break;
     } else {

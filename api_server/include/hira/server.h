@@ -13,11 +13,18 @@ namespace hira::server {
 
 class Connection;
 
+// A large block kept between calls of one shadow thread: fresh large
+// allocations are page-faulted on every call, which dominates big reads.
+struct Scratch {
+  std::unique_ptr<uint8_t[]> block;
+  uint64_t size = 0;
+};
+
 // What a handler needs for one call: the decoded command, the reply being
 // built, the guest process's handle table and a per-call arena.
 class CallContext {
  public:
-  CallContext(Connection &conn, uint32_t thread, Reader args);
+  CallContext(Connection &conn, uint32_t thread, Reader args, Scratch *scratch = nullptr);
   ~CallContext();
 
   Reader &args() { return args_; }
@@ -76,6 +83,8 @@ class CallContext {
   Reader args_;
   Writer reply_;
   std::vector<std::unique_ptr<uint8_t[]>> arena_;
+  std::vector<uint64_t> arena_sizes_;
+  Scratch *scratch_;
   std::vector<uint64_t> release_after_reply_;
   friend class Connection;
   uint64_t arena_bytes_ = 0;

@@ -57,6 +57,7 @@ class Call {
   wire::ReplyPrefix prefix_{};
   wire::ReplyStatus status_ = wire::ReplyStatus::NoServer;
   Frame frame_;  // keeps the reply payload alive
+  void *conn_ = nullptr;  // the connection the reply came on (takes frame_ back)
 };
 
 // Registers an application callback + userdata pair; the id travels in the
