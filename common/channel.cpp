@@ -19,6 +19,7 @@ namespace {
 // Only large frames are worth keeping a buffer for, and not without limit.
 constexpr size_t kRecycleMin = 1u << 20;
 constexpr size_t kRecycleMax = 512u << 20;
+constexpr size_t kReadAhead = 64u << 10;
 
 bool write_all(int fd, std::vector<iovec> iov) {
   size_t idx = 0;
@@ -174,10 +175,34 @@ bool Channel::forward(const Frame &f) {
   return send(f.header, &iov, f.size != 0 ? 1 : 0);
 }
 
+size_t Channel::buffered(size_t want) {
+  // One read usually brings a small frame whole (header and payload), or
+  // several frames: one system call per frame instead of two.
+  if (rend_ - rpos_ >= want) return rend_ - rpos_;
+  if (rbuf_.empty()) rbuf_.resize(kReadAhead);
+  if (rpos_ != 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + rpos_, rend_ - rpos_);
+    rend_ -= rpos_;
+    rpos_ = 0;
+  }
+  while (rend_ < want) {
+    const ssize_t r = ::read(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (r == 0) break;
+    rend_ += static_cast<size_t>(r);
+  }
+  return rend_ - rpos_;
+}
+
 RecvResult Channel::recv(Frame &out) {
-  const ssize_t n = read_all(fd_, &out.header, sizeof(out.header));
-  if (n == 0) return RecvResult::Closed;
-  if (n != static_cast<ssize_t>(sizeof(out.header))) return RecvResult::Malformed;
+  const size_t have = buffered(sizeof(out.header));
+  if (have == 0) return RecvResult::Closed;
+  if (have < sizeof(out.header)) return RecvResult::Malformed;
+  std::memcpy(&out.header, rbuf_.data() + rpos_, sizeof(out.header));
+  rpos_ += sizeof(out.header);
   if (!wire::header_is_sane(out.header)) return RecvResult::Malformed;
   out.size = out.header.length;
   out.data.reset();
@@ -194,7 +219,13 @@ RecvResult Channel::recv(Frame &out) {
     out.capacity = out.size == 0 ? 1 : out.size;
     out.data = std::make_unique_for_overwrite<uint8_t[]>(out.capacity);
   }
-  if (out.size != 0 && read_all(fd_, out.data.get(), out.size) != static_cast<ssize_t>(out.size)) {
+  // What read-ahead already holds, then the rest straight into the frame.
+  const size_t head = std::min(out.size, rend_ - rpos_);
+  std::memcpy(out.data.get(), rbuf_.data() + rpos_, head);
+  rpos_ += head;
+  const size_t rest = out.size - head;
+  if (rest != 0 &&
+      read_all(fd_, out.data.get() + head, rest) != static_cast<ssize_t>(rest)) {
     return RecvResult::Malformed;  // truncated frame
   }
   return RecvResult::Ok;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "hira/codec.h"
 #include "hira/wire.h"
@@ -53,6 +54,10 @@ class Channel {
  private:
   int fd_;
   std::mutex send_mu_;
+  // Read-ahead (receiving thread only): bytes [rpos_, rend_) of rbuf_.
+  size_t buffered(size_t want);
+  std::vector<uint8_t> rbuf_;
+  size_t rpos_ = 0, rend_ = 0;
   std::mutex spare_mu_;
   std::unique_ptr<uint8_t[]> spare_;
   size_t spare_size_ = 0;
