@@ -1,5 +1,8 @@
+#include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -20,9 +23,8 @@ namespace hira::guest {
 namespace {
 
 // A synchronous call waiting for its reply.
+// A synchronous call waiting for its reply (guarded by its Connection's mu_).
 struct Waiter {
-  std::mutex mu;
-  std::condition_variable cv;
   bool done = false;
   bool have_frame = false;
   Frame frame;
@@ -85,13 +87,38 @@ class Connection {
       std::lock_guard lock(mu_);
       if (dead_) return false;
       waiting_[h.call_id] = w;
+      ++pending_;
+      last_call_ = std::chrono::steady_clock::now();
     }
     if (channel_->send(h, &args)) return true;
     if (w != nullptr) {
       std::lock_guard lock(mu_);
       waiting_.erase(h.call_id);
+      --pending_;
+      cv_.notify_all();
     }
     return false;
+  }
+
+  // Waits for w's reply. The waiting thread reads the channel itself when no
+  // other thread is reading it, which saves a thread wake-up per call; frames
+  // for other calls it hands over, callbacks it queues.
+  void wait(Waiter &w) {
+    std::unique_lock lock(mu_);
+    while (!w.done) {
+      if (!reader_busy_ && !dead_) {
+        reader_busy_ = true;
+        lock.unlock();
+        read_one();
+        lock.lock();
+        reader_busy_ = false;
+        cv_.notify_all();
+        continue;
+      }
+      cv_.wait(lock);
+    }
+    --pending_;
+    cv_.notify_all();
   }
   uint64_t next_call_id() { return next_id_.fetch_add(1); }
   void recycle(Frame &&f) { channel_->recycle(std::move(f)); }
@@ -148,41 +175,63 @@ class Connection {
     return true;
   }
 
-  void receive_loop() {
-    for (;;) {
-      Frame f;
-      if (channel_->recv(f) != RecvResult::Ok) break;
-      if (f.kind() == wire::Kind::Reply) {
-        std::unique_lock lock(mu_);
-        const auto it = waiting_.find(f.header.call_id);
-        if (it == waiting_.end()) continue;  // nobody asked: ignore
-        Waiter *w = it->second;
-        waiting_.erase(it);
-        lock.unlock();
-        std::lock_guard wl(w->mu);
-        w->frame = std::move(f);
-        w->have_frame = true;
-        w->done = true;
-        w->cv.notify_one();
-      } else if (f.kind() == wire::Kind::Callback) {
-        std::lock_guard lock(cb_mu_);
-        callbacks_.push_back(std::move(f));
-        cb_cv_.notify_one();
-      }
-    }
-    // The router or the server is gone: fail every call now and later.
-    std::unordered_map<uint64_t, Waiter *> orphans;
-    {
+  // Reads one frame (the caller holds the reader role) and delivers it.
+  void read_one() {
+    Frame f;
+    if (channel_->recv(f) != RecvResult::Ok) {
+      // The router or the server is gone: fail every call now and later.
       std::lock_guard lock(mu_);
       dead_ = true;
-      orphans.swap(waiting_);
+      for (auto &[id, w] : waiting_) w->done = true;
+      waiting_.clear();
+      channel_->shutdown();
+      cv_.notify_all();
+      return;
     }
-    for (auto &[id, w] : orphans) {
-      std::lock_guard wl(w->mu);
+    if (f.kind() == wire::Kind::Reply) {
+      std::lock_guard lock(mu_);
+      const auto it = waiting_.find(f.header.call_id);
+      if (it == waiting_.end()) return;  // nobody asked: ignore
+      Waiter *w = it->second;
+      waiting_.erase(it);
+      w->frame = std::move(f);
+      w->have_frame = true;
       w->done = true;
-      w->cv.notify_one();
+      cv_.notify_all();
+    } else if (f.kind() == wire::Kind::Callback) {
+      std::lock_guard lock(cb_mu_);
+      callbacks_.push_back(std::move(f));
+      cb_cv_.notify_one();
     }
-    channel_->shutdown();
+  }
+
+  // Reads what arrives while the application makes no calls (callbacks
+  // after the call that caused them returned). While calls are flowing it
+  // stays out of the way: waking it for every reply would cost what reading
+  // in the caller saves.
+  void receive_loop() {
+    using namespace std::chrono_literals;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        while (!dead_ && (pending_ != 0 || reader_busy_ ||
+                          std::chrono::steady_clock::now() - last_call_ < 2ms)) {
+          cv_.wait_for(lock, 2ms);
+        }
+        if (dead_) return;
+      }
+      pollfd p{channel_->fd(), POLLIN, 0};
+      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return;
+      std::unique_lock lock(mu_);
+      if (dead_) return;
+      if (pending_ != 0 || reader_busy_) continue;  // a caller reads it
+      reader_busy_ = true;
+      lock.unlock();
+      read_one();
+      lock.lock();
+      reader_busy_ = false;
+      cv_.notify_all();
+    }
   }
 
   // Runs application callbacks one at a time, in the order the server sent them.
@@ -217,7 +266,11 @@ class Connection {
   std::unique_ptr<Channel> channel_;
   std::atomic<uint64_t> next_id_{1};
   std::mutex mu_;
+  std::condition_variable cv_;
   bool dead_ = false;
+  bool reader_busy_ = false;  // a thread is reading the channel
+  int pending_ = 0;           // sync calls waiting for replies
+  std::chrono::steady_clock::time_point last_call_{};
   std::unordered_map<uint64_t, Waiter *> waiting_;
   std::mutex cb_mu_;
   std::condition_variable cb_cv_;
@@ -249,10 +302,7 @@ bool Call::invoke() {
     status_ = wire::ReplyStatus::NoServer;
     return false;
   }
-  {
-    std::unique_lock lock(w.mu);
-    w.cv.wait(lock, [&] { return w.done; });
-  }
+  conn->wait(w);
   if (!w.have_frame) {
     status_ = wire::ReplyStatus::NoServer;
     return false;
