@@ -98,12 +98,7 @@ void emit_out_element(Code &c, const Value &e, const std::string &slot, const st
 // Copies what the server sent back for one argument into the application's memory.
 void emit_out(Code &c, const Value &v, const std::string &x, const std::string &cap,
               const std::string &r, int depth) {
-  if (v.pred) {
-    c.line("if (" + condition(v) + ") {");
-    emit_out(c, *v.then_v, x, cap, r, depth);
-    c.line("} else {");
-    emit_out(c, *v.else_v, x, cap, r, depth);
-    c.line("}");
+  if (emit_branches(c, v, [&](const Value &b) { emit_out(c, b, x, cap, r, depth); })) {
     return;
   }
   if (v.kind != Value::Kind::Pointer || !has_out_data(v)) return;
@@ -159,8 +154,8 @@ void emit_refcounts(Code &c, const Function &f) {
   for (const auto &p : f.params) {
     if (!has_refcount(*p.value)) continue;
     c.line(std::string("::hira::guest::") +
-           (p.value->allocate ? "retain_handle" : "release_handle") + "((const void *)" +
-           p.name + ");");
+           (p.value->allocate ? "retain_handle" : "release_handle") + "((const void *)" + p.name +
+           ");");
   }
 }
 

@@ -114,12 +114,8 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
 // The sizes the spec gives must match what the guest sent.
 void emit_validate(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
                    size_t arg, const std::string &param, int depth) {
-  if (v.pred) {
-    c.line("if (" + condition(v) + ") {");
-    emit_validate(c, *v.then_v, x, count_lv, arg, param, depth);
-    c.line("} else {");
-    emit_validate(c, *v.else_v, x, count_lv, arg, param, depth);
-    c.line("}");
+  if (emit_branches(c, v,
+                    [&](const Value &b) { emit_validate(c, b, x, count_lv, arg, param, depth); })) {
     return;
   }
   if (v.kind != Value::Kind::Pointer || v.mapped) return;
@@ -179,12 +175,8 @@ void emit_reply_element(Code &c, const Value &e, const std::string &elem,
 
 void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
                     const std::string &param, int depth) {
-  if (v.pred) {
-    c.line("if (" + condition(v) + ") {");
-    emit_reply_out(c, *v.then_v, x, count_lv, param, depth);
-    c.line("} else {");
-    emit_reply_out(c, *v.else_v, x, count_lv, param, depth);
-    c.line("}");
+  if (emit_branches(c, v,
+                    [&](const Value &b) { emit_reply_out(c, b, x, count_lv, param, depth); })) {
     return;
   }
   if (v.kind != Value::Kind::Pointer || !has_out_data(v)) return;

@@ -62,6 +62,18 @@ bool has_out_data(const Value &v);
 void declare_selectors(Code &c, const Value &v);
 // The condition a generated `if` tests: the selector where there is one.
 std::string condition(const Value &v);
+// For a conditional value: `if (cond) { each(then) } else { each(else) }`.
+// Returns false (and writes nothing) when v has no condition.
+template <class Each>
+bool emit_branches(Code &c, const Value &v, Each &&each) {
+  if (!v.pred) return false;
+  c.line("if (" + condition(v) + ") {");
+  each(*v.then_v);
+  c.line("} else {");
+  each(*v.else_v);
+  c.line("}");
+  return true;
+}
 std::string success_test(const Function &f, const std::string &ret);
 
 }  // namespace cava

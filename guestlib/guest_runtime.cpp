@@ -107,12 +107,7 @@ class Connection {
     std::unique_lock lock(mu_);
     while (!w.done) {
       if (!reader_busy_ && !dead_) {
-        reader_busy_ = true;
-        lock.unlock();
-        read_one();
-        lock.lock();
-        reader_busy_ = false;
-        cv_.notify_all();
+        read_as_reader(lock);
         continue;
       }
       cv_.wait(lock);
@@ -225,13 +220,18 @@ class Connection {
       std::unique_lock lock(mu_);
       if (dead_) return;
       if (pending_ != 0 || reader_busy_) continue;  // a caller reads it
-      reader_busy_ = true;
-      lock.unlock();
-      read_one();
-      lock.lock();
-      reader_busy_ = false;
-      cv_.notify_all();
+      read_as_reader(lock);
     }
+  }
+
+  // Takes the reader role (mu_ held on entry and exit) and reads one frame.
+  void read_as_reader(std::unique_lock<std::mutex> &lock) {
+    reader_busy_ = true;
+    lock.unlock();
+    read_one();
+    lock.lock();
+    reader_busy_ = false;
+    cv_.notify_all();
   }
 
   // Runs application callbacks one at a time, in the order the server sent them.
