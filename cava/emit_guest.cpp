@@ -190,6 +190,11 @@ void emit_stub(Code &c, const Function &f) {
     return;
   }
   if (f.async && !f.returns_void) emit_async_handle_checks(c, f);
+  for (const auto &[cond, value] : f.guards) {
+    c.line("if (" + cond.text + ") {  // refuse_if");
+    c.line("return (" + f.ret_type + ")(" + value.text + ");");
+    c.line("}");
+  }
   c.line("::hira::guest::Call hira_call(kApiInfo, FN_" + f.name + ", " +
          (f.async ? "true" : "false") + ");");
   c.line("[[maybe_unused]] ::hira::Writer &hira_w = hira_call.args();");

@@ -53,6 +53,7 @@ nlohmann::json value_json(const Value &v) {
   j["type"] = v.type_name;
   if (v.pred) {
     j["if"] = v.pred->text;
+    if (!v.selector.empty()) j["guest_decides"] = true;
     j["then"] = value_json(*v.then_v);
     j["else"] = value_json(*v.else_v);
     return j;
@@ -69,6 +70,10 @@ nlohmann::json value_json(const Value &v) {
   if (v.count) j["buffer"] = v.count->text;
   if (v.invalid_handle) j["invalid_handle"] = v.invalid_handle->text;
   if (v.callback != nullptr) j["callback"] = v.callback->getNameAsString();
+  flag("mapped", v.mapped);
+  flag("error_code", v.error_code);
+  if (v.server_value) j["server_value"] = v.server_value->text;
+
   if (v.element) j["element"] = value_json(*v.element);
   return j;
 }
@@ -94,6 +99,11 @@ nlohmann::json function_json(const Function &f) {
         {{"op", ops[static_cast<int>(u.op)]}, {"resource", u.resource}, {"amount", u.amount.text}});
   }
   for (const auto &s : f.statements) j["statements"].push_back(s);
+  for (const auto &[cond, value] : f.guards) {
+    j["refuse_if"].push_back({{"if", cond.text}, {"return", value.text}});
+  }
+  if (!f.guest_impl.empty()) j["guest_only"] = f.guest_impl;
+  if (!f.symbol_version.empty()) j["symbol_version"] = f.symbol_version;
   return j;
 }
 

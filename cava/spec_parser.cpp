@@ -498,6 +498,13 @@ class Parser {
       fs->fn->guest_impl = impl->getNameAsString();
       return;
     }
+    if (word == "refuse_if") {
+      if (!need_function()) return;
+      if (c->getNumArgs() >= 2) {
+        fs->fn->guards.emplace_back(make_expr(c->getArg(0)), make_expr(arg(c, 1)));
+      }
+      return;
+    }
     if (word == "symbol_version") {
       if (!need_function()) return;
       if (const auto *s = dyn_cast<StringLiteral>(c->getArg(0)->IgnoreParenImpCasts())) {

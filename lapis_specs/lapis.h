@@ -113,6 +113,10 @@ void __lapis_symbol_version(const char *node);
 #define guest_only(impl) __lapis_guest_only((const volatile void *)(impl))
 /* The symbol version node the guest library exports this function under. */
 #define symbol_version(node) __lapis_symbol_version(node)
+/* The guest returns v without sending the call when cond holds (checks that
+ * let an async call report its errors at once, like the real library). */
+void __lapis_refuse_if(int cond, ...);
+#define refuse_if(cond, v) __lapis_refuse_if((cond), (v))
 #define async __lapis_async()
 #define success(v) __lapis_success(0, (v))
 #define consumes_rc(r, x) __lapis_consumes_rc(&(r), (x))

@@ -366,3 +366,30 @@ TEST(CavaInit, DraftOfSimpleHeaderCompilesAsIs) {
 }
 
 }  // namespace
+
+namespace {
+
+// The OpenCL spec exercises the descriptors the demo API does not need.
+TEST(CavaDump, OpenClSpecModel) {
+  const auto r = hira::test::run({hira::test::build_dir() + "/bin/cava", "dump",
+                                  hira::test::source_dir() + "/lapis_specs/opencl.lapis"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto model = nlohmann::json::parse(r.out);
+  EXPECT_EQ(model["guest_soname"], "libOpenCL.so.1");
+  std::map<std::string, nlohmann::json> fns;
+  for (const auto &f : model["functions"]) fns[f["name"]] = f;
+  EXPECT_EQ(fns.size(), 90u);  // the 89 of CL/cl.h at 1.2, and clIcdGetPlatformIDsKHR
+  const auto &set_arg = fns["clSetKernelArg"];
+  EXPECT_TRUE(set_arg["async"].get<bool>());
+  ASSERT_EQ(set_arg["refuse_if"].size(), 1u);
+  EXPECT_NE(set_arg["params"][3].dump().find("\"guest_decides\":true"), std::string::npos);
+  EXPECT_TRUE(fns["clEnqueueMapBuffer"]["return_value"]["mapped"].get<bool>());
+  EXPECT_TRUE(fns["clEnqueueUnmapMemObject"]["params"][2]["mapped"].get<bool>());
+  EXPECT_EQ(fns["clEnqueueReadBuffer"]["params"][2]["server_value"], "CL_TRUE");
+  EXPECT_TRUE(fns["clCreateBuffer"]["params"][4]["error_code"].get<bool>());
+  EXPECT_EQ(fns["clGetExtensionFunctionAddress"]["guest_only"], "hira_extension_function_address");
+  EXPECT_EQ(fns["clEnqueueFillBuffer"]["symbol_version"], "OPENCL_1.2");
+  EXPECT_TRUE(fns["clReleaseMemObject"]["async"].get<bool>());
+}
+
+}  // namespace
