@@ -19,6 +19,7 @@ struct Connection::Shadow {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Frame> queue;
+  std::deque<uint64_t> seqs;  // arrival order of each queued frame
   bool stop = false;
   Scratch scratch;  // touched only by this thread
   // The first failure of an async call since this thread's last sync reply.
@@ -148,22 +149,48 @@ void Connection::dispatch(Frame f) {
     }
     s = slot.get();
   }
+  uint64_t seq;
+  {
+    std::lock_guard lock(order_mu_);
+    seq = ++arrivals_;
+    if (async) unfinished_async_.insert(seq);
+  }
   std::lock_guard lock(s->mu);
   s->queue.push_back(std::move(f));
+  s->seqs.push_back(seq);
   s->cv.notify_one();
 }
 
 void Connection::shadow_loop(Shadow *s) {
   for (;;) {
     Frame f;
+    uint64_t seq = 0;
     {
       std::unique_lock lock(s->mu);
       s->cv.wait(lock, [&] { return s->stop || !s->queue.empty(); });
       if (s->queue.empty()) return;
       f = std::move(s->queue.front());
       s->queue.pop_front();
+      seq = s->seqs.front();
+      s->seqs.pop_front();
     }
+    // An async call another guest thread sent earlier may still be queued on
+    // its own shadow thread; the guest saw it return, so it must take effect
+    // first (clSetKernelArg in one thread, the enqueue in another). Async
+    // calls never wait on other threads, so this cannot deadlock.
+    {
+      std::unique_lock lock(order_mu_);
+      order_cv_.wait(lock, [&] {
+        return unfinished_async_.empty() || *unfinished_async_.begin() >= seq;
+      });
+    }
+    const bool async = (f.header.flags & wire::kFlagAsync) != 0;
     execute(s, f);
+    if (async) {
+      std::lock_guard lock(order_mu_);
+      unfinished_async_.erase(seq);
+      order_cv_.notify_all();
+    }
   }
 }
 

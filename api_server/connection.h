@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -63,6 +64,11 @@ class Connection {
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
   uint64_t next_callback_call_ = 1;
+  // Cross-thread order of async calls (see shadow_loop).
+  std::mutex order_mu_;
+  std::condition_variable order_cv_;
+  uint64_t arrivals_ = 0;
+  std::set<uint64_t> unfinished_async_;
   bool closed_ = false;
 };
 
