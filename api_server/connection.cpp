@@ -129,8 +129,10 @@ void Connection::dispatch(Frame f) {
     reply_status(f, wire::ReplyStatus::Unsupported, 0);
     return;
   }
-  // The spec, not the guest, decides whether a call is answered.
-  const bool async = api_.function_async[f.header.func] != 0;
+  // The spec, not the guest, decides whether a call is answered (mode 2:
+  // the spec lets the guest decide per call).
+  const uint8_t mode = api_.function_async[f.header.func];
+  const bool async = mode == 1 || (mode == 2 && (f.header.flags & wire::kFlagAsync) != 0);
   f.header.flags = async ? uint32_t{wire::kFlagAsync} : 0u;
   Shadow *s = nullptr;
   {
@@ -180,9 +182,8 @@ void Connection::shadow_loop(Shadow *s) {
     // calls never wait on other threads, so this cannot deadlock.
     {
       std::unique_lock lock(order_mu_);
-      order_cv_.wait(lock, [&] {
-        return unfinished_async_.empty() || *unfinished_async_.begin() >= seq;
-      });
+      order_cv_.wait(
+          lock, [&] { return unfinished_async_.empty() || *unfinished_async_.begin() >= seq; });
     }
     const bool async = (f.header.flags & wire::kFlagAsync) != 0;
     execute(s, f);
@@ -197,6 +198,7 @@ void Connection::shadow_loop(Shadow *s) {
 void Connection::execute(Shadow *s, Frame &f) {
   const uint32_t func = f.header.func;
   CallContext ctx(*this, s->thread, f.reader(), &s->scratch);
+  ctx.set_async((f.header.flags & wire::kFlagAsync) != 0);
   if (api_.bound[func] == 0) {
     ctx.reject(wire::ReplyStatus::Unsupported, 0);
   } else {

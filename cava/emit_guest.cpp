@@ -172,6 +172,20 @@ void emit_async_handle_checks(Code &c, const Function &f) {
   }
 }
 
+// An async call was sent: its statements run as if it succeeded, which the
+// guest's checks make likely; a failure comes back with a later sync call.
+void emit_async_return(Code &c, const Function &f) {
+  if (f.returns_void) {
+    for (const auto &s : f.statements) c.line(s);
+    c.line("return;");
+    return;
+  }
+  c.line("[[maybe_unused]] const " + f.ret_type + " hira_ret = (" + f.ret_type + ")(" +
+         f.success->text + ");");
+  for (const auto &s : f.statements) c.line(s);
+  c.line("return hira_ret;");
+}
+
 void emit_stub(Code &c, const Function &f) {
   std::string sig = f.ret_type + " " + f.name + "(";
   for (size_t i = 0; i < f.params.size(); ++i) {
@@ -189,6 +203,12 @@ void emit_stub(Code &c, const Function &f) {
     c.line();
     return;
   }
+  if (f.async_if) {
+    c.line("const bool hira_async = (" + f.async_if->text + ");  // async_if");
+    c.line("if (hira_async) {");
+    if (!f.returns_void) emit_async_handle_checks(c, f);
+    c.line("}");
+  }
   if (f.async && !f.returns_void) emit_async_handle_checks(c, f);
   for (const auto &[cond, value] : f.guards) {
     c.line("if (" + cond.text + ") {  // refuse_if");
@@ -196,7 +216,10 @@ void emit_stub(Code &c, const Function &f) {
     c.line("}");
   }
   c.line("::hira::guest::Call hira_call(kApiInfo, FN_" + f.name + ", " +
-         (f.async ? "true" : "false") + ");");
+         (f.async      ? "true"
+          : f.async_if ? "hira_async"
+                       : "false") +
+         ");");
   c.line("[[maybe_unused]] ::hira::Writer &hira_w = hira_call.args();");
   for (const auto &p : f.params) {
     if (p.value->kind == Value::Kind::Pointer && !p.value->mapped) {
@@ -210,14 +233,16 @@ void emit_stub(Code &c, const Function &f) {
   c.line("}");
   if (f.async) {
     emit_refcounts(c, f);  // applied when sent: the call runs in order on the server
-    if (f.returns_void) {
-      c.line("return;");
-    } else {
-      c.line("return (" + f.ret_type + ")(" + f.success->text + ");");
-    }
+    emit_async_return(c, f);
     c.line("}");
     c.line();
     return;
+  }
+  if (f.async_if) {
+    c.line("if (hira_async) {");
+    emit_refcounts(c, f);
+    emit_async_return(c, f);
+    c.line("}");
   }
   c.line("::hira::Reader &hira_r = hira_call.reply();");
   if (!f.returns_void) {

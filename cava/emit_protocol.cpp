@@ -103,6 +103,7 @@ nlohmann::json function_json(const Function &f) {
     j["refuse_if"].push_back({{"if", cond.text}, {"return", value.text}});
   }
   if (!f.guest_impl.empty()) j["guest_only"] = f.guest_impl;
+  if (f.async_if) j["async_if"] = f.async_if->text;
   if (!f.symbol_version.empty()) j["symbol_version"] = f.symbol_version;
   return j;
 }

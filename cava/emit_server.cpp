@@ -287,6 +287,14 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line();
     return;
   }
+  if (f.async_if) {
+    c.line("if (hira_ctx.is_async()) {  // async_if: this call was sent without waiting");
+    if (!f.returns_void && f.success) {
+      c.line("if (!" + success_test(f, "hira_ret") + ") hira_ctx.defer_error((int64_t)hira_ret);");
+    }
+    c.line("return;");
+    c.line("}");
+  }
   c.line("::hira::Writer &hira_w = hira_ctx.reply();");
   c.line("{");
   c.line("const auto hira_blob = hira_w.begin_blob();");
@@ -384,7 +392,7 @@ std::string emit_server(const Api &api) {
   c.line("};");
   c.line("static const uint8_t kAsync[] = {");
   for (const auto &f : api.functions)
-    c.line(std::string("  ") + (f.async ? "1" : "0") + ",  // " + f.name);
+    c.line(std::string("  ") + (f.async ? "1" : f.async_if ? "2" : "0") + ",  // " + f.name);
   c.line("};");
   c.line("static uint8_t g_bound[kFunctionCount];");
   c.line();

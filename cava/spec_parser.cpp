@@ -371,7 +371,8 @@ class Parser {
     }
     if (scope == Scope::Function) {
       if (!contains_descriptor(is)) {
-        fs->fn->statements.push_back(written_text(is->getSourceRange()));
+        // The range ends before a braceless body's ';' (an extra one is harmless).
+        fs->fn->statements.push_back(written_text(is->getSourceRange()) + ";");
         return;
       }
       error(l, "conditional descriptors must describe a value: put the if inside argument(x) { }");
@@ -496,6 +497,10 @@ class Parser {
         return;
       }
       fs->fn->guest_impl = impl->getNameAsString();
+      return;
+    }
+    if (word == "async_if") {
+      if (need_function()) fs->fn->async_if = make_expr(c->getArg(0));
       return;
     }
     if (word == "refuse_if") {
@@ -897,14 +902,15 @@ class Parser {
     }
     Function fn = build_function(f, Scope::Function);
     fn.id = static_cast<int>(api_.functions.size());
-    if (fn.async) {
+    if (fn.async || fn.async_if) {
       if (!fn.returns_void && !fn.success) {
         error(async_loc_, fn.name +
                               " is async but says nothing about success: write success(V) "
                               "so the guest can return V at once");
       }
+      // async_if: the condition is the spec's promise that outs are not asked for.
       for (const auto &p : fn.params) {
-        if (has_out(*p.value)) {
+        if (fn.async && has_out(*p.value)) {
           error(p.loc, fn.name + " is async but argument '" + p.name +
                            "' is out: async calls return before the server runs; make it "
                            "sync or describe the buffer no_copy with lifetime_manual");

@@ -118,6 +118,9 @@ void __lapis_symbol_version(const char *node);
 void __lapis_refuse_if(int cond, ...);
 #define refuse_if(cond, v) __lapis_refuse_if((cond), (v))
 #define async __lapis_async()
+/* Async when cond holds for this call (e.g. no event is asked for), else sync. */
+void __lapis_async_if(int cond);
+#define async_if(cond) __lapis_async_if(cond)
 #define success(v) __lapis_success(0, (v))
 #define consumes_rc(r, x) __lapis_consumes_rc(&(r), (x))
 #define allocates_rc(r, x) __lapis_allocates_rc(&(r), (x))

@@ -6,7 +6,8 @@ CheckResult check_call(const RouterModule &m, const Frame &f, std::vector<Reader
   const uint32_t func = f.header.func;
   if (func >= m.function_count) return CheckResult::UnknownFunction;
   const bool async = (f.header.flags & wire::kFlagAsync) != 0;
-  if (async != (m.function_async[func] != 0)) return CheckResult::WrongAsyncFlag;
+  const uint8_t mode = m.function_async[func];  // 0 sync, 1 async, 2 decided per call
+  if (mode != 2 && async != (mode != 0)) return CheckResult::WrongAsyncFlag;
   Reader r = f.reader();
   const uint32_t n = m.arg_count[func];
   const uint32_t *sizes = m.arg_sizes + m.arg_offset[func];

@@ -75,6 +75,9 @@ class CallContext {
   void defer_error(int64_t value);
 
   Connection &connection() { return conn_; }
+  // This call was sent async: no reply; a failure is deferred.
+  bool is_async() const { return async_; }
+  void set_async(bool a) { async_ = a; }
   uint32_t thread() const { return thread_; }
 
  private:
@@ -90,6 +93,7 @@ class CallContext {
   uint64_t arena_bytes_ = 0;
   wire::ReplyStatus status_ = wire::ReplyStatus::Ok;
   uint32_t detail_ = 0;
+  bool async_ = false;
 };
 
 using Handler = void (*)(CallContext &);
@@ -100,7 +104,7 @@ struct ServerApi {
   uint64_t signature;
   uint32_t function_count;
   const char *const *function_names;
-  const uint8_t *function_async;
+  const uint8_t *function_async;  // 0 sync, 1 async, 2 the guest decides per call
   const Handler *handlers;
   const char *default_library;  // the real library to dlopen
   // Resolves every API function from the loaded library. Missing symbols

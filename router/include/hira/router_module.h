@@ -32,7 +32,7 @@ struct RouterModule {
   uint64_t signature;
   uint32_t function_count;
   const char *const *function_names;
-  const uint8_t *function_async;
+  const uint8_t *function_async;  // 0 sync, 1 async, 2 the guest decides per call
   // Per function: index of its first argument in arg_sizes, and arg count.
   const uint32_t *arg_offset;
   const uint32_t *arg_count;
