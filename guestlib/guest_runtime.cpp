@@ -1,4 +1,5 @@
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,6 +44,7 @@ struct Registration {
 
 class Registry {
  public:
+  std::mutex &mutex() { return mu_; }
   uint64_t add(void *fn, void *userdata) {
     std::lock_guard lock(mu_);
     const auto key = std::make_pair(fn, userdata);
@@ -73,14 +75,7 @@ Registry &registry() {
 // The connection of this process for one API.
 class Connection {
  public:
-  static Connection *for_api(const ApiInfo &api) {
-    static std::mutex mu;
-    static auto *table = new std::unordered_map<std::string, Connection *>;
-    std::lock_guard lock(mu);
-    auto &slot = (*table)[api.name];
-    if (slot == nullptr) slot = open(api);
-    return slot;
-  }
+  static Connection *for_api(const ApiInfo &api);
 
   bool call(wire::FrameHeader h, Writer &args, Waiter *w) {
     if (w != nullptr) {
@@ -116,6 +111,7 @@ class Connection {
     cv_.notify_all();
   }
   uint64_t next_call_id() { return next_id_.fetch_add(1); }
+  int fd() const { return channel_->fd(); }
   void recycle(Frame &&f) { channel_->recycle(std::move(f)); }
   const ApiInfo &api() const { return api_; }
 
@@ -279,6 +275,20 @@ class Connection {
 
 }  // namespace
 
+namespace {
+
+std::mutex g_connections_mu;
+auto *g_connections = new std::unordered_map<std::string, Connection *>;
+
+}  // namespace
+
+Connection *Connection::for_api(const ApiInfo &api) {
+  std::lock_guard lock(g_connections_mu);
+  auto &slot = (*g_connections)[api.name];
+  if (slot == nullptr) slot = open(api);
+  return slot;
+}
+
 Call::Call(const ApiInfo &api, uint32_t func, bool async) : api_(api), func_(func), async_(async) {}
 
 Call::~Call() {
@@ -334,6 +344,7 @@ struct HandleBox {
 
 class BoxTable {
  public:
+  std::mutex &mutex() { return mu_; }
   void *box(uint64_t id, uint32_t type, const void *dispatch) {
     if (id == 0) return nullptr;
     std::lock_guard lock(mu_);
@@ -371,10 +382,8 @@ class BoxTable {
   std::set<HandleBox *> boxes_;
 };
 
-BoxTable &boxes() {
-  static auto *t = new BoxTable;
-  return *t;
-}
+BoxTable *g_boxes = new BoxTable;  // replaced in a forked child
+BoxTable &boxes() { return *g_boxes; }
 
 }  // namespace
 
@@ -458,5 +467,36 @@ void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status)
   const char *name = func < api.function_count ? api.function_names[func] : "?";
   std::fprintf(stderr, "hira: %s.%s: %s\n", api.name, name, wire::status_name(status));
 }
+
+namespace {
+
+// fork(): the child shares the parent's sockets, which must not carry two
+// processes' calls. The child starts over: fresh connections (its own API
+// servers) and no handles; the parent's handles are invalid there, as an
+// API's objects are after fork. Locks are held across fork so the child
+// never inherits one mid-update.
+void before_fork() {
+  g_connections_mu.lock();
+  registry().mutex().lock();
+  boxes().mutex().lock();
+  g_regions_mu.lock();
+}
+void after_fork_in_parent() {
+  g_regions_mu.unlock();
+  boxes().mutex().unlock();
+  registry().mutex().unlock();
+  g_connections_mu.unlock();
+}
+void after_fork_in_child() {
+  for (auto &[name, conn] : *g_connections) {
+    if (conn != nullptr) ::close(conn->fd());  // the parent keeps its own copy
+  }
+  g_connections = new std::unordered_map<std::string, Connection *>;  // old ones leak
+  g_boxes = new BoxTable;
+  after_fork_in_parent();
+}
+const int g_atfork = ::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+
+}  // namespace
 
 }  // namespace hira::guest

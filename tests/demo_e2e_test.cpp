@@ -100,3 +100,19 @@ TEST(DemoEndToEnd, RemoteApiServerOverTcp) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+TEST(DemoEndToEnd, ForkedChildGetsItsOwnConnection) {
+  Router router;
+  const RunResult r =
+      run({build_dir() + "/bin/acc_stress", "fork"}, router.guest_env(), std::chrono::seconds(30));
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("child: acc_get_version=0 1.2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("parent: child exit=0 contexts=1 destroy=0"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hira::test

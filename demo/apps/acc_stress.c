@@ -3,6 +3,7 @@
  *   acc_stress sleep MS    one long kernel; lets a test kill the device (or
  *                          the remoting server) while a call is in flight
  *   acc_stress loop COUNT  many tiny calls, for call-overhead and churn tests
+ *   acc_stress fork        calls in a forked child, then in the parent again
  *
  * Exit codes: 0 success, 1 usage error, 2 a call failed. */
 #define _POSIX_C_SOURCE 200809L
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "acc.h"
 
@@ -55,6 +58,28 @@ static int cmd_loop(unsigned long long count) {
   return 0;
 }
 
+/* Uses the API, forks, uses it in the child, then in the parent again. */
+static int cmd_fork(void) {
+  acc_context ctx;
+  if (acc_context_create("parent", &ctx) != ACC_SUCCESS) return 2;
+  const pid_t pid = fork();
+  if (pid < 0) return 2;
+  if (pid == 0) {
+    int major = 0, minor = 0;
+    const acc_status s = acc_get_version(&major, &minor);
+    printf("child: acc_get_version=%d %d.%d\n", (int)s, major, minor);
+    fflush(stdout);
+    _exit(s == ACC_SUCCESS ? 0 : 3);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const int count = acc_context_count();
+  const acc_status s = acc_context_destroy(ctx);
+  printf("parent: child exit=%d contexts=%d destroy=%d\n",
+         WIFEXITED(status) ? WEXITSTATUS(status) : -1, count, (int)s);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && count == 1 && s == ACC_SUCCESS ? 0 : 2;
+}
+
 int main(int argc, char **argv) {
   unsigned long long v;
   if (argc == 3 && strcmp(argv[1], "sleep") == 0 && parse_ull(argv[2], 0xffffffffu, &v) == 0) {
@@ -63,6 +88,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "loop") == 0 && parse_ull(argv[2], ~0ull, &v) == 0) {
     return cmd_loop(v);
   }
-  fprintf(stderr, "usage: %s sleep MS | loop COUNT\n", argv[0]);
+  if (argc == 2 && strcmp(argv[1], "fork") == 0) return cmd_fork();
+  fprintf(stderr, "usage: %s sleep MS | loop COUNT | fork\n", argv[0]);
   return 1;
 }
