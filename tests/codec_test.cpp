@@ -28,18 +28,10 @@
 namespace hira {
 namespace {
 
+using test::flatten;
+
 // ---------------------------------------------------------------------------
 // Helpers
-
-// The payload a Writer describes, as one contiguous byte string.
-std::vector<uint8_t> flatten(Writer &w) {
-  std::vector<uint8_t> out;
-  for (const iovec &v : w.iovecs()) {
-    const auto *p = static_cast<const uint8_t *>(v.iov_base);
-    out.insert(out.end(), p, p + v.iov_len);
-  }
-  return out;
-}
 
 // Memory whose end is followed by a PROT_NONE page: bytes copied in with
 // place() end exactly at the guard, so any read past them faults.

@@ -47,15 +47,6 @@ const std::string kStress = build_dir() + "/bin/acc_stress";
 // ---------------------------------------------------------------------------
 // Raw wire I/O
 
-std::vector<uint8_t> flatten(Writer &w) {
-  std::vector<uint8_t> out;
-  for (const iovec &v : w.iovecs()) {
-    const auto *p = static_cast<const uint8_t *>(v.iov_base);
-    out.insert(out.end(), p, p + v.iov_len);
-  }
-  return out;
-}
-
 bool write_bytes(int fd, const void *data, size_t n) {
   const auto *p = static_cast<const uint8_t *>(data);
   while (n > 0) {

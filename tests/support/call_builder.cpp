@@ -27,6 +27,15 @@ std::vector<uint8_t> pattern_bytes(size_t n, size_t step) {
   return data;
 }
 
+std::vector<uint8_t> flatten(Writer &w) {
+  std::vector<uint8_t> out;
+  for (const iovec &v : w.iovecs()) {
+    const auto *p = static_cast<const uint8_t *>(v.iov_base);
+    out.insert(out.end(), p, p + v.iov_len);
+  }
+  return out;
+}
+
 std::vector<uint8_t> encode(const std::vector<Arg> &args) {
   Writer w;
   for (const Arg &a : args) {
@@ -59,12 +68,7 @@ std::vector<uint8_t> encode(const std::vector<Arg> &args) {
     }
     w.end_blob(blob);
   }
-  std::vector<uint8_t> out;
-  for (const iovec &v : w.iovecs()) {
-    const auto *p = static_cast<const uint8_t *>(v.iov_base);
-    out.insert(out.end(), p, p + v.iov_len);
-  }
-  return out;
+  return flatten(w);
 }
 
 }  // namespace hira::test

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "hira/codec.h"
+
 namespace hira::test {
 
 // One argument of a call.
@@ -38,6 +40,9 @@ Arg raw(std::vector<uint8_t> b = {});
 
 // n bytes where byte i is i * step + 1 (mod 256).
 std::vector<uint8_t> pattern_bytes(size_t n, size_t step = 13);
+
+// The payload a Writer describes (owned and zero-copy parts), as one byte string.
+std::vector<uint8_t> flatten(Writer &w);
 
 // The Call payload: one blob per argument, flattened to one byte string.
 std::vector<uint8_t> encode(const std::vector<Arg> &args);
