@@ -159,15 +159,24 @@ void emit_refcounts(Code &c, const Function &f) {
   }
 }
 
-// An async call cannot report a bad handle later in its own result: refuse
-// NULL, unknown and released handles before sending.
-void emit_async_handle_checks(Code &c, const Function &f) {
+// An async call cannot report an error later in its own result: refuse NULL,
+// unknown and released handles, and whatever the spec's guest_checks find,
+// before sending.
+void emit_async_checks(Code &c, const Function &f) {
+  if (f.returns_void) return;
   for (const auto &p : f.params) {
     const Value &v = *p.value;
     if (v.kind != Value::Kind::Handle || !v.handle_is_pointer || !v.invalid_handle) continue;
     c.line("if (" + p.name + " == nullptr || " + guest_id_of(v, p.name) +
            " == ::hira::guest::kInvalidHandle) {");
     c.line("return (" + f.ret_type + ")(" + v.invalid_handle->text + ");");
+    c.line("}");
+  }
+  for (const auto &check : f.guest_checks) {
+    c.line("{");
+    c.line("const " + f.ret_type + " hira_check = (" + f.ret_type + ")(" + check.text +
+           ");  // guest_check");
+    c.line("if (!" + success_test(f, "hira_check") + ") return hira_check;");
     c.line("}");
   }
 }
@@ -206,15 +215,10 @@ void emit_stub(Code &c, const Function &f) {
   if (f.async_if) {
     c.line("const bool hira_async = (" + f.async_if->text + ");  // async_if");
     c.line("if (hira_async) {");
-    if (!f.returns_void) emit_async_handle_checks(c, f);
+    emit_async_checks(c, f);
     c.line("}");
   }
-  if (f.async && !f.returns_void) emit_async_handle_checks(c, f);
-  for (const auto &[cond, value] : f.guards) {
-    c.line("if (" + cond.text + ") {  // refuse_if");
-    c.line("return (" + f.ret_type + ")(" + value.text + ");");
-    c.line("}");
-  }
+  if (f.async) emit_async_checks(c, f);
   c.line("::hira::guest::Call hira_call(kApiInfo, FN_" + f.name + ", " +
          (f.async      ? "true"
           : f.async_if ? "hira_async"

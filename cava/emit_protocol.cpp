@@ -99,9 +99,7 @@ nlohmann::json function_json(const Function &f) {
         {{"op", ops[static_cast<int>(u.op)]}, {"resource", u.resource}, {"amount", u.amount.text}});
   }
   for (const auto &s : f.statements) j["statements"].push_back(s);
-  for (const auto &[cond, value] : f.guards) {
-    j["refuse_if"].push_back({{"if", cond.text}, {"return", value.text}});
-  }
+  for (const auto &check : f.guest_checks) j["guest_check"].push_back(check.text);
   if (!f.guest_impl.empty()) j["guest_only"] = f.guest_impl;
   if (f.async_if) j["async_if"] = f.async_if->text;
   if (!f.symbol_version.empty()) j["symbol_version"] = f.symbol_version;

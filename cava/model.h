@@ -119,11 +119,11 @@ struct Function {
   std::optional<Expr> success;
   std::optional<Expr> error_value;
   std::vector<ResourceUse> resources;
-  std::vector<std::string> statements;        // plain C run after a successful call
-  std::string guest_impl;                     // guest_only: the guest_utility that implements it
-  std::string symbol_version;                 // version node in the guest library
-  std::vector<std::pair<Expr, Expr>> guards;  // refuse_if(cond, value), guest side
-  std::optional<Expr> async_if;               // async for calls where this holds
+  std::vector<std::string> statements;  // plain C run after a successful call
+  std::string guest_impl;               // guest_only: the guest_utility that implements it
+  std::string symbol_version;           // version node in the guest library
+  std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
+  std::optional<Expr> async_if;         // async for calls where this holds
   int id = 0;
   Loc loc;
   const clang::FunctionDecl *decl = nullptr;

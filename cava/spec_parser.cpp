@@ -503,11 +503,9 @@ class Parser {
       if (need_function()) fs->fn->async_if = make_expr(c->getArg(0));
       return;
     }
-    if (word == "refuse_if") {
+    if (word == "guest_check") {
       if (!need_function()) return;
-      if (c->getNumArgs() >= 2) {
-        fs->fn->guards.emplace_back(make_expr(c->getArg(0)), make_expr(arg(c, 1)));
-      }
+      if (const auto *v = variadic_value(c)) fs->fn->guest_checks.push_back(make_expr(v));
       return;
     }
     if (word == "symbol_version") {
@@ -902,6 +900,12 @@ class Parser {
     }
     Function fn = build_function(f, Scope::Function);
     fn.id = static_cast<int>(api_.functions.size());
+    if (!fn.guest_checks.empty() && !fn.async && !fn.async_if) {
+      error(fn.guest_checks.front().loc,
+            fn.name +
+                " is sync: guest_check only applies to async calls (the server reports "
+                "a sync call's errors itself); write async or async_if(cond)");
+    }
     if (fn.async || fn.async_if) {
       if (!fn.returns_void && !fn.success) {
         error(async_loc_, fn.name +

@@ -113,10 +113,11 @@ void __lapis_symbol_version(const char *node);
 #define guest_only(impl) __lapis_guest_only((const volatile void *)(impl))
 /* The symbol version node the guest library exports this function under. */
 #define symbol_version(node) __lapis_symbol_version(node)
-/* The guest returns v without sending the call when cond holds (checks that
- * let an async call report its errors at once, like the real library). */
-void __lapis_refuse_if(int cond, ...);
-#define refuse_if(cond, v) __lapis_refuse_if((cond), (v))
+/* For a call sent async: the guest evaluates expr first and, unless it is
+ * the success value, returns it without sending the call. Lets an async call
+ * report the errors the real library would return at once. */
+void __lapis_guest_check(int unused, ...);
+#define guest_check(expr) __lapis_guest_check(0, (expr))
 #define async __lapis_async()
 /* Async when cond holds for this call (e.g. no event is asked for), else sync. */
 void __lapis_async_if(int cond);

@@ -381,7 +381,7 @@ TEST(CavaDump, OpenClSpecModel) {
   EXPECT_EQ(fns.size(), 90u);  // the 89 of CL/cl.h at 1.2, and clIcdGetPlatformIDsKHR
   const auto &set_arg = fns["clSetKernelArg"];
   EXPECT_TRUE(set_arg["async"].get<bool>());
-  ASSERT_EQ(set_arg["refuse_if"].size(), 1u);
+  ASSERT_EQ(set_arg["guest_check"].size(), 1u);
   EXPECT_NE(set_arg["params"][3].dump().find("\"guest_decides\":true"), std::string::npos);
   EXPECT_TRUE(fns["clEnqueueMapBuffer"]["return_value"]["mapped"].get<bool>());
   EXPECT_TRUE(fns["clEnqueueUnmapMemObject"]["params"][2]["mapped"].get<bool>());
