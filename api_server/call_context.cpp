@@ -132,7 +132,7 @@ void CallContext::reject(wire::ReplyStatus status, uint32_t arg_index) {
   detail_ = arg_index;
 }
 
-void CallContext::defer_error(int64_t value) { conn_.defer_error(thread_, 0, value); }
+void CallContext::defer_error(int64_t value) { conn_.defer_error(thread_, func_, value); }
 
 bool invoke_callback(void *userdata, Writer &args, std::unique_ptr<uint8_t[]> *result_data,
                      Reader *result) {

@@ -198,7 +198,7 @@ void Connection::shadow_loop(Shadow *s) {
 void Connection::execute(Shadow *s, Frame &f) {
   const uint32_t func = f.header.func;
   CallContext ctx(*this, s->thread, f.reader(), &s->scratch);
-  ctx.set_async((f.header.flags & wire::kFlagAsync) != 0);
+  ctx.set_call(func, (f.header.flags & wire::kFlagAsync) != 0);
   if (api_.bound[func] == 0) {
     ctx.reject(wire::ReplyStatus::Unsupported, 0);
   } else {

@@ -71,11 +71,4 @@ void HandleTable::depends_on(void *obj, uint32_t type, const void *parent) {
   }
 }
 
-size_t HandleTable::size() const {
-  std::lock_guard lock(mu_);
-  size_t live = 0;
-  for (const auto &[id, e] : by_id_) live += e.dead ? 0 : 1;
-  return live;
-}
-
 }  // namespace hira::server

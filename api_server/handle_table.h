@@ -26,7 +26,6 @@ class HandleTable {
   void release(void *obj, uint32_t type);
   // obj (of type) lives inside parent (any live handle of that object).
   void depends_on(void *obj, uint32_t type, const void *parent);
-  size_t size() const;
 
  private:
   struct Entry {

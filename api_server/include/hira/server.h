@@ -77,7 +77,11 @@ class CallContext {
   Connection &connection() { return conn_; }
   // This call was sent async: no reply; a failure is deferred.
   bool is_async() const { return async_; }
-  void set_async(bool a) { async_ = a; }
+  // Which function this call runs, and whether it was sent async.
+  void set_call(uint32_t func, bool async) {
+    func_ = func;
+    async_ = async;
+  }
   uint32_t thread() const { return thread_; }
 
  private:
@@ -94,6 +98,7 @@ class CallContext {
   wire::ReplyStatus status_ = wire::ReplyStatus::Ok;
   uint32_t detail_ = 0;
   bool async_ = false;
+  uint32_t func_ = 0;
 };
 
 using Handler = void (*)(CallContext &);
