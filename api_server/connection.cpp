@@ -257,11 +257,10 @@ void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {
 
 void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
   std::lock_guard lock(mu_);
-  uint64_t total = 0;
-  for (const auto &[a, b] : manual_) total += b.size();
   auto &buf = manual_[guest_addr];
   if (buf.size() < bytes) {
-    if (total + bytes - buf.size() > kMaxManualBytes) return nullptr;
+    if (manual_bytes_ + bytes - buf.size() > kMaxManualBytes) return nullptr;
+    manual_bytes_ += bytes - buf.size();
     buf.resize(bytes);
   }
   return buf.data();
@@ -269,7 +268,10 @@ void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
 
 void Connection::release_manual_buffer(uint64_t guest_addr) {
   std::lock_guard lock(mu_);
-  manual_.erase(guest_addr);
+  const auto it = manual_.find(guest_addr);
+  if (it == manual_.end()) return;
+  manual_bytes_ -= it->second.size();
+  manual_.erase(it);
 }
 
 void Connection::register_mapped(void *addr, uint64_t bytes) {

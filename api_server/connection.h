@@ -60,6 +60,7 @@ class Connection {
   std::mutex mu_;
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows_;
   std::map<uint64_t, std::vector<uint8_t>> manual_;
+  uint64_t manual_bytes_ = 0;  // sum of manual_'s sizes
   std::map<void *, uint64_t> mapped_;  // regions the real library mapped
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
