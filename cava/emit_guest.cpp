@@ -159,9 +159,10 @@ void emit_refcounts(Code &c, const Function &f) {
   }
 }
 
-// An async call cannot report an error later in its own result: refuse NULL,
-// unknown and released handles, and whatever the spec's guest_checks find,
-// before sending.
+// An async call cannot report an error later in its own result: NULL,
+// unknown and released handles are refused before sending (their errors are
+// the guest's to decide exactly). A call that a guest_check expects to fail
+// goes sync instead, so that the implementation itself returns its error.
 void emit_async_checks(Code &c, const Function &f) {
   if (f.returns_void) return;
   for (const auto &p : f.params) {
@@ -173,10 +174,9 @@ void emit_async_checks(Code &c, const Function &f) {
     c.line("}");
   }
   for (const auto &check : f.guest_checks) {
-    c.line("{");
-    c.line("const " + f.ret_type + " hira_check = (" + f.ret_type + ")(" + check.text +
-           ");  // guest_check");
-    c.line("if (!" + success_test(f, "hira_check") + ") return hira_check;");
+    c.line("if (hira_async && !" + success_test(f, "(" + f.ret_type + ")(" + check.text + ")") +
+           ") {");
+    c.line("hira_async = false;  // guest_check: expected to fail, the implementation says how");
     c.line("}");
   }
 }
@@ -212,18 +212,16 @@ void emit_stub(Code &c, const Function &f) {
     c.line();
     return;
   }
-  if (f.async_if) {
-    c.line("const bool hira_async = (" + f.async_if->text + ");  // async_if");
+  if (f.async_per_call()) {
+    c.line("bool hira_async = (" + (f.async_if ? f.async_if->text : std::string("true")) +
+           ");  // " + (f.async_if ? "async_if" : "async unless a guest_check fails"));
     c.line("if (hira_async) {");
     emit_async_checks(c, f);
     c.line("}");
   }
-  if (f.async) emit_async_checks(c, f);
+  if (f.always_async()) emit_async_checks(c, f);
   c.line("::hira::guest::Call hira_call(kApiInfo, FN_" + f.name + ", " +
-         (f.async      ? "true"
-          : f.async_if ? "hira_async"
-                       : "false") +
-         ");");
+         (f.always_async() ? "true" : f.async_per_call() ? "hira_async" : "false") + ");");
   c.line("[[maybe_unused]] ::hira::Writer &hira_w = hira_call.args();");
   for (const auto &p : f.params) {
     if (p.value->kind == Value::Kind::Pointer && !p.value->mapped) {
@@ -235,14 +233,14 @@ void emit_stub(Code &c, const Function &f) {
   c.line("if (!hira_call.invoke()) {");
   emit_failure_return(c, f);
   c.line("}");
-  if (f.async) {
+  if (f.always_async()) {
     emit_refcounts(c, f);  // applied when sent: the call runs in order on the server
     emit_async_return(c, f);
     c.line("}");
     c.line();
     return;
   }
-  if (f.async_if) {
+  if (f.async_per_call()) {
     c.line("if (hira_async) {");
     emit_refcounts(c, f);
     emit_async_return(c, f);
@@ -289,13 +287,6 @@ void emit_stub(Code &c, const Function &f) {
     c.line("}");
   }
   if (!f.returns_void) {
-    const auto canon = f.ret.getCanonicalType();
-    if (f.success && (canon->isIntegerType() || canon->isEnumeralType())) {
-      c.line("if (hira_call.has_deferred() && " + success_test(f, "hira_ret") + ") {");
-      c.line("return (" + f.ret_type +
-             ")hira_call.deferred_value();  // an earlier async call failed");
-      c.line("}");
-    }
     c.line("return hira_ret;");
   }
   c.line("}");

@@ -108,7 +108,7 @@ std::string emit_router(const Api &api) {
   for (const auto &f : api.functions) {
     offsets += std::to_string(off) + ", ";
     counts += std::to_string(f.params.size()) + ", ";
-    asyncs += std::string(f.async ? "1" : f.async_if ? "2" : "0") + ", ";
+    asyncs += std::string(f.always_async() ? "1" : f.async_per_call() ? "2" : "0") + ", ";
     for (const auto &p : f.params) {
       // guest_only functions never travel: any shape is refused by function id anyway.
       const std::string size =

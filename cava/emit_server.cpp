@@ -7,6 +7,13 @@ namespace cava {
 
 namespace {
 
+// A pointer whose elements are pointers (in any branch of a condition): the
+// server keeps each element's count in hira_ne_<param>.
+bool has_pointer_elements(const Value &v) {
+  if (v.pred) return has_pointer_elements(*v.then_v) || has_pointer_elements(*v.else_v);
+  return v.element && v.element->kind == Value::Kind::Pointer;
+}
+
 const char *kMaxBytes = "((uint64_t)1 << 40)";
 
 std::string reject(const std::string &status, size_t arg) {
@@ -224,7 +231,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line(p.local_declaration + "{};");
     if (p.value->kind == Value::Kind::Pointer && !p.value->mapped) {
       c.line("uint64_t hira_n_" + p.name + " = 0;");
-      if (p.value->element && p.value->element->kind == Value::Kind::Pointer) {
+      if (has_pointer_elements(*p.value)) {
         c.line("[[maybe_unused]] uint64_t *hira_ne_" + p.name + " = nullptr;");
       }
     }
@@ -279,7 +286,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   }
   for (const auto &s : f.statements) c.line(s);
   c.line("}");
-  if (f.async) {
+  if (f.always_async()) {
     if (!f.returns_void && f.success) {
       c.line("if (!" + success_test(f, "hira_ret") + ") hira_ctx.defer_error((int64_t)hira_ret);");
     }
@@ -287,8 +294,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line();
     return;
   }
-  if (f.async_if) {
-    c.line("if (hira_ctx.is_async()) {  // async_if: this call was sent without waiting");
+  if (f.async_per_call()) {
+    c.line("if (hira_ctx.is_async()) {  // this call was sent without waiting");
     if (!f.returns_void && f.success) {
       c.line("if (!" + success_test(f, "hira_ret") + ") hira_ctx.defer_error((int64_t)hira_ret);");
     }
@@ -392,7 +399,7 @@ std::string emit_server(const Api &api) {
   c.line("};");
   c.line("static const uint8_t kAsync[] = {");
   for (const auto &f : api.functions)
-    c.line(std::string("  ") + (f.async ? "1" : f.async_if ? "2" : "0") + ",  // " + f.name);
+    c.line(std::string("  ") + (f.always_async() ? "1" : f.async_per_call() ? "2" : "0") + ",  // " + f.name);
   c.line("};");
   c.line("static uint8_t g_bound[kFunctionCount];");
   c.line();

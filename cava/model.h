@@ -124,6 +124,12 @@ struct Function {
   std::string symbol_version;           // version node in the guest library
   std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
   std::optional<Expr> async_if;         // async for calls where this holds
+  // The guest decides per call whether it is sent async: async_if, or async
+  // with guest_checks (a call the checks refuse goes sync, so that the real
+  // implementation decides its error, exactly as natively).
+  bool async_per_call() const { return async_if.has_value() || (async && !guest_checks.empty()); }
+  // Every call is sent async.
+  bool always_async() const { return async && guest_checks.empty(); }
   int id = 0;
   Loc loc;
   const clang::FunctionDecl *decl = nullptr;

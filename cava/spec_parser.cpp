@@ -985,7 +985,7 @@ class Parser {
     for (const auto &f : api_.functions) {
       mix(f.name);
       mix(f.ret_type);
-      mix(f.async ? "async" : "sync");
+      mix(f.always_async() ? "async" : f.async_per_call() ? "async per call" : "sync");
       for (const auto &p : f.params) mix(p.type_name);
     }
     for (const auto &c : api_.callbacks) mix(c.name);

@@ -327,6 +327,7 @@ bool Call::invoke() {
   }
   status_ = static_cast<wire::ReplyStatus>(prefix_.status);
   reply_ = r;
+  if (prefix_.has_deferred != 0) report_async_failure(api_, prefix_.deferred_func, prefix_.deferred_value);
   return status_ == wire::ReplyStatus::Ok;
 }
 
@@ -453,6 +454,22 @@ void release_region(const void *guest_ptr) {
   if (it == regions().end()) return;
   if (it->second.owned) std::free(const_cast<void *>(it->first));
   regions().erase(it);
+}
+
+void report_async_failure(const ApiInfo &api, uint32_t func, int64_t value) {
+  // Never returned from another call (that would be a wrong answer to it):
+  // said once per function on stderr, where a developer looks.
+  static std::mutex mu;
+  static std::set<uint32_t> seen;
+  {
+    std::lock_guard lock(mu);
+    if (!seen.insert(func).second) return;
+  }
+  const char *name = func < api.function_count ? api.function_names[func] : "?";
+  std::fprintf(stderr,
+               "hira: %s.%s: an asynchronous call returned %lld on the server after the guest "
+               "had accepted it (the application saw success)\n",
+               api.name, name, static_cast<long long>(value));
 }
 
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status) {

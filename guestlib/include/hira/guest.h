@@ -44,9 +44,6 @@ class Call {
   uint32_t detail() const { return prefix_.detail; }
   // The reply after its prefix: the return blob, then one blob per argument.
   Reader &reply() { return reply_; }
-  // An earlier async call from this thread failed with this value.
-  bool has_deferred() const { return prefix_.has_deferred != 0; }
-  int64_t deferred_value() const { return prefix_.deferred_value; }
 
  private:
   const ApiInfo &api_;
@@ -89,5 +86,8 @@ void release_region(const void *guest_ptr);
 
 // Writes "hira: <api>.<func>: <why>" once per (function, status) to stderr.
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status);
+// An async call failed on the server although the guest's checks accepted
+// it: said once per function on stderr, never returned from another call.
+void report_async_failure(const ApiInfo &api, uint32_t func, int64_t value);
 
 }  // namespace hira::guest
