@@ -78,6 +78,11 @@ int serve_channel(const ServerApi &api, int fd, const std::string &library) {
 }
 
 int server_main(const ServerApi &api, int argc, char **argv) {
+  // The real library may load hira's own guest library (an ICD loader that
+  // finds hira's vendor file beside the native ones): it must never reach
+  // hira from here, or a server would call itself through the router.
+  ::unsetenv("HIRA_SOCKET");
+  ::setenv(wire::kInsideApiServerEnv, "1", 1);
   CLI::App app{std::string("hira API server for ") + api.name};
   int fd = -1;
   std::string listen, library;

@@ -25,6 +25,12 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
   c.line("#define utility [[maybe_unused]] static");
   c.line("#define __lapis_index() index");
   c.line("#define lapis_result(T) ((T)hira_ret)");
+  // 1 only in the ICD vendor build of the guest library (see HiraApi.cmake).
+  c.line("#ifdef HIRA_ICD_VENDOR");
+  c.line("#define lapis_icd_vendor 1");
+  c.line("#else");
+  c.line("#define lapis_icd_vendor 0");
+  c.line("#endif");
   if (!api.metadata_type.empty()) {
     c.line("using __lapis_metadata_t = " + api.metadata_type + ";");
     c.line(

@@ -61,6 +61,7 @@ function(hira_add_api name)
     add_library(${name}_icd SHARED ${gen}/${name}_guest.cpp)
     target_include_directories(${name}_icd PRIVATE ${gen} ${A_INCLUDE_DIRS})
     target_link_libraries(${name}_icd PRIVATE hira_guest)
+    target_compile_definitions(${name}_icd PRIVATE HIRA_ICD_VENDOR=1)
     target_compile_options(${name}_icd PRIVATE ${HIRA_WARNINGS} -fvisibility=hidden)
     target_link_options(${name}_icd PRIVATE
       -Wl,--version-script=${gen}/${name}_icd.map -Wl,-Bsymbolic -static-libstdc++ -static-libgcc)

@@ -119,6 +119,7 @@ class Connection {
   Connection(const ApiInfo &api, int fd) : api_(api), channel_(std::make_unique<Channel>(fd)) {}
 
   static Connection *open(const ApiInfo &api) {
+    if (std::getenv(wire::kInsideApiServerEnv) != nullptr) return nullptr;  // never from a server
     const char *endpoint = std::getenv("HIRA_SOCKET");
     if (endpoint == nullptr || *endpoint == '\0') {
       std::fprintf(stderr,
@@ -473,6 +474,8 @@ void report_async_failure(const ApiInfo &api, uint32_t func, int64_t value) {
 }
 
 void report_failure(const ApiInfo &api, uint32_t func, wire::ReplyStatus status) {
+  // Loaded inside an API server by a loader: offline on purpose, and quiet.
+  if (std::getenv(wire::kInsideApiServerEnv) != nullptr) return;
   // Refused handles and arguments come back as the API's own error codes.
   if (status == wire::ReplyStatus::BadHandle || status == wire::ReplyStatus::BadArgument) return;
   static std::mutex mu;

@@ -99,6 +99,11 @@ int __lapis_is_handle(const volatile void *v, const volatile void *type_marker);
 #define lapis_min(a, b) ((a) < (b) ? (a) : (b))
 #define lapis_max(a, b) ((a) < (b) ? (b) : (a))
 
+/* In utilities: 1 in the ICD vendor variant of a guest library, else 0. */
+#ifndef lapis_icd_vendor
+#define lapis_icd_vendor 0
+#endif
+
 /* ---- function descriptors ---------------------------------------------- */
 void __lapis_sync(void);
 void __lapis_async(void);

@@ -8,7 +8,9 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -43,6 +45,9 @@ int main(int argc, char **argv) {
   app.add_option("--remote", remote_args, "API=tcp:HOST:PORT: use a remote API server for API");
   app.add_option("--stats-json", stats_json, "write call and resource statistics here at exit");
   app.add_flag("--summary", summary, "print a per-function call summary at exit");
+  std::string ready_file;
+  app.add_option("--ready-file", ready_file,
+                 "create this file once every listener accepts guests (for supervisors)");
   CLI11_PARSE(app, argc, argv);
 
   ::signal(SIGPIPE, SIG_IGN);
@@ -81,6 +86,17 @@ int main(int argc, char **argv) {
       return 1;
     }
     listeners.push_back(l);
+  }
+
+  if (!ready_file.empty()) {
+    // Written aside and renamed: whoever sees the file sees it whole.
+    const std::string tmp = ready_file + ".tmp";
+    std::ofstream(tmp) << ::getpid() << "\n";
+    if (std::rename(tmp.c_str(), ready_file.c_str()) != 0) {
+      std::fprintf(stderr, "hira-router: cannot write %s: %s\n", ready_file.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
   }
 
   std::atomic<int> sessions{0};

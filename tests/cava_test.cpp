@@ -378,7 +378,11 @@ TEST(CavaDump, OpenClSpecModel) {
   EXPECT_EQ(model["guest_soname"], "libOpenCL.so.1");
   std::map<std::string, nlohmann::json> fns;
   for (const auto &f : model["functions"]) fns[f["name"]] = f;
-  EXPECT_EQ(fns.size(), 90u);  // the 89 of CL/cl.h at 1.2, and clIcdGetPlatformIDsKHR
+  // CL/cl.h at 3.0, the GL/EGL sharing and KHR/EXT aliases applications link, the ICD entry.
+  EXPECT_EQ(fns.size(), 136u);
+  EXPECT_EQ(fns["clCreateCommandQueueWithProperties"]["symbol_version"], "OPENCL_2.0");
+  EXPECT_EQ(fns["clCreateBufferWithProperties"]["symbol_version"], "OPENCL_3.0");
+  EXPECT_EQ(fns["clSVMAlloc"]["guest_only"], "hira_no_svm_alloc");
   const auto &set_arg = fns["clSetKernelArg"];
   // Async only when the guest knows the kernel's arguments.
   EXPECT_NE(set_arg["async_if"].get<std::string>().find("args_known"), std::string::npos);

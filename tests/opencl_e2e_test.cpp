@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "test_support.h"
 
@@ -61,6 +62,29 @@ TEST(OpenClHandles, InvalidForeignAndStaleHandlesGetTheSpecifiedErrors) {
   EXPECT_EQ(router.process().err().find("went away"), std::string::npos);
 }
 
+// Debian's pyopencl: imports (it links OpenCL 2.x entry points) and computes
+// the same through hira as natively, drop-in and through the ICD loader.
+TEST(OpenClPython, PyopenclProgramMatchesNative) {
+  const std::vector<std::string> argv = {"/usr/bin/python3",
+                                         source_dir() + "/tests/python/pyopencl_arrays.py"};
+  const std::map<std::string, std::string> quiet = {{"PYOPENCL_CTX", "0"},
+                                                    {"PYOPENCL_NO_CACHE", "1"}};
+  const RunResult native = run(argv, quiet, std::chrono::seconds(300));
+  ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
+  Router router;
+  auto env = router.guest_env();
+  env.insert(quiet.begin(), quiet.end());
+  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  const RunResult dropin = run(argv, env, std::chrono::seconds(300));
+  EXPECT_EQ(dropin.exit_code, 0) << dropin.err;
+  EXPECT_EQ(dropin.out, native.out);
+  env.erase("LD_LIBRARY_PATH");
+  env["OCL_ICD_VENDORS"] = build_dir() + "/apis/opencl/icd";
+  const RunResult icd = run(argv, env, std::chrono::seconds(300));
+  EXPECT_EQ(icd.exit_code, 0) << icd.err;
+  EXPECT_EQ(icd.out, native.out);
+}
+
 TEST(OpenClLoader, HiraPlatformIsListedBesideTheNativeOne) {
   TempDir vendors;
   for (const auto &dir : {std::string("/etc/OpenCL/vendors"), build_dir() + "/apis/opencl/icd"}) {
@@ -84,6 +108,38 @@ TEST(OpenClLoader, HiraPlatformIsListedBesideTheNativeOne) {
     return n;
   };
   EXPECT_EQ(count(both.out), count(native.out) + 1) << both.out;
+  // The hira platform says so; the native one keeps its name.
+  EXPECT_NE(both.out.find("Platform #1: hira: "), std::string::npos) << both.out;
+  EXPECT_EQ(both.out.find("Platform #0: hira: "), std::string::npos) << both.out;
+}
+
+// hira run with OCL_ICD_VENDORS naming hira's vendor file beside the native
+// ones: the API server never loads hira's own library (it would call itself).
+TEST(OpenClLoader, IcdUnderHiraRunWithHiraVendorPresent) {
+  TempDir vendors;
+  for (const auto &dir : {std::string("/etc/OpenCL/vendors"), build_dir() + "/apis/opencl/icd"}) {
+    for (const auto &entry : std::filesystem::directory_iterator(dir)) {
+      if (entry.path().extension() == ".icd") {
+        std::filesystem::copy_file(entry.path(),
+                                   vendors.path() + "/" + entry.path().filename().string());
+      }
+    }
+  }
+  const RunResult native = run({"clinfo", "-l"}, {{"OCL_ICD_VENDORS", "/etc/OpenCL/vendors"}});
+  ASSERT_EQ(native.exit_code, 0);
+  // Drop-in: the program sees the one remote platform, named as natively.
+  const RunResult dropin = run({build_dir() + "/bin/hira", "run", "--quiet", "--", "clinfo", "-l"},
+                               {{"OCL_ICD_VENDORS", vendors.path()}});
+  EXPECT_EQ(dropin.exit_code, 0) << dropin.err;
+  EXPECT_EQ(dropin.out, native.out);
+  EXPECT_EQ(dropin.err.find("hira:"), std::string::npos) << dropin.err;
+  // Through the loader: the native platforms and hira's.
+  const RunResult icd = run({build_dir() + "/bin/hira", "run", "--quiet", "--", "env", "-u",
+                             "LD_LIBRARY_PATH", "clinfo", "-l"},
+                            {{"OCL_ICD_VENDORS", vendors.path()}});
+  EXPECT_EQ(icd.exit_code, 0) << icd.err;
+  EXPECT_NE(icd.out.find("hira: "), std::string::npos) << icd.out;
+  EXPECT_EQ(icd.err.find("hira:"), std::string::npos) << icd.err;
 }
 
 TEST(OpenClLoader, DropInLibraryExportsTheVersionNodesAppsLinkAgainst) {
@@ -92,6 +148,19 @@ TEST(OpenClLoader, DropInLibraryExportsTheVersionNodesAppsLinkAgainst) {
   EXPECT_NE(r.out.find("OPENCL_1.0  clCreateBuffer"), std::string::npos);
   EXPECT_NE(r.out.find("OPENCL_1.1  clCreateSubBuffer"), std::string::npos);
   EXPECT_NE(r.out.find("OPENCL_1.2  clEnqueueFillBuffer"), std::string::npos);
+  EXPECT_NE(r.out.find("OPENCL_2.0  clCreateCommandQueueWithProperties"), std::string::npos);
+  EXPECT_NE(r.out.find("OPENCL_2.1  clCreateProgramWithIL"), std::string::npos);
+  EXPECT_NE(r.out.find("OPENCL_2.2  clSetProgramSpecializationConstant"), std::string::npos);
+  EXPECT_NE(r.out.find("OPENCL_3.0  clCreateBufferWithProperties"), std::string::npos);
+  // Every symbol the system's loader exports, under the same version node.
+  const RunResult loader = run({"objdump", "-T", "/usr/lib/x86_64-linux-gnu/libOpenCL.so.1"});
+  ASSERT_EQ(loader.exit_code, 0);
+  std::istringstream lines(loader.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto at = line.find("OPENCL_");
+    if (at == std::string::npos || line.find(" cl", at) == std::string::npos) continue;
+    EXPECT_NE(r.out.find(line.substr(at)), std::string::npos) << "missing: " << line.substr(at);
+  }
   // Programs linked against the system loader run on it unchanged (checked above);
   // nothing beyond the API leaks out of the library.
   EXPECT_EQ(r.out.find("hira::"), std::string::npos);

@@ -44,14 +44,10 @@ int exit_code(int status) {
   return 1;
 }
 
-bool wait_for_router(const std::string &endpoint, pid_t router) {
-  for (int i = 0; i < 500; ++i) {
-    std::string error;
-    const int fd = hira::connect_endpoint(endpoint, &error);
-    if (fd >= 0) {
-      ::close(fd);
-      return true;
-    }
+// The router creates ready_file once it listens.
+bool wait_for_router(const fs::path &ready_file, pid_t router) {
+  for (int i = 0; i < 3000; ++i) {
+    if (fs::exists(ready_file)) return true;
     int status;
     if (::waitpid(router, &status, WNOHANG) == router) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -69,11 +65,12 @@ int run(const std::vector<std::string> &program, const std::string &apis_dir,
   const fs::path tmp(tmpl);
   const std::string endpoint = "unix:" + (tmp / "router.sock").string();
   std::vector<std::string> router_args = {(self_dir() / "hira-router").string(), "--listen",
-                                          endpoint, "--apis", apis_dir};
+                                          endpoint, "--apis", apis_dir,
+                                          "--ready-file", (tmp / "ready").string()};
   if (!quiet) router_args.push_back("--summary");
   if (!json.empty()) router_args.insert(router_args.end(), {"--stats-json", json});
   const pid_t router = spawn(router_args);
-  if (!wait_for_router(endpoint, router)) {
+  if (!wait_for_router(tmp / "ready", router)) {
     std::fprintf(stderr, "hira: the router did not start\n");
     fs::remove_all(tmp);
     return 1;

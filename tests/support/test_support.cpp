@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -154,13 +156,18 @@ Router::Router(const std::vector<std::string> &extra_args) {
                                    "--apis",
                                    build_dir() + "/apis",
                                    "--stats-json",
-                                   stats_path_};
+                                   stats_path_,
+                                   "--ready-file",
+                                   dir_.path() + "/ready"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   proc_ = std::make_unique<Process>(argv);
-  for (int i = 0; i < 1000; ++i) {
-    if (std::filesystem::exists(dir_.path() + "/router.sock")) break;
+  // The router says when it listens: never raced (a socket file appears
+  // before listen(), and a connect then is refused).
+  for (int i = 0; i < 6000 && proc_->running(); ++i) {
+    if (std::filesystem::exists(dir_.path() + "/ready")) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  ADD_FAILURE() << "the router did not become ready: " << proc_->err();
 }
 
 std::map<std::string, std::string> Router::guest_env() const {

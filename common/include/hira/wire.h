@@ -9,6 +9,10 @@
 
 namespace hira::wire {
 
+// Set in every API server's environment: a guest library loaded there (by a
+// loader that also finds hira's own vendor file) stays silent and offline.
+inline constexpr const char *kInsideApiServerEnv = "HIRA_INSIDE_API_SERVER";
+
 inline constexpr uint32_t kMagic = 0x41524948;  // "HIRA"
 inline constexpr uint16_t kVersion = 1;
 // Largest payload any peer accepts; bigger frames close the channel.
