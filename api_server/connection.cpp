@@ -1,6 +1,7 @@
 #include "connection.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace hira::server {
@@ -113,6 +114,14 @@ int Connection::run() {
   return 0;
 }
 
+bool tracing() {
+  static const bool on = [] {
+    const char *v = std::getenv("HIRA_TRACE");
+    return v != nullptr && *v != '\0' && *v != '0';
+  }();
+  return on;
+}
+
 void Connection::reply_status(const Frame &call, wire::ReplyStatus status, uint32_t detail) {
   if ((call.header.flags & wire::kFlagAsync) != 0) return;
   wire::ReplyPrefix p{};
@@ -199,10 +208,18 @@ void Connection::execute(Shadow *s, Frame &f) {
   const uint32_t func = f.header.func;
   CallContext ctx(*this, s->thread, f.reader(), &s->scratch);
   ctx.set_call(func, (f.header.flags & wire::kFlagAsync) != 0);
+  if (tracing()) {
+    std::fprintf(stderr, "hira-trace(server): thread %u: %s%s\n", s->thread,
+                 api_.function_names[func], ctx.is_async() ? " (async)" : "");
+  }
   if (api_.bound[func] == 0) {
     ctx.reject(wire::ReplyStatus::Unsupported, 0);
   } else {
     api_.handlers[func](ctx);
+  }
+  if (tracing()) {
+    std::fprintf(stderr, "hira-trace(server): thread %u: %s returned\n", s->thread,
+                 api_.function_names[func]);
   }
   if ((f.header.flags & wire::kFlagAsync) != 0) {
     if (ctx.failed()) {
@@ -309,6 +326,10 @@ bool Connection::invoke_callback(const CallbackRegistration &reg, Writer &args,
     id = next_callback_call_++;
     pending_callbacks_[id] = &p;
   }
+  if (tracing()) {
+    std::fprintf(stderr, "hira-trace(server): callback %u (call %llu) sent\n", reg.callback_id,
+                 static_cast<unsigned long long>(id));
+  }
   if (!channel_.send(make_header(wire::Kind::Callback, reg.callback_id, id), &args)) {
     std::lock_guard lock(mu_);
     pending_callbacks_.erase(id);
@@ -316,6 +337,10 @@ bool Connection::invoke_callback(const CallbackRegistration &reg, Writer &args,
   }
   std::unique_lock lock(p.mu);
   p.cv.wait(lock, [&] { return p.done; });
+  if (tracing()) {
+    std::fprintf(stderr, "hira-trace(server): callback %u (call %llu) %s\n", reg.callback_id,
+                 static_cast<unsigned long long>(id), p.frame.data ? "done" : "guest gone");
+  }
   if (!p.frame.data) return false;  // guest gone
   *result = p.frame.reader();
   *data = std::move(p.frame.data);

@@ -18,6 +18,9 @@
 
 namespace hira::server {
 
+// HIRA_TRACE=1: calls and callbacks on stderr, for whoever debugs a guest.
+bool tracing();
+
 class Connection {
  public:
   Connection(const ServerApi &api, int fd);

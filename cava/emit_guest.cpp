@@ -386,10 +386,23 @@ std::string emit_version_script(const Api &api) {
   }
   std::string previous;
   for (const auto &[node, names] : nodes) {
-    s += node + (node.empty() ? "" : " ") + "{\n  global:\n";
-    for (const auto &n : names) s += "    " + n + ";\n";
+    // Plain appends: GCC 12 at -O3 misreads temporaries of `a + b` here
+    // (-Werror=restrict inside libstdc++).
+    s += node;
+    if (!node.empty()) s += ' ';
+    s += "{\n  global:\n";
+    for (const auto &n : names) {
+      s += "    ";
+      s += n;
+      s += ";\n";
+    }
     if (previous.empty()) s += "  local:\n    *;\n";
-    s += "}" + (previous.empty() ? std::string() : " " + previous) + ";\n";
+    s += '}';
+    if (!previous.empty()) {
+      s += ' ';
+      s += previous;
+    }
+    s += ";\n";
     previous = node;
   }
   return s;

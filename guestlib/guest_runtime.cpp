@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -22,6 +23,25 @@
 namespace hira::guest {
 
 namespace {
+
+// HIRA_TRACE=1: what the guest runtime does with callbacks, on stderr.
+bool tracing() {
+  static const bool on = [] {
+    const char *v = std::getenv("HIRA_TRACE");
+    return v != nullptr && *v != '\0' && *v != '0';
+  }();
+  return on;
+}
+
+__attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...) {
+  if (!tracing()) return;
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "hira-trace(guest %d): %s\n", static_cast<int>(::getpid()), line);
+}
 
 // A synchronous call waiting for its reply.
 // A synchronous call waiting for its reply (guarded by its Connection's mu_).
@@ -107,6 +127,10 @@ class Connection {
       }
       cv_.wait(lock);
     }
+    // Frames that came in the same read as this reply (a callback right
+    // behind it) are in the channel's read-ahead, where the receiver's poll
+    // cannot see them: deliver them before going back to the application.
+    while (!reader_busy_ && !dead_ && channel_->has_read_ahead()) read_as_reader(lock);
     --pending_;
     cv_.notify_all();
   }
@@ -192,6 +216,8 @@ class Connection {
       cv_.notify_all();
     } else if (f.kind() == wire::Kind::Callback) {
       std::lock_guard lock(cb_mu_);
+      trace("callback %u (call %llu) received", f.header.func,
+            static_cast<unsigned long long>(f.header.call_id));
       callbacks_.push_back(std::move(f));
       cb_cv_.notify_one();
     }
@@ -211,9 +237,19 @@ class Connection {
           cv_.wait_for(lock, 2ms);
         }
         if (dead_) return;
+        // Frames a caller's read brought along (a callback behind its reply)
+        // are in the channel already: no poll would ever report them.
+        if (channel_->has_read_ahead()) {
+          read_as_reader(lock);
+          continue;
+        }
       }
+      // A bounded wait: a caller that read ahead while this thread was
+      // about to poll leaves frames no poll reports (see wait()).
       pollfd p{channel_->fd(), POLLIN, 0};
-      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return;
+      const int ready = ::poll(&p, 1, 100);
+      if (ready < 0 && errno != EINTR) return;
+      if (ready <= 0) continue;
       std::unique_lock lock(mu_);
       if (dead_) return;
       if (pending_ != 0 || reader_busy_) continue;  // a caller reads it
@@ -255,6 +291,9 @@ class Connection {
       }
       auto h =
           make_header(wire::Kind::CallbackDone, f.header.func, f.header.call_id, this_thread_id());
+      trace("callback %u (call %llu) ran, registration %llu %s", f.header.func,
+            static_cast<unsigned long long>(f.header.call_id),
+            static_cast<unsigned long long>(reg_id), reg.fn != nullptr ? "known" : "UNKNOWN");
       channel_->send(h, &result);
     }
   }

@@ -205,7 +205,10 @@ int main(void)
     }
     printf("CL_COMPLETE callback status: %d\n", rc.status);
     printf("callbacks with unknown user_data: %d\n", ev_bad_user_data);
-    printf("CL_COMPLETE callback ran last: %d\n", rc.order > rr.order && rc.order > rs.order);
+    /* OpenCL leaves the order of callbacks undefined (NVIDIA runs them on
+     * several threads): a diagnostic, not part of the compared output. */
+    if (!(rc.order > rr.order && rc.order > rs.order))
+        fprintf(stderr, "note: CL_COMPLETE callback did not run last\n");
     if (!ok || rc.status != CL_COMPLETE || ev_bad_user_data)
         fails++;
     pthread_mutex_unlock(&mu);

@@ -47,6 +47,12 @@ class Channel {
   // halves bandwidth for big transfers. Thread-safe.
   void recycle(Frame &&f);
 
+  // Bytes already read ahead from the fd and not yet returned by recv(): a
+  // thread that polls the fd before recv() must check this first, or frames
+  // that arrived with an earlier one wait for the next byte on the wire.
+  // Only whoever may call recv() may ask.
+  bool has_read_ahead() const { return rpos_ < rend_; }
+
   // Wakes a blocked recv() on another thread; the fd stays valid.
   void shutdown();
   int fd() const { return fd_; }
