@@ -273,21 +273,27 @@ void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {
 }
 
 void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
+  constexpr uint64_t kPage = 4096;
   std::lock_guard lock(mu_);
-  auto &buf = manual_[guest_addr];
-  if (buf.size() < bytes) {
-    if (manual_bytes_ + bytes - buf.size() > kMaxManualBytes) return nullptr;
-    manual_bytes_ += bytes - buf.size();
-    buf.resize(bytes);
-  }
-  return buf.data();
+  auto &block = manual_[guest_addr];
+  if (block.data && block.size >= bytes) return block.data.get();
+  if (bytes > kMaxManualBytes || manual_bytes_ > kMaxManualBytes - bytes) return nullptr;
+  const uint64_t rounded = bytes == 0 ? kPage : (bytes + kPage - 1) / kPage * kPage;
+  void *p = nullptr;
+  if (::posix_memalign(&p, kPage, rounded) != 0) return nullptr;
+  std::memset(p, 0, rounded);
+  if (block.data) retired_manual_.push_back(std::move(block));
+  block.data.reset(static_cast<uint8_t *>(p));
+  block.size = bytes;
+  manual_bytes_ += bytes;
+  return p;
 }
 
 void Connection::release_manual_buffer(uint64_t guest_addr) {
   std::lock_guard lock(mu_);
   const auto it = manual_.find(guest_addr);
   if (it == manual_.end()) return;
-  manual_bytes_ -= it->second.size();
+  manual_bytes_ -= it->second.size;
   manual_.erase(it);
 }
 

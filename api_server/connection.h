@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,8 +63,20 @@ class Connection {
 
   std::mutex mu_;
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows_;
-  std::map<uint64_t, std::vector<uint8_t>> manual_;
-  uint64_t manual_bytes_ = 0;  // sum of manual_'s sizes
+  // lifetime_manual buffers by guest address. Page-aligned: the real library
+  // may keep using one as device memory (CL_MEM_USE_HOST_PTR) and rely on
+  // its device's base-address alignment. Never moved or freed while in use:
+  // an outgrown buffer retires (the library may still hold it) until the end.
+  struct ManualBlock {
+    struct Free {
+      void operator()(uint8_t *p) const { std::free(p); }
+    };
+    std::unique_ptr<uint8_t, Free> data;
+    uint64_t size = 0;
+  };
+  std::map<uint64_t, ManualBlock> manual_;
+  std::vector<ManualBlock> retired_manual_;
+  uint64_t manual_bytes_ = 0;  // sum of the sizes of manual_ and retired_manual_
   std::map<void *, uint64_t> mapped_;  // regions the real library mapped
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
