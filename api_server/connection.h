@@ -3,8 +3,8 @@
 #pragma once
 
 #include <condition_variable>
-#include <deque>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,7 +76,7 @@ class Connection {
   };
   std::map<uint64_t, ManualBlock> manual_;
   std::vector<ManualBlock> retired_manual_;
-  uint64_t manual_bytes_ = 0;  // sum of the sizes of manual_ and retired_manual_
+  uint64_t manual_bytes_ = 0;          // sum of the sizes of manual_ and retired_manual_
   std::map<void *, uint64_t> mapped_;  // regions the real library mapped
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;

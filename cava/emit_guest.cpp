@@ -84,6 +84,12 @@ void emit_arg(Code &c, const Function &f, const Param &p) {
            (ud != nullptr ? "(void *)" + ud->name : "nullptr") + "));");
   } else if (v.mapped) {
     c.line("::hira::guest::encode_unmap(hira_w, " + p.name + ");");
+  } else if (v.guest_value) {
+    // Sizes are the application's value's; the bytes are guest_value's.
+    c.line("const auto hira_gv_" + p.name + " = (std::remove_reference_t<decltype(" + p.name +
+           ")>)(" + v.guest_value->text + ");  // guest_value");
+    emit_encode(c, v, "hira_gv_" + p.name, "hira_w", 0, Side::Guest,
+                v.kind == Value::Kind::Pointer ? "hira_n_" + p.name : "");
   } else {
     emit_encode(c, v, p.name, "hira_w", 0, Side::Guest,
                 v.kind == Value::Kind::Pointer ? "hira_n_" + p.name : "");
@@ -221,7 +227,10 @@ void emit_stub(Code &c, const Function &f) {
   }
   if (f.always_async()) emit_async_checks(c, f);
   c.line("::hira::guest::Call hira_call(kApiInfo, FN_" + f.name + ", " +
-         (f.always_async() ? "true" : f.async_per_call() ? "hira_async" : "false") + ");");
+         (f.always_async()     ? "true"
+          : f.async_per_call() ? "hira_async"
+                               : "false") +
+         ");");
   c.line("[[maybe_unused]] ::hira::Writer &hira_w = hira_call.args();");
   for (const auto &p : f.params) {
     if (p.value->kind == Value::Kind::Pointer && !p.value->mapped) {

@@ -73,6 +73,7 @@ nlohmann::json value_json(const Value &v) {
   flag("mapped", v.mapped);
   flag("error_code", v.error_code);
   if (v.server_value) j["server_value"] = v.server_value->text;
+  if (v.guest_value) j["guest_value"] = v.guest_value->text;
 
   if (v.element) j["element"] = value_json(*v.element);
   return j;

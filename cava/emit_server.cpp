@@ -265,12 +265,19 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     emit_validate(c, *f.params[i].value, f.params[i].name, "hira_n_" + f.params[i].name, i,
                   f.params[i].name, 0);
   }
-  for (const auto &p : f.params) {
-    if (p.value->server_value) {
-      c.line(p.name + " = (std::remove_reference_t<decltype(" + p.name + ")>)(" +
-             p.value->server_value->text + ");  // server_value");
-    }
+  bool any_server_value = false;
+  for (size_t i = 0; i < np; ++i) {
+    const Param &p = f.params[i];
+    if (!p.value->server_value) continue;
+    any_server_value = true;
+    c.line("{");
+    c.line("[[maybe_unused]] const uint32_t hira_arg = " + std::to_string(i) +
+           ";  // for lapis_handle_object");
+    c.line(p.name + " = (std::remove_reference_t<decltype(" + p.name + ")>)(" +
+           p.value->server_value->text + ");  // server_value");
+    c.line("}");
   }
+  if (any_server_value) c.line("if (hira_ctx.failed()) return;");
   std::string args;
   for (const auto &p : f.params) args += (args.empty() ? "" : ", ") + p.name;
   const std::string call = "real_" + f.name + "(" + args + ")";
@@ -399,7 +406,11 @@ std::string emit_server(const Api &api) {
   c.line("};");
   c.line("static const uint8_t kAsync[] = {");
   for (const auto &f : api.functions)
-    c.line(std::string("  ") + (f.always_async() ? "1" : f.async_per_call() ? "2" : "0") + ",  // " + f.name);
+    c.line(std::string("  ") +
+           (f.always_async()     ? "1"
+            : f.async_per_call() ? "2"
+                                 : "0") +
+           ",  // " + f.name);
   c.line("};");
   c.line("static uint8_t g_bound[kFunctionCount];");
   c.line();

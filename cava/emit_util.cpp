@@ -42,13 +42,24 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     for (const auto &d : api.declarations) c.line(d);
     c.line();
   }
+  // hira_handle_type<T>::id: the wire type of handle type T.
+  c.line("template <class T> struct hira_handle_type;");
+  for (size_t i = 0; i < api.handle_types.size(); ++i) {
+    c.line("template <> struct hira_handle_type<" + api.handle_types[i] +
+           "> { [[maybe_unused]] static constexpr uint32_t id = HT_" + std::to_string(i) + "; };");
+  }
+  if (side == Side::Server) {
+    // In server_value: the object behind a wire id (the call is refused if unknown).
+    c.line(
+        "#define lapis_handle_object(hira_wire_id, T) "
+        "((T)hira_ctx.lookup((uint64_t)(hira_wire_id), "
+        "hira_handle_type<T>::id, hira_arg))");
+  }
   if (side == Side::Guest) {
+    c.line(
+        "#define lapis_handle_id(h, T) ((h) == 0 ? 0 : ::hira::guest::unbox_handle("
+        "(const void *)(uintptr_t)(h), hira_handle_type<T>::id))");
     // lapis_is_handle(v, T): is v a handle of type T this guest received?
-    c.line("template <class T> struct hira_handle_type;");
-    for (size_t i = 0; i < api.handle_types.size(); ++i) {
-      c.line("template <> struct hira_handle_type<" + api.handle_types[i] +
-             "> { static constexpr uint32_t id = HT_" + std::to_string(i) + "; };");
-    }
     c.line(
         "#define lapis_is_handle(v, T) ((v) != 0 && ::hira::guest::unbox_handle("
         "(const void *)(uintptr_t)(v), hira_handle_type<T>::id) != ::hira::guest::kInvalidHandle)");

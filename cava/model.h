@@ -41,6 +41,7 @@ struct Descriptors {
   std::optional<Expr> invalid_handle;
   std::optional<Expr> error_value;
   std::optional<Expr> server_value;
+  std::optional<Expr> guest_value;
   std::optional<Expr> map_into;
   std::optional<Expr> depends_on;
   std::optional<Expr> success;  // only in type(T) scopes
@@ -71,6 +72,7 @@ struct Value {
   std::string element_size;        // Pointer: "sizeof(T)" or "1" for void
   std::optional<Expr> invalid_handle;
   std::optional<Expr> server_value;
+  std::optional<Expr> guest_value;  // what the guest sends instead (e.g. handles as wire ids)
   std::optional<Expr> error_value;  // from type(T) { error_value(v); }
   bool error_code = false;          // receives the call's error code
   const clang::FunctionDecl *callback = nullptr;

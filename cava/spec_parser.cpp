@@ -200,7 +200,8 @@ class Parser {
       if (const auto *f = call->getDirectCallee()) {
         const auto n = f->getName();
         if (n.startswith("__lapis_") && n != "__lapis_metadata" && n != "__lapis_result" &&
-            n != "__lapis_list_len" && n != "__lapis_is_handle" && n != "__lapis_index") {
+            n != "__lapis_list_len" && n != "__lapis_is_handle" && n != "__lapis_index" &&
+            n != "__lapis_handle_id" && n != "__lapis_handle_object") {
           return true;
         }
       }
@@ -473,9 +474,9 @@ class Parser {
       (word == "invalid_handle" ? d.invalid_handle : d.error_value) = make_expr(v);
       return;
     }
-    if (word == "server_value") {
+    if (word == "server_value" || word == "guest_value") {
       if (const auto *v = variadic_value(c); v != nullptr && need_value()) {
-        d.server_value = make_expr(v);
+        (word == "server_value" ? d.server_value : d.guest_value) = make_expr(v);
       }
       return;
     }
@@ -597,6 +598,7 @@ class Parser {
     if (src.callback != nullptr) dst.callback = src.callback;
     take(dst.invalid_handle, src.invalid_handle);
     take(dst.server_value, src.server_value);
+    take(dst.guest_value, src.guest_value);
     take(dst.map_into, src.map_into);
     take(dst.depends_on, src.depends_on);
     take(dst.error_value, src.error_value);
@@ -688,6 +690,7 @@ class Parser {
     v->type_name_unqual = type_name(t.getUnqualifiedType());
     v->invalid_handle = d.invalid_handle;
     v->server_value = d.server_value;
+    v->guest_value = d.guest_value;
     v->error_value = d.error_value;
     v->map_into = d.map_into;
     v->depends_on = d.depends_on;

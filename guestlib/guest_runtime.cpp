@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -367,7 +367,8 @@ bool Call::invoke() {
   }
   status_ = static_cast<wire::ReplyStatus>(prefix_.status);
   reply_ = r;
-  if (prefix_.has_deferred != 0) report_async_failure(api_, prefix_.deferred_func, prefix_.deferred_value);
+  if (prefix_.has_deferred != 0)
+    report_async_failure(api_, prefix_.deferred_func, prefix_.deferred_value);
   return status_ == wire::ReplyStatus::Ok;
 }
 

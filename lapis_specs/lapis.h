@@ -68,6 +68,17 @@ size_t __lapis_index(void);
  * non-blocking read blocking, because its data must travel with the reply). */
 void __lapis_server_value(int unused, ...);
 #define server_value(v) __lapis_server_value(0, (v))
+/* The guest sends v instead of the application's value (the mirror of
+ * server_value), e.g. a struct whose handle field is replaced by its wire id. */
+void __lapis_guest_value(int unused, ...);
+#define guest_value(v) __lapis_guest_value(0, (v))
+/* The wire id of handle h of type T (guest side; 0 for NULL). */
+uint64_t __lapis_handle_id(const volatile void *h, const volatile void *type_marker);
+#define lapis_handle_id(h, T) __lapis_handle_id((const volatile void *)(uintptr_t)(h), (T *)0)
+/* The object behind wire id `id` of type T (server side, in server_value):
+ * an unknown id refuses the call with this argument's invalid_handle code. */
+void *__lapis_handle_object(uint64_t id, const volatile void *type_marker);
+#define lapis_handle_object(id, T) ((T)__lapis_handle_object((id), (T *)0))
 /* A returned mapping placed at this guest address when it is not NULL (e.g.
  * the application's own memory behind a CL_MEM_USE_HOST_PTR buffer). Guest only. */
 void __lapis_map_into(const volatile void *guest_address);

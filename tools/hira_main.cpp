@@ -64,9 +64,13 @@ int run(const std::vector<std::string> &program, const std::string &apis_dir,
   }
   const fs::path tmp(tmpl);
   const std::string endpoint = "unix:" + (tmp / "router.sock").string();
-  std::vector<std::string> router_args = {(self_dir() / "hira-router").string(), "--listen",
-                                          endpoint, "--apis", apis_dir,
-                                          "--ready-file", (tmp / "ready").string()};
+  std::vector<std::string> router_args = {(self_dir() / "hira-router").string(),
+                                          "--listen",
+                                          endpoint,
+                                          "--apis",
+                                          apis_dir,
+                                          "--ready-file",
+                                          (tmp / "ready").string()};
   if (!quiet) router_args.push_back("--summary");
   if (!json.empty()) router_args.insert(router_args.end(), {"--stats-json", json});
   const pid_t router = spawn(router_args);

@@ -53,7 +53,7 @@ class Call {
   Reader reply_;
   wire::ReplyPrefix prefix_{};
   wire::ReplyStatus status_ = wire::ReplyStatus::NoServer;
-  Frame frame_;  // keeps the reply payload alive
+  Frame frame_;           // keeps the reply payload alive
   void *conn_ = nullptr;  // the connection the reply came on (takes frame_ back)
 };
 
