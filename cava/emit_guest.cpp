@@ -239,7 +239,12 @@ void emit_stub(Code &c, const Function &f) {
   }
   for (const auto &p : f.params) declare_selectors(c, *p.value);
   for (const auto &p : f.params) emit_arg(c, f, p);
-  c.line("if (!hira_call.invoke()) {");
+  if (f.cache_if) {
+    c.line("const bool hira_cacheable = (" + f.cache_if->text + ");  // guest_cache_if");
+    c.line("if (!(hira_cacheable && hira_call.answer_from_cache()) && !hira_call.invoke()) {");
+  } else {
+    c.line("if (!hira_call.invoke()) {");
+  }
   emit_failure_return(c, f);
   c.line("}");
   if (f.always_async()) {
@@ -280,6 +285,10 @@ void emit_stub(Code &c, const Function &f) {
     c.line("[[maybe_unused]] ::hira::Reader hira_b = hira_r.blob();");
     emit_out(c, *p.value, p.name, "hira_n_" + p.name, "hira_b", 0);
     c.line("}");
+  }
+  if (f.cache_if) {
+    c.line("if (hira_cacheable && " + success_test(f, "hira_ret") +
+           ") hira_call.remember_answer();");
   }
   bool after = !f.statements.empty();
   for (const auto &p : f.params) after |= p.value->mapped || has_refcount(*p.value);

@@ -103,6 +103,7 @@ nlohmann::json function_json(const Function &f) {
   for (const auto &check : f.guest_checks) j["guest_check"].push_back(check.text);
   if (!f.guest_impl.empty()) j["guest_only"] = f.guest_impl;
   if (f.async_if) j["async_if"] = f.async_if->text;
+  if (f.cache_if) j["guest_cache_if"] = f.cache_if->text;
   if (!f.symbol_version.empty()) j["symbol_version"] = f.symbol_version;
   return j;
 }

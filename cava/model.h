@@ -126,6 +126,7 @@ struct Function {
   std::string symbol_version;           // version node in the guest library
   std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
   std::optional<Expr> async_if;         // async for calls where this holds
+  std::optional<Expr> cache_if;         // guest_cache_if: answers reused while this holds
   // The guest decides per call whether it is sent async: async_if, or async
   // with guest_checks (a call the checks refuse goes sync, so that the real
   // implementation decides its error, exactly as natively).

@@ -500,6 +500,10 @@ class Parser {
       fs->fn->guest_impl = impl->getNameAsString();
       return;
     }
+    if (word == "guest_cache_if") {
+      if (need_function()) fs->fn->cache_if = make_expr(c->getArg(0));
+      return;
+    }
     if (word == "async_if") {
       if (need_function()) fs->fn->async_if = make_expr(c->getArg(0));
       return;
@@ -908,6 +912,23 @@ class Parser {
             fn.name +
                 " is sync: guest_check only applies to async calls (the server reports "
                 "a sync call's errors itself); write async or async_if(cond)");
+    }
+    if (fn.cache_if) {
+      // Only answers that are plain data can be given again.
+      bool changes = fn.async || fn.async_if || fn.returns_void || !fn.success ||
+                     (fn.ret_value && fn.ret_value->kind != Value::Kind::Scalar);
+      for (const auto &p : fn.params) {
+        const Value &v = *p.value;
+        changes |= v.allocate || v.deallocate || v.mapped || v.kind == Value::Kind::Callback ||
+                   v.kind == Value::Kind::Userdata ||
+                   (v.element && (v.element->allocate || v.element->deallocate));
+      }
+      if (changes) {
+        error(fn.cache_if->loc,
+              fn.name +
+                  ": guest_cache_if needs a sync function with success(V) that returns a "
+                  "status and allocates, maps or registers nothing; remove it");
+      }
     }
     if (fn.async || fn.async_if) {
       if (!fn.returns_void && !fn.success) {

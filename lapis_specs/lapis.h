@@ -138,6 +138,11 @@ void __lapis_guest_check(int unused, ...);
 /* Async when cond holds for this call (e.g. no event is asked for), else sync. */
 void __lapis_async_if(int cond);
 #define async_if(cond) __lapis_async_if(cond)
+/* The answer never changes while cond holds (an immutable object property):
+ * the guest keeps the first successful answer for the same arguments and
+ * gives it again without a round trip. */
+void __lapis_guest_cache_if(int cond);
+#define guest_cache_if(cond) __lapis_guest_cache_if(cond)
 #define success(v) __lapis_success(0, (v))
 #define consumes_rc(r, x) __lapis_consumes_rc(&(r), (x))
 #define allocates_rc(r, x) __lapis_allocates_rc(&(r), (x))

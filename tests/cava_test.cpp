@@ -383,6 +383,11 @@ TEST(CavaDump, OpenClSpecModel) {
   EXPECT_EQ(fns["clCreateCommandQueueWithProperties"]["symbol_version"], "OPENCL_2.0");
   EXPECT_EQ(fns["clCreateBufferWithProperties"]["symbol_version"], "OPENCL_3.0");
   EXPECT_EQ(fns["clSVMAlloc"]["guest_only"], "hira_no_svm_alloc");
+  EXPECT_EQ(fns["clGetImageInfo"]["guest_cache_if"], "1");
+  EXPECT_NE(fns["clGetMemObjectInfo"]["guest_cache_if"].get<std::string>().find("CL_MEM_MAP_COUNT"),
+            std::string::npos);
+  EXPECT_EQ(fns["clGetEventInfo"].count("guest_cache_if"), 0u);  // event status changes
+  EXPECT_NE(fns["clCreateImage"]["params"][3].dump().find("guest_value"), std::string::npos);
   const auto &set_arg = fns["clSetKernelArg"];
   // Async only when the guest knows the kernel's arguments.
   EXPECT_NE(set_arg["async_if"].get<std::string>().find("args_known"), std::string::npos);

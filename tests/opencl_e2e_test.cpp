@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "test_support.h"
@@ -16,7 +17,7 @@ const char *const kPrograms[] = {
     "image_copy",        "sub_buffers",       "map_unmap",        "events",
     "callbacks",         "multithread",       "build_failure",    "error_paths",
     "info_queries",      "cross_thread_args", "program_binaries", "use_host_ptr",
-    "image_from_buffer",
+    "image_from_buffer", "opencl30",
 };
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }
@@ -61,6 +62,21 @@ TEST(OpenClHandles, InvalidForeignAndStaleHandlesGetTheSpecifiedErrors) {
   EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
   // The API server survived every call: the router never saw it go away.
   EXPECT_EQ(router.process().err().find("went away"), std::string::npos);
+}
+
+// Immutable object properties are answered by the guest after the first
+// query (guest_cache_if); counts that change are always asked.
+TEST(OpenClInfo, ImmutablePropertiesAreAnsweredInTheGuest) {
+  Router router;
+  auto env = router.guest_env();
+  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  const RunResult r = run({program("opencl30")}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("1000 size queries: 256000"), std::string::npos) << r.out;
+  const auto stats = nlohmann::json::parse(router.stop());
+  const auto &fns = stats["opencl"]["functions"];
+  // 1000 CL_MEM_SIZE queries, 5 counts and a few others: the sizes went once.
+  EXPECT_LT(fns["clGetMemObjectInfo"]["calls"].get<int>(), 20) << fns.dump();
 }
 
 // Debian's pyopencl: imports (it links OpenCL 2.x entry points) and computes

@@ -40,6 +40,10 @@ class Call {
   // Sends the call; for sync calls waits for the reply. True when the real
   // function ran (async: when the call was sent).
   bool invoke();
+  // guest_cache_if: the answer an earlier call with the same arguments got
+  // (true, reply() set), or false; remember_answer() keeps this call's.
+  bool answer_from_cache();
+  void remember_answer();
   wire::ReplyStatus status() const { return status_; }
   uint32_t detail() const { return prefix_.detail; }
   // The reply after its prefix: the return blob, then one blob per argument.
