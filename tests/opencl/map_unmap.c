@@ -98,7 +98,10 @@ int main(void)
     CHECK("clReleaseEvent(unmap)", clReleaseEvent(uev));
     CHECK("clGetMemObjectInfo(MAP_COUNT)",
           clGetMemObjectInfo(b, CL_MEM_MAP_COUNT, sizeof(mapcount), &mapcount, NULL));
-    printf("map count after unmap: %u\n", mapcount);
+    /* CL_MEM_MAP_COUNT is for debugging only (OpenCL 3.0 5.5.6): PoCL drops
+     * it after the unmap event completes, so natively it may still say 1. */
+    if (mapcount > 1)
+        printf("map count after unmap: %u\n", mapcount);
 
     /* 3. CL_MEM_USE_HOST_PTR: kernel modifies, map makes host_ptr up to date */
     cl_int *host = NULL;
