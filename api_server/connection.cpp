@@ -46,6 +46,16 @@ Connection::~Connection() {
     }
     s->worker.join();
   }
+  // Deferred buffers nobody will receive: freed once their callee is done
+  // with them; one still being filled is left to the process's end (the
+  // library may write into it yet).
+  std::lock_guard lock(deferred_mu_);
+  for (auto &d : deferred_) {
+    if (!d.done()) continue;
+    d.release();
+    std::free(d.buffer);
+  }
+  deferred_.clear();
 }
 
 bool Connection::handshake() {
@@ -233,7 +243,47 @@ void Connection::execute(Shadow *s, Frame &f) {
   channel_.recycle(std::move(f));
 }
 
+bool Connection::reserve_deferred(uint64_t bytes) {
+  std::lock_guard lock(deferred_mu_);
+  if (bytes > kMaxManualBytes || deferred_bytes_ > kMaxManualBytes - bytes) return false;
+  deferred_bytes_ += bytes;
+  return true;
+}
+
+void Connection::unreserve_deferred(uint64_t bytes) {
+  std::lock_guard lock(deferred_mu_);
+  deferred_bytes_ -= std::min(bytes, deferred_bytes_);
+}
+
+void Connection::add_deferred(uint64_t token, void *buffer, uint64_t bytes,
+                              std::function<bool()> done, std::function<void()> release) {
+  std::lock_guard lock(deferred_mu_);
+  deferred_.push_back({token, buffer, bytes, std::move(done), std::move(release)});
+}
+
+void Connection::flush_deferred() {
+  std::lock_guard lock(deferred_mu_);
+  for (auto it = deferred_.begin(); it != deferred_.end();) {
+    if (!it->done()) {
+      ++it;
+      continue;
+    }
+    const iovec iov{it->buffer, it->bytes};
+    channel_.send(make_header(wire::Kind::Data, 0, it->token), &iov, 1);
+    if (tracing()) {
+      std::fprintf(stderr, "hira-trace(server): data for token %llu sent (%llu bytes)\n",
+                   static_cast<unsigned long long>(it->token),
+                   static_cast<unsigned long long>(it->bytes));
+    }
+    it->release();
+    std::free(it->buffer);
+    deferred_bytes_ -= std::min(it->bytes, deferred_bytes_);
+    it = deferred_.erase(it);
+  }
+}
+
 void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
+  flush_deferred();
   wire::ReplyPrefix p{};
   p.status = static_cast<uint32_t>(ctx.status());
   p.detail = ctx.detail();
@@ -332,6 +382,7 @@ bool Connection::invoke_callback(const CallbackRegistration &reg, Writer &args,
     id = next_callback_call_++;
     pending_callbacks_[id] = &p;
   }
+  flush_deferred();  // a completion callback must find the data there
   if (tracing()) {
     std::fprintf(stderr, "hira-trace(server): callback %u (call %llu) sent\n", reg.callback_id,
                  static_cast<unsigned long long>(id));

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,16 @@ class Connection {
   int run();
 
   HandleTable &handles() { return handles_; }
+  // Deferred out buffers waiting for their callee (see CallContext).
+  bool reserve_deferred(uint64_t bytes);
+  void unreserve_deferred(uint64_t bytes);
+  void add_deferred(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
+                    std::function<void()> release);
+  // Sends the deferred buffers that are done, in order: called before every
+  // reply and callback, so that the guest has the data before it can learn
+  // that the call that fills it completed.
+  void flush_deferred();
+
   void *manual_buffer(uint64_t guest_addr, uint64_t bytes);
   void release_manual_buffer(uint64_t guest_addr);
   void *callback_userdata(uint64_t guest_id, uint32_t callback_id);
@@ -74,6 +85,16 @@ class Connection {
     std::unique_ptr<uint8_t, Free> data;
     uint64_t size = 0;
   };
+  struct DeferredOut {
+    uint64_t token;
+    void *buffer;
+    uint64_t bytes;
+    std::function<bool()> done;
+    std::function<void()> release;
+  };
+  std::mutex deferred_mu_;  // held while sending, so Data frames keep their order
+  std::deque<DeferredOut> deferred_;
+  uint64_t deferred_bytes_ = 0;  // reserved: in calls and waiting here
   std::map<uint64_t, ManualBlock> manual_;
   std::vector<ManualBlock> retired_manual_;
   uint64_t manual_bytes_ = 0;          // sum of the sizes of manual_ and retired_manual_

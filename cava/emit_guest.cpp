@@ -15,9 +15,17 @@ const Param *error_code_param(const Function &f) {
   return nullptr;
 }
 
+// Deferred out buffers of a call that failed will never come.
+void emit_forget_deferred(Code &c, const Function &f) {
+  for (const auto &p : f.params) {
+    if (has_deferred(*p.value)) c.line("::hira::guest::forget_data(hira_token_" + p.name + ");");
+  }
+}
+
 void emit_failure_return(Code &c, const Function &f) {
   // The error the application sees when the call could not run: the API's
   // invalid-handle code for a refused argument, else the type's error_value.
+  emit_forget_deferred(c, f);
   const Param *ec = error_code_param(f);
   const bool code_in_ret = !f.returns_void && !f.ret.getCanonicalType()->isPointerType();
   std::string code_type, fallback = "0";
@@ -238,6 +246,9 @@ void emit_stub(Code &c, const Function &f) {
     }
   }
   for (const auto &p : f.params) declare_selectors(c, *p.value);
+  for (const auto &p : f.params) {
+    if (has_deferred(*p.value)) c.line("uint64_t hira_token_" + p.name + " = 0;  // deferred");
+  }
   for (const auto &p : f.params) emit_arg(c, f, p);
   if (f.cache_if) {
     c.line("const bool hira_cacheable = (" + f.cache_if->text + ");  // guest_cache_if");
@@ -289,6 +300,13 @@ void emit_stub(Code &c, const Function &f) {
   if (f.cache_if) {
     c.line("if (hira_cacheable && " + success_test(f, "hira_ret") +
            ") hira_call.remember_answer();");
+  }
+  bool any_deferred = false;
+  for (const auto &p : f.params) any_deferred |= has_deferred(*p.value);
+  if (any_deferred) {
+    c.line("if (!" + success_test(f, "hira_ret") + ") {");
+    emit_forget_deferred(c, f);
+    c.line("}");
   }
   bool after = !f.statements.empty();
   for (const auto &p : f.params) after |= p.value->mapped || has_refcount(*p.value);

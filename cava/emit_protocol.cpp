@@ -74,6 +74,12 @@ nlohmann::json value_json(const Value &v) {
   flag("error_code", v.error_code);
   if (v.server_value) j["server_value"] = v.server_value->text;
   if (v.guest_value) j["guest_value"] = v.guest_value->text;
+  if (v.deferred) {
+    j["deferred"] = {{"event", v.deferred->event_param},
+                     {"done", v.deferred->done_fn},
+                     {"retain", v.deferred->retain_fn},
+                     {"release", v.deferred->release_fn}};
+  }
 
   if (v.element) j["element"] = value_json(*v.element);
   return j;

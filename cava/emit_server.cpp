@@ -7,6 +7,15 @@ namespace cava {
 
 namespace {
 
+// The branch of v that is a deferred out buffer, or nullptr.
+const Value *deferred_value(const Value &v) {
+  if (v.pred) {
+    const Value *t = deferred_value(*v.then_v);
+    return t != nullptr ? t : deferred_value(*v.else_v);
+  }
+  return v.deferred ? &v : nullptr;
+}
+
 // A pointer whose elements are pointers (in any branch of a condition): the
 // server keeps each element's count in hira_ne_<param>.
 bool has_pointer_elements(const Value &v) {
@@ -60,8 +69,25 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
   c.line("if (" + a + ".get_u8() != 0) {");
   c.line(count_lv + " = " + a + ".get_u64();");
   if (manual) c.line("const uint64_t hira_addr = " + a + ".get_u64();");
+  if (v.deferred) c.line("hira_token_" + param + " = " + a + ".get_u64();");
   c.line("if (" + count_lv + " > " + kMaxBytes + " / " + es + ") { " + reject("OutOfMemory", arg) +
          " }");
+  if (v.deferred) {
+    // Filled after the call returns: memory that outlives the call, sent
+    // to the guest when the spec's done() says so.
+    const std::string bytes = count_lv + " * " + es;
+    c.line("hira_staging_" + param + " = hira_ctx.deferred_buffer(" + bytes + ");");
+    c.line("if (hira_staging_" + param + " == nullptr) return;");
+    if (send) {
+      c.line("const uint8_t *hira_src = " + a + ".bulk(" + bytes + ");");
+      c.line("if (hira_src == nullptr) { " + reject("BadFrame", arg) + " }");
+      c.line("std::memcpy(hira_staging_" + param + ", hira_src, " + bytes + ");");
+    }
+    c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
+           ")hira_staging_" + param + ";");
+    c.line("}");
+    return;
+  }
   if (v.is_bulk()) {
     const std::string bytes = count_lv + " * " + es;
     if (send) {
@@ -234,6 +260,10 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       if (has_pointer_elements(*p.value)) {
         c.line("[[maybe_unused]] uint64_t *hira_ne_" + p.name + " = nullptr;");
       }
+      if (has_deferred(*p.value)) {
+        c.line("uint64_t hira_token_" + p.name + " = 0;");
+        c.line("void *hira_staging_" + p.name + " = nullptr;");
+      }
     }
   }
   // Scalars and handles first: pointer sizes and conditions may read them.
@@ -278,6 +308,17 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line("}");
   }
   if (any_server_value) c.line("if (hira_ctx.failed()) return;");
+  // Deferred out buffers need the call's completion object: the server's
+  // own when the application asked for none.
+  for (const auto &p : f.params) {
+    const Value *d = deferred_value(*p.value);
+    if (d == nullptr) continue;
+    const std::string &ev = d->deferred->event_param;
+    c.line("std::remove_pointer_t<decltype(" + ev + ")> hira_own_event_" + p.name + "{};");
+    c.line("const bool hira_own_" + p.name + " = hira_staging_" + p.name + " != nullptr && " + ev +
+           " == nullptr;");
+    c.line("if (hira_own_" + p.name + ") " + ev + " = &hira_own_event_" + p.name + ";");
+  }
   std::string args;
   for (const auto &p : f.params) args += (args.empty() ? "" : ", ") + p.name;
   const std::string call = "real_" + f.name + "(" + args + ")";
@@ -285,6 +326,21 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line(call + ";");
   } else {
     c.line(f.ret_type + " hira_ret = " + call + ";");
+  }
+  for (const auto &p : f.params) {
+    const Value *d = deferred_value(*p.value);
+    if (d == nullptr) continue;
+    const auto &df = *d->deferred;
+    c.line("if (hira_staging_" + p.name + " != nullptr) {  // deferred");
+    c.line("if (" + success_test(f, "hira_ret") + ") {");
+    c.line("const auto hira_obj = *" + df.event_param + ";");
+    c.line("if (!hira_own_" + p.name + ") " + df.retain_fn + "(hira_obj);");
+    c.line("hira_ctx.defer_out(hira_token_" + p.name + ", hira_staging_" + p.name + ", hira_n_" +
+           p.name + " * " + d->element_size + ", [hira_obj] { return " + df.done_fn +
+           "(hira_obj) != 0; }, [hira_obj] { " + df.release_fn + "(hira_obj); });");
+    c.line("}");
+    c.line("if (hira_own_" + p.name + ") " + df.event_param + " = nullptr;");
+    c.line("}");
   }
   c.line("if (" + success_test(f, "hira_ret") + ") {");
   for (const auto &p : f.params) emit_refcount(c, *p.value, p.name);

@@ -109,10 +109,16 @@ void declare_selectors(Code &c, const Value &v) {
 
 std::string condition(const Value &v) { return v.selector.empty() ? v.pred->text : v.selector; }
 
+bool has_deferred(const Value &v) {
+  if (v.pred) return has_deferred(*v.then_v) || has_deferred(*v.else_v);
+  return v.deferred.has_value();
+}
+
 bool has_out_data(const Value &v) {
   if (v.pred) return has_out_data(*v.then_v) || has_out_data(*v.else_v);
   if (v.kind != Value::Kind::Pointer) return false;
   if (v.no_copy && !v.deallocate) return false;
+  if (v.deferred) return false;  // comes later, in a Data frame
   if (v.out) return true;
   return v.element && v.element->kind == Value::Kind::Pointer && has_out_data(*v.element);
 }
@@ -164,6 +170,13 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
       c.line(w + ".put_u64(" + n + ");");
       if (v.lifetime_manual || v.deallocate)
         c.line(w + ".put_u64((uint64_t)(uintptr_t)" + x + ");");
+      if (v.deferred && side == Side::Guest) {
+        // The token the server's Data frame will name; the guest writes only
+        // where and as much as it expects.
+        c.line("hira_token_" + x + " = ::hira::guest::expect_data((void *)" + x + ", " + n + " * " +
+               v.element_size + ");");
+        c.line(w + ".put_u64(hira_token_" + x + ");");
+      }
       const bool send = v.in && !v.no_copy;
       if (v.is_bulk()) {
         if (send) c.line(w + ".put_bulk(" + x + ", " + n + " * " + v.element_size + ");");

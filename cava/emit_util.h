@@ -58,6 +58,8 @@ void emit_callback_decode(Code &c, const Value &v, const std::string &x, const s
 // `ret (*)(params)` for a callback's C function pointer type.
 std::string function_pointer_type(const Function &f);
 bool has_out_data(const Value &v);
+// Does v (in any branch) have a deferred out buffer?
+bool has_deferred(const Value &v);
 // Declares `uint8_t <selector> = 0;` for every guest-decided condition in v.
 void declare_selectors(Code &c, const Value &v);
 // The condition a generated `if` tests: the selector where there is one.

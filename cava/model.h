@@ -45,6 +45,10 @@ struct Descriptors {
   std::optional<Expr> map_into;
   std::optional<Expr> depends_on;
   std::optional<Expr> success;  // only in type(T) scopes
+  struct Deferred {
+    std::string event_param, done_fn, retain_fn, release_fn;
+  };
+  std::optional<Deferred> deferred;
   std::shared_ptr<Descriptors> element;
   struct Conditional {
     Expr pred;
@@ -73,6 +77,8 @@ struct Value {
   std::optional<Expr> invalid_handle;
   std::optional<Expr> server_value;
   std::optional<Expr> guest_value;  // what the guest sends instead (e.g. handles as wire ids)
+  // deferred(ev, done, release): an out buffer filled after the call returns.
+  std::optional<Descriptors::Deferred> deferred;
   std::optional<Expr> error_value;  // from type(T) { error_value(v); }
   bool error_code = false;          // receives the call's error code
   const clang::FunctionDecl *callback = nullptr;

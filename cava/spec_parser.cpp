@@ -447,6 +447,32 @@ class Parser {
       }
       return;
     }
+    if (word == "deferred") {
+      if (!need_value()) return;
+      const ParmVarDecl *ev = nullptr;
+      if (const auto *u = dyn_cast<UnaryOperator>(c->getArg(0)->IgnoreParenCasts())) {
+        if (const auto *r = dyn_cast<DeclRefExpr>(u->getSubExpr()->IgnoreParenCasts())) {
+          ev = dyn_cast<ParmVarDecl>(r->getDecl());
+        }
+      }
+      auto utility_name = [&](unsigned i) -> std::string {
+        const auto *r = dyn_cast<DeclRefExpr>(c->getArg(i)->IgnoreParenCasts());
+        const auto *f = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+        return f != nullptr && annotation(f) == "lapis_utility" ? f->getNameAsString() : "";
+      };
+      Descriptors::Deferred df{ev != nullptr ? ev->getNameAsString() : "", utility_name(1),
+                               utility_name(2), utility_name(3)};
+      if (df.event_param.empty() || df.done_fn.empty() || df.retain_fn.empty() ||
+          df.release_fn.empty()) {
+        error(l,
+              "deferred(ev, done, retain, release) needs the out argument that returns the "
+              "completion object, then three utility functions: done(obj), retain(obj) and "
+              "release(obj)");
+        return;
+      }
+      d.deferred = df;
+      return;
+    }
     if (word == "callback") {
       if (!need_value()) return;
       const auto *e = c->getArg(0)->IgnoreParenCasts();
@@ -603,6 +629,7 @@ class Parser {
     take(dst.invalid_handle, src.invalid_handle);
     take(dst.server_value, src.server_value);
     take(dst.guest_value, src.guest_value);
+    take(dst.deferred, src.deferred);
     take(dst.map_into, src.map_into);
     take(dst.depends_on, src.depends_on);
     take(dst.error_value, src.error_value);
@@ -695,6 +722,7 @@ class Parser {
     v->invalid_handle = d.invalid_handle;
     v->server_value = d.server_value;
     v->guest_value = d.guest_value;
+    v->deferred = d.deferred;
     v->error_value = d.error_value;
     v->map_into = d.map_into;
     v->depends_on = d.depends_on;

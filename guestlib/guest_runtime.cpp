@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -32,6 +33,11 @@ bool tracing() {
   }();
   return on;
 }
+
+__attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...);
+}  // namespace
+void deliver_data(const Frame &f);
+namespace {
 
 __attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...) {
   if (!tracing()) return;
@@ -214,6 +220,8 @@ class Connection {
       w->have_frame = true;
       w->done = true;
       cv_.notify_all();
+    } else if (f.kind() == wire::Kind::Data) {
+      deliver_data(f);
     } else if (f.kind() == wire::Kind::Callback) {
       std::lock_guard lock(cb_mu_);
       trace("callback %u (call %llu) received", f.header.func,
@@ -437,6 +445,52 @@ bool Call::answer_from_cache() {
 void Call::remember_answer() {
   if (status_ != wire::ReplyStatus::Ok || !frame_.data) return;
   answer_cache().keep(AnswerCache::key(api_, func_, args_), frame_.data.get(), frame_.size);
+}
+
+namespace {
+
+struct ExpectedData {
+  void *dst;
+  uint64_t bytes;
+};
+std::mutex g_expected_mu;
+auto *g_expected = new std::unordered_map<uint64_t, ExpectedData>;
+uint64_t g_next_token = 1;
+
+// Writes a Data frame where its call said it would go, before the frames
+// behind it (a reply or callback that tells the application it is there).
+void deliver_data_now(const Frame &f) {
+  ExpectedData e{};
+  {
+    std::lock_guard lock(g_expected_mu);
+    const auto it = g_expected->find(f.header.call_id);
+    if (it == g_expected->end()) {
+      trace("data for unknown token %llu ignored",
+            static_cast<unsigned long long>(f.header.call_id));
+      return;
+    }
+    e = it->second;
+    g_expected->erase(it);
+  }
+  std::memcpy(e.dst, f.data.get(), std::min<uint64_t>(e.bytes, f.size));
+  trace("data for token %llu: %zu bytes", static_cast<unsigned long long>(f.header.call_id),
+        f.size);
+}
+
+}  // namespace
+
+void deliver_data(const Frame &f) { deliver_data_now(f); }
+
+uint64_t expect_data(void *dst, uint64_t bytes) {
+  std::lock_guard lock(g_expected_mu);
+  const uint64_t token = g_next_token++;
+  (*g_expected)[token] = {dst, bytes};
+  return token;
+}
+
+void forget_data(uint64_t token) {
+  std::lock_guard lock(g_expected_mu);
+  g_expected->erase(token);
 }
 
 uint64_t register_callback(void *fn, void *userdata) { return registry().add(fn, userdata); }

@@ -68,6 +68,18 @@ size_t __lapis_index(void);
  * non-blocking read blocking, because its data must travel with the reply). */
 void __lapis_server_value(int unused, ...);
 #define server_value(v) __lapis_server_value(0, (v))
+/* On an out buffer: the callee fills it after the call returns (a
+ * non-blocking read). The call returns a completion object through
+ * out-argument `ev` (the server makes its own when the application asked
+ * for none); utility `done(e)` says when the data is there, `retain(e)` and
+ * `release(e)` keep the object alive until then. The server sends the data
+ * to the guest, which writes it into the application's memory, before any
+ * later reply or callback. */
+void __lapis_deferred(const volatile void *ev, const volatile void *done,
+                      const volatile void *retain, const volatile void *release);
+#define deferred(ev, done, retain, release)                                                  \
+  __lapis_deferred(&(ev), (const volatile void *)(done), (const volatile void *)(retain), \
+                   (const volatile void *)(release))
 /* The guest sends v instead of the application's value (the mirror of
  * server_value), e.g. a struct whose handle field is replaced by its wire id. */
 void __lapis_guest_value(int unused, ...);

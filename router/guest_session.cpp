@@ -258,7 +258,7 @@ void GuestSession::server_to_guest() {
       f.header.func = p.func;
       if (!guest_.forward(f)) break;
       server_->recycle(std::move(f));
-    } else if (f.kind() == wire::Kind::Callback) {
+    } else if (f.kind() == wire::Kind::Callback || f.kind() == wire::Kind::Data) {
       if (!guest_.forward(f)) break;
     } else {
       std::fprintf(stderr, "hira-router: server for %s sent frame kind %u; closing\n",

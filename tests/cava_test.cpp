@@ -395,7 +395,12 @@ TEST(CavaDump, OpenClSpecModel) {
   EXPECT_NE(set_arg["params"][3].dump().find("\"guest_decides\":true"), std::string::npos);
   EXPECT_TRUE(fns["clEnqueueMapBuffer"]["return_value"]["mapped"].get<bool>());
   EXPECT_TRUE(fns["clEnqueueUnmapMemObject"]["params"][2]["mapped"].get<bool>());
-  EXPECT_EQ(fns["clEnqueueReadBuffer"]["params"][2]["server_value"], "CL_TRUE");
+  EXPECT_EQ(fns["clEnqueueMapBuffer"]["params"][2]["server_value"], "CL_TRUE");
+  // A non-blocking read's data follows when its event is done.
+  EXPECT_NE(fns["clEnqueueReadBuffer"]["params"][5].dump().find(
+                "\"deferred\":{\"done\":\"hira_event_done\""),
+            std::string::npos)
+      << fns["clEnqueueReadBuffer"]["params"][5].dump();
   EXPECT_TRUE(fns["clCreateBuffer"]["params"][4]["error_code"].get<bool>());
   EXPECT_EQ(fns["clGetExtensionFunctionAddress"]["guest_only"], "hira_extension_function_address");
   EXPECT_EQ(fns["clEnqueueFillBuffer"]["symbol_version"], "OPENCL_1.2");

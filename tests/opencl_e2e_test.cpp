@@ -13,11 +13,11 @@ namespace hira::test {
 namespace {
 
 const char *const kPrograms[] = {
-    "vector_add",        "matrix_multiply",   "reduction",        "scan",
-    "image_copy",        "sub_buffers",       "map_unmap",        "events",
-    "callbacks",         "multithread",       "build_failure",    "error_paths",
-    "info_queries",      "cross_thread_args", "program_binaries", "use_host_ptr",
-    "image_from_buffer", "opencl30",
+    "vector_add",        "matrix_multiply",   "reduction",         "scan",
+    "image_copy",        "sub_buffers",       "map_unmap",         "events",
+    "callbacks",         "multithread",       "build_failure",     "error_paths",
+    "info_queries",      "cross_thread_args", "program_binaries",  "use_host_ptr",
+    "image_from_buffer", "opencl30",          "nonblocking_reads",
 };
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +58,15 @@ class CallContext {
   // Frees a lifetime_manual buffer once the reply (which reads it) is sent.
   void release_manual_buffer_after_reply(uint64_t guest_addr);
 
+  // Deferred out buffers (a non-blocking read): memory that outlives the
+  // call; defer_out hands it to the connection, which sends it to the guest
+  // (Data frame `token`) once done() says the callee filled it, before any
+  // later reply or callback, then calls release(). Memory not handed over is
+  // freed with the call.
+  void *deferred_buffer(uint64_t bytes);
+  void defer_out(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
+                 std::function<void()> release);
+
   // Mapped memory the guest holds a copy of (see guest.h map_region).
   void register_mapped(void *addr, uint64_t bytes);
   // Reads an encode_unmap() record; copies the guest's data into the mapped
@@ -93,6 +104,11 @@ class CallContext {
   std::vector<uint64_t> arena_sizes_;
   Scratch *scratch_;
   std::vector<uint64_t> release_after_reply_;
+  struct FreeDeleter {
+    void operator()(void *p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<void, FreeDeleter>> deferred_;
+  std::vector<uint64_t> deferred_bytes_;
   friend class Connection;
   uint64_t arena_bytes_ = 0;
   wire::ReplyStatus status_ = wire::ReplyStatus::Ok;

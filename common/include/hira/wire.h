@@ -26,6 +26,7 @@ enum class Kind : uint16_t {
   Callback = 5,      // server -> guest: callback invocation
   CallbackDone = 6,  // guest -> server: callback finished (+ return blob)
   Bye = 7,           // either way: orderly close
+  Data = 8,          // server -> guest: a deferred out buffer (call_id = its token)
 };
 
 enum FrameFlags : uint32_t {
@@ -90,7 +91,8 @@ inline constexpr const char *status_name(ReplyStatus s) {
 
 inline bool header_is_sane(const FrameHeader &h) {
   return h.magic == kMagic && h.version == kVersion && h.length <= kMaxPayload &&
-         h.kind >= static_cast<uint16_t>(Kind::Hello) && h.kind <= static_cast<uint16_t>(Kind::Bye);
+         h.kind >= static_cast<uint16_t>(Kind::Hello) &&
+         h.kind <= static_cast<uint16_t>(Kind::Data);
 }
 
 }  // namespace hira::wire

@@ -61,6 +61,13 @@ class Call {
   void *conn_ = nullptr;  // the connection the reply came on (takes frame_ back)
 };
 
+// Deferred out buffers (a non-blocking read): the guest expects `bytes` at
+// `dst` and sends the returned token; the server's Data frame for that
+// token is written there (never elsewhere, never more). forget_data drops
+// an expectation whose call failed (0 is no token).
+uint64_t expect_data(void *dst, uint64_t bytes);
+void forget_data(uint64_t token);
+
 // Registers an application callback + userdata pair; the id travels in the
 // userdata's place. The same pair always gets the same id.
 uint64_t register_callback(void *fn, void *userdata);
