@@ -6,6 +6,7 @@
  *                                  (default), info, finish, setarg or retain
  *   ocl_bench transfer [MAX_BYTES] blocking write/read bandwidth, 4 KiB..MAX
  *   ocl_bench grid [SECONDS]       data per call x work per call (fig. 4.10)
+ *   ocl_bench map [BYTES] [N]      map + unmap of a buffer for each kind of map
  *
  * Repetition counts adapt to a time budget per measurement, so a slow path
  * (hira) does fewer repetitions instead of taking proportionally longer. */
@@ -244,18 +245,49 @@ static void bench_grid(Env *e, double budget) {
   }
 }
 
+/* Map + unmap of a whole buffer, for each kind of map: the bytes need to
+ * travel only one way for reading and for invalidating writes. */
+static void bench_map(Env *e, size_t bytes, int calls) {
+  static const struct {
+    const char *name;
+    cl_map_flags flags;
+  } kinds[] = {{"READ", CL_MAP_READ},
+               {"WRITE", CL_MAP_WRITE},
+               {"READ|WRITE", CL_MAP_READ | CL_MAP_WRITE},
+               {"WRITE_INVALIDATE_REGION", CL_MAP_WRITE_INVALIDATE_REGION}};
+  cl_int err;
+  cl_mem buf = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+  check(err, "clCreateBuffer");
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; ++k) {
+    const double t0 = now_s();
+    for (int i = 0; i < calls; ++i) {
+      void *p = clEnqueueMapBuffer(e->queue, buf, CL_TRUE, kinds[k].flags, 0, bytes, 0, NULL,
+                                   NULL, &err);
+      check(err, "clEnqueueMapBuffer");
+      check(clEnqueueUnmapMemObject(e->queue, buf, p, 0, NULL, NULL), "clEnqueueUnmapMemObject");
+    }
+    check(clFinish(e->queue), "clFinish");
+    printf("{\"bench\":\"map\",\"flags\":\"%s\",\"bytes\":%zu,\"calls\":%d,"
+           "\"us_per_map_unmap\":%.1f}\n",
+           kinds[k].name, bytes, calls, (now_s() - t0) / calls * 1e6);
+  }
+  clReleaseMemObject(buf);
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   if (strcmp(mode, "latency") != 0 && strcmp(mode, "transfer") != 0 &&
-      strcmp(mode, "grid") != 0) {
+      strcmp(mode, "grid") != 0 && strcmp(mode, "map") != 0) {
     fprintf(stderr,
             "usage: %s latency [N=20000] [all|info|finish|setarg|retain] | transfer [MAX_BYTES=268435456] [SECONDS=0.2] |"
-            " grid [SECONDS=0.3]\n",
+            " grid [SECONDS=0.3] | map [BYTES=4194304] [N=200]\n",
             argv[0]);
     return 2;
   }
   Env e = setup();
-  if (strcmp(mode, "latency") == 0) {
+  if (strcmp(mode, "map") == 0) {
+    bench_map(&e, argc > 2 ? (size_t)atoll(argv[2]) : (size_t)4 << 20, argc > 3 ? atoi(argv[3]) : 200);
+  } else if (strcmp(mode, "latency") == 0) {
     bench_latency(&e, argc > 2 ? atoi(argv[2]) : 20000, argc > 3 ? argv[3] : "all");
   } else if (strcmp(mode, "transfer") == 0) {
     const size_t max_bytes = argc > 2 ? (size_t)atoll(argv[2]) : (size_t)256 << 20;

@@ -74,6 +74,8 @@ nlohmann::json value_json(const Value &v) {
   flag("error_code", v.error_code);
   if (v.server_value) j["server_value"] = v.server_value->text;
   if (v.guest_value) j["guest_value"] = v.guest_value->text;
+  if (v.map_reads) j["map_reads"] = v.map_reads->text;
+  if (v.map_writes) j["map_writes"] = v.map_writes->text;
   if (v.deferred) {
     j["deferred"] = {{"event", v.deferred->event_param},
                      {"done", v.deferred->done_fn},

@@ -43,6 +43,7 @@ struct Descriptors {
   std::optional<Expr> server_value;
   std::optional<Expr> guest_value;
   std::optional<Expr> map_into;
+  std::optional<Expr> map_reads, map_writes;
   std::optional<Expr> depends_on;
   std::optional<Expr> success;  // only in type(T) scopes
   struct Deferred {
@@ -94,6 +95,7 @@ struct Value {
   // argument with deallocate): the guest keeps a copy, the server the real one.
   bool mapped = false;
   std::optional<Expr> map_into;    // mapped return: guest address to map at
+  std::optional<Expr> map_reads, map_writes;  // mapped return: which way the bytes travel
   std::optional<Expr> depends_on;  // allocated handle: the object it lives in
   bool is_bulk() const;            // Pointer whose elements are plain bytes
 };

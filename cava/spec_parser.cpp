@@ -447,6 +447,10 @@ class Parser {
       }
       return;
     }
+    if (word == "map_reads" || word == "map_writes") {
+      if (need_value()) (word == "map_reads" ? d.map_reads : d.map_writes) = make_expr(c->getArg(0));
+      return;
+    }
     if (word == "deferred") {
       if (!need_value()) return;
       const ParmVarDecl *ev = nullptr;
@@ -630,6 +634,8 @@ class Parser {
     take(dst.server_value, src.server_value);
     take(dst.guest_value, src.guest_value);
     take(dst.deferred, src.deferred);
+    take(dst.map_reads, src.map_reads);
+    take(dst.map_writes, src.map_writes);
     take(dst.map_into, src.map_into);
     take(dst.depends_on, src.depends_on);
     take(dst.error_value, src.error_value);
@@ -723,6 +729,8 @@ class Parser {
     v->server_value = d.server_value;
     v->guest_value = d.guest_value;
     v->deferred = d.deferred;
+    v->map_reads = d.map_reads;
+    v->map_writes = d.map_writes;
     v->error_value = d.error_value;
     v->map_into = d.map_into;
     v->depends_on = d.depends_on;

@@ -563,7 +563,8 @@ namespace {
 struct Region {
   uint64_t server_addr;
   uint64_t bytes;
-  bool owned;  // allocated by us (freed at unmap), or the application's memory
+  bool owned;        // allocated by us (freed at unmap), or the application's memory
+  bool writes_back;  // the unmap sends the bytes back (not for read-only maps)
 };
 
 std::mutex g_regions_mu;
@@ -579,13 +580,17 @@ void *map_region(Reader &blob, void *at) {
   if (addr == 0) return nullptr;
   const uint64_t bytes = blob.get_u64();
   if (bytes > (uint64_t{1} << 40)) return nullptr;
-  const uint8_t *src = blob.bulk(bytes);
-  if (src == nullptr) return nullptr;
+  const uint8_t flags = blob.get_u8();
+  const uint8_t *src = nullptr;
+  if ((flags & wire::kMapReads) != 0) {
+    src = blob.bulk(bytes);
+    if (src == nullptr) return nullptr;
+  }
   void *copy = at != nullptr ? at : std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096 + 4096);
   if (copy == nullptr) return nullptr;
-  std::memcpy(copy, src, bytes);
+  if (src != nullptr) std::memcpy(copy, src, bytes);
   std::lock_guard lock(g_regions_mu);
-  regions()[copy] = {addr, bytes, at == nullptr};
+  regions()[copy] = {addr, bytes, at == nullptr, (flags & wire::kMapWrites) != 0};
   return copy;
 }
 
@@ -606,8 +611,10 @@ void encode_unmap(Writer &w, const void *guest_ptr) {
   }
   w.put_u8(1);
   w.put_u64(r.server_addr);
-  w.put_u64(r.bytes);
-  w.put_bulk(guest_ptr, r.bytes);
+  // A mapping for reading only sends nothing back.
+  const uint64_t back = r.writes_back ? r.bytes : 0;
+  w.put_u64(back);
+  w.put_bulk(guest_ptr, back);
 }
 
 void release_region(const void *guest_ptr) {

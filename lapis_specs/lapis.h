@@ -95,6 +95,14 @@ void *__lapis_handle_object(uint64_t id, const volatile void *type_marker);
  * the application's own memory behind a CL_MEM_USE_HOST_PTR buffer). Guest only. */
 void __lapis_map_into(const volatile void *guest_address);
 #define map_into(p) __lapis_map_into((const volatile void *)(p))
+/* On a returned mapping: does the guest need the mapped bytes now
+ * (map_reads), and must the unmap send them back (map_writes)? Both default
+ * to 1; evaluated by the server. CL_MAP_READ maps send nothing back,
+ * CL_MAP_WRITE_INVALIDATE_REGION maps send nothing now. */
+void __lapis_map_reads(int cond);
+void __lapis_map_writes(int cond);
+#define map_reads(cond) __lapis_map_reads(cond)
+#define map_writes(cond) __lapis_map_writes(cond)
 /* In plain statements: the function's return value. */
 void *__lapis_result(void);
 #define lapis_result(T) (*(T *)__lapis_result())

@@ -29,6 +29,10 @@ enum class Kind : uint16_t {
   Data = 8,          // server -> guest: a deferred out buffer (call_id = its token)
 };
 
+// A returned mapping's blob: server address, bytes, then these flags.
+inline constexpr uint8_t kMapReads = 1;   // the mapped bytes follow
+inline constexpr uint8_t kMapWrites = 2;  // the unmap sends the guest's bytes back
+
 enum FrameFlags : uint32_t {
   kFlagAsync = 1u << 0,  // Call: no Reply is sent
 };
