@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace hira::server {
 
@@ -332,7 +333,7 @@ void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
   void *p = nullptr;
   if (::posix_memalign(&p, kPage, rounded) != 0) return nullptr;
   std::memset(p, 0, rounded);
-  if (block.data) retired_manual_.push_back(std::move(block));
+  if (block.data) retired_manual_.push_back(std::exchange(block, ManualBlock{}));
   block.data.reset(static_cast<uint8_t *>(p));
   block.size = bytes;
   manual_bytes_ += bytes;
