@@ -82,8 +82,8 @@ static void teardown(Env *e) {
 }
 
 static void print_latency(const char *call, int calls, double seconds) {
-  printf("{\"bench\":\"latency\",\"call\":\"%s\",\"calls\":%d,\"us_per_call\":%.3f}\n", call,
-         calls, seconds / calls * 1e6);
+  printf("{\"bench\":\"latency\",\"call\":\"%s\",\"calls\":%d,\"us_per_call\":%.3f}\n", call, calls,
+         seconds / calls * 1e6);
 }
 
 static void bench_latency(Env *e, int calls, const char *which) {
@@ -193,9 +193,10 @@ static void bench_transfer(Env *e, size_t max_bytes, double budget) {
     const double tw = timed(budget, 3, do_write, e, buf, host, bytes, 0, &rw);
     do_read(e, buf, host, bytes, 0);
     const double tr = timed(budget, 3, do_read, e, buf, host, bytes, 0, &rr);
-    printf("{\"bench\":\"transfer\",\"bytes\":%zu,\"write_reps\":%d,\"read_reps\":%d,"
-           "\"write_gbps\":%.4f,\"read_gbps\":%.4f,\"write_us\":%.3f,\"read_us\":%.3f}\n",
-           bytes, rw, rr, bytes / tw / 1e9, bytes / tr / 1e9, tw * 1e6, tr * 1e6);
+    printf(
+        "{\"bench\":\"transfer\",\"bytes\":%zu,\"write_reps\":%d,\"read_reps\":%d,"
+        "\"write_gbps\":%.4f,\"read_gbps\":%.4f,\"write_us\":%.3f,\"read_us\":%.3f}\n",
+        bytes, rw, rr, bytes / tw / 1e9, bytes / tr / 1e9, tw * 1e6, tr * 1e6);
     fflush(stdout);
   }
   clReleaseMemObject(buf);
@@ -235,9 +236,10 @@ static void bench_grid(Env *e, double budget) {
       check(clSetKernelArg(e->kernel, 2, sizeof works[w], &works[w]), "arg 2");
       do_grid_call(e, buf, host, bytes, works[w]); /* warm-up */
       const double t = timed(budget, 3, do_grid_call, e, buf, host, bytes, works[w], &reps);
-      printf("{\"bench\":\"grid\",\"bytes\":%zu,\"work\":%u,\"items\":%d,\"reps\":%d,"
-             "\"ms_per_call\":%.4f}\n",
-             bytes, (unsigned)works[w], kGridItems, reps, t * 1e3);
+      printf(
+          "{\"bench\":\"grid\",\"bytes\":%zu,\"work\":%u,\"items\":%d,\"reps\":%d,"
+          "\"ms_per_call\":%.4f}\n",
+          bytes, (unsigned)works[w], kGridItems, reps, t * 1e3);
       fflush(stdout);
     }
     clReleaseMemObject(buf);
@@ -261,32 +263,35 @@ static void bench_map(Env *e, size_t bytes, int calls) {
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; ++k) {
     const double t0 = now_s();
     for (int i = 0; i < calls; ++i) {
-      void *p = clEnqueueMapBuffer(e->queue, buf, CL_TRUE, kinds[k].flags, 0, bytes, 0, NULL,
-                                   NULL, &err);
+      void *p =
+          clEnqueueMapBuffer(e->queue, buf, CL_TRUE, kinds[k].flags, 0, bytes, 0, NULL, NULL, &err);
       check(err, "clEnqueueMapBuffer");
       check(clEnqueueUnmapMemObject(e->queue, buf, p, 0, NULL, NULL), "clEnqueueUnmapMemObject");
     }
     check(clFinish(e->queue), "clFinish");
-    printf("{\"bench\":\"map\",\"flags\":\"%s\",\"bytes\":%zu,\"calls\":%d,"
-           "\"us_per_map_unmap\":%.1f}\n",
-           kinds[k].name, bytes, calls, (now_s() - t0) / calls * 1e6);
+    printf(
+        "{\"bench\":\"map\",\"flags\":\"%s\",\"bytes\":%zu,\"calls\":%d,"
+        "\"us_per_map_unmap\":%.1f}\n",
+        kinds[k].name, bytes, calls, (now_s() - t0) / calls * 1e6);
   }
   clReleaseMemObject(buf);
 }
 
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
-  if (strcmp(mode, "latency") != 0 && strcmp(mode, "transfer") != 0 &&
-      strcmp(mode, "grid") != 0 && strcmp(mode, "map") != 0) {
+  if (strcmp(mode, "latency") != 0 && strcmp(mode, "transfer") != 0 && strcmp(mode, "grid") != 0 &&
+      strcmp(mode, "map") != 0) {
     fprintf(stderr,
-            "usage: %s latency [N=20000] [all|info|finish|setarg|retain] | transfer [MAX_BYTES=268435456] [SECONDS=0.2] |"
+            "usage: %s latency [N=20000] [all|info|finish|setarg|retain] | transfer "
+            "[MAX_BYTES=268435456] [SECONDS=0.2] |"
             " grid [SECONDS=0.3] | map [BYTES=4194304] [N=200]\n",
             argv[0]);
     return 2;
   }
   Env e = setup();
   if (strcmp(mode, "map") == 0) {
-    bench_map(&e, argc > 2 ? (size_t)atoll(argv[2]) : (size_t)4 << 20, argc > 3 ? atoi(argv[3]) : 200);
+    bench_map(&e, argc > 2 ? (size_t)atoll(argv[2]) : (size_t)4 << 20,
+              argc > 3 ? atoi(argv[3]) : 200);
   } else if (strcmp(mode, "latency") == 0) {
     bench_latency(&e, argc > 2 ? atoi(argv[2]) : 20000, argc > 3 ? argv[3] : "all");
   } else if (strcmp(mode, "transfer") == 0) {

@@ -573,6 +573,58 @@ std::map<const void *, Region> &regions() {
   return *r;
 }
 
+// Guest copies of unmapped regions, kept for the next map: fresh large
+// allocations are new mappings whose pages fault on every map (a 4 MiB map
+// and unmap cost ~1 ms more that way). Bounded in count and bytes.
+class RegionBlocks {
+ public:
+  static uint64_t rounded(uint64_t bytes) { return (bytes + 4095) / 4096 * 4096 + 4096; }
+  void *take(uint64_t bytes) {
+    const uint64_t want = rounded(bytes);
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->second < want || it->second > 2 * want) continue;
+        void *p = it->first;
+        held_ -= it->second;
+        sizes_[p] = it->second;
+        free_.erase(it);
+        return p;
+      }
+    }
+    void *p = std::aligned_alloc(4096, want);
+    if (p == nullptr) return nullptr;
+    std::lock_guard lock(mu_);
+    sizes_[p] = want;
+    return p;
+  }
+  void give(void *p) {
+    std::lock_guard lock(mu_);
+    const auto it = sizes_.find(p);
+    const uint64_t size = it != sizes_.end() ? it->second : 0;
+    if (it != sizes_.end()) sizes_.erase(it);
+    if (size == 0 || free_.size() >= kMaxBlocks || held_ + size > kMaxBytes) {
+      std::free(p);
+      return;
+    }
+    free_.emplace_back(p, size);
+    held_ += size;
+  }
+
+ private:
+  static constexpr size_t kMaxBlocks = 8;
+  static constexpr uint64_t kMaxBytes = 256ull << 20;
+  std::mutex mu_;
+  std::vector<std::pair<void *, uint64_t>> free_;
+  std::unordered_map<void *, uint64_t> sizes_;  // blocks handed out
+  uint64_t held_ = 0;
+};
+
+RegionBlocks &region_blocks() {
+  static auto *b = new RegionBlocks;  // never destroyed: unmaps may run at exit
+  return *b;
+}
+
 }  // namespace
 
 void *map_region(Reader &blob, void *at) {
@@ -586,7 +638,7 @@ void *map_region(Reader &blob, void *at) {
     src = blob.bulk(bytes);
     if (src == nullptr) return nullptr;
   }
-  void *copy = at != nullptr ? at : std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096 + 4096);
+  void *copy = at != nullptr ? at : region_blocks().take(bytes);
   if (copy == nullptr) return nullptr;
   if (src != nullptr) std::memcpy(copy, src, bytes);
   std::lock_guard lock(g_regions_mu);
@@ -621,7 +673,7 @@ void release_region(const void *guest_ptr) {
   std::lock_guard lock(g_regions_mu);
   const auto it = regions().find(guest_ptr);
   if (it == regions().end()) return;
-  if (it->second.owned) std::free(const_cast<void *>(it->first));
+  if (it->second.owned) region_blocks().give(const_cast<void *>(it->first));
   regions().erase(it);
 }
 
