@@ -70,6 +70,10 @@ int listen_loop(const ServerApi &api, const std::string &endpoint) {
 
 int serve_channel(const ServerApi &api, int fd, const std::string &library) {
   if (load_library(api, library) == nullptr) return 1;
+  // Before the guest's hello: a server from the router's warm pool has done
+  // this by the time a guest arrives. (Not in --listen mode: a GPU driver
+  // initialized before fork does not survive in the children.)
+  if (api.warm_up != nullptr) api.warm_up();
   Connection conn(api, fd);
   const int rc = conn.run();
   // Shadow threads may be inside the real library; do not wait for them.

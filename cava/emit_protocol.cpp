@@ -124,6 +124,7 @@ std::string emit_model_json(const Api &api) {
   j["version"] = api.version;
   j["guest_soname"] = api.guest_soname;
   j["server_library"] = api.server_library;
+  if (!api.server_warmup.empty()) j["server_warmup"] = api.server_warmup;
   j["signature"] = api.signature;
   j["handle_types"] = api.handle_types;
   for (const auto &r : api.resources) {

@@ -380,10 +380,10 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       // Which way the bytes travel: now (map_reads), back at unmap (map_writes).
       const auto &rv = *f.ret_value;
       c.line("const bool hira_map_reads = (" + (rv.map_reads ? rv.map_reads->text : "1") + ");");
-      c.line("const bool hira_map_writes = (" + (rv.map_writes ? rv.map_writes->text : "1") +
-             ");");
-      c.line("hira_w.put_u8((hira_map_reads ? ::hira::wire::kMapReads : 0) | "
-             "(hira_map_writes ? ::hira::wire::kMapWrites : 0));");
+      c.line("const bool hira_map_writes = (" + (rv.map_writes ? rv.map_writes->text : "1") + ");");
+      c.line(
+          "hira_w.put_u8((hira_map_reads ? ::hira::wire::kMapReads : 0) | "
+          "(hira_map_writes ? ::hira::wire::kMapWrites : 0));");
       c.line("if (hira_map_reads) hira_w.put_bulk((const void *)hira_ret, hira_bytes);");
       c.line("}");
     } else if (f.ret_value->kind == Value::Kind::Handle) {
@@ -492,6 +492,8 @@ std::string emit_server(const Api &api) {
   size_t remote = 0;
   for (const auto &f : api.functions) remote += f.guest_impl.empty() ? 1 : 0;
   c.line("  \"" + api.server_library + "\", hira_bind, g_bound, " + std::to_string(remote) + ",");
+  c.line("  " + (api.server_warmup.empty() ? std::string("nullptr") : api.server_warmup) +
+         ",  // lapis_server_warmup");
   c.line("};");
   c.line();
   c.line("int main(int argc, char **argv) {");

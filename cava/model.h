@@ -94,10 +94,10 @@ struct Value {
   // Memory a call maps (a returned buffer with allocate) or unmaps (a void *
   // argument with deallocate): the guest keeps a copy, the server the real one.
   bool mapped = false;
-  std::optional<Expr> map_into;    // mapped return: guest address to map at
+  std::optional<Expr> map_into;               // mapped return: guest address to map at
   std::optional<Expr> map_reads, map_writes;  // mapped return: which way the bytes travel
-  std::optional<Expr> depends_on;  // allocated handle: the object it lives in
-  bool is_bulk() const;            // Pointer whose elements are plain bytes
+  std::optional<Expr> depends_on;             // allocated handle: the object it lives in
+  bool is_bulk() const;                       // Pointer whose elements are plain bytes
 };
 
 struct Param {
@@ -174,6 +174,7 @@ struct Api {
   std::string icd_dispatch_type;                 // "" when the API has no ICD table
   std::vector<std::string> icd_dispatch_fields;  // in declaration order
   std::string metadata_type;                     // "" when no declare_metadata
+  std::string server_warmup;                     // lapis_server_warmup: a utility, or ""
   uint64_t signature = 0;
 };
 

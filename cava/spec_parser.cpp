@@ -248,6 +248,17 @@ class Parser {
     if (name == "__lapis_api_version") api_.version = str();
     if (name == "__lapis_guest_soname") api_.guest_soname = str();
     if (name == "__lapis_server_library") api_.server_library = str();
+    if (name == "__lapis_server_warmup") {
+      const auto *init = v->getInit();
+      const auto *r = init ? dyn_cast<DeclRefExpr>(init->IgnoreParenImpCasts()) : nullptr;
+      const auto *f = r ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+      if (f == nullptr || annotation(f) != "lapis_utility" || f->getNumParams() != 0) {
+        error(loc_of(v->getLocation()),
+              "lapis_server_warmup(f) needs a utility function without arguments");
+      } else {
+        api_.server_warmup = f->getNameAsString();
+      }
+    }
     if (name == "__lapis_default_symbol_version") api_.default_symbol_version = str();
   }
 
@@ -448,7 +459,8 @@ class Parser {
       return;
     }
     if (word == "map_reads" || word == "map_writes") {
-      if (need_value()) (word == "map_reads" ? d.map_reads : d.map_writes) = make_expr(c->getArg(0));
+      if (need_value())
+        (word == "map_reads" ? d.map_reads : d.map_writes) = make_expr(c->getArg(0));
       return;
     }
     if (word == "deferred") {

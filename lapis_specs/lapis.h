@@ -199,6 +199,11 @@ void __lapis_todo(const char *what);
 /* The version node for functions without symbol_version(...). */
 #define lapis_default_symbol_version(S) \
   __attribute__((unused)) static const char *const __lapis_default_symbol_version = S
+/* A utility the API server runs once it has loaded the real library, before
+ * any guest arrives (a warm server from the router's pool): whatever makes
+ * the first call slow, e.g. discovering platforms and devices. */
+#define lapis_server_warmup(F) \
+  __attribute__((unused)) static void (*const __lapis_server_warmup)(void) = F
 /* An ICD-style dispatch table type: cava fills each field named after an API
  * function with its stub, and every handle box points to the table. */
 #define lapis_icd_dispatch(T) typedef T __lapis_icd_dispatch_t

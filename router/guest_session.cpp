@@ -13,8 +13,6 @@
 
 #include "command_check.h"
 
-extern char **environ;
-
 namespace hira::router {
 
 namespace {
@@ -28,8 +26,9 @@ void set_recv_timeout(int fd, int seconds) {
 }
 }  // namespace
 
-GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, Stats &stats, std::string origin)
-    : guest_(guest_fd), apis_(apis), stats_(stats), name_(std::move(origin)) {}
+GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
+                           std::string origin)
+    : guest_(guest_fd), apis_(apis), pool_(pool), stats_(stats), name_(std::move(origin)) {}
 
 GuestSession::~GuestSession() {
   if (server_pid_ > 0) {
@@ -95,33 +94,10 @@ bool GuestSession::start_server() {
     server_ = std::make_unique<Channel>(fd);
     return true;
   }
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
-  // Everything the child needs is built before fork: the router is threaded.
-  std::vector<std::string> env_storage;
-  for (char **e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "HIRA_SERVER_LIBRARY_DIR=", 24) != 0) env_storage.emplace_back(*e);
-  }
-  env_storage.push_back("HIRA_SERVER_LIBRARY_DIR=" + api_->library_dir);
-  std::vector<char *> envp;
-  for (auto &s : env_storage) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string path = api_->server_path, fd_flag = "--fd", fd_num = "3";
-  char *argv[] = {path.data(), fd_flag.data(), fd_num.data(), nullptr};
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(sv[0]);
-    ::close(sv[1]);
-    return false;
-  }
-  if (pid == 0) {
-    ::dup2(sv[1], 3);  // dup2 clears close-on-exec on the copy
-    ::execve(path.c_str(), argv, envp.data());
-    ::_exit(127);
-  }
-  ::close(sv[1]);
-  server_pid_ = pid;
-  server_ = std::make_unique<Channel>(sv[0]);
+  const SpawnedServer s = pool_.take(*api_);
+  if (s.pid < 0) return false;
+  server_pid_ = s.pid;
+  server_ = std::make_unique<Channel>(s.fd);
   return true;
 }
 

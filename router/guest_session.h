@@ -13,6 +13,7 @@
 
 #include "api_registry.h"
 #include "hira/channel.h"
+#include "server_pool.h"
 #include "stats.h"
 
 namespace hira::router {
@@ -20,7 +21,8 @@ namespace hira::router {
 class GuestSession {
  public:
   // `origin` names where the guest came from (the listener's label).
-  GuestSession(int guest_fd, const ApiRegistry &apis, Stats &stats, std::string origin);
+  GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
+               std::string origin);
   ~GuestSession();
   // Serves the guest until it or its server goes away.
   void run();
@@ -43,6 +45,7 @@ class GuestSession {
   Channel guest_;
   std::unique_ptr<Channel> server_;
   const ApiRegistry &apis_;
+  ServerPool &pool_;
   const ApiEntry *api_ = nullptr;
   Stats &stats_;
   std::string name_;

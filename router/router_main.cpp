@@ -45,6 +45,11 @@ int main(int argc, char **argv) {
   app.add_option("--remote", remote_args, "API=tcp:HOST:PORT: use a remote API server for API");
   app.add_option("--stats-json", stats_json, "write call and resource statistics here at exit");
   app.add_flag("--summary", summary, "print a per-function call summary at exit");
+  unsigned warm = 0;
+  app.add_option("--warm-servers", warm,
+                 "API servers kept started and initialized per API, ready for the next guest "
+                 "(0: start one when a guest arrives)")
+      ->check(CLI::Range(0u, 16u));
   std::string ready_file;
   app.add_option("--ready-file", ready_file,
                  "create this file once every listener accepts guests (for supervisors)");
@@ -88,6 +93,9 @@ int main(int argc, char **argv) {
     listeners.push_back(l);
   }
 
+  hira::router::ServerPool pool(apis, warm);
+  pool.fill();
+
   if (!ready_file.empty()) {
     // Written aside and renamed: whoever sees the file sees it whole.
     const std::string tmp = ready_file + ".tmp";
@@ -111,9 +119,9 @@ int main(int argc, char **argv) {
       if (fd < 0) continue;
       const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
       ++sessions;
-      std::thread([fd, origin, &apis, &stats, &sessions] {
+      std::thread([fd, origin, &apis, &pool, &stats, &sessions] {
         {
-          hira::router::GuestSession s(fd, apis, stats, origin);
+          hira::router::GuestSession s(fd, apis, pool, stats, origin);
           s.run();
         }
         --sessions;

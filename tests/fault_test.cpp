@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "test_support.h"
@@ -61,6 +62,37 @@ TEST(Faults, GuestKilledMidCallLeavesRouterServing) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(router.servers().empty());
+}
+
+// --warm-servers: one started server per API waits for the next guest; a
+// guest takes it and the pool starts another. A warm server that died while
+// idle is never handed out.
+TEST(ServerPool, GuestsGetWarmServersAndThePoolRefills) {
+  Router router({"--warm-servers", "1"});
+  auto settle = [&](size_t want) {
+    for (int i = 0; i < 200 && router.servers().size() != want; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return router.servers().size();
+  };
+  const size_t apis = settle(2);
+  ASSERT_EQ(apis, 2u);  // acc and opencl
+  const auto warm = router.servers();
+  Process guest({kStress, "sleep", "2000"}, router.guest_env());
+  ASSERT_TRUE(guest.wait_for_output("sleeping")) << guest.err();
+  // The guest's server is one that was warm; a new one waits beside it.
+  const auto during = router.servers();
+  EXPECT_EQ(during.size(), 3u);
+  size_t kept = 0;
+  for (const pid_t p : warm) kept += std::count(during.begin(), during.end(), p);
+  EXPECT_EQ(kept, 2u);
+  EXPECT_EQ(guest.wait(std::chrono::seconds(30)), 0) << guest.err();
+  EXPECT_EQ(settle(2), 2u);  // the used server ended with its guest
+  // Kill every idle server: the next guest still gets a working one.
+  for (const pid_t p : router.servers()) ::kill(p, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const RunResult next = run({kStress, "loop", "20"}, router.guest_env());
+  EXPECT_EQ(next.exit_code, 0) << next.err;
 }
 
 }  // namespace

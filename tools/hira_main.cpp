@@ -56,7 +56,7 @@ bool wait_for_router(const fs::path &ready_file, pid_t router) {
 }
 
 int run(const std::vector<std::string> &program, const std::string &apis_dir,
-        const std::string &json, bool quiet) {
+        const std::string &json, bool quiet, unsigned warm) {
   char tmpl[] = "/tmp/hira-run-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) {
     std::perror("hira: mkdtemp");
@@ -70,7 +70,9 @@ int run(const std::vector<std::string> &program, const std::string &apis_dir,
                                           "--apis",
                                           apis_dir,
                                           "--ready-file",
-                                          (tmp / "ready").string()};
+                                          (tmp / "ready").string(),
+                                          "--warm-servers",
+                                          std::to_string(warm)};
   if (!quiet) router_args.push_back("--summary");
   if (!json.empty()) router_args.insert(router_args.end(), {"--stats-json", json});
   const pid_t router = spawn(router_args);
@@ -113,8 +115,13 @@ int main(int argc, char **argv) {
       ->check(CLI::ExistingDirectory);
   run_cmd->add_option("--json", json, "write call statistics as JSON to this file");
   run_cmd->add_flag("--quiet", quiet, "do not print the call summary");
+  // One warm server per API: it starts, loads the real library and finds its
+  // devices while the program starts (0: start it at the program's first call).
+  unsigned warm = 1;
+  run_cmd->add_option("--warm-servers", warm, "API servers started ahead, per API")
+      ->check(CLI::Range(0u, 16u));
   run_cmd->add_option("program", program, "the program and its arguments (after --)")->required();
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGINT, SIG_IGN);  // the program gets Ctrl-C; we clean up after it
-  return run(program, apis_dir, json, quiet);
+  return run(program, apis_dir, json, quiet, warm);
 }

@@ -133,6 +133,7 @@ struct ServerApi {
   uint32_t (*bind)(void *dl_handle);
   const uint8_t *bound;            // per function: resolved?
   uint32_t remote_function_count;  // functions that run here (not guest_only)
+  void (*warm_up)();               // lapis_server_warmup, or nullptr
 };
 
 // Callback trampolines call this: sends the callback to the guest and waits

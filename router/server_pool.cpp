@@ -1,0 +1,94 @@
+#include "server_pool.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+extern char **environ;
+
+namespace hira::router {
+
+ServerPool::ServerPool(const ApiRegistry &apis, unsigned warm) : apis_(apis), warm_(warm) {}
+
+ServerPool::~ServerPool() {
+  std::lock_guard lock(mu_);
+  for (auto &[name, servers] : idle_) {
+    for (const auto &s : servers) {
+      // Idle: nothing of a guest's to lose; a server still warming up
+      // would only finish that first.
+      ::kill(s.pid, SIGKILL);
+      ::close(s.fd);
+      ::waitpid(s.pid, nullptr, 0);
+    }
+  }
+}
+
+void ServerPool::fill() {
+  if (warm_ == 0) return;
+  std::lock_guard lock(mu_);
+  for (const auto &[name, api] : apis_.all()) {
+    if (!api.remote_endpoint.empty()) continue;
+    auto &servers = idle_[name];
+    while (servers.size() < warm_) {
+      const SpawnedServer s = spawn(api);
+      if (s.pid < 0) break;
+      servers.push_back(s);
+    }
+  }
+}
+
+SpawnedServer ServerPool::take(const ApiEntry &api) {
+  SpawnedServer got;
+  {
+    std::lock_guard lock(mu_);
+    auto &servers = idle_[api.module->name];
+    while (!servers.empty() && got.pid < 0) {
+      const SpawnedServer s = servers.front();
+      servers.erase(servers.begin());
+      if (::waitpid(s.pid, nullptr, WNOHANG) == 0) {
+        got = s;  // still running: warm
+      } else {
+        ::close(s.fd);  // it died while idle (reaped above)
+      }
+    }
+    if (warm_ != 0 && got.pid >= 0) {
+      const SpawnedServer next = spawn(api);
+      if (next.pid >= 0) servers.push_back(next);
+    }
+  }
+  return got.pid >= 0 ? got : spawn(api);
+}
+
+SpawnedServer ServerPool::spawn(const ApiEntry &api) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return {};
+  // Everything the child needs is built before fork: the router is threaded.
+  std::vector<std::string> env_storage;
+  for (char **e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "HIRA_SERVER_LIBRARY_DIR=", 24) != 0) env_storage.emplace_back(*e);
+  }
+  env_storage.push_back("HIRA_SERVER_LIBRARY_DIR=" + api.library_dir);
+  std::vector<char *> envp;
+  for (auto &s : env_storage) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string path = api.server_path, fd_flag = "--fd", fd_num = "3";
+  char *argv[] = {path.data(), fd_flag.data(), fd_num.data(), nullptr};
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return {};
+  }
+  if (pid == 0) {
+    ::dup2(sv[1], 3);  // dup2 clears close-on-exec on the copy
+    ::execve(path.c_str(), argv, envp.data());
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  return {sv[0], pid};
+}
+
+}  // namespace hira::router

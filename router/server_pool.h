@@ -1,0 +1,47 @@
+// Spawning API servers: one process per guest process, started from a
+// pool of warm ones where the operator asks for it, so that a guest's first
+// call does not wait for a process to start and the real library to load
+// and initialize.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api_registry.h"
+
+namespace hira::router {
+
+struct SpawnedServer {
+  int fd = -1;     // the router's end of the server's channel
+  pid_t pid = -1;  // -1: nothing was started
+};
+
+class ServerPool {
+ public:
+  // `warm`: idle servers kept ready per API (0: spawn on demand only).
+  ServerPool(const ApiRegistry &apis, unsigned warm);
+  ~ServerPool();  // ends the idle servers
+  ServerPool(const ServerPool &) = delete;
+  ServerPool &operator=(const ServerPool &) = delete;
+
+  // Starts the warm servers (call once the registry is complete).
+  void fill();
+  // A server for a new guest of `api`: a warm one if there is one alive,
+  // else a fresh one; the pool starts a replacement.
+  SpawnedServer take(const ApiEntry &api);
+
+  // Starts `hira-server-NAME --fd 3` on a new socket pair.
+  static SpawnedServer spawn(const ApiEntry &api);
+
+ private:
+  const ApiRegistry &apis_;
+  unsigned warm_;
+  std::mutex mu_;
+  std::map<std::string, std::vector<SpawnedServer>> idle_;  // by API name
+};
+
+}  // namespace hira::router
