@@ -4,6 +4,7 @@
 
 #include "emit.h"
 #include "emit_util.h"
+#include "hira/wire.h"
 
 namespace cava {
 
@@ -118,7 +119,9 @@ nlohmann::json function_json(const Function &f) {
 
 }  // namespace
 
-std::string emit_model_json(const Api &api) {
+namespace {
+
+nlohmann::json model_json(const Api &api) {
   nlohmann::json j;
   j["name"] = api.name;
   j["version"] = api.version;
@@ -136,7 +139,25 @@ std::string emit_model_json(const Api &api) {
     j["callbacks"].push_back(cj);
   }
   for (const auto &f : api.functions) j["functions"].push_back(function_json(f));
-  return j.dump(2) + "\n";
+  return j;
+}
+
+}  // namespace
+
+std::string emit_model_json(const Api &api) { return model_json(api).dump(2) + "\n"; }
+
+uint64_t model_signature(const Api &api) {
+  nlohmann::json j = model_json(api);
+  j.erase("signature");
+  j["wire_version"] = ::hira::wire::kVersion;
+  j["declarations"] = api.declarations;  // struct layouts that travel as bytes
+  const std::string text = j.dump();
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (const unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
 }
 
 }  // namespace cava

@@ -11,6 +11,8 @@
 #include <functional>
 #include <sstream>
 
+#include "emit.h"
+
 namespace cava {
 
 using namespace clang;
@@ -107,8 +109,8 @@ class Parser {
             "the spec names no server library: write lapis_server_library(\"libfoo.so.1\");");
     }
     if (api_.functions.empty()) error(Loc{api_.spec_file, 1}, "the spec describes no function");
-    api_.signature = signature();
     api_.declarations = spec_decls_;
+    api_.signature = model_signature(api_);
   }
 
  private:
@@ -1040,28 +1042,6 @@ class Parser {
     }
     cb.fn = std::move(fn);
     api_.callbacks.back() = std::move(cb);
-  }
-
-  uint64_t signature() const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](const std::string &s) {
-      for (const unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-      }
-      h ^= 0xff;
-      h *= 1099511628211ull;
-    };
-    mix(api_.name);
-    mix(api_.version);
-    for (const auto &f : api_.functions) {
-      mix(f.name);
-      mix(f.ret_type);
-      mix(f.always_async() ? "async" : f.async_per_call() ? "async per call" : "sync");
-      for (const auto &p : f.params) mix(p.type_name);
-    }
-    for (const auto &c : api_.callbacks) mix(c.name);
-    return h;
   }
 
   ASTContext &ctx_;

@@ -254,6 +254,26 @@ TEST(CavaGen, ExpectSonameMismatchFails) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// The signature covers the wire shape: a spec that differs only in how one
+// buffer is sized (same prototypes) is another protocol.
+TEST(CavaSignature, HashesTheWireShapeNotJustThePrototypes) {
+  hira::test::TempDir dir;
+  const std::string text = hira::test::read_file(spec("widget.lapis"));
+  const std::string from = "argument(data) { in; buffer(size); }";
+  ASSERT_NE(text.find(from), std::string::npos);
+  std::string changed = text;
+  changed.replace(changed.find(from), from.size(), "argument(data) { in; buffer(size / 2); }");
+  const std::string same_path = dir.path() + "/same.lapis",
+                    changed_path = dir.path() + "/changed.lapis";
+  std::ofstream(same_path) << text;
+  std::ofstream(changed_path) << changed;
+  const auto original = dump(spec("widget.lapis"), specs_dir());
+  const auto same = dump(same_path, specs_dir());
+  const auto other = dump(changed_path, specs_dir());
+  EXPECT_EQ(original["signature"], same["signature"]);
+  EXPECT_NE(original["signature"], other["signature"]);
+}
+
 // ---- bad specs: each bad_*.lapis marks its error with `// expect-error: TEXT` ----
 
 std::vector<std::string> bad_specs() {
