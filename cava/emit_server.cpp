@@ -7,15 +7,6 @@ namespace cava {
 
 namespace {
 
-// The branch of v that is a deferred out buffer, or nullptr.
-const Value *deferred_value(const Value &v) {
-  if (v.pred) {
-    const Value *t = deferred_value(*v.then_v);
-    return t != nullptr ? t : deferred_value(*v.else_v);
-  }
-  return v.deferred ? &v : nullptr;
-}
-
 // A pointer whose elements are pointers (in any branch of a condition): the
 // server keeps each element's count in hira_ne_<param>.
 bool has_pointer_elements(const Value &v) {

@@ -109,10 +109,15 @@ void declare_selectors(Code &c, const Value &v) {
 
 std::string condition(const Value &v) { return v.selector.empty() ? v.pred->text : v.selector; }
 
-bool has_deferred(const Value &v) {
-  if (v.pred) return has_deferred(*v.then_v) || has_deferred(*v.else_v);
-  return v.deferred.has_value();
+const Value *deferred_value(const Value &v) {
+  if (v.pred) {
+    const Value *t = deferred_value(*v.then_v);
+    return t != nullptr ? t : deferred_value(*v.else_v);
+  }
+  return v.deferred ? &v : nullptr;
 }
+
+bool has_deferred(const Value &v) { return deferred_value(v) != nullptr; }
 
 bool has_out_data(const Value &v) {
   if (v.pred) return has_out_data(*v.then_v) || has_out_data(*v.else_v);

@@ -58,7 +58,8 @@ void emit_callback_decode(Code &c, const Value &v, const std::string &x, const s
 // `ret (*)(params)` for a callback's C function pointer type.
 std::string function_pointer_type(const Function &f);
 bool has_out_data(const Value &v);
-// Does v (in any branch) have a deferred out buffer?
+// The branch of v that is a deferred out buffer, or nullptr; and whether there is one.
+const Value *deferred_value(const Value &v);
 bool has_deferred(const Value &v);
 // Declares `uint8_t <selector> = 0;` for every guest-decided condition in v.
 void declare_selectors(Code &c, const Value &v);
