@@ -32,6 +32,7 @@
 #include "hira/channel.h"
 #include "hira/codec.h"
 #include "hira/wire.h"
+#include "raw_guest.h"
 #include "test_support.h"
 
 extern char **environ;
@@ -39,243 +40,7 @@ extern char **environ;
 namespace hira::test {
 namespace {
 
-using namespace std::chrono_literals;
-using wire::ReplyStatus;
-
 const std::string kStress = build_dir() + "/bin/acc_stress";
-
-// ---------------------------------------------------------------------------
-// Raw wire I/O
-
-bool write_bytes(int fd, const void *data, size_t n) {
-  const auto *p = static_cast<const uint8_t *>(data);
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-// Sends a frame; magic, version and length are filled in unless `raw`.
-bool send_frame(int fd, wire::FrameHeader h, const std::vector<uint8_t> &payload,
-                bool raw = false) {
-  if (!raw) {
-    h.magic = wire::kMagic;
-    h.version = wire::kVersion;
-    h.length = static_cast<uint32_t>(payload.size());
-  }
-  std::vector<uint8_t> bytes(sizeof(h) + payload.size());
-  std::memcpy(bytes.data(), &h, sizeof(h));
-  if (!payload.empty()) std::memcpy(bytes.data() + sizeof(h), payload.data(), payload.size());
-  return write_bytes(fd, bytes.data(), bytes.size());
-}
-
-struct RawFrame {
-  wire::FrameHeader h{};
-  std::vector<uint8_t> payload;
-  wire::Kind kind() const { return static_cast<wire::Kind>(h.kind); }
-};
-
-enum class Got { Frame, Closed, Timeout, Error };
-
-using Clock = std::chrono::steady_clock;
-
-Got read_exact(int fd, void *buf, size_t n, Clock::time_point deadline) {
-  size_t got = 0;
-  while (got < n) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return Got::Timeout;
-    pollfd p{fd, POLLIN, 0};
-    const int pr = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (pr < 0 && errno == EINTR) continue;
-    if (pr <= 0) return pr == 0 ? Got::Timeout : Got::Error;
-    const ssize_t r = ::read(fd, static_cast<uint8_t *>(buf) + got, n - got);
-    if (r < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return errno == ECONNRESET ? Got::Closed : Got::Error;
-    }
-    if (r == 0) return got == 0 ? Got::Closed : Got::Error;
-    got += static_cast<size_t>(r);
-  }
-  return Got::Frame;
-}
-
-Got recv_frame(int fd, RawFrame *out, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = Clock::now() + timeout;
-  const Got g = read_exact(fd, &out->h, sizeof(out->h), deadline);
-  if (g != Got::Frame) return g;
-  if (!wire::header_is_sane(out->h) || out->h.length > (64u << 20)) return Got::Error;
-  out->payload.resize(out->h.length);
-  if (out->h.length == 0) return Got::Frame;
-  const Got p = read_exact(fd, out->payload.data(), out->payload.size(), deadline);
-  return p == Got::Closed ? Got::Error : p;
-}
-
-// True once the peer has closed the connection (whatever it sent before).
-bool wait_closed(int fd, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = Clock::now() + timeout;
-  uint8_t buf[4096];
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t r = ::read(fd, buf, sizeof(buf));
-    if (r == 0) return true;
-    if (r < 0 && errno != EINTR && errno != EAGAIN) return true;  // ECONNRESET
-  }
-}
-
-wire::ReplyPrefix prefix_of(const RawFrame &f) {
-  wire::ReplyPrefix p{};
-  if (f.payload.size() >= sizeof(p))
-    std::memcpy(&p, f.payload.data(), sizeof(p));
-  else
-    p.status = 0xffffffffu;
-  return p;
-}
-
-// The reply's blobs after the prefix.
-Reader reply_blobs(const RawFrame &f) {
-  if (f.payload.size() < sizeof(wire::ReplyPrefix)) return Reader(nullptr, 0);
-  return Reader(f.payload.data(), sizeof(wire::ReplyPrefix), f.payload.size());
-}
-
-int32_t return_value(const RawFrame &f) {
-  Reader r = reply_blobs(f);
-  Reader b = r.blob();
-  const auto v = b.get<int32_t>();
-  return b.done() ? v : INT32_MIN;
-}
-
-// The handle an allocating call returned in its out-argument blob `blob`.
-uint64_t returned_handle(const RawFrame &f, int blob) {
-  Reader r = reply_blobs(f);
-  for (int i = 0; i < blob; ++i) r.blob();
-  Reader b = r.blob();
-  if (b.get_u64() != 1) return 0;
-  const uint64_t h = b.get_u64();
-  return b.done() && r.ok() ? h : 0;
-}
-
-std::vector<uint8_t> hello_payload(const std::string &name, uint64_t signature,
-                                   std::optional<uint32_t> name_len = std::nullopt) {
-  Writer w;
-  w.put_u32(name_len.value_or(static_cast<uint32_t>(name.size())));
-  w.put_bulk(name.data(), name.size());
-  w.put_u64(signature);
-  w.put_u32(static_cast<uint32_t>(::getpid()));
-  return flatten(w);
-}
-
-// ---------------------------------------------------------------------------
-// A guest speaking the protocol by hand.
-
-class RawGuest {
- public:
-  explicit RawGuest(int fd) : fd_(fd) {}
-  explicit RawGuest(const std::string &endpoint) : fd_(connect_to(endpoint)) {}
-  ~RawGuest() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RawGuest(const RawGuest &) = delete;
-  RawGuest &operator=(const RawGuest &) = delete;
-
-  int fd() const { return fd_; }
-  bool connected() const { return fd_ >= 0; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  // Sends a Hello; returns the HelloAck status, or -1 if none came.
-  int64_t hello(const std::vector<uint8_t> &payload) {
-    if (!send_frame(fd_, make_header(wire::Kind::Hello), payload)) return -1;
-    RawFrame f;
-    if (recv_frame(fd_, &f) != Got::Frame || f.kind() != wire::Kind::HelloAck) return -1;
-    return f.h.func;
-  }
-  int64_t hello() { return hello(hello_payload(kApiName, kApiSignature)); }
-
-  uint64_t send_call(uint32_t func, const std::vector<uint8_t> &payload, uint32_t flags = 0,
-                     uint32_t thread = 1) {
-    const uint64_t id = next_call_++;
-    send_frame(fd_, make_header(wire::Kind::Call, func, id, thread, flags), payload);
-    return id;
-  }
-
-  // Waits for the Reply to call `id`, answering callbacks meanwhile. Any
-  // other reply is an error (only one sync call is ever in flight).
-  std::optional<RawFrame> wait_reply(uint64_t id, std::string *why,
-                                     std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-      RawFrame f;
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      const Got g = recv_frame(fd_, &f, std::max(left, 1ms));
-      if (g != Got::Frame) {
-        *why = g == Got::Timeout  ? "no reply within the timeout (hang)"
-               : g == Got::Closed ? "connection closed"
-                                  : "malformed frame or read error";
-        return std::nullopt;
-      }
-      if (f.kind() == wire::Kind::Callback) {
-        ++callbacks_;
-        send_frame(fd_, make_header(wire::Kind::CallbackDone, f.h.func, f.h.call_id), {});
-        continue;
-      }
-      if (f.kind() != wire::Kind::Reply) {
-        *why = "unexpected frame kind " + std::to_string(f.h.kind);
-        return std::nullopt;
-      }
-      if (f.h.call_id != id) {
-        *why = "reply to call " + std::to_string(f.h.call_id) + " while waiting for " +
-               std::to_string(id);
-        return std::nullopt;
-      }
-      return f;
-    }
-  }
-
-  std::optional<RawFrame> call(uint32_t func, const std::vector<Arg> &args, uint32_t flags = 0,
-                               uint32_t thread = 1) {
-    return call_raw(func, encode(args), flags, thread);
-  }
-  std::optional<RawFrame> call_raw(uint32_t func, const std::vector<uint8_t> &payload,
-                                   uint32_t flags = 0, uint32_t thread = 1) {
-    const uint64_t id = send_call(func, payload, flags, thread);
-    std::string why;
-    auto r = wait_reply(id, &why);
-    if (!r) last_error_ = why;
-    return r;
-  }
-
-  const std::string &last_error() const { return last_error_; }
-  uint64_t callbacks() const { return callbacks_; }
-
- private:
-  int fd_;
-  uint64_t next_call_ = 1;
-  uint64_t callbacks_ = 0;
-  std::string last_error_;
-};
-
-// Reply status of a sync call, or a failure describing why there is none.
-#define EXPECT_STATUS(reply, guest, want)                                                \
-  do {                                                                                   \
-    const auto &r_ = (reply);                                                            \
-    ASSERT_TRUE(r_.has_value()) << (guest).last_error();                                 \
-    EXPECT_EQ(prefix_of(*r_).status, static_cast<uint32_t>(want))                        \
-        << "got " << wire::status_name(static_cast<ReplyStatus>(prefix_of(*r_).status)); \
-  } while (0)
 
 // ---------------------------------------------------------------------------
 // HostileRouter
@@ -418,7 +183,7 @@ TEST(HostileRouter, ValidatesEveryCallOfAnAcceptedGuest) {
 
   RawGuest g(router.endpoint());
   ASSERT_TRUE(g.connected());
-  ASSERT_EQ(g.hello(), 0) << "the router refused a valid hello";
+  ASSERT_EQ(g.hello(kApiName, kApiSignature), 0) << "the router refused a valid hello";
   pid_t our_server = -1;
   for (pid_t p : server_set(router)) {
     if (before.count(p) == 0) our_server = p;
@@ -600,20 +365,20 @@ TEST(HostileRouter, ValidatesEveryCallOfAnAcceptedGuest) {
   for (wire::Kind kind :
        {wire::Kind::Reply, wire::Kind::Hello, wire::Kind::Callback, wire::Kind::HelloAck}) {
     RawGuest g2(router.endpoint());
-    ASSERT_EQ(g2.hello(), 0);
+    ASSERT_EQ(g2.hello(kApiName, kApiSignature), 0);
     ASSERT_TRUE(send_frame(g2.fd(), make_header(kind, 0, 1), std::vector<uint8_t>(40, 0)));
     EXPECT_TRUE(wait_closed(g2.fd())) << "kind " << static_cast<int>(kind);
   }
   {  // Bad magic mid-session.
     RawGuest g3(router.endpoint());
-    ASSERT_EQ(g3.hello(), 0);
+    ASSERT_EQ(g3.hello(kApiName, kApiSignature), 0);
     std::vector<uint8_t> junk(64, 0x5a);
     ASSERT_TRUE(write_bytes(g3.fd(), junk.data(), junk.size()));
     EXPECT_TRUE(wait_closed(g3.fd()));
   }
   {  // A guest that vanishes with calls in flight.
     RawGuest g4(router.endpoint());
-    ASSERT_EQ(g4.hello(), 0);
+    ASSERT_EQ(g4.hello(kApiName, kApiSignature), 0);
     auto r = g4.call(FN_acc_context_create, {in_ptr(1, 2, {'x', 0}), out_ptr(8, 1)});
     ASSERT_TRUE(r) << g4.last_error();
     const uint64_t c = returned_handle(*r, 2);
@@ -816,7 +581,7 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
   ASSERT_GE(server.fd(), 0);
   ASSERT_GT(server.pid(), 0);
   RawGuest g(server.release_fd());  // the "router"'s end
-  ASSERT_EQ(g.hello(), 0) << server.err();
+  ASSERT_EQ(g.hello(kApiName, kApiSignature), 0) << server.err();
 
   // A fixed seed; HIRA_HOSTILE_SEED explores others.
   const char *seed_env = std::getenv("HIRA_HOSTILE_SEED");
@@ -1108,7 +873,7 @@ TEST(HostileServer, HandlesProtocolViolations) {
   {  // Garbage after a good hello.
     ServerUnderTest server;
     RawGuest g(server.release_fd());
-    ASSERT_EQ(g.hello(), 0) << server.err();
+    ASSERT_EQ(g.hello(kApiName, kApiSignature), 0) << server.err();
     std::vector<uint8_t> junk(100, 0xee);
     ASSERT_TRUE(write_bytes(g.fd(), junk.data(), junk.size()));
     EXPECT_TRUE(wait_closed(g.fd(), 10s));
@@ -1120,7 +885,7 @@ TEST(HostileServer, HandlesProtocolViolations) {
   {  // A truncated frame, then EOF, in the middle of a callback.
     ServerUnderTest server;
     RawGuest g(server.release_fd());
-    ASSERT_EQ(g.hello(), 0) << server.err();
+    ASSERT_EQ(g.hello(kApiName, kApiSignature), 0) << server.err();
     auto r = g.call(FN_acc_context_create, {in_ptr(1, 2, {'c', 0}), out_ptr(8, 1)});
     ASSERT_TRUE(r) << g.last_error();
     const uint64_t ctx = returned_handle(*r, 2);
@@ -1142,7 +907,7 @@ TEST(HostileServer, HandlesProtocolViolations) {
   {  // Many guest threads (beyond the shadow-thread limit), then Bye.
     ServerUnderTest server;
     RawGuest g(server.release_fd());
-    ASSERT_EQ(g.hello(), 0) << server.err();
+    ASSERT_EQ(g.hello(kApiName, kApiSignature), 0) << server.err();
     std::map<uint32_t, int> seen;
     for (uint32_t t = 0; t < 600; ++t) {
       const auto r = g.call(FN_acc_context_count, {}, 0, 1000 + t * 7919);
@@ -1171,7 +936,7 @@ TEST(HostileServer, HandlesProtocolViolations) {
 TEST(HostileServer, StaleBufferOfADestroyedContextCannotCorruptTheServer) {
   ServerUnderTest server;
   RawGuest g(server.release_fd());
-  ASSERT_EQ(g.hello(), 0) << server.err();
+  ASSERT_EQ(g.hello(kApiName, kApiSignature), 0) << server.err();
   auto r = g.call(FN_acc_context_create, {in_ptr(1, 2, {'a', 0}), out_ptr(8, 1)});
   ASSERT_TRUE(r) << g.last_error();
   const uint64_t a = returned_handle(*r, 2);

@@ -1,0 +1,173 @@
+// A hostile OpenCL guest, speaking the wire protocol by hand against the
+// real router and API server (PoCL): the paths that decide on the server
+// what a guest's bytes mean (handles inside structs, deferred out buffers,
+// Data frames) refuse what they must and keep serving.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "call_builder.h"
+#include "hira/wire.h"
+#include "opencl_protocol.h"  // generated: kApiName, kApiSignature, FN_*
+#include "raw_guest.h"
+#include "test_support.h"
+
+namespace hira::test {
+namespace {
+
+// CL constants, spelled here so that this test needs no OpenCL header.
+constexpr uint64_t kDeviceTypeAll = 0xFFFFFFFF;
+constexpr uint64_t kMemReadWrite = 1;
+constexpr uint32_t kImage1DBuffer = 0x10F6;
+constexpr uint32_t kRgba = 0x10B5, kUnsignedInt8 = 0x10DA;
+
+// A blob of raw bytes built from u8/u64 pieces.
+class Bytes {
+ public:
+  Bytes &u8(uint8_t v) { return put(&v, 1); }
+  Bytes &u32(uint32_t v) { return put(&v, 4); }
+  Bytes &u64(uint64_t v) { return put(&v, 8); }
+  std::vector<uint8_t> take() { return std::move(b_); }
+
+ private:
+  Bytes &put(const void *p, size_t n) {
+    const auto *c = static_cast<const uint8_t *>(p);
+    b_.insert(b_.end(), c, c + n);
+    return *this;
+  }
+  std::vector<uint8_t> b_;
+};
+
+// A present array of handles (encoded element by element, as the guest does).
+Arg handles(std::initializer_list<uint64_t> ids) {
+  Bytes b;
+  b.u8(1).u64(ids.size());
+  for (const uint64_t id : ids) b.u64(id);
+  return raw(b.take());
+}
+
+// The handle a call returned as its value (blob 0).
+uint64_t returned_object(const RawFrame &f) {
+  Reader r = reply_blobs(f);
+  Reader b = r.blob();
+  return b.get_u64();
+}
+
+class HostileOpenCl : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(guest_.connected());
+    ASSERT_EQ(guest_.hello(kApiName, kApiSignature), 0);
+    auto r = guest_.call(FN_clGetPlatformIDs, {scalar(1, 4), out_ptr(8, 1), out_ptr(4, 1)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+    platform_ = returned_handle(*r, 2);
+    r = guest_.call(FN_clGetDeviceIDs, {handle(platform_), scalar(kDeviceTypeAll, 8), scalar(1, 4),
+                                        out_ptr(8, 1), out_ptr(4, 1)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+    device_ = returned_handle(*r, 4);
+    // clCreateContext(NULL, 1, &device, NULL, NULL, &err)
+    r = guest_.call(FN_clCreateContext,
+                    {absent(), scalar(1, 4), handles({device_}), u64(0), raw(), out_ptr(4, 1)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+    context_ = returned_object(*r);
+    r = guest_.call(FN_clCreateCommandQueue,
+                    {handle(context_), handle(device_), scalar(0, 8), out_ptr(4, 1)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+    queue_ = returned_object(*r);
+    // clCreateBuffer(ctx, READ_WRITE, 4096, NULL, &err)
+    r = guest_.call(FN_clCreateBuffer, {handle(context_), scalar(kMemReadWrite, 8), size_arg(4096),
+                                        absent(), out_ptr(4, 1)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+    buffer_ = returned_object(*r);
+    ASSERT_NE(platform_ * device_ * context_ * queue_ * buffer_, 0u);
+  }
+
+  // clEnqueueReadBuffer(queue, buffer, CL_FALSE, 0, size, <deferred ptr>, 0, NULL, NULL)
+  std::vector<Arg> nonblocking_read(uint64_t size, uint64_t token) {
+    return {handle(queue_), handle(buffer_), scalar(0, 4),
+            size_arg(0),    size_arg(size),  raw(Bytes().u8(1).u64(size).u64(token).take()),
+            scalar(0, 4),   absent(),        absent()};
+  }
+
+  Router router_;
+  RawGuest guest_{router_.endpoint()};
+  uint64_t platform_ = 0, device_ = 0, context_ = 0, queue_ = 0, buffer_ = 0;
+};
+
+// cl_image_desc.buffer travels as a wire id: one the guest does not hold is
+// refused as that argument's bad handle, before the implementation sees it.
+TEST_F(HostileOpenCl, ImageDescWithAForeignBufferIdIsRefused) {
+  Bytes format;
+  format.u32(kRgba).u32(kUnsignedInt8);
+  Bytes desc;  // struct hira_image_desc: type, 6 sizes, 2 uints, buffer id
+  desc.u32(kImage1DBuffer)
+      .u32(0)
+      .u64(64)
+      .u64(0)
+      .u64(0)
+      .u64(0)
+      .u64(0)
+      .u64(0)
+      .u32(0)
+      .u32(0)
+      .u64(0xdeadbeef);
+  const auto r = guest_.call(
+      FN_clCreateImage, {handle(context_), scalar(kMemReadWrite, 8), in_ptr(8, 1, format.take()),
+                         in_ptr(72, 1, desc.take()), absent(), out_ptr(4, 1)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::BadHandle);
+  EXPECT_EQ(prefix_of(*r).detail, 3u);  // image_desc
+  // With the guest's own buffer it works.
+  Bytes format2, desc2;
+  format2.u32(kRgba).u32(kUnsignedInt8);
+  desc2.u32(kImage1DBuffer)
+      .u32(0)
+      .u64(64)
+      .u64(0)
+      .u64(0)
+      .u64(0)
+      .u64(0)
+      .u64(0)
+      .u32(0)
+      .u32(0)
+      .u64(buffer_);
+  const auto ok = guest_.call(
+      FN_clCreateImage, {handle(context_), scalar(kMemReadWrite, 8), in_ptr(8, 1, format2.take()),
+                         in_ptr(72, 1, desc2.take()), absent(), out_ptr(4, 1)});
+  EXPECT_STATUS(ok, guest_, ReplyStatus::Ok);
+  EXPECT_NE(returned_object(*ok), 0u);  // the image
+}
+
+// A deferred out buffer larger than the per-guest cap is refused; a normal
+// one comes back as a Data frame naming the guest's token, before the reply
+// of the call that shows the read complete.
+TEST_F(HostileOpenCl, DeferredReadsAreBoundedAndComeBeforeTheirSyncPoint) {
+  const auto huge = guest_.call(FN_clEnqueueReadBuffer, nonblocking_read(uint64_t{1} << 39, 7));
+  EXPECT_STATUS(huge, guest_, ReplyStatus::OutOfMemory);
+
+  const auto r = guest_.call(FN_clEnqueueReadBuffer, nonblocking_read(4096, 0x5eed));
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), 0);
+  const uint64_t finish = guest_.send_call(FN_clFinish, encode({handle(queue_)}));
+  RawFrame f;
+  ASSERT_EQ(recv_frame(guest_.fd(), &f), Got::Frame);
+  EXPECT_EQ(f.kind(), wire::Kind::Data);
+  EXPECT_EQ(f.h.call_id, 0x5eedu);
+  EXPECT_EQ(f.payload.size(), 4096u);
+  ASSERT_EQ(recv_frame(guest_.fd(), &f), Got::Frame);
+  EXPECT_EQ(f.kind(), wire::Kind::Reply);
+  EXPECT_EQ(f.h.call_id, finish);
+}
+
+// Data frames go from servers to guests only: a guest that sends one is cut
+// off, and the router serves the next guest.
+TEST_F(HostileOpenCl, AGuestSendingDataIsDisconnected) {
+  ASSERT_TRUE(send_frame(guest_.fd(), make_header(wire::Kind::Data, 0, 1), {1, 2, 3, 4}));
+  EXPECT_TRUE(wait_closed(guest_.fd()));
+  RawGuest next(router_.endpoint());
+  EXPECT_EQ(next.hello(kApiName, kApiSignature), 0);
+  const auto r = next.call(FN_clGetPlatformIDs, {scalar(0, 4), absent(), out_ptr(4, 1)});
+  EXPECT_STATUS(r, next, ReplyStatus::Ok);
+}
+
+}  // namespace
+}  // namespace hira::test
