@@ -963,6 +963,25 @@ class Parser {
                 " is sync: guest_check only applies to async calls (the server reports "
                 "a sync call's errors itself); write async or async_if(cond)");
     }
+    // deferred(...) describes an argument's own out buffer of bytes (in any
+    // branch of its conditions), never an element of one.
+    for (const auto &p : fn.params) {
+      std::function<void(const Value &, bool)> check = [&](const Value &v, bool nested) {
+        if (v.pred) {
+          check(*v.then_v, nested);
+          check(*v.else_v, nested);
+          return;
+        }
+        if (v.deferred && (nested || v.kind != Value::Kind::Pointer || !v.out || !v.is_bulk())) {
+          error(p.loc, "deferred(...) on '" + p.name + "' of " + fn.name +
+                           " needs the argument's own out buffer of plain bytes: write it in "
+                           "argument(" +
+                           p.name + ") { out; buffer(n); ... }");
+        }
+        if (v.element) check(*v.element, true);
+      };
+      check(*p.value, false);
+    }
     if (fn.cache_if) {
       // Only answers that are plain data can be given again.
       bool changes = fn.async || fn.async_if || fn.returns_void || !fn.success ||
