@@ -120,6 +120,17 @@ std::string emit_router(const Api &api) {
   c.line("const uint32_t kArgOffset[] = {" + offsets + "};");
   c.line("const uint32_t kArgCount[] = {" + counts + "};");
   c.line("const uint8_t kAsync[] = {" + asyncs + "};");
+  // A retain: `allocate` on a handle argument (not on a returned handle).
+  std::string retained;
+  for (const auto &f : api.functions) {
+    int arg = -1;
+    for (size_t i = 0; i < f.params.size() && arg < 0; ++i) {
+      const Value &v = *f.params[i].value;
+      if (v.kind == Value::Kind::Handle && v.allocate) arg = static_cast<int>(i);
+    }
+    retained += std::to_string(arg) + ", ";
+  }
+  c.line("const int32_t kRetainedArg[] = {" + retained + "};");
   c.line("const uint32_t kArgSizes[] = {");
   c.raw(sizes);
   c.line("  0};");
@@ -167,7 +178,7 @@ std::string emit_router(const Api &api) {
   c.line(
       "  ::hira::router::kRouterModuleAbi, kApiName, kApiVersion, kApiSignature, kFunctionCount,");
   c.line("  kFunctionNames, kAsync, kArgOffset, kArgCount, kArgSizes, RC_COUNT_, kResourceNames,");
-  c.line("  kResourceContinuous, account_call, allocated_handle, reply_succeeded,");
+  c.line("  kResourceContinuous, account_call, allocated_handle, reply_succeeded, kRetainedArg,");
   c.line("};");
   return c.str();
 }

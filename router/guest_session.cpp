@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -109,8 +110,35 @@ void GuestSession::reply_status(const wire::FrameHeader &call, wire::ReplyStatus
   guest_.send(make_header(wire::Kind::Reply, call.func, call.call_id, call.thread), &iov, 1);
 }
 
-void GuestSession::account_call(const CallAccounting &a) {
+void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
+                                const CallAccounting &a) {
   const RouterModule &m = *api_->module;
+  // A retain of a handle that holds resources: one more reference to drop
+  // before they are released.
+  if (const int32_t arg = m.retained_arg[func];
+      arg >= 0 && static_cast<size_t>(arg) < blobs.size()) {
+    Reader b = blobs[static_cast<size_t>(arg)];
+    const uint64_t h = b.get_u64();
+    std::lock_guard lock(mu_);
+    if (const auto it = refs_.find(h); b.ok() && it != refs_.end()) ++it->second;
+  }
+  // A release drops one reference per handle (however many resources it
+  // holds); only the last one releases them.
+  std::vector<uint64_t> seen, last;
+  {
+    std::lock_guard lock(mu_);
+    for (uint32_t i = 0; i < a.count && i < kMaxDeltas; ++i) {
+      const ResourceDelta &d = a.deltas[i];
+      if (!d.by_handle || std::find(seen.begin(), seen.end(), d.handle) != seen.end()) continue;
+      seen.push_back(d.handle);
+      const auto r = refs_.find(d.handle);
+      if (r == refs_.end()) continue;
+      if (--r->second == 0) {
+        refs_.erase(r);
+        last.push_back(d.handle);
+      }
+    }
+  }
   for (uint32_t i = 0; i < a.count && i < kMaxDeltas; ++i) {
     const ResourceDelta &d = a.deltas[i];
     if (d.resource >= m.resource_count) continue;
@@ -119,7 +147,9 @@ void GuestSession::account_call(const CallAccounting &a) {
       {
         std::lock_guard lock(mu_);
         const auto it = held_.find({d.resource, d.handle});
-        if (it == held_.end()) continue;
+        if (it == held_.end() || std::find(last.begin(), last.end(), d.handle) == last.end()) {
+          continue;
+        }
         amount = it->second;
         held_.erase(it);
       }
@@ -149,6 +179,7 @@ void GuestSession::account_reply(const Pending &p, const Frame &reply) {
     if (h != 0) {
       std::lock_guard lock(mu_);
       held_[{d.resource, h}] += d.amount;
+      refs_.emplace(h, 1);  // the creating call's reference
     }
     stats_.record_resource(m, name_, d.resource, d.amount);
   }
@@ -186,7 +217,7 @@ void GuestSession::guest_to_server() {
     const bool async = (f.header.flags & wire::kFlagAsync) != 0;
     Pending p{f.header.func, std::chrono::steady_clock::now(), {}};
     m.account_call(f.header.func, blobs.data(), &p.accounting);
-    account_call(p.accounting);
+    account_call(f.header.func, blobs, p.accounting);
     stats_.record_call(m, f.header.func, async, f.size);
     if (!async) {
       std::lock_guard lock(mu_);

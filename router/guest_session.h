@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "api_registry.h"
 #include "hira/channel.h"
@@ -39,7 +40,7 @@ class GuestSession {
   void guest_to_server();
   void server_to_guest();
   void reply_status(const wire::FrameHeader &call, wire::ReplyStatus status);
-  void account_call(const CallAccounting &a);
+  void account_call(uint32_t func, const std::vector<Reader> &blobs, const CallAccounting &a);
   void account_reply(const Pending &p, const Frame &reply);
 
   Channel guest_;
@@ -54,6 +55,7 @@ class GuestSession {
   std::mutex mu_;
   std::unordered_map<uint64_t, Pending> pending_;
   std::map<std::pair<uint32_t, uint64_t>, int64_t> held_;  // (resource, handle) -> amount
+  std::unordered_map<uint64_t, uint32_t> refs_;  // handles holding resources -> references
   bool server_gone_ = false;
 };
 

@@ -79,6 +79,22 @@ TEST(OpenClInfo, ImmutablePropertiesAreAnsweredInTheGuest) {
   EXPECT_LT(fns["clGetMemObjectInfo"]["calls"].get<int>(), 20) << fns.dump();
 }
 
+// The router accounts a buffer until its last reference goes, whatever the
+// order of retains and releases.
+TEST(OpenClAccounting, DeviceMemoryFollowsTheObjectNotTheReleaseCalls) {
+  Router router;
+  auto env = router.guest_env();
+  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  const RunResult r = run({program("retained_buffers")}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto stats = nlohmann::json::parse(router.stop());
+  const auto &res = stats["opencl"]["resources"];
+  ASSERT_EQ(res.size(), 1u) << stats.dump();
+  const auto &memory = res.begin().value()["device_memory"];
+  EXPECT_EQ(memory["current"], 1 << 20) << memory.dump();  // `kept`, still referenced
+  EXPECT_EQ(memory["peak"], (1 << 20) + (1 << 16)) << memory.dump();
+}
+
 // Debian's pyopencl: imports (it links OpenCL 2.x entry points) and computes
 // the same through hira as natively, drop-in and through the ICD loader.
 TEST(OpenClPython, PyopenclProgramMatchesNative) {

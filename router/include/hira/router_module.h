@@ -46,9 +46,13 @@ struct RouterModule {
   uint64_t (*allocated_handle)(uint32_t func, Reader reply_after_prefix);
   // Did the real function succeed (per the spec's success value)?
   bool (*reply_succeeded)(uint32_t func, Reader reply_after_prefix);
+  // Per function: the handle argument a call adds a reference to (a retain:
+  // `allocate` on a handle argument), or -1. Resources a handle holds are
+  // released when its last reference goes, not at the first release call.
+  const int32_t *retained_arg;
 };
 
-inline constexpr uint32_t kRouterModuleAbi = 1;
+inline constexpr uint32_t kRouterModuleAbi = 2;
 
 }  // namespace hira::router
 
