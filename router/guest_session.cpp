@@ -21,6 +21,24 @@ namespace {
 constexpr size_t kMaxPending = 1 << 16;
 constexpr int kHelloTimeoutSec = 10;
 
+// A guest's string as it may appear in a log line: printable ASCII only
+// (others as \xNN), at most 64 characters, so that no guest can forge or
+// break the lines operators read.
+std::string printable(const std::string &s) {
+  std::string out;
+  for (const unsigned char c : s.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char esc[5];
+      std::snprintf(esc, sizeof(esc), "\\x%02x", c);
+      out += esc;
+    }
+  }
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
 void set_recv_timeout(int fd, int seconds) {
   timeval tv{seconds, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -65,7 +83,8 @@ bool GuestSession::handshake() {
   if (name == nullptr || !r.done()) return refuse(wire::ReplyStatus::BadFrame, "malformed hello");
   const std::string api(reinterpret_cast<const char *>(name), len);
   api_ = apis_.find(api);
-  if (api_ == nullptr) return refuse(wire::ReplyStatus::Unsupported, "unknown API '" + api + "'");
+  if (api_ == nullptr)
+    return refuse(wire::ReplyStatus::Unsupported, "unknown API '" + printable(api) + "'");
   if (signature != api_->module->signature) {
     return refuse(wire::ReplyStatus::Unsupported,
                   "guest library for '" + api + "' was generated from another spec version");

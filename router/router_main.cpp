@@ -138,6 +138,12 @@ int main(int argc, char **argv) {
   if (!stats_json.empty()) {
     std::ofstream out(stats_json);
     out << stats.json().dump(2) << "\n";
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "hira-router: cannot write the statistics to %s: %s\n",
+                   stats_json.c_str(), std::strerror(errno));
+      return 1;
+    }
   }
   return 0;
 }

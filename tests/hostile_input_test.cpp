@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <random>
@@ -69,6 +70,37 @@ bool pid_alive(pid_t pid) {
   const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// A guest's strings reach the router's log only escaped: no guest can write
+// a line that looks like the router's about another guest.
+TEST(HostileRouter, GuestStringsCannotForgeLogLines) {
+  Router router;
+  RawGuest g(router.endpoint());
+  ASSERT_TRUE(g.connected());
+  const std::string forged = "acc\nhira-router: guest vm2#1/pid1 FORGED\x1b[2J";
+  EXPECT_EQ(g.hello(hello_payload(forged, kApiSignature)),
+            static_cast<int64_t>(ReplyStatus::Unsupported));
+  expect_router_serves(router, "forged name");
+  router.stop();
+  const std::string log = router.process().err();
+  EXPECT_EQ(log.find("\nhira-router: guest vm2#1/pid1 FORGED"), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
+  EXPECT_NE(log.find("acc\\x0ahira-router"), std::string::npos) << log;
+}
+
+// Statistics that cannot be written are an error the operator sees.
+TEST(HostileRouter, StatisticsThatCannotBeWrittenAreReported) {
+  TempDir dir;
+  Process router({build_dir() + "/bin/hira-router", "--listen", "unix:" + dir.path() + "/r.sock",
+                  "--apis", build_dir() + "/apis", "--ready-file", dir.path() + "/ready",
+                  "--stats-json", dir.path() + "/missing/stats.json"});
+  for (int i = 0; i < 2000 && !std::filesystem::exists(dir.path() + "/ready"); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  router.signal(SIGTERM);
+  EXPECT_EQ(router.wait(10s), 1);
+  EXPECT_NE(router.err().find("cannot write the statistics"), std::string::npos) << router.err();
 }
 
 TEST(HostileRouter, RefusesMalformedConnections) {
