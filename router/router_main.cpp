@@ -1,6 +1,7 @@
 // hira-router: the host-side interposition point. Accepts guest processes on
 // one or more listeners, spawns one API server per guest process, validates
 // and accounts every command, and reports what it saw.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -29,6 +31,22 @@ struct Listener {
   std::string endpoint;
   int fd = -1;
 };
+
+// Out of file descriptors: frees the reserve to accept the waiting guest and
+// close it at once (it sees the connection end), then takes the reserve back.
+void shed_connection(int listener, int *reserve_fd) {
+  static auto last_said = std::chrono::steady_clock::time_point{};
+  if (*reserve_fd >= 0) ::close(*reserve_fd);
+  const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  *reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_said > std::chrono::seconds(1)) {
+    last_said = now;
+    std::fprintf(stderr, "hira-router: out of file descriptors: turning guests away\n");
+  }
+  if (fd < 0) ::usleep(10000);  // nothing to shed: do not spin
+}
 
 }  // namespace
 
@@ -107,6 +125,11 @@ int main(int argc, char **argv) {
     }
   }
 
+  // One descriptor kept in reserve: out of descriptors, the router still
+  // accepts the waiting guest to turn it away, instead of spinning on a
+  // listener that stays readable.
+  int reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+
   std::atomic<int> sessions{0};
   uint64_t guest_number = 0;
   std::vector<pollfd> pfds;
@@ -116,7 +139,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < pfds.size(); ++i) {
       if ((pfds[i].revents & POLLIN) == 0) continue;
       const int fd = ::accept4(listeners[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) shed_connection(listeners[i].fd, &reserve_fd);
+        continue;
+      }
       const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
       ++sessions;
       std::thread([fd, origin, &apis, &pool, &stats, &sessions] {

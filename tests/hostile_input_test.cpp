@@ -89,6 +89,37 @@ TEST(HostileRouter, GuestStringsCannotForgeLogLines) {
   EXPECT_NE(log.find("acc\\x0ahira-router"), std::string::npos) << log;
 }
 
+// Out of file descriptors, the router turns the next guest away at once (it
+// used to spin on accept while the guest waited), and serves guests again
+// once descriptors are free.
+TEST(HostileRouter, OutOfDescriptorsTurnsGuestsAwayWithoutSpinning) {
+  TempDir dir;
+  const std::string endpoint = "unix:" + dir.path() + "/r.sock";
+  Process router({"prlimit", "--nofile=48:48", build_dir() + "/bin/hira-router", "--listen",
+                  endpoint, "--apis", build_dir() + "/apis", "--ready-file",
+                  dir.path() + "/ready"});
+  for (int i = 0; i < 2000 && !std::filesystem::exists(dir.path() + "/ready"); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  // Connections that never say hello hold one descriptor each in the router.
+  std::vector<std::unique_ptr<RawGuest>> idle;
+  for (int i = 0; i < 60; ++i) idle.push_back(std::make_unique<RawGuest>(endpoint));
+  std::this_thread::sleep_for(200ms);
+  {
+    RawGuest late(endpoint);
+    ASSERT_TRUE(late.connected());  // the kernel's backlog takes it...
+    EXPECT_TRUE(wait_closed(late.fd(), 3s))
+        << "the router left a guest waiting";  // ...the router ends it
+  }
+  EXPECT_NE(router.err().find("out of file descriptors"), std::string::npos) << router.err();
+  idle.clear();
+  std::this_thread::sleep_for(200ms);
+  RawGuest next(endpoint);
+  EXPECT_EQ(next.hello(kApiName, kApiSignature), 0);
+  const auto r = next.call(FN_acc_get_version, {out_ptr(4, 1), out_ptr(4, 1)});
+  EXPECT_STATUS(r, next, ReplyStatus::Ok);
+}
+
 // Statistics that cannot be written are an error the operator sees.
 TEST(HostileRouter, StatisticsThatCannotBeWrittenAreReported) {
   TempDir dir;
