@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <vector>
 
 namespace hira {
@@ -217,15 +218,17 @@ RecvResult Channel::recv(Frame &out) {
   }
   if (!out.data) {
     out.capacity = out.size == 0 ? 1 : out.size;
-    out.data = std::make_unique_for_overwrite<uint8_t[]>(out.capacity);
+    // A frame the process cannot hold is the sender's problem, not a reason
+    // to abort the receiver (a shared router).
+    out.data.reset(new (std::nothrow) uint8_t[out.capacity]);
+    if (!out.data) return RecvResult::Malformed;
   }
   // What read-ahead already holds, then the rest straight into the frame.
   const size_t head = std::min(out.size, rend_ - rpos_);
   std::memcpy(out.data.get(), rbuf_.data() + rpos_, head);
   rpos_ += head;
   const size_t rest = out.size - head;
-  if (rest != 0 &&
-      read_all(fd_, out.data.get() + head, rest) != static_cast<ssize_t>(rest)) {
+  if (rest != 0 && read_all(fd_, out.data.get() + head, rest) != static_cast<ssize_t>(rest)) {
     return RecvResult::Malformed;  // truncated frame
   }
   return RecvResult::Ok;

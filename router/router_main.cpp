@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <new>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -145,13 +147,21 @@ int main(int argc, char **argv) {
       }
       const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
       ++sessions;
-      std::thread([fd, origin, &apis, &pool, &stats, &sessions] {
-        {
-          hira::router::GuestSession s(fd, apis, pool, stats, origin);
-          s.run();
-        }
+      try {
+        std::thread([fd, origin, &apis, &pool, &stats, &sessions] {
+          try {
+            hira::router::GuestSession s(fd, apis, pool, stats, origin);
+            s.run();
+          } catch (const std::exception &e) {  // no memory or threads left for this guest
+            std::fprintf(stderr, "hira-router: guest %s dropped: %s\n", origin.c_str(), e.what());
+          }
+          --sessions;
+        }).detach();
+      } catch (const std::system_error &e) {
+        std::fprintf(stderr, "hira-router: cannot serve guest %s: %s\n", origin.c_str(), e.what());
+        ::close(fd);
         --sessions;
-      }).detach();
+      }
     }
   }
   for (const auto &l : listeners) {

@@ -120,6 +120,34 @@ TEST(HostileRouter, OutOfDescriptorsTurnsGuestsAwayWithoutSpinning) {
   EXPECT_STATUS(r, next, ReplyStatus::Ok);
 }
 
+// Under an address-space limit a frame declaring 1 GiB cannot be held: that
+// guest is cut off, and the router (it used to abort on std::bad_alloc)
+// serves the next one.
+TEST(HostileRouter, AFrameTooLargeToHoldCostsOnlyItsGuest) {
+  TempDir dir;
+  const std::string endpoint = "unix:" + dir.path() + "/r.sock";
+  Process router({"prlimit", "--as=402653184", build_dir() + "/bin/hira-router", "--listen",
+                  endpoint, "--apis", build_dir() + "/apis", "--ready-file",
+                  dir.path() + "/ready"});
+  for (int i = 0; i < 2000 && !std::filesystem::exists(dir.path() + "/ready"); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  {
+    RawGuest g(endpoint);
+    wire::FrameHeader h = make_header(wire::Kind::Hello);
+    h.magic = wire::kMagic;
+    h.version = wire::kVersion;
+    h.length = wire::kMaxPayload;  // 1 GiB, of which nothing follows
+    ASSERT_TRUE(write_bytes(g.fd(), &h, sizeof(h)));
+    EXPECT_TRUE(wait_closed(g.fd()));
+  }
+  RawGuest next(endpoint);
+  EXPECT_EQ(next.hello(kApiName, kApiSignature), 0) << router.err();
+  const auto r = next.call(FN_acc_get_version, {out_ptr(4, 1), out_ptr(4, 1)});
+  EXPECT_STATUS(r, next, ReplyStatus::Ok);
+  EXPECT_TRUE(router.running());
+}
+
 // Statistics that cannot be written are an error the operator sees.
 TEST(HostileRouter, StatisticsThatCannotBeWrittenAreReported) {
   TempDir dir;
