@@ -298,7 +298,11 @@ void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
     }
   }
   std::vector<iovec> iov{{&p, sizeof(p)}};
-  if (!ctx.failed()) {
+  if (!ctx.failed() && sizeof(p) + ctx.reply().size() > wire::kMaxPayload) {
+    // No frame carries it (the call did run): the guest gets an error now
+    // instead of waiting forever for a reply that cannot be sent.
+    p.status = static_cast<uint32_t>(wire::ReplyStatus::OutOfMemory);
+  } else if (!ctx.failed()) {
     for (const auto &v : ctx.reply().iovecs()) iov.push_back(v);
   }
   // Bulk data in the blobs is aligned relative to the payload start.

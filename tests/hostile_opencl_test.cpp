@@ -170,6 +170,28 @@ TEST_F(HostileOpenCl, DeferredReadsAreBoundedAndComeBeforeTheirSyncPoint) {
   EXPECT_EQ(data_frames, 1u);  // exactly once, and before clFinish's reply
 }
 
+// A reply that no frame can carry (over 1 GiB) is an error the guest gets at
+// once; it used to wait forever.
+TEST_F(HostileOpenCl, AReplyTooLargeForAFrameFailsInsteadOfHanging) {
+  const uint64_t bytes = uint64_t{wire::kMaxPayload} + (1u << 20);
+  auto r = guest_.call(FN_clCreateBuffer, {handle(context_), scalar(kMemReadWrite, 8),
+                                           size_arg(bytes), absent(), out_ptr(4, 1)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  const uint64_t big = returned_object(*r);
+  ASSERT_NE(big, 0u);
+  // clEnqueueReadBuffer(queue, big, CL_TRUE, 0, bytes, ptr, 0, NULL, NULL)
+  const uint64_t id = guest_.send_call(
+      FN_clEnqueueReadBuffer,
+      encode({handle(queue_), handle(big), scalar(1, 4), size_arg(0), size_arg(bytes),
+              out_ptr(1, bytes), scalar(0, 4), absent(), absent()}));
+  std::string why;
+  const auto reply = guest_.wait_reply(id, &why, 60s);
+  ASSERT_TRUE(reply.has_value()) << why;
+  EXPECT_EQ(prefix_of(*reply).status, static_cast<uint32_t>(ReplyStatus::OutOfMemory));
+  r = guest_.call(FN_clFinish, {handle(queue_)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+}
+
 // Data frames go from servers to guests only: a guest that sends one is cut
 // off, and the router serves the next guest.
 TEST_F(HostileOpenCl, AGuestSendingDataIsDisconnected) {
