@@ -49,6 +49,9 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
            "> { [[maybe_unused]] static constexpr uint32_t id = HT_" + std::to_string(i) + "; };");
   }
   if (side == Side::Server) {
+    // The server decides nothing from the guest's handles (its conditions
+    // arrive as the guest's decisions); utilities that ask get 0.
+    c.line("#define lapis_is_handle(v, T) ((void)(v), 0)");
     // In server_value: the object behind a wire id (the call is refused if unknown).
     c.line(
         "#define lapis_handle_object(hira_wire_id, T) "

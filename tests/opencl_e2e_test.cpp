@@ -79,6 +79,21 @@ TEST(OpenClInfo, ImmutablePropertiesAreAnsweredInTheGuest) {
   EXPECT_LT(fns["clGetMemObjectInfo"]["calls"].get<int>(), 20) << fns.dump();
 }
 
+// Without argument info (a program built with ""), clSetKernelArg goes
+// async once the implementation has accepted that kind and size of value
+// for that argument; anything else is asked synchronously.
+TEST(OpenClArgs, RepeatedArgumentSetsGoAsyncOnceLearnt) {
+  Router router;
+  auto env = router.guest_env();
+  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  const RunResult r = run({program("program_binaries")}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto stats = nlohmann::json::parse(router.stop());
+  const auto &set_arg = stats["opencl"]["functions"]["clSetKernelArg"];
+  EXPECT_GE(set_arg["async"].get<int>(), 20) << set_arg.dump();
+  EXPECT_LT(set_arg["async"].get<int>(), set_arg["calls"].get<int>()) << set_arg.dump();
+}
+
 // The router accounts a buffer until its last reference goes, whatever the
 // order of retains and releases.
 TEST(OpenClAccounting, DeviceMemoryFollowsTheObjectNotTheReleaseCalls) {

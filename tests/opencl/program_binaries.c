@@ -27,7 +27,8 @@ static uint64_t run_twice(cl_context ctx, cl_command_queue q, cl_program prog) {
   CHECK("clSetKernelArg(0)", clSetKernelArg(k, 0, sizeof in, &in));
   CHECK("clSetKernelArg(1)", clSetKernelArg(k, 1, sizeof outb, &outb));
   size_t global = N;
-  CHECK("clEnqueueNDRangeKernel", clEnqueueNDRangeKernel(q, k, 1, NULL, &global, NULL, 0, NULL, NULL));
+  CHECK("clEnqueueNDRangeKernel",
+        clEnqueueNDRangeKernel(q, k, 1, NULL, &global, NULL, 0, NULL, NULL));
   int result[N];
   CHECK("clEnqueueReadBuffer",
         clEnqueueReadBuffer(q, outb, CL_TRUE, 0, sizeof result, result, 0, NULL, NULL));
@@ -57,13 +58,23 @@ int main(void) {
   int value = 3;
   printf("clSetKernelArg(index 9): %d\n", (int)clSetKernelArg(k, 9, sizeof m, &m));
   printf("clSetKernelArg(wrong size): %d\n", (int)clSetKernelArg(k, 0, 3, &m));
-  printf("clSetKernelArg(int for a pointer): %d\n", (int)clSetKernelArg(k, 1, sizeof value, &value));
+  printf("clSetKernelArg(int for a pointer): %d\n",
+         (int)clSetKernelArg(k, 1, sizeof value, &value));
   /* The next calls report their own results only. */
   size_t num_kernels = 0;
   CHECK("clGetProgramInfo(NUM_KERNELS)",
         clGetProgramInfo(prog, CL_PROGRAM_NUM_KERNELS, sizeof num_kernels, &num_kernels, NULL));
   printf("kernels: %zu\n", num_kernels);
   CHECK("clSetKernelArg(0)", clSetKernelArg(k, 0, sizeof m, &m));
+  /* The same kind of value again (hira: async, learnt from the first), then
+   * other kinds and sizes (hira: sync, the implementation answers). */
+  for (int i = 0; i < 20; i++)
+    CHECK("clSetKernelArg(0, again)", clSetKernelArg(k, 0, sizeof m, &m));
+  printf("clSetKernelArg(0, short): %d\n", (int)clSetKernelArg(k, 0, 4, &m));
+  printf("clSetKernelArg(0, NULL value): %d\n", (int)clSetKernelArg(k, 0, sizeof m, NULL));
+  cl_mem none = NULL;
+  printf("clSetKernelArg(0, NULL buffer): %d\n", (int)clSetKernelArg(k, 0, sizeof none, &none));
+  CHECK("clSetKernelArg(0, back)", clSetKernelArg(k, 0, sizeof m, &m));
   CHECK("clFinish", clFinish(q));
   clReleaseMemObject(m);
   clReleaseKernel(k);
@@ -85,8 +96,7 @@ int main(void) {
 
   const unsigned char *in_binaries[1] = {binary};
   cl_int status = -1;
-  cl_program again =
-      clCreateProgramWithBinary(ctx, 1, &device, &size, in_binaries, &status, &err);
+  cl_program again = clCreateProgramWithBinary(ctx, 1, &device, &size, in_binaries, &status, &err);
   CHECK("clCreateProgramWithBinary", err);
   printf("binary status: %d\n", (int)status);
   CHECK("clBuildProgram(binary)", clBuildProgram(again, 1, &device, NULL, NULL, NULL));
