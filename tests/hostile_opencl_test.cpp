@@ -89,6 +89,23 @@ class HostileOpenCl : public ::testing::Test {
             scalar(0, 4),   absent(),        absent()};
   }
 
+  // clCreateImage(ctx, READ_WRITE, {RGBA, UNSIGNED_INT8}, 1D image of 64
+  // pixels from buffer id `buffer`, NULL, &err)
+  std::vector<Arg> image_from_buffer(uint64_t buffer) {
+    Bytes format;
+    format.u32(kRgba).u32(kUnsignedInt8);
+    Bytes desc;  // struct hira_image_desc: type, 6 sizes, 2 uints, buffer id
+    desc.u32(kImage1DBuffer).u32(0).u64(64);
+    for (int i = 0; i < 5; ++i) desc.u64(0);
+    desc.u32(0).u32(0).u64(buffer);
+    return {handle(context_),
+            scalar(kMemReadWrite, 8),
+            in_ptr(8, 1, format.take()),
+            in_ptr(72, 1, desc.take()),
+            absent(),
+            out_ptr(4, 1)};
+  }
+
   Router router_;
   RawGuest guest_{router_.endpoint()};
   uint64_t platform_ = 0, device_ = 0, context_ = 0, queue_ = 0, buffer_ = 0;
@@ -97,42 +114,11 @@ class HostileOpenCl : public ::testing::Test {
 // cl_image_desc.buffer travels as a wire id: one the guest does not hold is
 // refused as that argument's bad handle, before the implementation sees it.
 TEST_F(HostileOpenCl, ImageDescWithAForeignBufferIdIsRefused) {
-  Bytes format;
-  format.u32(kRgba).u32(kUnsignedInt8);
-  Bytes desc;  // struct hira_image_desc: type, 6 sizes, 2 uints, buffer id
-  desc.u32(kImage1DBuffer)
-      .u32(0)
-      .u64(64)
-      .u64(0)
-      .u64(0)
-      .u64(0)
-      .u64(0)
-      .u64(0)
-      .u32(0)
-      .u32(0)
-      .u64(0xdeadbeef);
-  const auto r = guest_.call(
-      FN_clCreateImage, {handle(context_), scalar(kMemReadWrite, 8), in_ptr(8, 1, format.take()),
-                         in_ptr(72, 1, desc.take()), absent(), out_ptr(4, 1)});
+  const auto r = guest_.call(FN_clCreateImage, image_from_buffer(0xdeadbeef));
   EXPECT_STATUS(r, guest_, ReplyStatus::BadHandle);
   EXPECT_EQ(prefix_of(*r).detail, 3u);  // image_desc
   // With the guest's own buffer it works.
-  Bytes format2, desc2;
-  format2.u32(kRgba).u32(kUnsignedInt8);
-  desc2.u32(kImage1DBuffer)
-      .u32(0)
-      .u64(64)
-      .u64(0)
-      .u64(0)
-      .u64(0)
-      .u64(0)
-      .u64(0)
-      .u32(0)
-      .u32(0)
-      .u64(buffer_);
-  const auto ok = guest_.call(
-      FN_clCreateImage, {handle(context_), scalar(kMemReadWrite, 8), in_ptr(8, 1, format2.take()),
-                         in_ptr(72, 1, desc2.take()), absent(), out_ptr(4, 1)});
+  const auto ok = guest_.call(FN_clCreateImage, image_from_buffer(buffer_));
   EXPECT_STATUS(ok, guest_, ReplyStatus::Ok);
   EXPECT_NE(returned_object(*ok), 0u);  // the image
 }

@@ -22,14 +22,20 @@ const char *const kPrograms[] = {
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }
 
+// A guest of `router` that loads hira's drop-in libOpenCL.so.1.
+std::map<std::string, std::string> dropin_env(const Router &router) {
+  auto env = router.guest_env();
+  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  return env;
+}
+
 class OpenCl : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(OpenCl, DropInLibraryMatchesNative) {
   const RunResult native = run({program(GetParam())});
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
   Router router;
-  auto env = router.guest_env();
-  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  auto env = dropin_env(router);
   const RunResult remoted = run({program(GetParam())}, env);
   EXPECT_EQ(remoted.exit_code, 0) << remoted.err;
   EXPECT_EQ(remoted.out, native.out);
@@ -54,8 +60,7 @@ INSTANTIATE_TEST_SUITE_P(Programs, OpenCl, ::testing::ValuesIn(kPrograms),
 
 TEST(OpenClHandles, InvalidForeignAndStaleHandlesGetTheSpecifiedErrors) {
   Router router;
-  auto env = router.guest_env();
-  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  auto env = dropin_env(router);
   const RunResult r = run({program("invalid_handles")}, env);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("results after hostile calls: 1"), std::string::npos) << r.out;
@@ -68,8 +73,7 @@ TEST(OpenClHandles, InvalidForeignAndStaleHandlesGetTheSpecifiedErrors) {
 // query (guest_cache_if); counts that change are always asked.
 TEST(OpenClInfo, ImmutablePropertiesAreAnsweredInTheGuest) {
   Router router;
-  auto env = router.guest_env();
-  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  auto env = dropin_env(router);
   const RunResult r = run({program("opencl30")}, env);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("1000 size queries: 256000"), std::string::npos) << r.out;
@@ -84,8 +88,7 @@ TEST(OpenClInfo, ImmutablePropertiesAreAnsweredInTheGuest) {
 // for that argument; anything else is asked synchronously.
 TEST(OpenClArgs, RepeatedArgumentSetsGoAsyncOnceLearnt) {
   Router router;
-  auto env = router.guest_env();
-  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  auto env = dropin_env(router);
   const RunResult r = run({program("program_binaries")}, env);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto stats = nlohmann::json::parse(router.stop());
@@ -98,8 +101,7 @@ TEST(OpenClArgs, RepeatedArgumentSetsGoAsyncOnceLearnt) {
 // order of retains and releases.
 TEST(OpenClAccounting, DeviceMemoryFollowsTheObjectNotTheReleaseCalls) {
   Router router;
-  auto env = router.guest_env();
-  env["LD_LIBRARY_PATH"] = build_dir() + "/apis/opencl/guest";
+  auto env = dropin_env(router);
   const RunResult r = run({program("retained_buffers")}, env);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto stats = nlohmann::json::parse(router.stop());
