@@ -125,14 +125,6 @@ int Connection::run() {
   return 0;
 }
 
-bool tracing() {
-  static const bool on = [] {
-    const char *v = std::getenv("HIRA_TRACE");
-    return v != nullptr && *v != '\0' && *v != '0';
-  }();
-  return on;
-}
-
 void Connection::reply_status(const Frame &call, wire::ReplyStatus status, uint32_t detail) {
   if ((call.header.flags & wire::kFlagAsync) != 0) return;
   wire::ReplyPrefix p{};

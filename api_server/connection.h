@@ -17,11 +17,9 @@
 #include "handle_table.h"
 #include "hira/channel.h"
 #include "hira/server.h"
+#include "hira/trace.h"
 
 namespace hira::server {
-
-// HIRA_TRACE=1: calls and callbacks on stderr, for whoever debugs a guest.
-bool tracing();
 
 class Connection {
  public:

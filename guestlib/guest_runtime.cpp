@@ -20,25 +20,13 @@
 #include <vector>
 
 #include "hira/guest.h"
+#include "hira/trace.h"
 
 namespace hira::guest {
 
 namespace {
 
-// HIRA_TRACE=1: what the guest runtime does with callbacks, on stderr.
-bool tracing() {
-  static const bool on = [] {
-    const char *v = std::getenv("HIRA_TRACE");
-    return v != nullptr && *v != '\0' && *v != '0';
-  }();
-  return on;
-}
-
-__attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...);
-}  // namespace
-void deliver_data(const Frame &f);
-namespace {
-
+// HIRA_TRACE=1: what the guest runtime does with callbacks and data.
 __attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...) {
   if (!tracing()) return;
   char line[256];
@@ -47,6 +35,34 @@ __attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...) {
   std::vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
   std::fprintf(stderr, "hira-trace(guest %d): %s\n", static_cast<int>(::getpid()), line);
+}
+
+struct ExpectedData {
+  void *dst;
+  uint64_t bytes;
+};
+std::mutex g_expected_mu;
+auto *g_expected = new std::unordered_map<uint64_t, ExpectedData>;
+uint64_t g_next_token = 1;
+
+// Writes a Data frame where its call said it would go, before the frames
+// behind it (a reply or callback that tells the application it is there).
+void deliver_data(const Frame &f) {
+  ExpectedData e{};
+  {
+    std::lock_guard lock(g_expected_mu);
+    const auto it = g_expected->find(f.header.call_id);
+    if (it == g_expected->end()) {
+      trace("data for unknown token %llu ignored",
+            static_cast<unsigned long long>(f.header.call_id));
+      return;
+    }
+    e = it->second;
+    g_expected->erase(it);
+  }
+  std::memcpy(e.dst, f.data.get(), std::min<uint64_t>(e.bytes, f.size));
+  trace("data for token %llu: %zu bytes", static_cast<unsigned long long>(f.header.call_id),
+        f.size);
 }
 
 // A synchronous call waiting for its reply.
@@ -428,7 +444,9 @@ AnswerCache &answer_cache() {
 
 bool Call::answer_from_cache() {
   std::vector<uint8_t> answer;
-  if (!answer_cache().find(AnswerCache::key(api_, func_, args_), &answer)) return false;
+  cache_key_ = AnswerCache::key(api_, func_, args_);  // remember_answer() keeps it under this
+  if (!answer_cache().find(cache_key_, &answer)) return false;
+  cache_key_.clear();  // kept already
   frame_ = Frame{};
   frame_.size = answer.size();
   frame_.capacity = answer.size() == 0 ? 1 : answer.size();
@@ -443,43 +461,9 @@ bool Call::answer_from_cache() {
 }
 
 void Call::remember_answer() {
-  if (status_ != wire::ReplyStatus::Ok || !frame_.data) return;
-  answer_cache().keep(AnswerCache::key(api_, func_, args_), frame_.data.get(), frame_.size);
+  if (status_ != wire::ReplyStatus::Ok || !frame_.data || cache_key_.empty()) return;
+  answer_cache().keep(std::move(cache_key_), frame_.data.get(), frame_.size);
 }
-
-namespace {
-
-struct ExpectedData {
-  void *dst;
-  uint64_t bytes;
-};
-std::mutex g_expected_mu;
-auto *g_expected = new std::unordered_map<uint64_t, ExpectedData>;
-uint64_t g_next_token = 1;
-
-// Writes a Data frame where its call said it would go, before the frames
-// behind it (a reply or callback that tells the application it is there).
-void deliver_data_now(const Frame &f) {
-  ExpectedData e{};
-  {
-    std::lock_guard lock(g_expected_mu);
-    const auto it = g_expected->find(f.header.call_id);
-    if (it == g_expected->end()) {
-      trace("data for unknown token %llu ignored",
-            static_cast<unsigned long long>(f.header.call_id));
-      return;
-    }
-    e = it->second;
-    g_expected->erase(it);
-  }
-  std::memcpy(e.dst, f.data.get(), std::min<uint64_t>(e.bytes, f.size));
-  trace("data for token %llu: %zu bytes", static_cast<unsigned long long>(f.header.call_id),
-        f.size);
-}
-
-}  // namespace
-
-void deliver_data(const Frame &f) { deliver_data_now(f); }
 
 uint64_t expect_data(void *dst, uint64_t bytes) {
   std::lock_guard lock(g_expected_mu);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "hira/channel.h"
 #include "hira/codec.h"
@@ -41,7 +42,8 @@ class Call {
   // function ran (async: when the call was sent).
   bool invoke();
   // guest_cache_if: the answer an earlier call with the same arguments got
-  // (true, reply() set), or false; remember_answer() keeps this call's.
+  // (true, reply() set), or false; remember_answer() then keeps this call's
+  // (asked for after answer_from_cache() only).
   bool answer_from_cache();
   void remember_answer();
   wire::ReplyStatus status() const { return status_; }
@@ -57,8 +59,9 @@ class Call {
   Reader reply_;
   wire::ReplyPrefix prefix_{};
   wire::ReplyStatus status_ = wire::ReplyStatus::NoServer;
-  Frame frame_;           // keeps the reply payload alive
-  void *conn_ = nullptr;  // the connection the reply came on (takes frame_ back)
+  Frame frame_;            // keeps the reply payload alive
+  void *conn_ = nullptr;   // the connection the reply came on (takes frame_ back)
+  std::string cache_key_;  // guest_cache_if: set by answer_from_cache()
 };
 
 // Deferred out buffers (a non-blocking read): the guest expects `bytes` at
