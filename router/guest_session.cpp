@@ -99,6 +99,7 @@ bool GuestSession::handshake() {
     return refuse(wire::ReplyStatus::NoServer, "the API server refused the guest");
   }
   guest_.send(make_header(wire::Kind::HelloAck, 0), nullptr);
+  pool_.refill(*api_);
   return true;
 }
 

@@ -54,12 +54,27 @@ SpawnedServer ServerPool::take(const ApiEntry &api) {
         ::close(s.fd);  // it died while idle (reaped above)
       }
     }
-    if (warm_ != 0 && got.pid >= 0) {
-      const SpawnedServer next = spawn(api);
-      if (next.pid >= 0) servers.push_back(next);
-    }
   }
   return got.pid >= 0 ? got : spawn(api);
+}
+
+void ServerPool::refill(const ApiEntry &api) {
+  if (warm_ == 0 || !api.remote_endpoint.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (idle_[api.module->name].size() >= warm_) return;
+  }
+  const SpawnedServer next = spawn(api);  // fork and exec outside the lock
+  if (next.pid < 0) return;
+  std::lock_guard lock(mu_);
+  auto &servers = idle_[api.module->name];
+  if (servers.size() < warm_) {
+    servers.push_back(next);
+    return;
+  }
+  ::kill(next.pid, SIGKILL);  // another session refilled first
+  ::close(next.fd);
+  ::waitpid(next.pid, nullptr, 0);
 }
 
 SpawnedServer ServerPool::spawn(const ApiEntry &api) {

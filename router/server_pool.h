@@ -31,8 +31,11 @@ class ServerPool {
   // Starts the warm servers (call once the registry is complete).
   void fill();
   // A server for a new guest of `api`: a warm one if there is one alive,
-  // else a fresh one; the pool starts a replacement.
+  // else a fresh one.
   SpawnedServer take(const ApiEntry &api);
+  // Starts a replacement for what take() handed out (call it once the guest
+  // is served, so that its start-up is not on that guest's path).
+  void refill(const ApiEntry &api);
 
   // Starts `hira-server-NAME --fd 3` on a new socket pair.
   static SpawnedServer spawn(const ApiEntry &api);
