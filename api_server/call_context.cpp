@@ -13,7 +13,9 @@ constexpr uint64_t kScratchMax = 512ull << 20;
 }  // namespace
 
 CallContext::CallContext(Connection &conn, uint32_t thread, Reader args, Scratch *scratch)
-    : conn_(conn), thread_(thread), args_(args), scratch_(scratch) {}
+    : conn_(conn), thread_(thread), args_(args), scratch_(scratch) {
+  if (WindowPlacer *p = conn.reply_placer()) reply_.set_window(p);
+}
 
 CallContext::~CallContext() {
   for (const uint64_t bytes : deferred_bytes_) conn_.unreserve_deferred(bytes);
@@ -56,6 +58,22 @@ void *CallContext::alloc(uint64_t count, uint64_t elem_size, uint64_t extra) {
   arena_.push_back(std::move(block));
   arena_sizes_.push_back(size);
   return arena_.back().get();
+}
+
+void *CallContext::out_buffer(Reader &a, uint64_t count, uint64_t elem_size) {
+  // count * elem_size was checked against the call limit by the decoder.
+  if (uint8_t *p = a.out_space(count * elem_size)) return p;
+  if (!a.ok()) {
+    reject(wire::ReplyStatus::BadFrame, detail_);
+    return nullptr;
+  }
+  return alloc(count, elem_size);
+}
+
+const uint8_t *CallContext::stable(const uint8_t *p, uint64_t bytes) {
+  const MappedWindow *w = conn_.window();
+  if (p == nullptr || w == nullptr || !w->offset_of(p, bytes)) return p;
+  return static_cast<const uint8_t *>(copy_in(p, bytes, 1));
 }
 
 void *CallContext::copy_in(const void *src, uint64_t n, uint64_t elem_size) {

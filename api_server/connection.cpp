@@ -1,8 +1,11 @@
 #include "connection.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 namespace hira::server {
@@ -61,7 +64,23 @@ Connection::~Connection() {
 
 bool Connection::handshake() {
   Frame f;
-  if (channel_.recv(f) != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
+  channel_.accept_fds(true);  // the guest's window, passed on by the router
+  const RecvResult rr = channel_.recv(f);
+  channel_.accept_fds(false);
+  const int window_fd = channel_.take_fd();
+  if (window_fd >= 0) {
+    std::string why;
+    const auto size = (f.header.flags & wire::kFlagWindow) != 0
+                          ? check_window_fd(window_fd, uint64_t{64} << 30, &why)
+                          : std::nullopt;
+    if (size) {
+      window_ = std::make_unique<MappedWindow>(window_fd, *size);
+      if (!window_->ok()) window_.reset();
+    }
+    ::close(window_fd);
+    if (window_) channel_.set_window({window_->base(), window_->size()});
+  }
+  if (rr != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
   Reader r = f.reader();
   const uint32_t len = r.get_u32();
   const uint8_t *name = len <= 256 ? r.bulk(len) : nullptr;
@@ -71,7 +90,9 @@ bool Connection::handshake() {
       signature != api_.signature) {
     status = wire::ReplyStatus::Unsupported;
   }
-  channel_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(status)), nullptr);
+  channel_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(status), 0, 0,
+                            window_ ? uint32_t{wire::kFlagWindow} : 0u),
+                nullptr);
   return status == wire::ReplyStatus::Ok;
 }
 
@@ -145,7 +166,7 @@ void Connection::dispatch(Frame f) {
   // the spec lets the guest decide per call).
   const uint8_t mode = api_.function_async[f.header.func];
   const bool async = mode == 1 || (mode == 2 && (f.header.flags & wire::kFlagAsync) != 0);
-  f.header.flags = async ? uint32_t{wire::kFlagAsync} : 0u;
+  f.header.flags = (async ? uint32_t{wire::kFlagAsync} : 0u) | (f.header.flags & wire::kFlagTagged);
   Shadow *s = nullptr;
   {
     std::lock_guard lock(mu_);
@@ -290,18 +311,20 @@ void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
     }
   }
   std::vector<iovec> iov{{&p, sizeof(p)}};
+  uint32_t flags = 0;
   if (!ctx.failed() && sizeof(p) + ctx.reply().size() > wire::kMaxPayload) {
     // No frame carries it (the call did run): the guest gets an error now
     // instead of waiting forever for a reply that cannot be sent.
     p.status = static_cast<uint32_t>(wire::ReplyStatus::OutOfMemory);
   } else if (!ctx.failed()) {
     for (const auto &v : ctx.reply().iovecs()) iov.push_back(v);
+    if (ctx.reply().tagged()) flags = wire::kFlagTagged;
   }
   // Bulk data in the blobs is aligned relative to the payload start.
   static_assert(sizeof(wire::ReplyPrefix) % kBulkAlign == 0);
-  channel_.send(
-      make_header(wire::Kind::Reply, call.header.func, call.header.call_id, call.header.thread),
-      iov.data(), iov.size());
+  channel_.send(make_header(wire::Kind::Reply, call.header.func, call.header.call_id,
+                            call.header.thread, flags),
+                iov.data(), iov.size());
 }
 
 void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {

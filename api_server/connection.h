@@ -18,6 +18,7 @@
 #include "hira/channel.h"
 #include "hira/server.h"
 #include "hira/trace.h"
+#include "hira/window.h"
 
 namespace hira::server {
 
@@ -30,6 +31,10 @@ class Connection {
   int run();
 
   HandleTable &handles() { return handles_; }
+  // The guest's shared-memory window, when it brought one.
+  const MappedWindow *window() const { return window_.get(); }
+  // Puts reply data that already lies in the window there by reference.
+  WindowPlacer *reply_placer() { return window_ ? &reply_placer_ : nullptr; }
   // Deferred out buffers waiting for their callee (see CallContext).
   bool reserve_deferred(uint64_t bytes);
   void unreserve_deferred(uint64_t bytes);
@@ -66,9 +71,27 @@ class Connection {
   void send_reply(const Frame &call, CallContext &ctx, Shadow *s);
   void reply_status(const Frame &call, wire::ReplyStatus status, uint32_t detail);
 
+  // Only data the call already put in the window goes by reference: the
+  // guest owns the window's free space.
+  class InWindowPlacer : public WindowPlacer {
+   public:
+    explicit InWindowPlacer(const Connection &c) : conn_(c) {}
+    bool place(const void *p, size_t len, uint64_t *offset) override {
+      const auto off = conn_.window_->offset_of(p, len);
+      if (off) *offset = *off;
+      return off.has_value();
+    }
+    bool reserve(size_t, uint64_t *) override { return false; }
+
+   private:
+    const Connection &conn_;
+  };
+
   const ServerApi &api_;
   Channel channel_;
   HandleTable handles_;
+  std::unique_ptr<MappedWindow> window_;
+  InWindowPlacer reply_placer_{*this};
 
   std::mutex mu_;
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows_;

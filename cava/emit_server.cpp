@@ -98,15 +98,22 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
           c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
                  ")hira_ctx.copy_in(hira_src, " + count_lv + ", " + es + ");");
           c.line("if (" + x + " == nullptr) return;");
-        } else {
+        } else if (es == "1") {
+          // Plain bytes: used in place, inside the frame or the guest's window.
           c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
                  ")(const void *)hira_src;");
+        } else {
+          // Typed elements the function may read as sizes or pointers: never
+          // window memory the guest could change while the function reads it.
+          c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
+                 ")(const void *)hira_ctx.stable(hira_src, " + bytes + ");");
+          c.line("if (" + x + " == nullptr) return;");
         }
       }
     } else {
       c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual + ")" +
              (manual ? "hira_ctx.manual_buffer(hira_addr, " + bytes + ")"
-                     : "hira_ctx.alloc(" + count_lv + ", " + es + ")") +
+                     : "hira_ctx.out_buffer(" + a + ", " + count_lv + ", " + es + ")") +
              ";");
       c.line("if (" + x + " == nullptr) return;");
     }

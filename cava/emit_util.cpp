@@ -187,7 +187,12 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
       }
       const bool send = v.in && !v.no_copy;
       if (v.is_bulk()) {
-        if (send) c.line(w + ".put_bulk(" + x + ", " + n + " * " + v.element_size + ");");
+        if (send) {
+          c.line(w + ".put_bulk(" + x + ", " + n + " * " + v.element_size + ");");
+        } else if (!v.lifetime_manual && !v.deallocate && !v.deferred) {
+          // Where the receiver may put it: window space, on a window connection.
+          c.line(w + ".put_out_space(" + n + " * " + v.element_size + ");");
+        }
       } else if (send || v.element->kind == Value::Kind::Pointer) {
         const std::string i = loop_var(depth);
         c.line("for (uint64_t " + i + " = 0; " + i + " < " + n + "; ++" + i + ") {");

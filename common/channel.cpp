@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <utility>
 #include <vector>
 
 namespace hira {
@@ -22,13 +23,25 @@ constexpr size_t kRecycleMin = 1u << 20;
 constexpr size_t kRecycleMax = 512u << 20;
 constexpr size_t kReadAhead = 64u << 10;
 
-bool write_all(int fd, std::vector<iovec> iov) {
+// Sends every byte; `pass_fd` (if not -1) rides with the first sendmsg.
+bool write_all(int fd, std::vector<iovec> iov, int pass_fd) {
   size_t idx = 0;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   while (idx < iov.size()) {
     msghdr msg{};
     msg.msg_iov = &iov[idx];
     msg.msg_iovlen = std::min<size_t>(iov.size() - idx, IOV_MAX);
+    if (pass_fd >= 0) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr *c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
     const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n > 0) pass_fd = -1;
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
@@ -45,6 +58,40 @@ bool write_all(int fd, std::vector<iovec> iov) {
   }
   return true;
 }
+
+}  // namespace
+
+// One recvmsg: descriptors that come with the bytes are kept (the first,
+// when accepted) or closed, so that no peer can fill this process's table.
+ssize_t Channel::read_some(void *buf, size_t n) {
+  iovec iov{buf, n};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  const ssize_t r = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+  if (r < 0 || msg.msg_controllen == 0) return r;
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int passed;
+      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (accept_fds_ && passed_fd_ < 0) {
+        passed_fd_ = passed;
+      } else {
+        ::close(passed);
+      }
+    }
+  }
+  return r;
+}
+
+int Channel::take_fd() { return std::exchange(passed_fd_, -1); }
+
+namespace {
 
 // Returns bytes read: n on success, less on EOF, -1 on error.
 ssize_t read_all(int fd, void *buf, size_t n) {
@@ -146,9 +193,10 @@ Channel::Channel(int fd) : fd_(fd) {}
 
 Channel::~Channel() {
   if (fd_ >= 0) ::close(fd_);
+  if (passed_fd_ >= 0) ::close(passed_fd_);
 }
 
-bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt) {
+bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, int fd) {
   size_t total = 0;
   for (size_t i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
   if (total > wire::kMaxPayload) return false;
@@ -162,18 +210,19 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt) {
     if (iov[i].iov_len != 0) all.push_back(iov[i]);
   }
   std::lock_guard lock(send_mu_);
-  return write_all(fd_, std::move(all));
+  return write_all(fd_, std::move(all), fd);
 }
 
-bool Channel::send(wire::FrameHeader header, Writer *payload) {
-  if (payload == nullptr) return send(header, nullptr, 0);
+bool Channel::send(wire::FrameHeader header, Writer *payload, int fd) {
+  if (payload == nullptr) return send(header, nullptr, 0, fd);
+  if (payload->tagged()) header.flags |= wire::kFlagTagged;
   const auto iov = payload->iovecs();
-  return send(header, iov.data(), iov.size());
+  return send(header, iov.data(), iov.size(), fd);
 }
 
-bool Channel::forward(const Frame &f) {
+bool Channel::forward(const Frame &f, int fd) {
   const iovec iov{f.data.get(), f.size};
-  return send(f.header, &iov, f.size != 0 ? 1 : 0);
+  return send(f.header, &iov, f.size != 0 ? 1 : 0, fd);
 }
 
 size_t Channel::buffered(size_t want) {
@@ -187,7 +236,7 @@ size_t Channel::buffered(size_t want) {
     rpos_ = 0;
   }
   while (rend_ < want) {
-    const ssize_t r = ::read(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_);
+    const ssize_t r = read_some(rbuf_.data() + rend_, rbuf_.size() - rend_);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -205,6 +254,7 @@ RecvResult Channel::recv(Frame &out) {
   std::memcpy(&out.header, rbuf_.data() + rpos_, sizeof(out.header));
   rpos_ += sizeof(out.header);
   if (!wire::header_is_sane(out.header)) return RecvResult::Malformed;
+  out.window = window_;
   out.size = out.header.length;
   out.data.reset();
   out.capacity = 0;

@@ -21,6 +21,7 @@
 
 #include "hira/guest.h"
 #include "hira/trace.h"
+#include "hira/window.h"
 
 namespace hira::guest {
 
@@ -158,6 +159,9 @@ class Connection {
   }
   uint64_t next_call_id() { return next_id_.fetch_add(1); }
   int fd() const { return channel_->fd(); }
+  // The shared-memory window, when the router accepted one.
+  const MappedWindow *window() const { return window_.get(); }
+  WindowArena *arena() { return arena_.get(); }
   void recycle(Frame &&f) { channel_->recycle(std::move(f)); }
   const ApiInfo &api() const { return api_; }
 
@@ -182,7 +186,10 @@ class Connection {
       return nullptr;
     }
     auto *c = new Connection(api, fd);
-    if (!c->hello()) {
+    const int window_fd = endpoint_is_local(endpoint) ? c->make_window() : -1;
+    const bool ok = c->hello(window_fd);
+    if (window_fd >= 0) ::close(window_fd);
+    if (!ok) {
       delete c;
       return nullptr;
     }
@@ -191,14 +198,51 @@ class Connection {
     return c;
   }
 
-  bool hello() {
+  static bool endpoint_is_local(const char *endpoint) {
+    return std::strncmp(endpoint, "unix:", 5) == 0;
+  }
+
+  // A window for this process's data ($HIRA_WINDOW_MB, 0 for none).
+  int make_window() {
+    uint64_t mb = kDefaultWindowBytes >> 20;
+    if (const char *v = std::getenv("HIRA_WINDOW_MB"); v != nullptr && *v != '\0') {
+      char *end = nullptr;
+      mb = std::strtoull(v, &end, 10);
+      if (*end != '\0' || mb > (uint64_t{64} << 10)) {
+        std::fprintf(stderr, "hira: %s: HIRA_WINDOW_MB=%s is not a size in MiB (0-65536); "
+                     "using no window\n", api_.name, v);
+        return -1;
+      }
+    }
+    if (mb == 0) return -1;
+    std::string error;
+    const int fd = create_window_fd(mb << 20, &error);
+    if (fd < 0) {
+      std::fprintf(stderr, "hira: %s: no shared-memory window (%s); data travels inline\n",
+                   api_.name, error.c_str());
+      return -1;
+    }
+    window_bytes_ = mb << 20;
+    window_ = std::make_unique<MappedWindow>(fd, window_bytes_);
+    if (!window_->ok()) {
+      window_.reset();
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  bool hello(int window_fd) {
     Writer w;
     const std::string name = api_.name;
     w.put_u32(static_cast<uint32_t>(name.size()));
     w.put_bulk(name.data(), name.size());
     w.put_u64(api_.signature);
     w.put_u32(static_cast<uint32_t>(::getpid()));
-    if (!channel_->send(make_header(wire::Kind::Hello), &w)) return false;
+    const uint32_t flags = window_fd >= 0 ? uint32_t{wire::kFlagWindow} : 0u;
+    if (!channel_->send(make_header(wire::Kind::Hello, 0, 0, 0, flags), &w, window_fd)) {
+      return false;
+    }
     Frame f;
     if (channel_->recv(f) != RecvResult::Ok || f.kind() != wire::Kind::HelloAck) {
       std::fprintf(stderr, "hira: %s: the router closed the connection during setup\n", api_.name);
@@ -209,6 +253,12 @@ class Connection {
       std::fprintf(stderr, "hira: %s: the router refused this API: %s\n", api_.name,
                    wire::status_name(status));
       return false;
+    }
+    if (window_ && (f.header.flags & wire::kFlagWindow) != 0) {
+      channel_->set_window({window_->base(), window_->size()});
+      arena_ = std::make_unique<WindowArena>(window_->size());
+    } else {
+      window_.reset();  // refused (the router said why): everything inline
     }
     return true;
   }
@@ -324,6 +374,9 @@ class Connection {
 
   const ApiInfo &api_;
   std::unique_ptr<Channel> channel_;
+  std::unique_ptr<MappedWindow> window_;
+  std::unique_ptr<WindowArena> arena_;
+  uint64_t window_bytes_ = 0;
   std::atomic<uint64_t> next_id_{1};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -353,14 +406,46 @@ Connection *Connection::for_api(const ApiInfo &api) {
   return slot;
 }
 
-Call::Call(const ApiInfo &api, uint32_t func, bool async) : api_(api), func_(func), async_(async) {}
+Call::Call(const ApiInfo &api, uint32_t func, bool async)
+    : api_(api), func_(func), async_(async), conn_(Connection::for_api(api)), placer_(conn_) {
+  // Async calls keep nothing alive after they are sent: their data goes inline.
+  if (!async && conn_ != nullptr && static_cast<Connection *>(conn_)->window() != nullptr) {
+    args_.set_window(&placer_);
+  }
+}
 
 Call::~Call() {
-  if (conn_ != nullptr) static_cast<Connection *>(conn_)->recycle(std::move(frame_));
+  if (replied_) static_cast<Connection *>(conn_)->recycle(std::move(frame_));
+}
+
+Call::Placer::~Placer() {
+  if (held_.empty()) return;
+  WindowArena *arena = static_cast<Connection *>(conn_)->arena();
+  for (const uint64_t offset : held_) arena->give(offset);
+}
+
+bool Call::Placer::place(const void *p, size_t len, uint64_t *offset) {
+  auto *conn = static_cast<Connection *>(conn_);
+  if (const auto at = conn->window()->offset_of(p, len)) {
+    *offset = *at;  // already there (a mapped region's copy)
+    return true;
+  }
+  if (len < kWindowMin || !reserve(len, offset)) return false;
+  std::memcpy(conn->window()->base() + *offset, p, len);
+  return true;
+}
+
+bool Call::Placer::reserve(size_t len, uint64_t *offset) {
+  if (len < kWindowMin) return false;
+  const auto at = static_cast<Connection *>(conn_)->arena()->take(len);
+  if (!at) return false;  // the window is full: inline
+  held_.push_back(*at);
+  *offset = *at;
+  return true;
 }
 
 bool Call::invoke() {
-  Connection *conn = Connection::for_api(api_);
+  auto *conn = static_cast<Connection *>(conn_);
   if (conn == nullptr) {
     status_ = wire::ReplyStatus::NoServer;
     return false;
@@ -382,7 +467,7 @@ bool Call::invoke() {
     return false;
   }
   frame_ = std::move(w.frame);
-  conn_ = conn;
+  replied_ = true;
   Reader r = frame_.reader();
   prefix_ = r.get<wire::ReplyPrefix>();
   if (!r.ok()) {
@@ -417,7 +502,7 @@ class AnswerCache {
     *answer = it->second;
     return true;
   }
-  void keep(std::string k, const uint8_t *data, size_t size) {
+  void keep(std::string k, uint32_t flags, const uint8_t *data, size_t size) {
     constexpr size_t kMaxBytes = 16u << 20;
     if (size > kMaxBytes / 16) return;
     std::lock_guard lock(mu_);
@@ -426,7 +511,10 @@ class AnswerCache {
       bytes_ = 0;
     }
     bytes_ += k.size() + size;
-    answers_[std::move(k)].assign(data, data + size);
+    auto &a = answers_[std::move(k)];
+    a.resize(sizeof(flags) + size);
+    std::memcpy(a.data(), &flags, sizeof(flags));
+    std::memcpy(a.data() + sizeof(flags), data, size);
   }
 
  private:
@@ -447,11 +535,16 @@ bool Call::answer_from_cache() {
   cache_key_ = AnswerCache::key(api_, func_, args_);  // remember_answer() keeps it under this
   if (!answer_cache().find(cache_key_, &answer)) return false;
   cache_key_.clear();  // kept already
+  // The reply's frame flags (is it tagged?), then its payload.
+  uint32_t flags = 0;
+  if (answer.size() < sizeof(flags)) return false;
+  std::memcpy(&flags, answer.data(), sizeof(flags));
   frame_ = Frame{};
-  frame_.size = answer.size();
-  frame_.capacity = answer.size() == 0 ? 1 : answer.size();
+  frame_.header.flags = flags;
+  frame_.size = answer.size() - sizeof(flags);
+  frame_.capacity = frame_.size == 0 ? 1 : frame_.size;
   frame_.data = std::make_unique_for_overwrite<uint8_t[]>(frame_.capacity);
-  std::memcpy(frame_.data.get(), answer.data(), answer.size());
+  std::memcpy(frame_.data.get(), answer.data() + sizeof(flags), frame_.size);
   Reader r = frame_.reader();
   prefix_ = r.get<wire::ReplyPrefix>();
   prefix_.has_deferred = 0;  // said when it first came
@@ -462,7 +555,9 @@ bool Call::answer_from_cache() {
 
 void Call::remember_answer() {
   if (status_ != wire::ReplyStatus::Ok || !frame_.data || cache_key_.empty()) return;
-  answer_cache().keep(std::move(cache_key_), frame_.data.get(), frame_.size);
+  // An answer in window space is gone once this call is over.
+  if (frame_.reader().ref_count() != 0) return;
+  answer_cache().keep(std::move(cache_key_), frame_.header.flags, frame_.data.get(), frame_.size);
 }
 
 uint64_t expect_data(void *dst, uint64_t bytes) {

@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "command_check.h"
+#include "hira/window.h"
 
 namespace hira::router {
 
@@ -46,8 +48,13 @@ void set_recv_timeout(int fd, int seconds) {
 }  // namespace
 
 GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
-                           std::string origin)
-    : guest_(guest_fd), apis_(apis), pool_(pool), stats_(stats), name_(std::move(origin)) {}
+                           std::string origin, const GuestLimits &limits)
+    : guest_(guest_fd),
+      apis_(apis),
+      pool_(pool),
+      stats_(stats),
+      limits_(limits),
+      name_(std::move(origin)) {}
 
 GuestSession::~GuestSession() {
   if (server_pid_ > 0) {
@@ -65,10 +72,40 @@ void GuestSession::run() {
   back.join();
 }
 
+int GuestSession::accept_window(int fd) {
+  if (fd < 0) return -1;
+  std::string why;
+  const auto size = limits_.max_window_bytes == 0
+                        ? std::nullopt
+                        : check_window_fd(fd, limits_.max_window_bytes, &why);
+  if (!size || api_->remote_endpoint.size() != 0) {
+    if (api_->remote_endpoint.empty()) {
+      std::fprintf(stderr, "hira-router: guest %s: shared-memory window refused (%s); its data "
+                   "travels inline\n", name_.c_str(),
+                   limits_.max_window_bytes == 0 ? "windows are off" : why.c_str());
+    }
+    ::close(fd);
+    return -1;
+  }
+  window_bytes_ = *size;
+  return fd;
+}
+
 bool GuestSession::handshake() {
   set_recv_timeout(guest_.fd(), kHelloTimeoutSec);
   Frame f;
-  if (guest_.recv(f) != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
+  guest_.accept_fds(true);  // the hello may bring the guest's window
+  const RecvResult hello = guest_.recv(f);
+  guest_.accept_fds(false);
+  int window_fd = guest_.take_fd();
+  // Closes window_fd on every way out; accept_window() takes it over.
+  struct FdGuard {
+    int *fd;
+    ~FdGuard() {
+      if (*fd >= 0) ::close(*fd);
+    }
+  } guard{&window_fd};
+  if (hello != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
   set_recv_timeout(guest_.fd(), 0);
   Reader r = f.reader();
   const uint32_t len = r.get_u32();
@@ -91,14 +128,25 @@ bool GuestSession::handshake() {
   }
   name_ += "/pid" + std::to_string(pid);
   if (!start_server()) return refuse(wire::ReplyStatus::NoServer, "cannot start the API server");
-  // Forward the hello so the server checks it serves the same API.
-  server_->forward(f);
+  // Forward the hello so the server checks it serves the same API; the
+  // window goes to this guest's server only, and only after the check.
+  const int server_window = accept_window(std::exchange(window_fd, -1));
+  f.header.flags = server_window >= 0 ? uint32_t{wire::kFlagWindow} : 0u;
+  const bool sent = server_->forward(f, server_window);
+  if (server_window >= 0) ::close(server_window);
   Frame ack;
-  if (server_->recv(ack) != RecvResult::Ok || ack.kind() != wire::Kind::HelloAck ||
+  if (!sent || server_->recv(ack) != RecvResult::Ok || ack.kind() != wire::Kind::HelloAck ||
       ack.header.func != 0) {
     return refuse(wire::ReplyStatus::NoServer, "the API server refused the guest");
   }
-  guest_.send(make_header(wire::Kind::HelloAck, 0), nullptr);
+  uint32_t ack_flags = 0;
+  if (server_window >= 0 && (ack.header.flags & wire::kFlagWindow) != 0) {
+    // The router checks references against the window's size; it never maps it.
+    guest_.set_window({nullptr, window_bytes_});
+    server_->set_window({nullptr, window_bytes_});
+    ack_flags = wire::kFlagWindow;
+  }
+  guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr);
   pool_.refill(*api_);
   return true;
 }

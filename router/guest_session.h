@@ -19,11 +19,16 @@
 
 namespace hira::router {
 
+// What the operator allows every guest process.
+struct GuestLimits {
+  uint64_t max_window_bytes = 1ull << 30;  // 0: no shared-memory windows
+};
+
 class GuestSession {
  public:
   // `origin` names where the guest came from (the listener's label).
   GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
-               std::string origin);
+               std::string origin, const GuestLimits &limits);
   ~GuestSession();
   // Serves the guest until it or its server goes away.
   void run();
@@ -37,6 +42,8 @@ class GuestSession {
 
   bool handshake();
   bool start_server();
+  // The guest's window fd (closed here), checked: the fd to hand its server, or -1.
+  int accept_window(int fd);
   void guest_to_server();
   void server_to_guest();
   void reply_status(const wire::FrameHeader &call, wire::ReplyStatus status);
@@ -49,7 +56,9 @@ class GuestSession {
   ServerPool &pool_;
   const ApiEntry *api_ = nullptr;
   Stats &stats_;
+  const GuestLimits &limits_;
   std::string name_;
+  uint64_t window_bytes_ = 0;
   pid_t server_pid_ = -1;
 
   std::mutex mu_;

@@ -70,6 +70,11 @@ int main(int argc, char **argv) {
                  "API servers kept started and initialized per API, ready for the next guest "
                  "(0: start one when a guest arrives)")
       ->check(CLI::Range(0u, 16u));
+  uint64_t max_window_mb = 1024;
+  app.add_option("--max-window-mb", max_window_mb,
+                 "largest shared-memory window a local guest process may bring, in MiB "
+                 "(0: none; their data then travels through the router)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{64} << 10));
   std::string ready_file;
   app.add_option("--ready-file", ready_file,
                  "create this file once every listener accepts guests (for supervisors)");
@@ -113,6 +118,8 @@ int main(int argc, char **argv) {
     listeners.push_back(l);
   }
 
+  hira::router::GuestLimits limits;
+  limits.max_window_bytes = max_window_mb << 20;
   hira::router::ServerPool pool(apis, warm);
   pool.fill();
 
@@ -148,9 +155,9 @@ int main(int argc, char **argv) {
       const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
       ++sessions;
       try {
-        std::thread([fd, origin, &apis, &pool, &stats, &sessions] {
+        std::thread([fd, origin, &apis, &pool, &stats, &sessions, &limits] {
           try {
-            hira::router::GuestSession s(fd, apis, pool, stats, origin);
+            hira::router::GuestSession s(fd, apis, pool, stats, origin, limits);
             s.run();
           } catch (const std::exception &e) {  // no memory or threads left for this guest
             std::fprintf(stderr, "hira-router: guest %s dropped: %s\n", origin.c_str(), e.what());

@@ -32,6 +32,15 @@ class CallContext {
   Reader &args() { return args_; }
   Writer &reply() { return reply_; }
 
+  // An out buffer whose place `a` names next (Writer::put_out_space): the
+  // window space the guest set aside (not zeroed: the guest's own memory),
+  // else alloc(count, elem_size).
+  void *out_buffer(Reader &a, uint64_t count, uint64_t elem_size);
+  // In-data that the real function reads more than as plain bytes (sizes,
+  // pointers, strings): a private copy when it lies in the window, which the
+  // guest could change while the function reads it; else p itself.
+  const uint8_t *stable(const uint8_t *p, uint64_t bytes);
+
   // Arena memory for shadow buffers, zeroed, freed after the reply is sent.
   // nullptr (and the call rejected as OutOfMemory) past the per-call limit.
   void *alloc(uint64_t count, uint64_t elem_size, uint64_t extra = 0);

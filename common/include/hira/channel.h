@@ -21,9 +21,15 @@ struct Frame {
   std::unique_ptr<uint8_t[]> data;
   size_t size = 0;
   size_t capacity = 0;  // bytes allocated behind data (>= size)
+  WindowView window;    // the receiving channel's window (tagged payloads)
 
   wire::Kind kind() const { return static_cast<wire::Kind>(header.kind); }
-  Reader reader() const { return {data.get(), size}; }
+  bool tagged() const { return (header.flags & wire::kFlagTagged) != 0; }
+  // The payload; a tagged one's references are checked against the window.
+  Reader reader() const {
+    if (tagged()) return Reader::tagged(data.get(), size, window);
+    return {data.get(), size};
+  }
 };
 
 enum class RecvResult { Ok, Closed, Malformed };
@@ -35,11 +41,21 @@ class Channel {
   Channel(const Channel &) = delete;
   Channel &operator=(const Channel &) = delete;
 
-  // Sends one frame; the header's magic, version and length are filled in.
-  bool send(wire::FrameHeader header, Writer *payload);
-  bool send(wire::FrameHeader header, const iovec *iov, size_t iovcnt);
+  // Sends one frame; the header's magic, version and length are filled in
+  // (and kFlagTagged for a tagged payload). `fd`, if not -1, travels with
+  // it (SCM_RIGHTS; Unix sockets only).
+  bool send(wire::FrameHeader header, Writer *payload, int fd = -1);
+  bool send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, int fd = -1);
   // Forwards a received frame unchanged (router).
-  bool forward(const Frame &f);
+  bool forward(const Frame &f, int fd = -1);
+
+  // File descriptors a peer passes are closed on arrival unless this is on;
+  // then the first one is kept for take_fd() (any more are closed).
+  void accept_fds(bool on) { accept_fds_ = on; }
+  // The kept descriptor (the caller owns it), or -1.
+  int take_fd();
+  // The window tagged payloads received here refer to (see Frame::reader).
+  void set_window(WindowView w) { window_ = w; }
 
   RecvResult recv(Frame &out);
   // Gives a received frame's buffer back for the next large recv(): fresh
@@ -62,6 +78,10 @@ class Channel {
   std::mutex send_mu_;
   // Read-ahead (receiving thread only): bytes [rpos_, rend_) of rbuf_.
   size_t buffered(size_t want);
+  ssize_t read_some(void *buf, size_t n);
+  bool accept_fds_ = false;
+  int passed_fd_ = -1;
+  WindowView window_;
   std::vector<uint8_t> rbuf_;
   size_t rpos_ = 0, rend_ = 0;
   std::mutex spare_mu_;

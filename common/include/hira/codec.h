@@ -8,6 +8,13 @@
 //
 // Reader never reads past its end: a short or malformed payload sets a sticky
 // failure flag and yields zeros, so decoders check ok() once at the end.
+//
+// Bulk data by reference: a payload written for a connection with a shared
+// memory window (see window.h) is *tagged*: each bulk array starts with a u32
+// tag, 0 for bytes inline or k for entry k-1 of the frame's reference table,
+// which follows the blobs: RefEntry[n], then u32 n, u32 0. Only the table
+// needs checking against the window (the router does it without decoding
+// anything else), and the bytes never travel with the command.
 #pragma once
 
 #include <sys/uio.h>
@@ -22,6 +29,32 @@ namespace hira {
 
 inline constexpr size_t kBulkAlign = 16;           // bulk arrays start 16-aligned
 inline constexpr size_t kZeroCopyMin = 32 * 1024;  // larger bulk data is not copied
+
+// One entry of a tagged payload's reference table: bytes of the window.
+struct RefEntry {
+  uint64_t offset;
+  uint64_t length;
+  uint32_t kind;  // kRefData or kRefOut
+  uint32_t zero;
+};
+static_assert(sizeof(RefEntry) == 24);
+inline constexpr uint32_t kRefData = 0;  // bulk data named by a tag
+inline constexpr uint32_t kRefOut = 1;   // window space the guest set aside for an out buffer
+inline constexpr uint32_t kMaxRefs = 256;
+inline constexpr size_t kRefTrailer = 8;  // u32 count, u32 0
+
+// Where a Writer may put bulk data instead of inline: place() returns the
+// window offset of `len` bytes equal to p[0, len) (p may already lie in the
+// window), or false to send them inline; reserve() sets `len` bytes aside
+// for the receiver to fill, or returns false.
+class WindowPlacer {
+ public:
+  virtual bool place(const void *p, size_t len, uint64_t *offset) = 0;
+  virtual bool reserve(size_t len, uint64_t *offset) = 0;
+
+ protected:
+  ~WindowPlacer() = default;
+};
 
 class Writer {
  public:
@@ -56,6 +89,16 @@ class Writer {
   // arrays are referenced, not copied: the caller keeps them alive until
   // the frame is sent.
   void put_bulk(const void *p, size_t len) {
+    if (tagged_) {
+      uint64_t offset = 0;
+      if (len != 0 && placer_ != nullptr && refs_.size() < kMaxRefs &&
+          placer_->place(p, len, &offset)) {
+        refs_.push_back({offset, len, kRefData, 0});
+        put_u32(static_cast<uint32_t>(refs_.size()));
+        return;
+      }
+      put_u32(0);
+    }
     const size_t pad = (kBulkAlign - position() % kBulkAlign) % kBulkAlign;
     static const uint8_t zeros[kBulkAlign] = {};
     append(zeros, pad);
@@ -69,16 +112,47 @@ class Writer {
     }
   }
 
+  // Makes the payload tagged (see the top of this file); bulk data goes to
+  // `placer` where it agrees (nullptr: everything inline). Before any put.
+  void set_window(WindowPlacer *placer) {
+    tagged_ = true;
+    placer_ = placer;
+  }
+  bool tagged() const { return tagged_; }
+  // Where the receiver should put an out buffer of `len` bytes: a tag for
+  // window space the placer sets aside (0: its own memory). Tagged only;
+  // nothing is written otherwise.
+  void put_out_space(size_t len) {
+    if (!tagged_) return;
+    uint64_t offset = 0;
+    if (len != 0 && placer_ != nullptr && refs_.size() < kMaxRefs &&
+        placer_->reserve(len, &offset)) {
+      refs_.push_back({offset, len, kRefOut, 0});
+      put_u32(static_cast<uint32_t>(refs_.size()));
+      return;
+    }
+    put_u32(0);
+  }
+
   size_t position() const { return external_ + buf_.size(); }
-  size_t size() const { return position(); }
+  // The whole payload, reference table included.
+  size_t size() const {
+    return position() + (tagged_ ? refs_.size() * sizeof(RefEntry) + kRefTrailer : 0);
+  }
 
   // The payload as an iovec list (valid until the Writer changes).
   std::vector<iovec> iovecs() {
     flush_pending();
     std::vector<iovec> v;
-    v.reserve(segments_.size());
+    v.reserve(segments_.size() + 2);
     for (auto &s : segments_) {
       v.push_back({s.owned ? buf_.data() + s.offset : s.ptr, s.len});
+    }
+    if (tagged_) {
+      if (!refs_.empty()) v.push_back({refs_.data(), refs_.size() * sizeof(RefEntry)});
+      trailer_[0] = static_cast<uint32_t>(refs_.size());
+      trailer_[1] = 0;
+      v.push_back({trailer_, sizeof(trailer_)});
     }
     return v;
   }
@@ -86,6 +160,7 @@ class Writer {
   void clear() {
     buf_.clear();
     segments_.clear();
+    refs_.clear();
     external_ = 0;
     owned_start_ = 0;
   }
@@ -114,6 +189,18 @@ class Writer {
   std::vector<Segment> segments_;
   size_t external_ = 0;     // bytes held in external segments
   size_t owned_start_ = 0;  // first byte of buf_ not yet in a segment
+  bool tagged_ = false;
+  WindowPlacer *placer_ = nullptr;
+  std::vector<RefEntry> refs_;
+  uint32_t trailer_[2] = {};
+};
+
+// The window a tagged payload's references point into, as its receiver
+// sees it: `base` is nullptr where the receiver only checks references
+// (the router) and does not map the window.
+struct WindowView {
+  const uint8_t *base = nullptr;
+  uint64_t size = 0;
 };
 
 class Reader {
@@ -121,6 +208,42 @@ class Reader {
   Reader() = default;
   Reader(const uint8_t *base, size_t begin, size_t end) : base_(base), pos_(begin), end_(end) {}
   Reader(const uint8_t *data, size_t len) : Reader(data, 0, len) {}
+
+  // A tagged payload (see the top of this file): its reference table is
+  // checked against `window` here, once; a table that does not fit the
+  // payload or names bytes outside the window fails the reader.
+  static Reader tagged(const uint8_t *data, size_t len, const WindowView &window) {
+    Reader r(data, len);
+    r.tagged_ = true;
+    r.window_ = window;
+    if (len < kRefTrailer) return failed();
+    uint32_t count = 0, zero = 0;
+    std::memcpy(&count, data + len - kRefTrailer, sizeof(count));
+    std::memcpy(&zero, data + len - sizeof(zero), sizeof(zero));
+    if (zero != 0 || count > kMaxRefs || (len - kRefTrailer) / sizeof(RefEntry) < count) {
+      return failed();
+    }
+    const size_t table = len - kRefTrailer - count * sizeof(RefEntry);
+    r.end_ = table;
+    r.refs_ = data + table;
+    r.ref_count_ = count;
+    for (uint32_t i = 0; i < count; ++i) {
+      const RefEntry e = r.ref(i);
+      if (e.kind > kRefOut || e.zero != 0 || e.offset > window.size ||
+          e.length > window.size - e.offset) {
+        return failed();
+      }
+    }
+    return r;
+  }
+  uint32_t ref_count() const { return ref_count_; }
+  RefEntry ref(uint32_t i) const {
+    RefEntry e{};
+    if (i < ref_count_) std::memcpy(&e, refs_ + i * sizeof(RefEntry), sizeof(e));
+    return e;
+  }
+  bool is_tagged() const { return tagged_; }
+  const WindowView &window() const { return window_; }
 
   template <class T>
   T get() {
@@ -141,12 +264,29 @@ class Reader {
     const uint32_t len = get_u32();
     if (!need(len)) return failed();
     Reader r(base_, pos_, pos_ + len);
+    r.tagged_ = tagged_;
+    r.window_ = window_;
+    r.refs_ = refs_;
+    r.ref_count_ = ref_count_;
     pos_ += len;
     return r;
   }
 
-  // Bulk element data written by Writer::put_bulk; nullptr on overrun.
+  // Bulk element data written by Writer::put_bulk; nullptr on overrun, or
+  // for a reference that is not `len` bytes of data in a mapped window.
   const uint8_t *bulk(size_t len) {
+    if (tagged_) {
+      const uint32_t tag = get_u32();
+      if (!ok_) return nullptr;
+      if (tag != 0) {
+        const RefEntry e = ref(tag - 1);
+        if (tag > ref_count_ || e.kind != kRefData || e.length != len || window_.base == nullptr) {
+          ok_ = false;
+          return nullptr;
+        }
+        return window_.base + e.offset;
+      }
+    }
     const size_t pad = (kBulkAlign - pos_ % kBulkAlign) % kBulkAlign;
     if (!need(pad)) return nullptr;
     pos_ += pad;
@@ -154,6 +294,21 @@ class Reader {
     const uint8_t *p = base_ + pos_;
     pos_ += len;
     return p;
+  }
+
+  // Window space for an out buffer of `len` bytes (Writer::put_out_space),
+  // or nullptr: none was set aside, or the window is not mapped here.
+  uint8_t *out_space(size_t len) {
+    if (!tagged_) return nullptr;
+    const uint32_t tag = get_u32();
+    if (!ok_ || tag == 0) return nullptr;
+    const RefEntry e = ref(tag - 1);
+    if (tag > ref_count_ || e.kind != kRefOut || e.length < len) {
+      ok_ = false;
+      return nullptr;
+    }
+    // The window is the guest's, shared and writable: const only here.
+    return window_.base == nullptr ? nullptr : const_cast<uint8_t *>(window_.base) + e.offset;
   }
 
   bool ok() const { return ok_; }
@@ -181,6 +336,10 @@ class Reader {
   size_t pos_ = 0;
   size_t end_ = 0;
   bool ok_ = true;
+  bool tagged_ = false;
+  WindowView window_;
+  const uint8_t *refs_ = nullptr;  // the reference table (unaligned RefEntry[])
+  uint32_t ref_count_ = 0;
 };
 
 }  // namespace hira

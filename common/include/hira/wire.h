@@ -14,7 +14,7 @@ namespace hira::wire {
 inline constexpr const char *kInsideApiServerEnv = "HIRA_INSIDE_API_SERVER";
 
 inline constexpr uint32_t kMagic = 0x41524948;  // "HIRA"
-inline constexpr uint16_t kVersion = 1;
+inline constexpr uint16_t kVersion = 2;
 // Largest payload any peer accepts; bigger frames close the channel.
 inline constexpr uint32_t kMaxPayload = 1u << 30;
 
@@ -34,7 +34,11 @@ inline constexpr uint8_t kMapReads = 1;   // the mapped bytes follow
 inline constexpr uint8_t kMapWrites = 2;  // the unmap sends the guest's bytes back
 
 enum FrameFlags : uint32_t {
-  kFlagAsync = 1u << 0,  // Call: no Reply is sent
+  kFlagAsync = 1u << 0,   // Call: no Reply is sent
+  kFlagTagged = 1u << 1,  // Call/Reply: a tagged payload with a reference table (codec.h)
+  // Hello: the guest passed a shared-memory window (a sealed memfd) with it.
+  // HelloAck: the window was accepted; bulk data may be sent by reference.
+  kFlagWindow = 1u << 2,
 };
 
 struct FrameHeader {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "hira/channel.h"
 #include "hira/codec.h"
@@ -52,15 +53,31 @@ class Call {
   Reader &reply() { return reply_; }
 
  private:
+  // Bulk data of a sync call on a window connection: copied into window
+  // space held until the call is over (the reply's data is read from there).
+  class Placer : public WindowPlacer {
+   public:
+    explicit Placer(void *conn) : conn_(conn) {}
+    ~Placer();
+    bool place(const void *p, size_t len, uint64_t *offset) override;
+    bool reserve(size_t len, uint64_t *offset) override;
+
+   private:
+    void *conn_;
+    std::vector<uint64_t> held_;
+  };
+
   const ApiInfo &api_;
   uint32_t func_;
   bool async_;
+  void *conn_ = nullptr;  // the connection (nullptr: none could be opened)
+  Placer placer_;
   Writer args_;
   Reader reply_;
   wire::ReplyPrefix prefix_{};
   wire::ReplyStatus status_ = wire::ReplyStatus::NoServer;
   Frame frame_;            // keeps the reply payload alive
-  void *conn_ = nullptr;   // the connection the reply came on (takes frame_ back)
+  bool replied_ = false;   // frame_ came from the connection (which takes it back)
   std::string cache_key_;  // guest_cache_if: set by answer_from_cache()
 };
 

@@ -1,0 +1,68 @@
+// The shared-memory window of one guest process: bulk data of its calls
+// (blocking transfers, out buffers) lives here instead of travelling through
+// the router. Locally it is a sealed memfd the guest creates and passes to
+// the router with its hello; the router checks it and hands it to that
+// guest's API server only. The router never maps it: it checks the
+// references a command makes (codec.h) against the window's size.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace hira {
+
+// Bulk arrays smaller than this travel inline: placing them costs more
+// than copying them through the socket.
+inline constexpr uint64_t kWindowMin = 4096;
+inline constexpr uint64_t kDefaultWindowBytes = 512ull << 20;
+
+// A memfd of `bytes`, sealed so that nobody can shrink or grow it (a
+// mapping of it can then never fault past its end). -1 and *error on failure.
+int create_window_fd(uint64_t bytes, std::string *error);
+
+// Checks a window fd received from a guest: a sealed memfd of at most
+// `max_bytes`. Returns its size, or nullopt and *error.
+std::optional<uint64_t> check_window_fd(int fd, uint64_t max_bytes, std::string *error);
+
+// A window mapped into this process (shared, read-write).
+class MappedWindow {
+ public:
+  // Maps fd (not kept); empty on failure (see ok()).
+  MappedWindow(int fd, uint64_t bytes);
+  ~MappedWindow();
+  MappedWindow(const MappedWindow &) = delete;
+  MappedWindow &operator=(const MappedWindow &) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+  uint8_t *base() const { return base_; }
+  uint64_t size() const { return size_; }
+  // [p, p + len) lies inside the window: its offset.
+  std::optional<uint64_t> offset_of(const void *p, uint64_t len) const;
+
+ private:
+  uint8_t *base_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+// Space in a window, handed out by the guest for one call at a time.
+// First fit over a free list; thread-safe.
+class WindowArena {
+ public:
+  explicit WindowArena(uint64_t size);
+  // Offset of `len` free bytes (page-aligned from 64 KiB, else 64-aligned),
+  // or nullopt when no free run is long enough (the caller sends inline).
+  std::optional<uint64_t> take(uint64_t len);
+  void give(uint64_t offset);
+  uint64_t in_use() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<uint64_t, uint64_t> free_;  // offset -> length
+  std::map<uint64_t, uint64_t> used_;  // offset -> length
+  uint64_t in_use_ = 0;
+};
+
+}  // namespace hira
