@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +27,7 @@ struct Connection::Shadow {
   std::condition_variable cv;
   std::deque<Frame> queue;
   std::deque<uint64_t> seqs;  // arrival order of each queued frame
+  std::atomic<size_t> queued{0};  // queue.size(), for polling without the lock
   bool stop = false;
   Scratch scratch;  // touched only by this thread
   // The first failure of an async call since this thread's last sync reply.
@@ -193,6 +196,7 @@ void Connection::dispatch(Frame f) {
   std::lock_guard lock(s->mu);
   s->queue.push_back(std::move(f));
   s->seqs.push_back(seq);
+  s->queued.fetch_add(1, std::memory_order_release);
   s->cv.notify_one();
 }
 
@@ -200,12 +204,20 @@ void Connection::shadow_loop(Shadow *s) {
   for (;;) {
     Frame f;
     uint64_t seq = 0;
+    // Poll before sleeping, as the channel does (spin_budget_ns).
+    if (const int64_t spin = spin_budget_ns(); spin != 0 && s->queued.load() == 0) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spin);
+      while (s->queued.load(std::memory_order_acquire) == 0 &&
+             std::chrono::steady_clock::now() < until) {
+      }
+    }
     {
       std::unique_lock lock(s->mu);
       s->cv.wait(lock, [&] { return s->stop || !s->queue.empty(); });
       if (s->queue.empty()) return;
       f = std::move(s->queue.front());
       s->queue.pop_front();
+      s->queued.fetch_sub(1);
       seq = s->seqs.front();
       s->seqs.pop_front();
     }

@@ -8,7 +8,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -63,7 +67,7 @@ bool write_all(int fd, std::vector<iovec> iov, int pass_fd) {
 
 // One recvmsg: descriptors that come with the bytes are kept (the first,
 // when accepted) or closed, so that no peer can fill this process's table.
-ssize_t Channel::read_some(void *buf, size_t n) {
+ssize_t Channel::read_some(void *buf, size_t n, int flags) {
   iovec iov{buf, n};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
   msghdr msg{};
@@ -71,7 +75,7 @@ ssize_t Channel::read_some(void *buf, size_t n) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
-  const ssize_t r = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+  const ssize_t r = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | flags);
   if (r < 0 || msg.msg_controllen == 0) return r;
   for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -235,7 +239,26 @@ size_t Channel::buffered(size_t want) {
     rend_ -= rpos_;
     rpos_ = 0;
   }
+  const int64_t spin = spin_budget_ns();
+  bool spun = spin == 0;
   while (rend_ < want) {
+    if (!spun) {
+      // Poll for a while before sleeping in the kernel (see spin_budget_ns).
+      spun = true;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spin);
+      ssize_t r;
+      do {
+        r = read_some(rbuf_.data() + rend_, rbuf_.size() - rend_, MSG_DONTWAIT);
+      } while (r < 0 && (errno == EAGAIN || errno == EINTR) &&
+               std::chrono::steady_clock::now() < until);
+      if (r > 0) {
+        rend_ += static_cast<size_t>(r);
+        spun = false;  // poll again for the rest of a frame
+        continue;
+      }
+      if (r == 0) break;
+      if (errno != EAGAIN && errno != EINTR) break;
+    }
     const ssize_t r = read_some(rbuf_.data() + rend_, rbuf_.size() - rend_);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -310,6 +333,16 @@ int bound_tcp_port(int listen_fd) {
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
   if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
   return -1;
+}
+
+int64_t spin_budget_ns() {
+  static const int64_t ns = [] {
+    if (const char *v = std::getenv("HIRA_SPIN_US"); v != nullptr && *v != '\0') {
+      return std::clamp<int64_t>(std::atoll(v), 0, 10000) * 1000;
+    }
+    return std::thread::hardware_concurrency() >= 8 ? int64_t{30000} : int64_t{0};
+  }();
+  return ns;
 }
 
 wire::FrameHeader make_header(wire::Kind kind, uint32_t func, uint64_t call_id, uint32_t thread,

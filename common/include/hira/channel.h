@@ -78,7 +78,7 @@ class Channel {
   std::mutex send_mu_;
   // Read-ahead (receiving thread only): bytes [rpos_, rend_) of rbuf_.
   size_t buffered(size_t want);
-  ssize_t read_some(void *buf, size_t n);
+  ssize_t read_some(void *buf, size_t n, int flags = 0);
   bool accept_fds_ = false;
   int passed_fd_ = -1;
   WindowView window_;
@@ -88,6 +88,13 @@ class Channel {
   std::unique_ptr<uint8_t[]> spare_;
   size_t spare_size_ = 0;
 };
+
+// How long a thread about to sleep for the next frame polls for it first:
+// a wake-up costs more than a sync call's whole work where cores are free,
+// and nothing where they are not (then polling only steals the CPU from the
+// thread that would send the frame). $HIRA_SPIN_US, else 30 us on machines
+// with 8 or more CPUs and 0 below.
+int64_t spin_budget_ns();
 
 // Endpoints are written "unix:/path/to/socket" or "tcp:HOST:PORT".
 int listen_endpoint(const std::string &endpoint, std::string *error);
