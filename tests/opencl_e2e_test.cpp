@@ -41,6 +41,19 @@ TEST_P(OpenCl, DropInLibraryMatchesNative) {
   EXPECT_EQ(remoted.out, native.out);
 }
 
+// The same with bulk data inline through the router (no shared-memory
+// window), as for a guest that cannot share memory with the host.
+TEST_P(OpenCl, DropInLibraryMatchesNativeWithoutWindow) {
+  const RunResult native = run({program(GetParam())});
+  ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
+  Router router;
+  auto env = dropin_env(router);
+  env["HIRA_WINDOW_MB"] = "0";
+  const RunResult remoted = run({program(GetParam())}, env);
+  EXPECT_EQ(remoted.exit_code, 0) << remoted.err;
+  EXPECT_EQ(remoted.out, native.out);
+}
+
 TEST_P(OpenCl, IcdVendorMatchesNative) {
   const RunResult native = run({program(GetParam())});
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;

@@ -1,0 +1,342 @@
+// The shared-memory window, played by hand against the real router and acc
+// API server: a guest passes a sealed memfd with its hello, then names bulk
+// data by (offset, length) references that the router checks against the
+// window's size. Hostile references, tables, windows and descriptors are
+// refused without harming the router, the server or the guest's own data.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "acc_protocol.h"  // generated: kApiName, kApiSignature, FN_*
+#include "hira/window.h"
+#include "raw_guest.h"
+
+namespace hira::test {
+namespace {
+
+constexpr uint64_t kWindow = 1 << 20;
+
+// Puts every bulk array and out buffer at offsets the test chooses (right
+// or deliberately wrong): the real Writer encodes the references.
+class ChosenPlacer : public WindowPlacer {
+ public:
+  explicit ChosenPlacer(uint64_t offset) : offset_(offset) {}
+  bool place(const void *, size_t, uint64_t *offset) override {
+    *offset = offset_;
+    return true;
+  }
+  bool reserve(size_t, uint64_t *offset) override {
+    *offset = offset_;
+    return true;
+  }
+
+ private:
+  uint64_t offset_;
+};
+
+// Sends a Hello with `fd` attached; returns the HelloAck (or nothing).
+std::optional<RawFrame> hello_with_fd(int sock, int fd) {
+  auto h = make_header(wire::Kind::Hello, 0, 0, 0, wire::kFlagWindow);
+  const auto payload = hello_payload(kApiName, kApiSignature);
+  h.magic = wire::kMagic;
+  h.version = wire::kVersion;
+  h.length = static_cast<uint32_t>(payload.size());
+  std::vector<uint8_t> bytes(sizeof(h) + payload.size());
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  std::memcpy(bytes.data() + sizeof(h), payload.data(), payload.size());
+  iovec iov{bytes.data(), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (::sendmsg(sock, &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) return {};
+  RawFrame f;
+  if (recv_frame(sock, &f) != Got::Frame || f.kind() != wire::Kind::HelloAck) return {};
+  return f;
+}
+
+bool window_granted(const std::optional<RawFrame> &ack) {
+  return ack && ack->h.func == 0 && (ack->h.flags & wire::kFlagWindow) != 0;
+}
+
+// A guest with a window: the memfd, the test's mapping of it, a context and
+// a 64 KiB device buffer.
+class WindowGuest {
+ public:
+  explicit WindowGuest(const Router &router, uint64_t bytes = kWindow) : g_(router.endpoint()) {
+    std::string error;
+    fd_ = create_window_fd(bytes, &error);
+    map_ = std::make_unique<MappedWindow>(fd_, bytes);
+    ack_ = hello_with_fd(g_.fd(), fd_);
+  }
+  ~WindowGuest() { ::close(fd_); }
+
+  bool granted() const { return window_granted(ack_); }
+  RawGuest &raw() { return g_; }
+  uint8_t *mem() { return map_->base(); }
+  int fd() const { return fd_; }
+
+  uint64_t make_buffer() {
+    const auto c = g_.call(FN_acc_context_create, {in_ptr(1, 4, {'w', 'i', 'n', 0}), out_ptr(8, 1)});
+    if (!c) return 0;
+    const uint64_t ctx = returned_handle(*c, 2);
+    const auto b = g_.call(FN_acc_buffer_create, {u64(ctx), size_arg(kBuffer), out_ptr(8, 1)});
+    return b ? returned_handle(*b, 3) : 0;
+  }
+
+  // acc_buffer_write(buf, 0, <window bytes at `offset`>, n) as the guest
+  // library encodes it, tagged; `table` rewrites the reference table.
+  std::optional<RawFrame> write(uint64_t buf, uint64_t offset, uint64_t n,
+                                void (*table)(std::vector<uint8_t> &) = nullptr) {
+    ChosenPlacer placer(offset);
+    Writer w;
+    w.set_window(&placer);
+    blob(w, [&] { w.put_u64(buf); });
+    blob(w, [&] { w.put<size_t>(0); });
+    blob(w, [&] {
+      w.put_u8(1);
+      w.put_u64(n);
+      w.put_bulk(mem(), n);  // placed at `offset` by reference
+    });
+    blob(w, [&] { w.put<size_t>(n); });
+    auto payload = flatten(w);
+    if (table != nullptr) table(payload);
+    return g_.call_raw(FN_acc_buffer_write, payload, wire::kFlagTagged);
+  }
+
+  // acc_buffer_read(buf, 0, <window space at `offset`>, n), tagged.
+  std::optional<RawFrame> read(uint64_t buf, uint64_t offset, uint64_t n) {
+    ChosenPlacer placer(offset);
+    Writer w;
+    w.set_window(&placer);
+    blob(w, [&] { w.put_u64(buf); });
+    blob(w, [&] { w.put<size_t>(0); });
+    blob(w, [&] {
+      w.put_u8(1);
+      w.put_u64(n);
+      w.put_out_space(n);
+    });
+    blob(w, [&] { w.put<size_t>(n); });
+    return g_.call_raw(FN_acc_buffer_read, flatten(w), wire::kFlagTagged);
+  }
+
+  static constexpr uint64_t kBuffer = 64 << 10;
+
+ private:
+  template <class F>
+  static void blob(Writer &w, F put) {
+    const auto m = w.begin_blob();
+    put();
+    w.end_blob(m);
+  }
+
+  RawGuest g_;
+  int fd_ = -1;
+  std::unique_ptr<MappedWindow> map_;
+  std::optional<RawFrame> ack_;
+};
+
+// The data a tagged reply names: the blob of argument `arg` holds a count
+// and a bulk array, here a reference into the guest's window.
+const uint8_t *reply_data(const RawFrame &f, const WindowView &w, int arg, uint64_t n) {
+  Reader r = Reader::tagged(f.payload.data(), f.payload.size(), w);
+  r.get<wire::ReplyPrefix>();
+  for (int i = 0; i <= arg; ++i) r.blob();
+  Reader b = r.blob();
+  if (b.get_u64() != n) return nullptr;
+  return b.bulk(n);
+}
+
+TEST(Window, DataTravelsThroughTheWindowBothWays) {
+  Router router;
+  WindowGuest g(router);
+  ASSERT_TRUE(g.granted());
+  const uint64_t buf = g.make_buffer();
+  ASSERT_NE(buf, 0u);
+  const auto data = pattern_bytes(WindowGuest::kBuffer);
+  std::memcpy(g.mem() + 8192, data.data(), data.size());
+  const auto w = g.write(buf, 8192, data.size());
+  EXPECT_STATUS(w, g.raw(), ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*w), 0);
+
+  // The server reads into the space the guest set aside, and the reply
+  // names it instead of carrying the bytes.
+  std::memset(g.mem() + 262144, 0, data.size());
+  const auto r = g.read(buf, 262144, data.size());
+  EXPECT_STATUS(r, g.raw(), ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), 0);
+  EXPECT_NE(r->h.flags & wire::kFlagTagged, 0u);
+  EXPECT_LT(r->payload.size(), 1024u);  // the 64 KiB stayed in the window
+  const uint8_t *got = reply_data(*r, {g.mem(), kWindow}, 2, data.size());
+  ASSERT_EQ(got, g.mem() + 262144);
+  EXPECT_EQ(std::memcmp(got, data.data(), data.size()), 0);
+}
+
+TEST(Window, ReferencesOutsideTheWindowAreRefused) {
+  Router router;
+  WindowGuest g(router);
+  ASSERT_TRUE(g.granted());
+  const uint64_t buf = g.make_buffer();
+  ASSERT_NE(buf, 0u);
+  // Past the end, straddling the end, and wrapping 2^64.
+  for (const uint64_t offset : {kWindow, kWindow - 100, ~uint64_t{0} - 10}) {
+    SCOPED_TRACE(offset);
+    EXPECT_STATUS(g.write(buf, offset, 4096), g.raw(), ReplyStatus::BadFrame);
+    EXPECT_STATUS(g.read(buf, offset, 4096), g.raw(), ReplyStatus::BadFrame);
+  }
+  // The session goes on: the same call inside the window works.
+  const auto ok = g.write(buf, kWindow - 4096, 4096);
+  EXPECT_STATUS(ok, g.raw(), ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*ok), 0);
+}
+
+TEST(Window, MalformedReferenceTablesAreRefused) {
+  Router router;
+  WindowGuest g(router);
+  ASSERT_TRUE(g.granted());
+  const uint64_t buf = g.make_buffer();
+  ASSERT_NE(buf, 0u);
+  using Edit = void (*)(std::vector<uint8_t> &);
+  const Edit edits[] = {
+      // A count larger than the payload.
+      [](std::vector<uint8_t> &p) { p[p.size() - 8] = 0xff; },
+      // A non-zero trailer word.
+      [](std::vector<uint8_t> &p) { p[p.size() - 1] = 1; },
+      // An unknown entry kind.
+      [](std::vector<uint8_t> &p) { p[p.size() - 8 - 8] = 7; },
+      // The data named by an out entry (the server must not read it as data).
+      [](std::vector<uint8_t> &p) { p[p.size() - 8 - 8] = kRefOut; },
+      // A tag past the table.
+      [](std::vector<uint8_t> &p) {
+        // The tag sits right before the last blob (u32 length + size_t).
+        p[p.size() - 8 - sizeof(RefEntry) - 12 - 4] = 9;
+      },
+  };
+  for (size_t i = 0; i < std::size(edits); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_STATUS(g.write(buf, 0, 4096, edits[i]), g.raw(), ReplyStatus::BadFrame);
+  }
+  const auto ok = g.write(buf, 0, 4096);
+  EXPECT_STATUS(ok, g.raw(), ReplyStatus::Ok);
+}
+
+TEST(Window, ReferencesWithoutAWindowAreRefused) {
+  Router router;
+  RawGuest g(router.endpoint());
+  ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
+  ChosenPlacer placer(0);
+  Writer w;
+  w.set_window(&placer);
+  const auto m = w.begin_blob();
+  std::vector<uint8_t> name(4096, 'x');
+  name.back() = 0;
+  w.put_u8(1);
+  w.put_u64(name.size());
+  w.put_bulk(name.data(), name.size());
+  w.end_blob(m);
+  const auto m2 = w.begin_blob();
+  w.put_u8(1);
+  w.put_u64(1);
+  w.end_blob(m2);
+  EXPECT_STATUS(g.call_raw(FN_acc_context_create, flatten(w), wire::kFlagTagged), g,
+                ReplyStatus::BadFrame);
+  EXPECT_STATUS(g.call(FN_acc_get_version, {out_ptr(4, 1), out_ptr(4, 1)}), g, ReplyStatus::Ok);
+}
+
+TEST(Window, UnsealedOrOversizedWindowsAreRefusedAndDataGoesInline) {
+  Router router({"--max-window-mb", "1"});
+  {  // A plain memfd: it could shrink under the server's mapping.
+    const int fd = ::memfd_create("unsealed", MFD_CLOEXEC);
+    ASSERT_EQ(::ftruncate(fd, kWindow), 0);
+    RawGuest g(router.endpoint());
+    const auto ack = hello_with_fd(g.fd(), fd);
+    ::close(fd);
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(ack->h.func, 0u);  // the guest is served, without a window
+    EXPECT_FALSE(window_granted(ack));
+    EXPECT_STATUS(g.call(FN_acc_get_version, {out_ptr(4, 1), out_ptr(4, 1)}), g, ReplyStatus::Ok);
+  }
+  {  // Larger than the operator allows.
+    WindowGuest g(router, 2 * kWindow);
+    EXPECT_FALSE(g.granted());
+  }
+  {  // Not a memory file at all.
+    const int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    RawGuest g(router.endpoint());
+    EXPECT_FALSE(window_granted(hello_with_fd(g.fd(), fd)));
+    ::close(fd);
+  }
+  {  // Within the limit: granted.
+    WindowGuest g(router, kWindow);
+    EXPECT_TRUE(g.granted());
+  }
+  router.stop();
+  EXPECT_NE(router.process().err().find("not a memfd sealed"), std::string::npos)
+      << router.process().err();
+}
+
+TEST(Window, TheGuestCannotShrinkItsWindowUnderTheServer) {
+  Router router;
+  WindowGuest g(router);
+  ASSERT_TRUE(g.granted());
+  EXPECT_NE(::ftruncate(g.fd(), 4096), 0);
+  EXPECT_EQ(errno, EPERM);
+  const uint64_t buf = g.make_buffer();
+  EXPECT_STATUS(g.read(buf, kWindow - 65536, 65536), g.raw(), ReplyStatus::Ok);
+}
+
+size_t open_fds(pid_t pid) {
+  size_t n = 0;
+  if (DIR *d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+TEST(Window, DescriptorsSentWithCallsAreClosedAtOnce) {
+  Router router;
+  WindowGuest g(router);
+  ASSERT_TRUE(g.granted());
+  ASSERT_EQ(g.raw().call(FN_acc_context_count, {})->h.func, FN_acc_context_count);
+  const size_t before = open_fds(router.process().pid());
+  const auto payload = encode({});
+  for (int i = 0; i < 300; ++i) {
+    auto h = make_header(wire::Kind::Call, FN_acc_context_count, 1000 + i, 1);
+    h.magic = wire::kMagic;
+    h.version = wire::kVersion;
+    h.length = static_cast<uint32_t>(payload.size());
+    iovec iov{&h, sizeof(h)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    const int passed = g.fd();
+    std::memcpy(CMSG_DATA(c), &passed, sizeof(int));
+    ASSERT_EQ(::sendmsg(g.raw().fd(), &msg, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof(h)));
+    std::string why;
+    ASSERT_TRUE(g.raw().wait_reply(1000 + i, &why).has_value()) << why;
+  }
+  EXPECT_LE(open_fds(router.process().pid()), before + 2);
+}
+
+}  // namespace
+}  // namespace hira::test
