@@ -138,8 +138,17 @@ void CallContext::defer_out(uint64_t token, void *buffer, uint64_t bytes,
   }
 }
 
-void CallContext::register_mapped(void *addr, uint64_t bytes) {
-  conn_.register_mapped(addr, bytes);
+void CallContext::put_mapped(Writer &w, void *addr, uint64_t bytes, bool reads, bool writes) {
+  uint8_t *copy = conn_.register_mapped(addr, bytes);
+  w.put_u64(bytes);
+  w.put_u8((reads ? wire::kMapReads : 0) | (writes ? wire::kMapWrites : 0) |
+           (copy != nullptr ? wire::kMapInWindow : 0));
+  if (copy != nullptr) {
+    if (reads) std::memcpy(copy, addr, bytes);
+    w.put_bulk(copy, bytes);  // by reference: it lies in the window
+  } else if (reads) {
+    w.put_bulk(addr, bytes);
+  }
 }
 
 void *CallContext::decode_unmap(Reader &r, uint32_t arg_index) {
@@ -158,11 +167,12 @@ void *CallContext::decode_unmap(Reader &r, uint32_t arg_index) {
     reject(wire::ReplyStatus::BadArgument, arg_index);
     return nullptr;
   }
-  std::memcpy(region, src, bytes);
+  if (src != region) std::memcpy(region, src, bytes);
+  unmapped_copy_ = src;
   return region;
 }
 
-void CallContext::unregister_mapped(void *addr) { conn_.unregister_mapped(addr); }
+void CallContext::unregister_mapped(void *addr) { conn_.unregister_mapped(addr, unmapped_copy_); }
 
 void *CallContext::callback_userdata(uint64_t guest_registration, uint32_t callback_id) {
   return conn_.callback_userdata(guest_registration, callback_id);

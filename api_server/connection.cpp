@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -81,7 +82,11 @@ bool Connection::handshake() {
       if (!window_->ok()) window_.reset();
     }
     ::close(window_fd);
-    if (window_) channel_.set_window({window_->base(), window_->size()});
+    if (window_) {
+      channel_.set_window({window_->base(), window_->size()});
+      map_zone_ =
+          std::make_unique<WindowArena>(server_zone_start(window_->size()), window_->size());
+    }
   }
   if (rr != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
   Reader r = f.reader();
@@ -379,20 +384,41 @@ void Connection::release_manual_buffer(uint64_t guest_addr) {
   manual_.erase(it);
 }
 
-void Connection::register_mapped(void *addr, uint64_t bytes) {
+uint8_t *Connection::register_mapped(void *addr, uint64_t bytes) {
   std::lock_guard lock(mu_);
-  mapped_[addr] = bytes;
+  Mapping &m = mapped_[addr];
+  m.bytes = std::max(m.bytes, bytes);
+  ++m.count;
+  if (!map_zone_ || bytes == 0) return nullptr;
+  const auto offset = map_zone_->take(bytes);
+  if (!offset) return nullptr;  // the zone is full: this copy travels inline
+  m.copies.push_back(*offset);
+  return window_->base() + *offset;
 }
 
 bool Connection::is_mapped(void *addr, uint64_t bytes) {
   std::lock_guard lock(mu_);
   const auto it = mapped_.find(addr);
-  return it != mapped_.end() && bytes <= it->second;
+  return it != mapped_.end() && bytes <= it->second.bytes;
 }
 
-void Connection::unregister_mapped(void *addr) {
+void Connection::unregister_mapped(void *addr, const void *copy) {
   std::lock_guard lock(mu_);
-  mapped_.erase(addr);
+  const auto it = mapped_.find(addr);
+  if (it == mapped_.end()) return;
+  Mapping &m = it->second;
+  if (!m.copies.empty()) {
+    // The copy the guest unmapped from, else the oldest: the zone gets it back.
+    auto c = m.copies.begin();
+    if (const auto at = window_->offset_of(copy, 0)) {
+      if (auto named = std::find(m.copies.begin(), m.copies.end(), *at); named != m.copies.end()) {
+        c = named;
+      }
+    }
+    map_zone_->give(*c);
+    m.copies.erase(c);
+  }
+  if (--m.count == 0) mapped_.erase(it);
 }
 
 void *Connection::callback_userdata(uint64_t guest_id, uint32_t callback_id) {

@@ -51,9 +51,11 @@ class Connection {
   bool invoke_callback(const CallbackRegistration &reg, Writer &args,
                        std::unique_ptr<uint8_t[]> *data, Reader *result);
   void defer_error(uint32_t thread, uint32_t func, int64_t value);
-  void register_mapped(void *addr, uint64_t bytes);
+  // Returns window space for the guest's copy (see CallContext::put_mapped), or nullptr.
+  uint8_t *register_mapped(void *addr, uint64_t bytes);
   bool is_mapped(void *addr, uint64_t bytes);
-  void unregister_mapped(void *addr);
+  // One mapping of addr is gone; `copy` names its window copy if the guest said.
+  void unregister_mapped(void *addr, const void *copy);
 
  private:
   struct Shadow;
@@ -119,7 +121,14 @@ class Connection {
   std::map<uint64_t, ManualBlock> manual_;
   std::vector<ManualBlock> retired_manual_;
   uint64_t manual_bytes_ = 0;          // sum of the sizes of manual_ and retired_manual_
-  std::map<void *, uint64_t> mapped_;  // regions the real library mapped
+  // Regions the real library mapped (a region may be mapped more than once).
+  struct Mapping {
+    uint64_t bytes = 0;
+    uint32_t count = 0;
+    std::vector<uint64_t> copies;  // window offsets of the guest's copies
+  };
+  std::map<void *, Mapping> mapped_;
+  std::unique_ptr<WindowArena> map_zone_;  // the window's server zone
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
   uint64_t next_callback_call_ = 1;

@@ -373,16 +373,12 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       c.line("if (hira_ret != nullptr) {");
       c.line("const uint64_t hira_bytes = (uint64_t)(" + f.ret_value->count->text + ") * " +
              f.ret_value->element_size + ";");
-      c.line("hira_ctx.register_mapped((void *)hira_ret, hira_bytes);");
-      c.line("hira_w.put_u64(hira_bytes);");
       // Which way the bytes travel: now (map_reads), back at unmap (map_writes).
       const auto &rv = *f.ret_value;
       c.line("const bool hira_map_reads = (" + (rv.map_reads ? rv.map_reads->text : "1") + ");");
       c.line("const bool hira_map_writes = (" + (rv.map_writes ? rv.map_writes->text : "1") + ");");
-      c.line(
-          "hira_w.put_u8((hira_map_reads ? ::hira::wire::kMapReads : 0) | "
-          "(hira_map_writes ? ::hira::wire::kMapWrites : 0));");
-      c.line("if (hira_map_reads) hira_w.put_bulk((const void *)hira_ret, hira_bytes);");
+      c.line("hira_ctx.put_mapped(hira_w, (void *)hira_ret, hira_bytes, hira_map_reads, "
+             "hira_map_writes);");
       c.line("}");
     } else if (f.ret_value->kind == Value::Kind::Handle) {
       c.line("hira_w.put_u64(" + export_expr(*f.ret_value, "hira_ret") + ");");

@@ -69,8 +69,8 @@ std::optional<uint64_t> MappedWindow::offset_of(const void *p, uint64_t len) con
   return offset;
 }
 
-WindowArena::WindowArena(uint64_t size) {
-  if (size != 0) free_[0] = size;
+WindowArena::WindowArena(uint64_t begin, uint64_t end) {
+  if (end > begin) free_[begin] = end - begin;
 }
 
 std::optional<uint64_t> WindowArena::take(uint64_t len) {

@@ -256,7 +256,7 @@ class Connection {
     }
     if (window_ && (f.header.flags & wire::kFlagWindow) != 0) {
       channel_->set_window({window_->base(), window_->size()});
-      arena_ = std::make_unique<WindowArena>(window_->size());
+      arena_ = std::make_unique<WindowArena>(0, server_zone_start(window_->size()));
     } else {
       window_.reset();  // refused (the router said why): everything inline
     }
@@ -712,16 +712,22 @@ void *map_region(Reader &blob, void *at) {
   const uint64_t bytes = blob.get_u64();
   if (bytes > (uint64_t{1} << 40)) return nullptr;
   const uint8_t flags = blob.get_u8();
+  const bool reads = (flags & wire::kMapReads) != 0;
+  const bool in_window = (flags & wire::kMapInWindow) != 0;
   const uint8_t *src = nullptr;
-  if ((flags & wire::kMapReads) != 0) {
+  if (reads || in_window) {
     src = blob.bulk(bytes);
     if (src == nullptr) return nullptr;
   }
-  void *copy = at != nullptr ? at : region_blocks().take(bytes);
+  // Window space the server set aside is the copy itself: the application
+  // reads and writes the shared pages, and nothing is copied here.
+  void *copy = at != nullptr ? at
+               : in_window   ? const_cast<uint8_t *>(src)
+                             : region_blocks().take(bytes);
   if (copy == nullptr) return nullptr;
-  if (src != nullptr) std::memcpy(copy, src, bytes);
+  if (reads && copy != src) std::memcpy(copy, src, bytes);
   std::lock_guard lock(g_regions_mu);
-  regions()[copy] = {addr, bytes, at == nullptr, (flags & wire::kMapWrites) != 0};
+  regions()[copy] = {addr, bytes, at == nullptr && !in_window, (flags & wire::kMapWrites) != 0};
   return copy;
 }
 

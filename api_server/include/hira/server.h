@@ -76,8 +76,11 @@ class CallContext {
   void defer_out(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
                  std::function<void()> release);
 
-  // Mapped memory the guest holds a copy of (see guest.h map_region).
-  void register_mapped(void *addr, uint64_t bytes);
+  // Mapped memory the guest holds a copy of (see guest.h map_region):
+  // registers it and writes its reply record (size, direction flags, the
+  // bytes when `reads`). The guest's copy is window space the server sets
+  // aside when it can (the bytes then never travel), else inline.
+  void put_mapped(Writer &w, void *addr, uint64_t bytes, bool reads, bool writes);
   // Reads an encode_unmap() record; copies the guest's data into the mapped
   // memory and returns its address, or rejects the call.
   void *decode_unmap(Reader &r, uint32_t arg_index);
@@ -120,6 +123,7 @@ class CallContext {
   std::vector<uint64_t> deferred_bytes_;
   friend class Connection;
   uint64_t arena_bytes_ = 0;
+  const void *unmapped_copy_ = nullptr;  // decode_unmap: where the guest's bytes were
   wire::ReplyStatus status_ = wire::ReplyStatus::Ok;
   uint32_t detail_ = 0;
   bool async_ = false;

@@ -19,6 +19,13 @@ namespace hira {
 inline constexpr uint64_t kWindowMin = 4096;
 inline constexpr uint64_t kDefaultWindowBytes = 512ull << 20;
 
+// The last quarter of a window is the API server's, for the guest's copies
+// of mapped memory (which live from a map to its unmap); the rest is the
+// guest's, for its calls.
+inline uint64_t server_zone_start(uint64_t window_bytes) {
+  return window_bytes - window_bytes / 4;
+}
+
 // A memfd of `bytes`, sealed so that nobody can shrink or grow it (a
 // mapping of it can then never fault past its end). -1 and *error on failure.
 int create_window_fd(uint64_t bytes, std::string *error);
@@ -51,7 +58,8 @@ class MappedWindow {
 // First fit over a free list; thread-safe.
 class WindowArena {
  public:
-  explicit WindowArena(uint64_t size);
+  // Hands out [begin, end).
+  WindowArena(uint64_t begin, uint64_t end);
   // Offset of `len` free bytes (page-aligned from 64 KiB, else 64-aligned),
   // or nullopt when no free run is long enough (the caller sends inline).
   std::optional<uint64_t> take(uint64_t len);

@@ -32,6 +32,10 @@ enum class Kind : uint16_t {
 // A returned mapping's blob: server address, bytes, then these flags.
 inline constexpr uint8_t kMapReads = 1;   // the mapped bytes follow
 inline constexpr uint8_t kMapWrites = 2;  // the unmap sends the guest's bytes back
+// The guest's copy is window space the server set aside (a reference always
+// follows, holding the bytes when kMapReads); it is the server's again after
+// the unmap.
+inline constexpr uint8_t kMapInWindow = 4;
 
 enum FrameFlags : uint32_t {
   kFlagAsync = 1u << 0,   // Call: no Reply is sent
