@@ -1,6 +1,7 @@
 #include <cstring>
 
 #include "connection.h"
+#include "hira/bulk_copy.h"
 #include "hira/server.h"
 
 namespace hira::server {
@@ -144,7 +145,7 @@ void CallContext::put_mapped(Writer &w, void *addr, uint64_t bytes, bool reads, 
   w.put_u8((reads ? wire::kMapReads : 0) | (writes ? wire::kMapWrites : 0) |
            (copy != nullptr ? wire::kMapInWindow : 0));
   if (copy != nullptr) {
-    if (reads) std::memcpy(copy, addr, bytes);
+    if (reads) copy_bulk(copy, addr, bytes);
     w.put_bulk(copy, bytes);  // by reference: it lies in the window
   } else if (reads) {
     w.put_bulk(addr, bytes);
@@ -167,7 +168,7 @@ void *CallContext::decode_unmap(Reader &r, uint32_t arg_index) {
     reject(wire::ReplyStatus::BadArgument, arg_index);
     return nullptr;
   }
-  if (src != region) std::memcpy(region, src, bytes);
+  if (src != region) copy_bulk(region, src, bytes);
   unmapped_copy_ = src;
   return region;
 }

@@ -123,7 +123,7 @@ void emit_out(Code &c, const Value &v, const std::string &x, const std::string &
   const auto &e = *v.element;
   if (v.is_bulk()) {
     c.line("if (const uint8_t *hira_src = " + r + ".bulk(" + n + " * " + v.element_size + ")) {");
-    c.line("std::memcpy((void *)" + x + ", hira_src, " + n + " * " + v.element_size + ");");
+    c.line("::hira::copy_bulk((void *)" + x + ", hira_src, " + n + " * " + v.element_size + ");");
     c.line("}");
   } else {
     const std::string i = "hira_i" + std::to_string(depth);
@@ -374,6 +374,7 @@ void emit_dispatch(Code &c, const Api &api) {
 
 std::string emit_guest(const Api &api) {
   Code c;
+  c.line("#include \"hira/bulk_copy.h\"");
   c.line("#include \"hira/guest.h\"");
   emit_prelude(c, api, "Guest library stubs", Side::Guest, true);
   c.line();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "hira/guest.h"
+#include "hira/bulk_copy.h"
 #include "hira/trace.h"
 #include "hira/window.h"
 
@@ -431,7 +432,7 @@ bool Call::Placer::place(const void *p, size_t len, uint64_t *offset) {
     return true;
   }
   if (len < kWindowMin || !reserve(len, offset)) return false;
-  std::memcpy(conn->window()->base() + *offset, p, len);
+  copy_bulk(conn->window()->base() + *offset, p, len);
   return true;
 }
 
@@ -725,7 +726,7 @@ void *map_region(Reader &blob, void *at) {
                : in_window   ? const_cast<uint8_t *>(src)
                              : region_blocks().take(bytes);
   if (copy == nullptr) return nullptr;
-  if (reads && copy != src) std::memcpy(copy, src, bytes);
+  if (reads && copy != src) copy_bulk(copy, src, bytes);
   std::lock_guard lock(g_regions_mu);
   regions()[copy] = {addr, bytes, at == nullptr && !in_window, (flags & wire::kMapWrites) != 0};
   return copy;

@@ -5,6 +5,7 @@
 // Readers are fed bytes placed right before an inaccessible guard page, so an
 // out-of-bounds read crashes the test instead of passing silently.
 #include "hira/codec.h"
+#include "hira/bulk_copy.h"
 #include "hira/window.h"
 
 #include <dlfcn.h>
@@ -1003,6 +1004,28 @@ TEST(WindowArena, ReferencesAreCheckedAgainstTheWindow) {
   Reader r3 = Reader::tagged(data.data(), data.size(), {nullptr, 4096});
   EXPECT_TRUE(r3.ok());
   EXPECT_EQ(r3.bulk(64), nullptr);
+}
+
+}  // namespace
+}  // namespace hira
+
+namespace hira {
+namespace {
+
+TEST(CopyBulk, ParallelPartsCopyEveryByteOnce) {
+  // Set before the first copy of this process: three threads even on a
+  // small machine, so that the parallel path runs here.
+  ::setenv("HIRA_COPY_THREADS", "3", 1);
+  for (const size_t n : {size_t{100}, (size_t{4} << 20) - 1, (size_t{4} << 20) + 12345,
+                         (size_t{9} << 20) + 7}) {
+    std::vector<uint8_t> src(n), dst(n + 64, 0xee);
+    std::mt19937 rng(static_cast<unsigned>(n));
+    for (auto &b : src) b = static_cast<uint8_t>(rng());
+    copy_bulk(dst.data(), src.data(), n);
+    EXPECT_EQ(std::memcmp(dst.data(), src.data(), n), 0) << n;
+    EXPECT_EQ(dst[n], 0xee) << n;  // nothing past the end
+    EXPECT_EQ(dst[n + 63], 0xee) << n;
+  }
 }
 
 }  // namespace
