@@ -100,6 +100,10 @@ uint64_t CallContext::retain_handle(void *obj, uint32_t type) {
   return conn_.handles().retain(obj, type);
 }
 
+uint64_t CallContext::retain_handle_as(void *obj, uint32_t type, uint64_t guest_id) {
+  return conn_.handles().retain(obj, type, guest_id);
+}
+
 void CallContext::depends_on(void *obj, uint32_t type, const void *parent) {
   conn_.handles().depends_on(obj, type, parent);
 }

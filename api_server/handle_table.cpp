@@ -1,5 +1,7 @@
 #include "handle_table.h"
 
+#include "hira/wire.h"
+
 namespace hira::server {
 
 bool HandleTable::lookup(uint64_t id, uint32_t type, void **out) const {
@@ -20,15 +22,15 @@ uint64_t HandleTable::export_handle(void *obj, uint32_t type) {
   return export_locked(obj, type, false);
 }
 
-uint64_t HandleTable::retain(void *obj, uint32_t type) {
+uint64_t HandleTable::retain(void *obj, uint32_t type, uint64_t guest_id) {
   if (obj == nullptr) return 0;
   std::lock_guard lock(mu_);
-  const uint64_t id = export_locked(obj, type, true);
+  const uint64_t id = export_locked(obj, type, true, guest_id);
   ++by_id_[id].refs;
   return id;
 }
 
-uint64_t HandleTable::export_locked(void *obj, uint32_t type, bool creating) {
+uint64_t HandleTable::export_locked(void *obj, uint32_t type, bool creating, uint64_t guest_id) {
   const auto key = std::make_pair(obj, type);
   if (const auto it = by_obj_.find(key); it != by_obj_.end()) {
     // A dead entry still names its object for callbacks about its end
@@ -36,7 +38,9 @@ uint64_t HandleTable::export_locked(void *obj, uint32_t type, bool creating) {
     if (!(creating && by_id_[it->second].dead)) return it->second;
   }
   // Ids are never reused, so a stale id cannot name a newer object.
-  const uint64_t id = next_id_++;
+  const bool guest_chose = (guest_id & wire::kGuestIdBit) != 0 && guest_id != wire::kGuestIdBit &&
+                           guest_id != ~0ull && by_id_.count(guest_id) == 0;
+  const uint64_t id = guest_chose ? guest_id : next_id_++;
   by_id_[id] = Entry{obj, type, 0, false, {}};
   by_obj_[key] = id;
   return id;

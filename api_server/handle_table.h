@@ -18,8 +18,10 @@ class HandleTable {
   bool lookup(uint64_t id, uint32_t type, void **out) const;
   // The id of obj, creating one if needed; the app holds no counted reference.
   uint64_t export_handle(void *obj, uint32_t type);
-  // The app gained a reference (a create or retain call): +1.
-  uint64_t retain(void *obj, uint32_t type);
+  // The app gained a reference (a create or retain call): +1. A new object
+  // gets `guest_id` when that is an unused id of the guest's half
+  // (wire::kGuestIdBit), else one of the server's.
+  uint64_t retain(void *obj, uint32_t type, uint64_t guest_id = 0);
   // The app dropped a reference (a release or destroy call). A handle the app
   // created dies when its count reaches zero: using it afterwards is an
   // invalid handle, not a use-after-free in the real library.
@@ -36,7 +38,7 @@ class HandleTable {
     std::vector<uint64_t> children;  // objects that live inside this one
   };
   void kill_locked(uint64_t id);
-  uint64_t export_locked(void *obj, uint32_t type, bool creating);
+  uint64_t export_locked(void *obj, uint32_t type, bool creating, uint64_t guest_id = 0);
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Entry> by_id_;
   std::map<std::pair<void *, uint32_t>, uint64_t> by_obj_;

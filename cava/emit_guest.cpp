@@ -102,6 +102,14 @@ void emit_arg(Code &c, const Function &f, const Param &p) {
     emit_encode(c, v, p.name, "hira_w", 0, Side::Guest,
                 v.kind == Value::Kind::Pointer ? "hira_n_" + p.name : "");
   }
+  if (takes_guest_ids(v)) {
+    // Ids for the handles the call creates, chosen here (see takes_guest_ids).
+    c.line("if (" + p.name + " != nullptr) {");
+    c.line("hira_gids_" + p.name + ".resize(hira_n_" + p.name + ");");
+    c.line("for (auto &hira_g : hira_gids_" + p.name +
+           ") hira_w.put_u64(hira_g = ::hira::guest::new_handle_id());");
+    c.line("}");
+  }
   c.line("hira_w.end_blob(hira_blob);");
   c.line("}");
 }
@@ -195,6 +203,21 @@ void emit_async_checks(Code &c, const Function &f) {
   }
 }
 
+// An async call was sent: the handles it creates are the ids the guest chose.
+void emit_async_outs(Code &c, const Function &f) {
+  for (const auto &p : f.params) {
+    if (!takes_guest_ids(*p.value)) continue;
+    const Value &e = *p.value->element;
+    c.line("if (" + p.name + " != nullptr) {");
+    c.line("for (size_t hira_i = 0; hira_i < hira_gids_" + p.name + ".size(); ++hira_i) {");
+    c.line(p.name + "[hira_i] = " + guest_handle_from_id(e, "hira_gids_" + p.name + "[hira_i]") +
+           ";");
+    c.line("::hira::guest::retain_handle((const void *)" + p.name + "[hira_i]);");
+    c.line("}");
+    c.line("}");
+  }
+}
+
 // An async call was sent: its statements run as if it succeeded, which the
 // guest's checks make likely; a failure comes back with a later sync call.
 void emit_async_return(Code &c, const Function &f) {
@@ -248,6 +271,7 @@ void emit_stub(Code &c, const Function &f) {
   for (const auto &p : f.params) declare_selectors(c, *p.value);
   for (const auto &p : f.params) {
     if (has_deferred(*p.value)) c.line("uint64_t hira_token_" + p.name + " = 0;  // deferred");
+    if (takes_guest_ids(*p.value)) c.line("std::vector<uint64_t> hira_gids_" + p.name + ";");
   }
   for (const auto &p : f.params) emit_arg(c, f, p);
   if (f.cache_if) {
@@ -260,6 +284,7 @@ void emit_stub(Code &c, const Function &f) {
   c.line("}");
   if (f.always_async()) {
     emit_refcounts(c, f);  // applied when sent: the call runs in order on the server
+    emit_async_outs(c, f);
     emit_async_return(c, f);
     c.line("}");
     c.line();
@@ -268,6 +293,7 @@ void emit_stub(Code &c, const Function &f) {
   if (f.async_per_call()) {
     c.line("if (hira_async) {");
     emit_refcounts(c, f);
+    emit_async_outs(c, f);
     emit_async_return(c, f);
     c.line("}");
   }

@@ -179,11 +179,13 @@ std::string export_expr(const Value &v, const std::string &x) {
 }
 
 void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
-                    const std::string &param, int depth);
+                    const std::string &param, int depth, const std::string &gids = "");
 
 // One element of a non-bulk out buffer, as the guest's emit_out_element reads it.
+// `gid`: the id the guest chose for this element's new handle.
 void emit_reply_element(Code &c, const Value &e, const std::string &elem,
-                        const std::string &count_lv, const std::string &param, int depth) {
+                        const std::string &count_lv, const std::string &param, int depth,
+                        const std::string &gid = "") {
   if (e.pred) {
     c.line("if (" + condition(e) + ") {");
     emit_reply_element(c, *e.then_v, elem, count_lv, param, depth);
@@ -191,7 +193,11 @@ void emit_reply_element(Code &c, const Value &e, const std::string &elem,
     emit_reply_element(c, *e.else_v, elem, count_lv, param, depth);
     c.line("}");
   } else if (e.kind == Value::Kind::Handle) {
-    c.line("hira_w.put_u64(" + export_expr(e, "(uintptr_t)" + elem) + ");");
+    c.line("hira_w.put_u64(" +
+           (gid.empty() ? export_expr(e, "(uintptr_t)" + elem)
+                        : "hira_ctx.retain_handle_as((void *)(uintptr_t)" + elem + ", HT_" +
+                              std::to_string(e.handle_type_id) + ", " + gid + ")") +
+           ");");
     if (e.depends_on) {
       c.line("hira_ctx.depends_on((void *)(uintptr_t)" + elem + ", HT_" +
              std::to_string(e.handle_type_id) + ", (const void *)(uintptr_t)(" +
@@ -205,7 +211,7 @@ void emit_reply_element(Code &c, const Value &e, const std::string &elem,
 }
 
 void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
-                    const std::string &param, int depth) {
+                    const std::string &param, int depth, const std::string &gids) {
   if (emit_branches(c, v,
                     [&](const Value &b) { emit_reply_out(c, b, x, count_lv, param, depth); })) {
     return;
@@ -221,7 +227,8 @@ void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::st
     c.line("for (uint64_t " + i + " = 0; " + i + " < " + count_lv + "; ++" + i + ") {");
     c.line("[[maybe_unused]] const uint64_t index = " + i + ";");
     const std::string elem = "((" + e.type_name_unqual + " *)" + x + ")[" + i + "]";
-    emit_reply_element(c, e, elem, "hira_ne_" + param + "[" + i + "]", param, depth);
+    emit_reply_element(c, e, elem, "hira_ne_" + param + "[" + i + "]", param, depth,
+                       gids.empty() ? "" : "(" + gids + " ? " + gids + "[" + i + "] : 0)");
     c.line("}");
   }
   c.line("}");
@@ -258,6 +265,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       if (has_pointer_elements(*p.value)) {
         c.line("[[maybe_unused]] uint64_t *hira_ne_" + p.name + " = nullptr;");
       }
+      if (takes_guest_ids(*p.value)) c.line("uint64_t *hira_gid_" + p.name + " = nullptr;");
       if (has_deferred(*p.value)) {
         c.line("uint64_t hira_token_" + p.name + " = 0;");
         c.line("void *hira_staging_" + p.name + " = nullptr;");
@@ -283,6 +291,16 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
         continue;
       }
       emit_decode(c, *p.value, p.name, a, i, "hira_n_" + p.name, p.name, 0);
+      if (takes_guest_ids(*p.value)) {
+        // The ids the guest chose for the handles this call creates (a guest
+        // that sends none gets the server's).
+        c.line("if (" + p.name + " != nullptr && " + a + ".remaining() != 0) {");
+        c.line("hira_gid_" + p.name + " = hira_ctx.alloc_array<uint64_t>(hira_n_" + p.name + ");");
+        c.line("if (hira_gid_" + p.name + " == nullptr) return;");
+        c.line("for (uint64_t hira_i = 0; hira_i < hira_n_" + p.name + "; ++hira_i) hira_gid_" +
+               p.name + "[hira_i] = " + a + ".get_u64();");
+        c.line("}");
+      }
     }
   }
   for (size_t i = 0; i < np; ++i) {
@@ -346,6 +364,25 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     if (p.value->mapped) c.line("hira_ctx.unregister_mapped((void *)" + p.name + ");");
   }
   for (const auto &s : f.statements) c.line(s);
+  // A call sent async has no reply to carry its new handles: they take the
+  // ids the guest chose (and already handed to the application) now.
+  for (const auto &p : f.params) {
+    if (!takes_guest_ids(*p.value) || !(f.always_async() || f.async_per_call())) continue;
+    c.line("if (hira_ctx.is_async() && " + p.name + " != nullptr && hira_gid_" + p.name +
+           " != nullptr) {");
+    c.line("for (uint64_t hira_i = 0; hira_i < hira_n_" + p.name + "; ++hira_i) {");
+    const Value &e = *p.value->element;
+    c.line("hira_ctx.retain_handle_as((void *)(uintptr_t)" + p.name + "[hira_i], HT_" +
+           std::to_string(e.handle_type_id) + ", hira_gid_" + p.name + "[hira_i]);");
+    if (e.depends_on) {
+      c.line("[[maybe_unused]] const uint64_t hira_i0 = hira_i;");
+      c.line("hira_ctx.depends_on((void *)(uintptr_t)" + p.name + "[hira_i], HT_" +
+             std::to_string(e.handle_type_id) + ", (const void *)(uintptr_t)(" +
+             e.depends_on->text + "));");
+    }
+    c.line("}");
+    c.line("}");
+  }
   c.line("}");
   if (f.always_async()) {
     if (!f.returns_void && f.success) {
@@ -396,7 +433,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   for (const auto &p : f.params) {
     c.line("{");
     c.line("const auto hira_blob = hira_w.begin_blob();");
-    emit_reply_out(c, *p.value, p.name, "hira_n_" + p.name, p.name, 0);
+    emit_reply_out(c, *p.value, p.name, "hira_n_" + p.name, p.name, 0,
+                   takes_guest_ids(*p.value) ? "hira_gid_" + p.name : "");
     c.line("hira_w.end_blob(hira_blob);");
     c.line("}");
     if (p.value->kind == Value::Kind::Pointer && p.value->deallocate) {

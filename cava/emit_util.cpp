@@ -131,6 +131,13 @@ bool has_out_data(const Value &v) {
   return v.element && v.element->kind == Value::Kind::Pointer && has_out_data(*v.element);
 }
 
+bool takes_guest_ids(const Value &v) {
+  return !v.pred && v.kind == Value::Kind::Pointer && v.out && !v.in && !v.lifetime_manual &&
+         !v.deferred && v.element && !v.element->pred &&
+         v.element->kind == Value::Kind::Handle && v.element->allocate &&
+         v.element->handle_is_pointer;
+}
+
 std::string success_test(const Function &f, const std::string &ret) {
   if (f.returns_void || !f.success) return "true";
   return "(" + ret + " == (" + f.success->text + "))";

@@ -58,6 +58,11 @@ void emit_callback_decode(Code &c, const Value &v, const std::string &x, const s
 // `ret (*)(params)` for a callback's C function pointer type.
 std::string function_pointer_type(const Function &f);
 bool has_out_data(const Value &v);
+// An out-only array of handles the call creates (cl_event *event): the guest
+// chooses their ids and sends them after the array's count, so that a call
+// sent async can hand the application its handles at once (as Mesa's Venus
+// does); the server binds its new objects to them.
+bool takes_guest_ids(const Value &v);
 // The branch of v that is a deferred out buffer, or nullptr; and whether there is one.
 const Value *deferred_value(const Value &v);
 bool has_deferred(const Value &v);

@@ -630,6 +630,11 @@ BoxTable &boxes() { return *g_boxes; }
 
 }  // namespace
 
+uint64_t new_handle_id() {
+  static std::atomic<uint64_t> next{1};
+  return wire::kGuestIdBit | next.fetch_add(1);
+}
+
 void *box_handle(uint64_t id, uint32_t type, const void *dispatch) {
   return boxes().box(id, type, dispatch);
 }

@@ -29,6 +29,10 @@ enum class Kind : uint16_t {
   Data = 8,          // server -> guest: a deferred out buffer (call_id = its token)
 };
 
+// Handle ids the guest chooses (for handles a call creates) have this bit;
+// the server's own never do.
+inline constexpr uint64_t kGuestIdBit = 1ull << 63;
+
 // A returned mapping's blob: server address, bytes, then these flags.
 inline constexpr uint8_t kMapReads = 1;   // the mapped bytes follow
 inline constexpr uint8_t kMapWrites = 2;  // the unmap sends the guest's bytes back

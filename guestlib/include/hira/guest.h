@@ -98,6 +98,9 @@ uint64_t register_callback(void *fn, void *userdata);
 // same box; unknown pointers unbox to kInvalidHandle, which the server
 // rejects as an unknown handle instead of anything dereferencing them.
 inline constexpr uint64_t kInvalidHandle = ~0ull;
+// An id for a handle a call will create (see HandleTable::retain_as): never
+// reused in this process, in the guest's half of the id space.
+uint64_t new_handle_id();
 void *box_handle(uint64_t id, uint32_t type, const void *dispatch);
 uint64_t unbox_handle(const void *handle, uint32_t type);
 // The application's references, counted like the server counts them
