@@ -131,6 +131,32 @@ static void bench_latency(Env *e, int calls, const char *which) {
     print_latency("clSetKernelArg (scalar)", calls, now_s() - t0);
   }
 
+  if (all || strcmp(which, "enqueue") == 0) {
+    /* A tiny kernel enqueued with an event that is released at once, as
+     * programs that profile or chain their kernels do; then one clFinish,
+     * so that the time includes running every kernel. */
+    cl_int err;
+    cl_mem buf = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE, 64, NULL, &err);
+    check(err, "clCreateBuffer");
+    const cl_uint n = 16, k = 0;
+    check(clSetKernelArg(e->kernel, 0, sizeof buf, &buf), "clSetKernelArg");
+    check(clSetKernelArg(e->kernel, 1, sizeof n, &n), "clSetKernelArg");
+    check(clSetKernelArg(e->kernel, 2, sizeof k, &k), "clSetKernelArg");
+    const size_t global = 16;
+    const int launches = calls < 5000 ? calls : 5000;
+    t0 = now_s();
+    for (int i = 0; i < launches; ++i) {
+      cl_event ev;
+      check(clEnqueueNDRangeKernel(e->queue, e->kernel, 1, NULL, &global, NULL, 0, NULL, &ev),
+            "clEnqueueNDRangeKernel");
+      check(clReleaseEvent(ev), "clReleaseEvent");
+    }
+    check(clFinish(e->queue), "clFinish");
+    print_latency("clEnqueueNDRangeKernel+event (16 items, incl. final clFinish)", launches,
+                  now_s() - t0);
+    clReleaseMemObject(buf);
+  }
+
   if (!all && strcmp(which, "retain") != 0) return;
   cl_int err;
   cl_event ev = clCreateUserEvent(e->ctx, &err);
@@ -282,7 +308,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "latency") != 0 && strcmp(mode, "transfer") != 0 && strcmp(mode, "grid") != 0 &&
       strcmp(mode, "map") != 0) {
     fprintf(stderr,
-            "usage: %s latency [N=20000] [all|info|finish|setarg|retain] | transfer "
+            "usage: %s latency [N=20000] [all|info|finish|setarg|enqueue|retain] | transfer "
             "[MAX_BYTES=268435456] [SECONDS=0.2] |"
             " grid [SECONDS=0.3] | map [BYTES=4194304] [N=200]\n",
             argv[0]);

@@ -1080,3 +1080,47 @@ TEST(HostileServer, StaleBufferOfADestroyedContextCannotCorruptTheServer) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// The blob of an out array of one new handle whose id the guest chose.
+Arg out_handle_with_id(uint64_t id) {
+  std::vector<uint8_t> b(1 + 8 + 8);
+  b[0] = 1;
+  const uint64_t count = 1;
+  std::memcpy(&b[1], &count, 8);
+  std::memcpy(&b[9], &id, 8);
+  return raw(b);
+}
+
+TEST(GuestChosenIds, NewHandlesTakeTheGuestsIdsOnlyWhenTheyAreFreshAndTheGuests) {
+  Router router;
+  RawGuest g(router.endpoint());
+  ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
+  auto create = [&](uint64_t id) -> uint64_t {
+    const auto r = g.call(FN_acc_context_create, {in_ptr(1, 2, {'g', 0}), out_handle_with_id(id)});
+    if (!r || prefix_of(*r).status != 0) return 0;
+    return returned_handle(*r, 2);
+  };
+  const uint64_t mine = wire::kGuestIdBit | 77;
+  EXPECT_EQ(create(mine), mine);
+  // Taken already, not in the guest's half, or the invalid-handle marker:
+  // the server picks an id of its own, and nothing is aliased.
+  for (const uint64_t bad : {mine, uint64_t{5}, ~uint64_t{0}, wire::kGuestIdBit}) {
+    const uint64_t got = create(bad);
+    EXPECT_NE(got, 0u);
+    EXPECT_EQ(got & wire::kGuestIdBit, 0u) << bad;
+  }
+  // Every id names its own live context.
+  const auto n = g.call(FN_acc_context_count, {});
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(return_value(*n), 5);
+  EXPECT_STATUS(g.call(FN_acc_context_destroy, {u64(mine)}), g, ReplyStatus::Ok);
+  // A destroyed id stays dead: choosing it again gets a fresh server id.
+  EXPECT_EQ(create(mine) & wire::kGuestIdBit, 0u);
+  EXPECT_STATUS(g.call(FN_acc_context_destroy, {u64(mine)}), g, ReplyStatus::BadHandle);
+}
+
+}  // namespace
+}  // namespace hira::test
