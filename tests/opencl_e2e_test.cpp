@@ -18,6 +18,7 @@ const char *const kPrograms[] = {
     "callbacks",         "multithread",       "build_failure",     "error_paths",
     "info_queries",      "cross_thread_args", "program_binaries",  "use_host_ptr",
     "image_from_buffer", "opencl30",          "nonblocking_reads", "retained_buffers",
+    "jacobi",
 };
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }
