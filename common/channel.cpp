@@ -200,6 +200,12 @@ Channel::~Channel() {
   if (passed_fd_ >= 0) ::close(passed_fd_);
 }
 
+namespace {
+// Frames up to this size may be queued; a queue this long is written out.
+constexpr size_t kQueueFrameMax = 4096;
+constexpr size_t kQueueMax = 64u << 10;
+}  // namespace
+
 bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, int fd) {
   size_t total = 0;
   for (size_t i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
@@ -208,13 +214,66 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, in
   header.version = wire::kVersion;
   header.length = static_cast<uint32_t>(total);
   std::vector<iovec> all;
-  all.reserve(iovcnt + 1);
+  all.reserve(iovcnt + 2);
+  std::lock_guard lock(send_mu_);
+  // What is queued goes first, in the same system call.
+  if (!queued_.empty()) all.push_back({queued_.data(), queued_.size()});
   all.push_back({&header, sizeof(header)});
   for (size_t i = 0; i < iovcnt; ++i) {
     if (iov[i].iov_len != 0) all.push_back(iov[i]);
   }
+  const bool ok = write_all(fd_, std::move(all), fd);
+  queued_.clear();
+  return ok;
+}
+
+bool Channel::queue_locked(const wire::FrameHeader &h, const iovec *iov, size_t iovcnt) {
+  size_t total = 0;
+  for (size_t i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  wire::FrameHeader header = h;
+  header.magic = wire::kMagic;
+  header.version = wire::kVersion;
+  header.length = static_cast<uint32_t>(total);
+  const auto *hb = reinterpret_cast<const uint8_t *>(&header);
+  queued_.insert(queued_.end(), hb, hb + sizeof(header));
+  for (size_t i = 0; i < iovcnt; ++i) {
+    const auto *b = static_cast<const uint8_t *>(iov[i].iov_base);
+    queued_.insert(queued_.end(), b, b + iov[i].iov_len);
+  }
+  if (queued_.size() < kQueueMax) return true;
+  const bool ok = write_all(fd_, {{queued_.data(), queued_.size()}}, -1);
+  queued_.clear();
+  return ok;
+}
+
+bool Channel::queue(wire::FrameHeader header, Writer *payload) {
+  if (payload != nullptr && payload->tagged()) header.flags |= wire::kFlagTagged;
+  const auto iov = payload != nullptr ? payload->iovecs() : std::vector<iovec>{};
+  size_t total = 0;
+  for (const auto &v : iov) total += v.iov_len;
+  if (total > kQueueFrameMax) return send(header, iov.data(), iov.size());
   std::lock_guard lock(send_mu_);
-  return write_all(fd_, std::move(all), fd);
+  return queue_locked(header, iov.data(), iov.size());
+}
+
+bool Channel::queue_forward(const Frame &f) {
+  if (f.size > kQueueFrameMax) return forward(f);
+  const iovec iov{f.data.get(), f.size};
+  std::lock_guard lock(send_mu_);
+  return queue_locked(f.header, &iov, f.size != 0 ? 1 : 0);
+}
+
+bool Channel::flush() {
+  std::lock_guard lock(send_mu_);
+  if (queued_.empty()) return true;
+  const bool ok = write_all(fd_, {{queued_.data(), queued_.size()}}, -1);
+  queued_.clear();
+  return ok;
+}
+
+bool Channel::has_queued() {
+  std::lock_guard lock(send_mu_);
+  return !queued_.empty();
 }
 
 bool Channel::send(wire::FrameHeader header, Writer *payload, int fd) {

@@ -129,6 +129,16 @@ class Connection {
       ++pending_;
       last_call_ = std::chrono::steady_clock::now();
     }
+    if (w == nullptr) {
+      // An async call waits briefly for the next ones: they leave together
+      // (or with the next sync call), one system call for many.
+      if (!channel_->queue(h, &args)) return false;
+      if (!flush_pending_.exchange(true)) {
+        std::lock_guard lock(flush_mu_);
+        flush_cv_.notify_one();
+      }
+      return true;
+    }
     if (channel_->send(h, &args)) return true;
     if (w != nullptr) {
       std::lock_guard lock(mu_);
@@ -159,6 +169,8 @@ class Connection {
     cv_.notify_all();
   }
   uint64_t next_call_id() { return next_id_.fetch_add(1); }
+  // Writes the async calls that wait to be sent (at exit).
+  void flush() { channel_->flush(); }
   int fd() const { return channel_->fd(); }
   // The shared-memory window, when the router accepted one.
   const MappedWindow *window() const { return window_.get(); }
@@ -196,6 +208,7 @@ class Connection {
     }
     std::thread([c] { c->receive_loop(); }).detach();
     std::thread([c] { c->callback_loop(); }).detach();
+    std::thread([c] { c->flush_loop(); }).detach();
     return c;
   }
 
@@ -342,6 +355,21 @@ class Connection {
     cv_.notify_all();
   }
 
+  // Sends queued async calls a moment after the first of them, unless a
+  // sync call took them along before: a program that only makes async calls
+  // for a while still has them run.
+  void flush_loop() {
+    for (;;) {
+      {
+        std::unique_lock lock(flush_mu_);
+        flush_cv_.wait(lock, [&] { return flush_pending_.load(); });
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+      flush_pending_ = false;  // a call queued from here on asks again
+      if (!channel_->flush()) return;
+    }
+  }
+
   // Runs application callbacks one at a time, in the order the server sent them.
   void callback_loop() {
     for (;;) {
@@ -389,6 +417,9 @@ class Connection {
   std::mutex cb_mu_;
   std::condition_variable cb_cv_;
   std::deque<Frame> callbacks_;
+  std::atomic<bool> flush_pending_{false};
+  std::mutex flush_mu_;
+  std::condition_variable flush_cv_;
 };
 
 }  // namespace
@@ -400,10 +431,23 @@ auto *g_connections = new std::unordered_map<std::string, Connection *>;
 
 }  // namespace
 
+// Async calls still queued when the program ends are sent: the server runs
+// them, and the router counts them.
+void flush_all_connections() {
+  std::lock_guard lock(g_connections_mu);
+  for (auto &[name, conn] : *g_connections) {
+    if (conn != nullptr) conn->flush();
+  }
+}
+
 Connection *Connection::for_api(const ApiInfo &api) {
   std::lock_guard lock(g_connections_mu);
   auto &slot = (*g_connections)[api.name];
-  if (slot == nullptr) slot = open(api);
+  if (slot == nullptr) {
+    slot = open(api);
+    static const bool at_exit = std::atexit(flush_all_connections) == 0;
+    (void)at_exit;
+  }
   return slot;
 }
 

@@ -258,6 +258,8 @@ void GuestSession::guest_to_server() {
   std::vector<Reader> blobs;
   for (;;) {
     Frame f;
+    // Nothing more is here: what waits to travel on goes before this waits.
+    if (!guest_.has_read_ahead() && !server_->flush()) return;
     const RecvResult rr = guest_.recv(f);
     if (rr == RecvResult::Malformed) {
       std::fprintf(stderr, "hira-router: guest %s sent a malformed frame; disconnecting it\n",
@@ -301,9 +303,12 @@ void GuestSession::guest_to_server() {
         return;
       }
     }
-    if (!server_->forward(f)) {
-      reply_status(f.header, wire::ReplyStatus::NoServer);
-    }
+    // Async calls travel on together while more are already here (one
+    // system call for many); anything else, or an empty read-ahead, sends
+    // what waits.
+    const bool sent = async && guest_.has_read_ahead() ? server_->queue_forward(f)
+                                                        : server_->forward(f);
+    if (!sent) reply_status(f.header, wire::ReplyStatus::NoServer);
     guest_.recycle(std::move(f));
   }
 }

@@ -116,3 +116,28 @@ TEST(DemoEndToEnd, ForkedChildGetsItsOwnConnection) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// Async calls leave the guest in batches; one followed by nothing (the
+// program sleeps, makes no further call) still reaches the server promptly.
+TEST(DemoEndToEnd, AnAsyncCallAloneStillRunsPromptly) {
+  ::setenv("HIRA_TRACE", "1", 1);  // the router's API servers say what they run
+  Router router;
+  ::unsetenv("HIRA_TRACE");
+  Process guest({build_dir() + "/bin/acc_stress", "async", "5000"}, router.guest_env());
+  ASSERT_TRUE(guest.wait_for_output("sent", std::chrono::seconds(20))) << guest.err();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  bool ran = false;
+  while (!ran && std::chrono::steady_clock::now() < deadline) {
+    ran = router.process().err().find("acc_saxpy (async)") != std::string::npos;
+    if (!ran) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(ran) << router.process().err();
+  EXPECT_TRUE(guest.running()) << "the guest had already exited: the call ran at its exit";
+  guest.signal(SIGKILL);
+}
+
+}  // namespace
+}  // namespace hira::test

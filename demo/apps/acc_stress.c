@@ -4,6 +4,7 @@
  *                          the remoting server) while a call is in flight
  *   acc_stress loop COUNT  many tiny calls, for call-overhead and churn tests
  *   acc_stress fork        calls in a forked child, then in the parent again
+ *   acc_stress async MS    one asynchronous call, then MS ms without calls
  *
  * Exit codes: 0 success, 1 usage error, 2 a call failed. */
 #define _POSIX_C_SOURCE 200809L
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acc.h"
@@ -80,6 +82,25 @@ static int cmd_fork(void) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 && count == 1 && s == ACC_SUCCESS ? 0 : 2;
 }
 
+/* An async call followed by nothing: it must still run while the program
+ * makes no further call (hira sends async calls in batches). */
+static int cmd_async(unsigned ms) {
+  acc_context ctx;
+  acc_buffer x, y;
+  if (acc_context_create("async", &ctx) != ACC_SUCCESS ||
+      acc_buffer_create(ctx, 64 * sizeof(float), &x) != ACC_SUCCESS ||
+      acc_buffer_create(ctx, 64 * sizeof(float), &y) != ACC_SUCCESS) {
+    return 2;
+  }
+  if (acc_saxpy(ctx, 2.0f, x, y, 64) != ACC_SUCCESS) return 2;
+  printf("sent\n");
+  fflush(stdout);
+  struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   unsigned long long v;
   if (argc == 3 && strcmp(argv[1], "sleep") == 0 && parse_ull(argv[2], 0xffffffffu, &v) == 0) {
@@ -89,6 +110,9 @@ int main(int argc, char **argv) {
     return cmd_loop(v);
   }
   if (argc == 2 && strcmp(argv[1], "fork") == 0) return cmd_fork();
-  fprintf(stderr, "usage: %s sleep MS | loop COUNT | fork\n", argv[0]);
+  if (argc == 3 && strcmp(argv[1], "async") == 0 && parse_ull(argv[2], 600000, &v) == 0) {
+    return cmd_async((unsigned)v);
+  }
+  fprintf(stderr, "usage: %s sleep MS | loop COUNT | fork | async MS\n", argv[0]);
   return 1;
 }

@@ -49,6 +49,16 @@ class Channel {
   // Forwards a received frame unchanged (router).
   bool forward(const Frame &f, int fd = -1);
 
+  // Small frames that need no answer can wait to be written together with
+  // the next ones (one system call for many asynchronous calls): queue()
+  // keeps a copy, and every send() or flush() writes what is queued first,
+  // so frames always leave in the order they were given. Larger frames are
+  // written at once. Returns false when the channel failed.
+  bool queue(wire::FrameHeader header, Writer *payload);
+  bool queue_forward(const Frame &f);
+  bool flush();
+  bool has_queued();
+
   // File descriptors a peer passes are closed on arrival unless this is on;
   // then the first one is kept for take_fd() (any more are closed).
   void accept_fds(bool on) { accept_fds_ = on; }
@@ -76,6 +86,8 @@ class Channel {
  private:
   int fd_;
   std::mutex send_mu_;
+  std::vector<uint8_t> queued_;  // whole frames, guarded by send_mu_
+  bool queue_locked(const wire::FrameHeader &h, const iovec *iov, size_t iovcnt);
   // Read-ahead (receiving thread only): bytes [rpos_, rend_) of rbuf_.
   size_t buffered(size_t want);
   ssize_t read_some(void *buf, size_t n, int flags = 0);
