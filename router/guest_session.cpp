@@ -166,6 +166,7 @@ bool GuestSession::start_server() {
   const SpawnedServer s = pool_.take(*api_);
   if (s.pid < 0) return false;
   server_pid_ = s.pid;
+  server_sandbox_ = s.sandbox;
   server_ = std::make_unique<Channel>(s.fd);
   return true;
 }

@@ -60,6 +60,7 @@ class GuestSession {
   std::string name_;
   uint64_t window_bytes_ = 0;
   pid_t server_pid_ = -1;
+  std::shared_ptr<SandboxPlan> server_sandbox_;  // its home goes once it has ended
 
   std::mutex mu_;
   std::unordered_map<uint64_t, Pending> pending_;

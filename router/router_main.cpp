@@ -65,6 +65,8 @@ int main(int argc, char **argv) {
   app.add_option("--remote", remote_args, "API=tcp:HOST:PORT: use a remote API server for API");
   app.add_option("--stats-json", stats_json, "write call and resource statistics here at exit");
   app.add_flag("--summary", summary, "print a per-function call summary at exit");
+  bool quiet = false;
+  app.add_flag("--quiet", quiet, "no informational lines on stderr (warnings and errors only)");
   unsigned warm = 0;
   app.add_option("--warm-servers", warm,
                  "API servers kept started and initialized per API, ready for the next guest "
@@ -75,6 +77,19 @@ int main(int argc, char **argv) {
                  "largest shared-memory window a local guest process may bring, in MiB "
                  "(0: none; their data then travels through the router)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{64} << 10));
+  hira::router::SandboxOptions sandbox_options;
+  bool no_sandbox = false;
+  app.add_flag("--no-sandbox", no_sandbox,
+               "run API servers with the router's user, environment and privileges (for "
+               "debugging a vendor library the sandbox breaks; never for untrusted guests)");
+  app.add_option("--server-uid-base", sandbox_options.uid_base,
+                 "as root, API servers run as uid/gid BASE+n, one per server")
+      ->check(CLI::Range(1000u, 4000000000u));
+  app.add_flag("!--server-network", sandbox_options.private_network,
+               "leave API servers in the router's network namespace (they get none of their "
+               "own by default)");
+  app.add_option("--server-env", sandbox_options.extra_env,
+                 "NAME: pass this variable to API servers beyond the allow-list (repeatable)");
   std::string ready_file;
   app.add_option("--ready-file", ready_file,
                  "create this file once every listener accepts guests (for supervisors)");
@@ -120,7 +135,10 @@ int main(int argc, char **argv) {
 
   hira::router::GuestLimits limits;
   limits.max_window_bytes = max_window_mb << 20;
-  hira::router::ServerPool pool(apis, warm);
+  sandbox_options.enabled = !no_sandbox;
+  hira::router::Sandbox sandbox(sandbox_options);
+  if (!quiet) std::fprintf(stderr, "hira-router: %s\n", sandbox.describe().c_str());
+  hira::router::ServerPool pool(apis, warm, sandbox);
   pool.fill();
 
   if (!ready_file.empty()) {

@@ -5,13 +5,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 extern char **environ;
 
 namespace hira::router {
 
-ServerPool::ServerPool(const ApiRegistry &apis, unsigned warm) : apis_(apis), warm_(warm) {}
+ServerPool::ServerPool(const ApiRegistry &apis, unsigned warm, Sandbox &sandbox)
+    : apis_(apis), sandbox_(sandbox), warm_(warm) {}
 
 ServerPool::~ServerPool() {
   std::lock_guard lock(mu_);
@@ -78,17 +80,16 @@ void ServerPool::refill(const ApiEntry &api) {
 }
 
 SpawnedServer ServerPool::spawn(const ApiEntry &api) {
+  // Everything the child needs is built before fork: the router is threaded.
+  std::string error;
+  std::shared_ptr<SandboxPlan> plan =
+      sandbox_.plan({"HIRA_SERVER_LIBRARY_DIR=" + api.library_dir}, &error);
+  if (!plan) {
+    std::fprintf(stderr, "hira-router: cannot start an API server: %s\n", error.c_str());
+    return {};
+  }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return {};
-  // Everything the child needs is built before fork: the router is threaded.
-  std::vector<std::string> env_storage;
-  for (char **e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "HIRA_SERVER_LIBRARY_DIR=", 24) != 0) env_storage.emplace_back(*e);
-  }
-  env_storage.push_back("HIRA_SERVER_LIBRARY_DIR=" + api.library_dir);
-  std::vector<char *> envp;
-  for (auto &s : env_storage) envp.push_back(s.data());
-  envp.push_back(nullptr);
   std::string path = api.server_path, fd_flag = "--fd", fd_num = "3";
   char *argv[] = {path.data(), fd_flag.data(), fd_num.data(), nullptr};
   const pid_t pid = ::fork();
@@ -99,11 +100,17 @@ SpawnedServer ServerPool::spawn(const ApiEntry &api) {
   }
   if (pid == 0) {
     ::dup2(sv[1], 3);  // dup2 clears close-on-exec on the copy
-    ::execve(path.c_str(), argv, envp.data());
+    if (!plan->enter()) {
+      // Said by the child (the router cannot know why): then nothing runs.
+      static const char kWhy[] = "hira-router: an API server could not enter its sandbox\n";
+      [[maybe_unused]] const ssize_t n = ::write(2, kWhy, sizeof(kWhy) - 1);
+      ::_exit(126);
+    }
+    ::execve(path.c_str(), argv, plan->envp());
     ::_exit(127);
   }
   ::close(sv[1]);
-  return {sv[0], pid};
+  return {sv[0], pid, std::move(plan)};
 }
 
 }  // namespace hira::router

@@ -7,23 +7,26 @@
 #include <sys/types.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "api_registry.h"
+#include "server_sandbox.h"
 
 namespace hira::router {
 
 struct SpawnedServer {
   int fd = -1;     // the router's end of the server's channel
   pid_t pid = -1;  // -1: nothing was started
+  std::shared_ptr<SandboxPlan> sandbox;  // kept until the server has ended
 };
 
 class ServerPool {
  public:
   // `warm`: idle servers kept ready per API (0: spawn on demand only).
-  ServerPool(const ApiRegistry &apis, unsigned warm);
+  ServerPool(const ApiRegistry &apis, unsigned warm, Sandbox &sandbox);
   ~ServerPool();  // ends the idle servers
   ServerPool(const ServerPool &) = delete;
   ServerPool &operator=(const ServerPool &) = delete;
@@ -37,11 +40,12 @@ class ServerPool {
   // is served, so that its start-up is not on that guest's path).
   void refill(const ApiEntry &api);
 
-  // Starts `hira-server-NAME --fd 3` on a new socket pair.
-  static SpawnedServer spawn(const ApiEntry &api);
+  // Starts `hira-server-NAME --fd 3` on a new socket pair, in its sandbox.
+  SpawnedServer spawn(const ApiEntry &api);
 
  private:
   const ApiRegistry &apis_;
+  Sandbox &sandbox_;
   unsigned warm_;
   std::mutex mu_;
   std::map<std::string, std::vector<SpawnedServer>> idle_;  // by API name

@@ -151,6 +151,12 @@ TEST(OpenClPython, PyopenclProgramMatchesNative) {
 
 // The system's vendor files and hira's, in one folder for OCL_ICD_VENDORS.
 void add_native_and_hira_vendors(const TempDir &vendors) {
+  // Readable by the API servers, which run as their own users.
+  std::filesystem::permissions(vendors.path(), std::filesystem::perms::owner_all |
+                                                   std::filesystem::perms::group_read |
+                                                   std::filesystem::perms::group_exec |
+                                                   std::filesystem::perms::others_read |
+                                                   std::filesystem::perms::others_exec);
   for (const auto &dir : {std::string("/etc/OpenCL/vendors"), build_dir() + "/apis/opencl/icd"}) {
     for (const auto &entry : std::filesystem::directory_iterator(dir)) {
       if (entry.path().extension() == ".icd") {

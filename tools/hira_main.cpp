@@ -73,7 +73,7 @@ int run(const std::vector<std::string> &program, const std::string &apis_dir,
                                           (tmp / "ready").string(),
                                           "--warm-servers",
                                           std::to_string(warm)};
-  if (!quiet) router_args.push_back("--summary");
+  router_args.push_back(quiet ? "--quiet" : "--summary");
   if (!json.empty()) router_args.insert(router_args.end(), {"--stats-json", json});
   const pid_t router = spawn(router_args);
   if (!wait_for_router(tmp / "ready", router)) {

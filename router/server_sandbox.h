@@ -1,0 +1,79 @@
+// What an API server may hold. A guest controls memory in its own API server
+// (and on a CPU device runs its kernels inside it), so the server is a
+// process that holds nothing worth taking: its own user, no network, a
+// filtered set of system calls, an environment from an allow-list, no
+// descriptors but its channel, resource limits, and a private home folder
+// (the vendor library's caches) that no other guest's server can write.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hira::router {
+
+struct SandboxOptions {
+  bool enabled = true;
+  // As root: each server runs as its own uid/gid, base + n (never 0).
+  uid_t uid_base = 2000000000u;
+  bool private_network = true;         // a network namespace of its own (as root)
+  std::vector<std::string> extra_env;  // variable names passed beyond the allow-list
+  unsigned max_open_files = 4096;
+  unsigned max_threads = 4096;  // RLIMIT_NPROC of the server's own uid
+};
+
+// One server's sandbox, prepared before fork (the router is threaded: the
+// child may only make system calls).
+class SandboxPlan {
+ public:
+  ~SandboxPlan();
+  SandboxPlan(const SandboxPlan &) = delete;
+  SandboxPlan &operator=(const SandboxPlan &) = delete;
+
+  // The environment for execve (the allow-list of `environ`, HOME, extras).
+  char *const *envp() { return envp_.data(); }
+  // In the child, after fork and before exec; returns false (errno set) on
+  // failure, and the child must then exit.
+  bool enter() const;
+  // The private home folder, removed with the plan (after the server ended).
+  const std::string &home() const { return home_; }
+
+ private:
+  friend class Sandbox;
+  SandboxPlan() = default;
+  bool enabled_ = false;
+  bool as_root_ = false;
+  bool private_network_ = false;
+  uid_t uid_ = 0;
+  unsigned max_open_files_ = 0, max_threads_ = 0;
+  const void *filter_ = nullptr;  // struct sock_fprog, owned by the Sandbox
+  std::string home_;
+  std::vector<std::string> env_storage_;
+  std::vector<char *> envp_;
+};
+
+// The router's sandbox settings and the system call filter, built once.
+class Sandbox {
+ public:
+  explicit Sandbox(SandboxOptions options);
+  ~Sandbox();
+  Sandbox(const Sandbox &) = delete;
+  Sandbox &operator=(const Sandbox &) = delete;
+
+  // Empty on failure (*error says why).
+  std::unique_ptr<SandboxPlan> plan(const std::vector<std::string> &set_env, std::string *error);
+  // What servers get, for the router's start-up line.
+  std::string describe() const;
+
+ private:
+  SandboxOptions options_;
+  bool as_root_;
+  std::string base_;  // folder of the servers' home folders
+  struct Filter;
+  std::unique_ptr<Filter> filter_;
+  unsigned next_ = 0;
+};
+
+}  // namespace hira::router
