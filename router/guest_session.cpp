@@ -80,9 +80,10 @@ int GuestSession::accept_window(int fd) {
                         : check_window_fd(fd, limits_.max_window_bytes, &why);
   if (!size || api_->remote_endpoint.size() != 0) {
     if (api_->remote_endpoint.empty()) {
-      std::fprintf(stderr, "hira-router: guest %s: shared-memory window refused (%s); its data "
-                   "travels inline\n", name_.c_str(),
-                   limits_.max_window_bytes == 0 ? "windows are off" : why.c_str());
+      std::fprintf(stderr,
+                   "hira-router: guest %s: shared-memory window refused (%s); its data "
+                   "travels inline\n",
+                   name_.c_str(), limits_.max_window_bytes == 0 ? "windows are off" : why.c_str());
     }
     ::close(fd);
     return -1;
@@ -137,7 +138,7 @@ bool GuestSession::handshake() {
   Frame ack;
   if (!sent || server_->recv(ack) != RecvResult::Ok || ack.kind() != wire::Kind::HelloAck ||
       ack.header.func != 0) {
-    return refuse(wire::ReplyStatus::NoServer, "the API server refused the guest");
+    return refuse(wire::ReplyStatus::NoServer, "the API server refused the guest" + server_fate());
   }
   uint32_t ack_flags = 0;
   if (server_window >= 0 && (ack.header.flags & wire::kFlagWindow) != 0) {
@@ -149,6 +150,25 @@ bool GuestSession::handshake() {
   guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr);
   pool_.refill(*api_);
   return true;
+}
+
+std::string GuestSession::server_fate() {
+  if (server_pid_ <= 0) return "";
+  int status = 0;
+  for (int i = 0; i < 50; ++i) {  // it closed its end: it is exiting
+    if (::waitpid(server_pid_, &status, WNOHANG) == server_pid_) {
+      server_pid_ = -1;
+      if (WIFSIGNALED(status))
+        return " (it was killed by signal " + std::to_string(WTERMSIG(status)) + ")";
+      const int code = WEXITSTATUS(status);
+      return " (it exited with status " + std::to_string(code) +
+             (code == 126   ? ": it could not enter its sandbox)"
+              : code == 127 ? ": it could not be started)"
+                            : ")");
+    }
+    ::usleep(2000);
+  }
+  return "";
 }
 
 bool GuestSession::start_server() {
@@ -307,8 +327,8 @@ void GuestSession::guest_to_server() {
     // Async calls travel on together while more are already here (one
     // system call for many); anything else, or an empty read-ahead, sends
     // what waits.
-    const bool sent = async && guest_.has_read_ahead() ? server_->queue_forward(f)
-                                                        : server_->forward(f);
+    const bool sent =
+        async && guest_.has_read_ahead() ? server_->queue_forward(f) : server_->forward(f);
     if (!sent) reply_status(f.header, wire::ReplyStatus::NoServer);
     guest_.recycle(std::move(f));
   }

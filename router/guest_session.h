@@ -42,6 +42,8 @@ class GuestSession {
 
   bool handshake();
   bool start_server();
+  // How the server that just closed its channel ended, for the log ("" if it runs).
+  std::string server_fate();
   // The guest's window fd (closed here), checked: the fd to hand its server, or -1.
   int accept_window(int fd);
   void guest_to_server();

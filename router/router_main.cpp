@@ -85,9 +85,10 @@ int main(int argc, char **argv) {
   app.add_option("--server-uid-base", sandbox_options.uid_base,
                  "as root, API servers run as uid/gid BASE+n, one per server")
       ->check(CLI::Range(1000u, 4000000000u));
-  app.add_flag("!--server-network", sandbox_options.private_network,
-               "leave API servers in the router's network namespace (they get none of their "
-               "own by default)");
+  bool server_network = false;
+  app.add_flag("--server-network", server_network,
+               "leave API servers in the router's network namespace (as root they get an "
+               "empty one of their own by default)");
   app.add_option("--server-env", sandbox_options.extra_env,
                  "NAME: pass this variable to API servers beyond the allow-list (repeatable)");
   std::string ready_file;
@@ -136,6 +137,7 @@ int main(int argc, char **argv) {
   hira::router::GuestLimits limits;
   limits.max_window_bytes = max_window_mb << 20;
   sandbox_options.enabled = !no_sandbox;
+  sandbox_options.private_network = !server_network;
   hira::router::Sandbox sandbox(sandbox_options);
   if (!quiet) std::fprintf(stderr, "hira-router: %s\n", sandbox.describe().c_str());
   hira::router::ServerPool pool(apis, warm, sandbox);

@@ -55,8 +55,14 @@ bool wait_for_router(const fs::path &ready_file, pid_t router) {
   return false;
 }
 
-int run(const std::vector<std::string> &program, const std::string &apis_dir,
-        const std::string &json, bool quiet, unsigned warm) {
+struct RunOptions {
+  std::string apis_dir, json;
+  bool quiet = false;
+  bool no_sandbox = false;
+  unsigned warm = 0;
+};
+
+int run(const std::vector<std::string> &program, const RunOptions &o) {
   char tmpl[] = "/tmp/hira-run-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) {
     std::perror("hira: mkdtemp");
@@ -68,13 +74,14 @@ int run(const std::vector<std::string> &program, const std::string &apis_dir,
                                           "--listen",
                                           endpoint,
                                           "--apis",
-                                          apis_dir,
+                                          o.apis_dir,
                                           "--ready-file",
                                           (tmp / "ready").string(),
                                           "--warm-servers",
-                                          std::to_string(warm)};
-  router_args.push_back(quiet ? "--quiet" : "--summary");
-  if (!json.empty()) router_args.insert(router_args.end(), {"--stats-json", json});
+                                          std::to_string(o.warm)};
+  router_args.push_back(o.quiet ? "--quiet" : "--summary");
+  if (o.no_sandbox) router_args.push_back("--no-sandbox");
+  if (!o.json.empty()) router_args.insert(router_args.end(), {"--stats-json", o.json});
   const pid_t router = spawn(router_args);
   if (!wait_for_router(tmp / "ready", router)) {
     std::fprintf(stderr, "hira: the router did not start\n");
@@ -83,7 +90,7 @@ int run(const std::vector<std::string> &program, const std::string &apis_dir,
   }
   // The program finds the guest libraries first; the router and servers do not.
   std::string ld;
-  for (const auto &entry : fs::directory_iterator(apis_dir)) {
+  for (const auto &entry : fs::directory_iterator(o.apis_dir)) {
     if (fs::exists(entry.path() / "guest")) ld += (entry.path() / "guest").string() + ":";
   }
   if (const char *old = std::getenv("LD_LIBRARY_PATH")) ld += old;
@@ -108,21 +115,21 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   auto *run_cmd = app.add_subcommand("run", "run a program with its API calls going through hira");
   std::vector<std::string> program;
-  std::string apis_dir = (self_dir().parent_path() / "apis").string();
-  std::string json;
-  bool quiet = false;
-  run_cmd->add_option("--apis", apis_dir, "directory of generated APIs")
+  RunOptions o;
+  o.apis_dir = (self_dir().parent_path() / "apis").string();
+  run_cmd->add_option("--apis", o.apis_dir, "directory of generated APIs")
       ->check(CLI::ExistingDirectory);
-  run_cmd->add_option("--json", json, "write call statistics as JSON to this file");
-  run_cmd->add_flag("--quiet", quiet, "do not print the call summary");
+  run_cmd->add_option("--json", o.json, "write call statistics as JSON to this file");
+  run_cmd->add_flag("--quiet", o.quiet, "do not print the call summary");
+  run_cmd->add_flag("--no-sandbox", o.no_sandbox,
+                    "run the API server unconfined (see hira-router --no-sandbox)");
   // Warm servers pay off when they start well before a guest arrives (a
   // long-running router); here the program connects at once, so by default
   // a server starts when it does.
-  unsigned warm = 0;
-  run_cmd->add_option("--warm-servers", warm, "API servers started ahead, per API")
+  run_cmd->add_option("--warm-servers", o.warm, "API servers started ahead, per API")
       ->check(CLI::Range(0u, 16u));
   run_cmd->add_option("program", program, "the program and its arguments (after --)")->required();
   CLI11_PARSE(app, argc, argv);
   ::signal(SIGINT, SIG_IGN);  // the program gets Ctrl-C; we clean up after it
-  return run(program, apis_dir, json, quiet, warm);
+  return run(program, o);
 }
