@@ -129,6 +129,12 @@ int __lapis_is_handle(const volatile void *v, const volatile void *type_marker);
 #define lapis_is_handle(v, T) __lapis_is_handle((const volatile void *)(uintptr_t)(v), (T *)0)
 #define lapis_min(a, b) ((a) < (b) ? (a) : (b))
 #define lapis_max(a, b) ((a) < (b) ? (b) : (a))
+/* Checked size arithmetic: a result that does not fit 64 bits is
+ * UINT64_MAX, which no buffer size check accepts. Write every size a guest's
+ * values feed with these (a wrapped product would let a small buffer pass
+ * for a large one). */
+unsigned long long lapis_mul(unsigned long long a, unsigned long long b);
+unsigned long long lapis_add(unsigned long long a, unsigned long long b);
 
 /* In utilities: 1 in the ICD vendor variant of a guest library, else 0. */
 #ifndef lapis_icd_vendor

@@ -191,3 +191,60 @@ TEST_F(HostileOpenCl, AGuestSendingDataIsDisconnected) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+Arg sizes3(uint64_t a, uint64_t b, uint64_t c) {
+  Bytes v;
+  v.u64(a).u64(b).u64(c);
+  return in_ptr(8, 3, v.take());
+}
+
+// clEnqueueReadBufferRect/WriteBufferRect with a host_origin whose byte
+// offset wraps 2^64: the size the spec computes saturates instead of
+// wrapping to a few bytes, so no host buffer size passes for it and the
+// implementation never reads or writes outside the server's copy.
+TEST_F(HostileOpenCl, RectTransfersWhoseHostOffsetWrapsAreRefused) {
+  const uint64_t wraps = ~uint64_t{0} - 63;  // + a 64-byte region = 2^64
+  for (const uint32_t func : {FN_clEnqueueReadBufferRect, FN_clEnqueueWriteBufferRect}) {
+    for (const uint64_t claimed : {uint64_t{0}, uint64_t{64}, uint64_t{4096}}) {
+      SCOPED_TRACE(std::to_string(func) + "/" + std::to_string(claimed));
+      const auto r = guest_.call(
+          func, {handle(queue_), handle(buffer_), scalar(1, 4), sizes3(0, 0, 0),
+                 sizes3(wraps, 0, 0), sizes3(64, 1, 1), size_arg(0), size_arg(0), size_arg(0),
+                 size_arg(0), in_ptr(1, claimed), scalar(0, 4), absent(), absent()});
+      EXPECT_STATUS(r, guest_, ReplyStatus::BadArgument);
+      EXPECT_EQ(prefix_of(*r).detail, 10u);  // ptr
+    }
+  }
+  // The same transfer at a sane origin works: the server is intact.
+  const auto ok = guest_.call(
+      FN_clEnqueueReadBufferRect,
+      {handle(queue_), handle(buffer_), scalar(1, 4), sizes3(0, 0, 0), sizes3(0, 0, 0),
+       sizes3(64, 1, 1), size_arg(0), size_arg(0), size_arg(0), size_arg(0), in_ptr(1, 64),
+       scalar(0, 4), absent(), absent()});
+  EXPECT_STATUS(ok, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*ok), 0);
+}
+
+// clCreateImage2D with row_pitch * height wrapping to a few bytes.
+TEST_F(HostileOpenCl, ImageSizesThatWrapAreRefused) {
+  Bytes format;
+  format.u32(kRgba).u32(kUnsignedInt8);
+  constexpr uint64_t kCopyHostPtr = 1 << 5;
+  const auto fmt = format.take();
+  const uint64_t pitch = uint64_t{1} << 62;  // * 4 rows = 2^64: 0
+  // 0 bytes is what the wrapped size claims; 64 what a guest might send.
+  for (const uint64_t claimed : {uint64_t{0}, uint64_t{64}}) {
+    const auto r = guest_.call(FN_clCreateImage2D,
+                               {handle(context_), scalar(kMemReadWrite | kCopyHostPtr, 8),
+                                in_ptr(8, 1, fmt), size_arg(16), size_arg(4), size_arg(pitch),
+                                in_ptr(1, claimed), out_ptr(4, 1)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::BadArgument);
+    EXPECT_EQ(prefix_of(*r).detail, 6u);  // host_ptr
+  }
+}
+
+}  // namespace
+}  // namespace hira::test

@@ -20,6 +20,17 @@ inline size_t __lapis_list_len(const void *list, size_t elem_size) {
 }
 #define lapis_list_len(p) __lapis_list_len((const void *)(p), sizeof(*(p)))
 
+// Checked size arithmetic for spec expressions: saturates at UINT64_MAX,
+// which every buffer size check refuses.
+inline uint64_t lapis_mul(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+inline uint64_t lapis_add(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
 // Spec expressions mix widths and signedness (lapis_min(work_dim, 3)), as C does.
 template <class A, class B>
 inline std::common_type_t<A, B> lapis_min(A a, B b) {
