@@ -248,3 +248,35 @@ TEST_F(HostileOpenCl, ImageSizesThatWrapAreRefused) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// CL_MEM_HOST_PTR asked by hand: the server never answers with an address of
+// its own (its copy of the guest's memory); the guest library answers the
+// application with the application's pointer.
+TEST_F(HostileOpenCl, HostPtrQueriesNeverRevealServerAddresses) {
+  constexpr uint64_t kUseHostPtr = 1 << 3, kMemHostPtr = 0x1103;
+  auto r = guest_.call(FN_clCreateBuffer, {handle(context_), scalar(kMemReadWrite | kUseHostPtr, 8),
+                                           size_arg(4096), manual_ptr(1, 4096, 0x7000),
+                                           out_ptr(4, 1)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  const uint64_t buf = returned_object(*r);
+  ASSERT_NE(buf, 0u);
+  r = guest_.call(FN_clGetMemObjectInfo,
+                  {handle(buf), scalar(kMemHostPtr, 4), size_arg(8), out_ptr(1, 8), absent()});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), 0);
+  Reader blobs = reply_blobs(*r);
+  for (int i = 0; i < 4; ++i) blobs.blob();  // the return value, memobj, param_name, size
+  Reader value = blobs.blob();
+  ASSERT_EQ(value.get_u64(), 8u);
+  const uint8_t *bytes = value.bulk(8);
+  ASSERT_NE(bytes, nullptr);
+  uint64_t reported = ~0ull;
+  std::memcpy(&reported, bytes, 8);
+  EXPECT_EQ(reported, 0u);
+}
+
+}  // namespace
+}  // namespace hira::test

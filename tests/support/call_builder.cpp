@@ -13,6 +13,12 @@ Arg u64(uint64_t v) { return {Arg::U64, v, 8, {}}; }
 Arg handle(uint64_t v) { return u64(v); }
 Arg scalar(uint64_t v, size_t size) { return {Arg::Scalar, v, size, {}}; }
 Arg size_arg(uint64_t v) { return scalar(v, sizeof(size_t)); }
+Arg manual_ptr(size_t elem, uint64_t count, uint64_t guest_addr) {
+  Arg a{Arg::ManualPtr, count, elem, pattern_bytes(elem * count)};
+  a.addr = guest_addr;
+  return a;
+}
+
 Arg in_ptr(size_t elem, uint64_t count, std::vector<uint8_t> data) {
   return {Arg::InPtr, count, elem, std::move(data)};
 }
@@ -53,6 +59,12 @@ std::vector<uint8_t> encode(const std::vector<Arg> &args) {
       case Arg::InPtr:
         w.put_u8(1);
         w.put_u64(a.value);
+        w.put_bulk(a.bytes.data(), a.bytes.size());
+        break;
+      case Arg::ManualPtr:
+        w.put_u8(1);
+        w.put_u64(a.value);
+        w.put_u64(a.addr);
         w.put_bulk(a.bytes.data(), a.bytes.size());
         break;
       case Arg::OutPtr:

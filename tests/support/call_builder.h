@@ -12,10 +12,11 @@ namespace hira::test {
 
 // One argument of a call.
 struct Arg {
-  enum Kind { U64, Scalar, InPtr, OutPtr, Absent, Raw } kind;
+  enum Kind { U64, Scalar, InPtr, ManualPtr, OutPtr, Absent, Raw } kind;
   uint64_t value = 0;          // U64/Scalar value, pointer count
   size_t size = 0;             // Scalar size; InPtr/OutPtr element size
   std::vector<uint8_t> bytes;  // InPtr data, Raw blob
+  uint64_t addr = 0;           // ManualPtr: the guest address
 };
 
 // A 64-bit value (handles and ids travel this way).
@@ -31,6 +32,9 @@ Arg size_arg(uint64_t v);
 Arg in_ptr(size_t elem, uint64_t count, std::vector<uint8_t> data);
 // The same, carrying pattern_bytes(elem * count).
 Arg in_ptr(size_t elem, uint64_t count);
+// An in-pointer whose memory outlives the call (lifetime_manual, e.g.
+// CL_MEM_USE_HOST_PTR): its guest address travels before its bytes.
+Arg manual_ptr(size_t elem, uint64_t count, uint64_t guest_addr);
 // A present out-pointer to `count` elements of `elem` bytes.
 Arg out_ptr(size_t elem, uint64_t count);
 // A null pointer.
