@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api_registry.h"
+#include "hira/channel.h"
 #include "guest_session.h"
 #include "stats.h"
 
@@ -91,6 +92,11 @@ int main(int argc, char **argv) {
                "empty one of their own by default)");
   app.add_option("--server-env", sandbox_options.extra_env,
                  "NAME: pass this variable to API servers beyond the allow-list (repeatable)");
+  unsigned max_guests = 256;
+  app.add_option("--max-guests", max_guests,
+                 "guest processes served at once per listener (per VM); more are refused at "
+                 "hello with 'denied by policy' (each costs an API server process)")
+      ->check(CLI::Range(1u, 100000u));
   std::string ready_file;
   app.add_option("--ready-file", ready_file,
                  "create this file once every listener accepts guests (for supervisors)");
@@ -160,6 +166,8 @@ int main(int argc, char **argv) {
   int reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 
   std::atomic<int> sessions{0};
+  // Guest processes being served, per listener (its VM).
+  std::vector<std::atomic<unsigned>> served(listeners.size());
   uint64_t guest_number = 0;
   std::vector<pollfd> pfds;
   for (const auto &l : listeners) pfds.push_back({l.fd, POLLIN, 0});
@@ -173,20 +181,39 @@ int main(int argc, char **argv) {
         continue;
       }
       const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
+      if (served[i].load() >= max_guests) {
+        // Answered without waiting for its hello (a guest that never sends one
+        // must not hold up the listener); what it sent already is read, so
+        // that closing does not reset the connection before it reads this.
+        uint8_t pending[4096];
+        while (::recv(fd, pending, sizeof pending, MSG_DONTWAIT) > 0) {
+        }
+        hira::Channel refused(fd);
+        refused.send(hira::make_header(hira::wire::Kind::HelloAck,
+                                       static_cast<uint32_t>(hira::wire::ReplyStatus::Denied)),
+                     nullptr);
+        std::fprintf(stderr, "hira-router: refusing guest %s: %u guest processes of %s already\n",
+                     origin.c_str(), max_guests, listeners[i].label.c_str());
+        continue;
+      }
+      ++served[i];
       ++sessions;
       try {
-        std::thread([fd, origin, &apis, &pool, &stats, &sessions, &limits] {
+        std::atomic<unsigned> &count = served[i];
+        std::thread([fd, origin, &apis, &pool, &stats, &sessions, &limits, &count] {
           try {
             hira::router::GuestSession s(fd, apis, pool, stats, origin, limits);
             s.run();
           } catch (const std::exception &e) {  // no memory or threads left for this guest
             std::fprintf(stderr, "hira-router: guest %s dropped: %s\n", origin.c_str(), e.what());
           }
+          --count;
           --sessions;
         }).detach();
       } catch (const std::system_error &e) {
         std::fprintf(stderr, "hira-router: cannot serve guest %s: %s\n", origin.c_str(), e.what());
         ::close(fd);
+        --served[i];
         --sessions;
       }
     }

@@ -1124,3 +1124,40 @@ TEST(GuestChosenIds, NewHandlesTakeTheGuestsIdsOnlyWhenTheyAreFreshAndTheGuests)
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// A guest cannot make the router start any number of API servers: past
+// --max-guests per listener, guest processes are refused at hello, the ones
+// already served keep working, and a slot frees when one of them leaves.
+TEST(HostileRouter, GuestProcessesPerVmAreCapped) {
+  Router router({"--max-guests", "3"});
+  std::vector<std::unique_ptr<RawGuest>> served;
+  for (int i = 0; i < 3; ++i) {
+    served.push_back(std::make_unique<RawGuest>(router.endpoint()));
+    ASSERT_EQ(served.back()->hello(kApiName, kApiSignature), 0);
+  }
+  for (int i = 0; i < 5; ++i) {
+    RawGuest extra(router.endpoint());
+    EXPECT_EQ(extra.hello(kApiName, kApiSignature), static_cast<int64_t>(ReplyStatus::Denied));
+  }
+  EXPECT_EQ(router.servers().size(), 3u);
+  for (auto &g : served) {
+    EXPECT_STATUS(g->call(FN_acc_get_version, {out_ptr(4, 1), out_ptr(4, 1)}), *g, ReplyStatus::Ok);
+  }
+  served.pop_back();  // disconnects: its session ends and frees a slot
+  bool admitted = false;
+  for (int i = 0; i < 200 && !admitted; ++i) {
+    RawGuest next(router.endpoint());
+    admitted = next.hello(kApiName, kApiSignature) == 0;
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(admitted);
+  router.stop();
+  EXPECT_NE(router.process().err().find("3 guest processes of local already"), std::string::npos)
+      << router.process().err();
+}
+
+}  // namespace
+}  // namespace hira::test
