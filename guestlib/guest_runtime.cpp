@@ -154,12 +154,19 @@ class Connection {
   // for other calls it hands over, callbacks it queues.
   void wait(Waiter &w) {
     std::unique_lock lock(mu_);
+    const auto deadline = call_timeout() == 0 ? std::chrono::steady_clock::time_point::max()
+                                              : std::chrono::steady_clock::now() +
+                                                    std::chrono::seconds(call_timeout());
     while (!w.done) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        give_up(lock);
+        break;
+      }
       if (!reader_busy_ && !dead_) {
-        read_as_reader(lock);
+        read_as_reader(lock, deadline);
         continue;
       }
-      cv_.wait(lock);
+      cv_.wait_until(lock, deadline);
     }
     // Frames that came in the same read as this reply (a callback right
     // behind it) are in the channel's read-ahead, where the receiver's poll
@@ -277,23 +284,58 @@ class Connection {
     return true;
   }
 
+  // $HIRA_CALL_TIMEOUT_S: seconds a sync call waits for its reply before
+  // the router or server counts as gone (0, the default: forever, for
+  // kernels that run long).
+  static unsigned call_timeout() {
+    static const unsigned s = [] {
+      const char *v = std::getenv("HIRA_CALL_TIMEOUT_S");
+      return v == nullptr ? 0u : static_cast<unsigned>(std::strtoul(v, nullptr, 10));
+    }();
+    return s;
+  }
+
+  // No reply in time: the peer is stopped or hung. This call and every one
+  // after it fail (a late reply could no longer be matched safely).
+  void give_up(std::unique_lock<std::mutex> &) {
+    if (!dead_) {
+      std::fprintf(stderr,
+                   "hira: %s: no reply within HIRA_CALL_TIMEOUT_S=%u s: the router or API "
+                   "server stopped answering; calls fail from now on\n",
+                   api_.name, call_timeout());
+    }
+    mark_dead_locked();
+  }
+
+  void mark_dead_locked() {
+    dead_ = true;
+    for (auto &[id, w] : waiting_) w->done = true;
+    waiting_.clear();
+    channel_->shutdown();
+    cv_.notify_all();
+  }
+
   // Reads one frame (the caller holds the reader role) and delivers it.
-  void read_one() {
+  // Before `deadline`, unless a frame is already read ahead: false if none came.
+  bool read_one(std::chrono::steady_clock::time_point deadline =
+                    std::chrono::steady_clock::time_point::max()) {
+    if (deadline != std::chrono::steady_clock::time_point::max() && !channel_->has_read_ahead()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{channel_->fd(), POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    }
     Frame f;
     if (channel_->recv(f) != RecvResult::Ok) {
       // The router or the server is gone: fail every call now and later.
       std::lock_guard lock(mu_);
-      dead_ = true;
-      for (auto &[id, w] : waiting_) w->done = true;
-      waiting_.clear();
-      channel_->shutdown();
-      cv_.notify_all();
-      return;
+      mark_dead_locked();
+      return true;
     }
     if (f.kind() == wire::Kind::Reply) {
       std::lock_guard lock(mu_);
       const auto it = waiting_.find(f.header.call_id);
-      if (it == waiting_.end()) return;  // nobody asked: ignore
+      if (it == waiting_.end()) return true;  // nobody asked: ignore
       Waiter *w = it->second;
       waiting_.erase(it);
       w->frame = std::move(f);
@@ -309,6 +351,7 @@ class Connection {
       callbacks_.push_back(std::move(f));
       cb_cv_.notify_one();
     }
+    return true;
   }
 
   // Reads what arrives while the application makes no calls (callbacks
@@ -345,11 +388,14 @@ class Connection {
     }
   }
 
-  // Takes the reader role (mu_ held on entry and exit) and reads one frame.
-  void read_as_reader(std::unique_lock<std::mutex> &lock) {
+  // Takes the reader role (mu_ held on entry and exit) and reads one frame
+  // (waiting until `deadline` at most).
+  void read_as_reader(std::unique_lock<std::mutex> &lock,
+                      std::chrono::steady_clock::time_point deadline =
+                          std::chrono::steady_clock::time_point::max()) {
     reader_busy_ = true;
     lock.unlock();
-    read_one();
+    read_one(deadline);
     lock.lock();
     reader_busy_ = false;
     cv_.notify_all();

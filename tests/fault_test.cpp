@@ -97,3 +97,41 @@ TEST(ServerPool, GuestsGetWarmServersAndThePoolRefills) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// An API server that stops answering (SIGSTOP) fails the guest's call after
+// HIRA_CALL_TIMEOUT_S instead of blocking it forever; without the setting
+// the call waits (a long kernel is not a dead server).
+TEST(Faults, AStoppedServerFailsCallsAfterTheCallTimeout) {
+  Router router;
+  auto env = router.guest_env();
+  env["HIRA_CALL_TIMEOUT_S"] = "1";
+  Process guest({kStress, "sleep", "3000"}, env);
+  ASSERT_TRUE(guest.wait_for_output("sleeping")) << guest.err();
+  const auto servers = router.servers();
+  ASSERT_EQ(servers.size(), 1u);
+  ::kill(servers[0], SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  // The 3 s call gets no reply: it fails after about 1 s with the API's error.
+  EXPECT_EQ(guest.wait(std::chrono::seconds(10)), 2) << guest.err();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2800));
+  EXPECT_NE(guest.out().find("status=-5"), std::string::npos) << guest.out();
+  EXPECT_NE(guest.err().find("no reply within HIRA_CALL_TIMEOUT_S=1 s"), std::string::npos)
+      << guest.err();
+  ::kill(servers[0], SIGCONT);
+  EXPECT_TRUE(router.process().running());
+}
+
+TEST(Faults, WithoutACallTimeoutALongCallIsWaitedFor) {
+  Router router;
+  auto env = router.guest_env();
+  env["HIRA_CALL_TIMEOUT_S"] = "0";
+  const RunResult r = run({kStress, "sleep", "1500"}, env, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("status=0"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hira::test
