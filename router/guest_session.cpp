@@ -61,6 +61,7 @@ GuestSession::~GuestSession() {
     ::kill(server_pid_, SIGTERM);
     ::waitpid(server_pid_, nullptr, 0);
   }
+  stats_.forget_guest(name_);
 }
 
 void GuestSession::run() {

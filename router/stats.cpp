@@ -37,6 +37,23 @@ void Stats::record_rejected(const RouterModule &m, uint32_t func) {
   if (func < fs.size()) ++fs[func].rejected;
 }
 
+void Stats::forget_guest(const std::string &guest) {
+  const std::string departed = guest.substr(0, guest.find('#')) + "/departed";
+  std::lock_guard lock(mu_);
+  for (auto &[name, api] : apis_) {
+    const auto it = api.guests.find(guest);
+    if (it == api.guests.end()) continue;
+    auto &total = api.guests[departed];
+    total.resize(it->second.size());
+    for (size_t r = 0; r < it->second.size(); ++r) {
+      total[r].current += it->second[r].current;  // held when it left: freed with its server
+      total[r].peak = std::max(total[r].peak, it->second[r].peak);
+      total[r].total += it->second[r].total;
+    }
+    api.guests.erase(it);
+  }
+}
+
 void Stats::record_resource(const RouterModule &m, const std::string &guest, uint32_t rc,
                             int64_t delta) {
   std::lock_guard lock(mu_);

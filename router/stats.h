@@ -37,6 +37,10 @@ class Stats {
   void record_reply(const RouterModule &m, uint32_t func, uint64_t bytes, uint64_t ns, bool ok);
   void record_rejected(const RouterModule &m, uint32_t func);
   void record_resource(const RouterModule &m, const std::string &guest, uint32_t rc, int64_t delta);
+  // The guest process has gone: its resources join its VM's departed total
+  // ("LABEL/departed"), so that a long-running router keeps one entry per
+  // VM and API, not one per guest process that ever connected.
+  void forget_guest(const std::string &guest);
 
   void print(FILE *out) const;
   nlohmann::json json() const;

@@ -141,3 +141,28 @@ TEST(DemoEndToEnd, AnAsyncCallAloneStillRunsPromptly) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// A long-running router keeps one resource entry per VM for the guest
+// processes that have left, not one per process that ever connected.
+TEST(DemoEndToEnd, DepartedGuestsAreFoldedIntoTheirVm) {
+  Router router;
+  for (int i = 0; i < 3; ++i) {
+    const RunResult h = run({build_dir() + "/bin/acc_demo", "2", "1024"}, router.guest_env());
+    ASSERT_EQ(h.exit_code, 0) << h.err;
+  }
+  // The sessions end right after their guests: give the last one a moment.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto stats = nlohmann::json::parse(router.stop());
+  const auto &res = stats["acc"]["resources"];
+  ASSERT_EQ(res.size(), 1u) << res.dump();
+  ASSERT_TRUE(res.contains("local/departed")) << res.dump();
+  EXPECT_EQ(res["local/departed"]["kernel_launches"]["total"], 3 * 2 * (2 + 5 + 1));
+  EXPECT_EQ(res["local/departed"]["device_memory"]["total"], 3 * 4 * 1024 * 4);
+  EXPECT_EQ(res["local/departed"]["device_memory"]["current"], 0);
+}
+
+}  // namespace
+}  // namespace hira::test
