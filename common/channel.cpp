@@ -26,6 +26,8 @@ namespace {
 constexpr size_t kRecycleMin = 1u << 20;
 constexpr size_t kRecycleMax = 512u << 20;
 constexpr size_t kReadAhead = 64u << 10;
+// A frame's buffer starts this large and doubles as its bytes arrive.
+constexpr size_t kGrowStep = 1u << 20;
 
 // Sends every byte; `pass_fd` (if not -1) rides with the first sendmsg.
 bool write_all(int fd, std::vector<iovec> iov, int pass_fd) {
@@ -349,19 +351,32 @@ RecvResult Channel::recv(Frame &out) {
     }
   }
   if (!out.data) {
-    out.capacity = out.size == 0 ? 1 : out.size;
+    // Memory grows with the bytes that arrive, not with what the header
+    // promises: a peer that declares 1 GiB and sends little costs little.
+    out.capacity = std::max<size_t>(1, std::min(out.size, kGrowStep));
     // A frame the process cannot hold is the sender's problem, not a reason
     // to abort the receiver (a shared router).
     out.data.reset(new (std::nothrow) uint8_t[out.capacity]);
     if (!out.data) return RecvResult::Malformed;
   }
   // What read-ahead already holds, then the rest straight into the frame.
-  const size_t head = std::min(out.size, rend_ - rpos_);
-  std::memcpy(out.data.get(), rbuf_.data() + rpos_, head);
-  rpos_ += head;
-  const size_t rest = out.size - head;
-  if (rest != 0 && read_all(fd_, out.data.get() + head, rest) != static_cast<ssize_t>(rest)) {
-    return RecvResult::Malformed;  // truncated frame
+  size_t got = std::min(out.size, rend_ - rpos_);
+  std::memcpy(out.data.get(), rbuf_.data() + rpos_, got);
+  rpos_ += got;
+  while (got < out.size) {
+    if (got == out.capacity) {
+      const size_t grown = std::min(out.size, out.capacity * 2);
+      std::unique_ptr<uint8_t[]> bigger(new (std::nothrow) uint8_t[grown]);
+      if (!bigger) return RecvResult::Malformed;
+      std::memcpy(bigger.get(), out.data.get(), got);
+      out.data = std::move(bigger);
+      out.capacity = grown;
+    }
+    const size_t want = std::min(out.size, out.capacity) - got;
+    if (read_all(fd_, out.data.get() + got, want) != static_cast<ssize_t>(want)) {
+      return RecvResult::Malformed;  // truncated frame
+    }
+    got += want;
   }
   return RecvResult::Ok;
 }

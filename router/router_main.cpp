@@ -2,6 +2,7 @@
 // one or more listeners, spawns one API server per guest process, validates
 // and accounts every command, and reports what it saw.
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -18,6 +19,8 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include <sys/time.h>
 
 #include "api_registry.h"
 #include "hira/channel.h"
@@ -49,6 +52,37 @@ void shed_connection(int listener, int *reserve_fd) {
     std::fprintf(stderr, "hira-router: out of file descriptors: turning guests away\n");
   }
   if (fd < 0) ::usleep(10000);  // nothing to shed: do not spin
+}
+
+// Answers a guest the router will not serve with 'denied by policy'. Its
+// hello is read first (for at most 2 s, on a thread of its own, at most 16 at
+// a time), so that the guest is not cut off while still sending it; past
+// that many refusals in flight, the answer goes at once.
+void refuse_guest(int fd, std::atomic<int> *refusing) {
+  auto answer = [](int fd, bool read_hello) {
+    hira::Channel c(fd);
+    if (read_hello) {
+      const timeval tv{2, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      hira::Frame hello;
+      (void)c.recv(hello);  // whatever it is: the answer is the same
+    }
+    c.send(hira::make_header(hira::wire::Kind::HelloAck,
+                             static_cast<uint32_t>(hira::wire::ReplyStatus::Denied)),
+           nullptr);
+  };
+  if (refusing->fetch_add(1) < 16) {
+    try {
+      std::thread([fd, refusing, answer] {
+        answer(fd, true);
+        --*refusing;
+      }).detach();
+      return;
+    } catch (const std::system_error &) {
+    }
+  }
+  --*refusing;
+  answer(fd, false);
 }
 
 }  // namespace
@@ -102,6 +136,10 @@ int main(int argc, char **argv) {
                  "create this file once every listener accepts guests (for supervisors)");
   CLI11_PARSE(app, argc, argv);
 
+  // A thread per guest would otherwise get a malloc arena each (64 MiB of
+  // address space apiece): the router's footprint must not grow that way
+  // with the number of guests.
+  ::mallopt(M_ARENA_MAX, 4);
   ::signal(SIGPIPE, SIG_IGN);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -166,6 +204,7 @@ int main(int argc, char **argv) {
   int reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 
   std::atomic<int> sessions{0};
+  std::atomic<int> refusing{0};
   // Guest processes being served, per listener (its VM).
   std::vector<std::atomic<unsigned>> served(listeners.size());
   uint64_t guest_number = 0;
@@ -182,18 +221,9 @@ int main(int argc, char **argv) {
       }
       const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
       if (served[i].load() >= max_guests) {
-        // Answered without waiting for its hello (a guest that never sends one
-        // must not hold up the listener); what it sent already is read, so
-        // that closing does not reset the connection before it reads this.
-        uint8_t pending[4096];
-        while (::recv(fd, pending, sizeof pending, MSG_DONTWAIT) > 0) {
-        }
-        hira::Channel refused(fd);
-        refused.send(hira::make_header(hira::wire::Kind::HelloAck,
-                                       static_cast<uint32_t>(hira::wire::ReplyStatus::Denied)),
-                     nullptr);
         std::fprintf(stderr, "hira-router: refusing guest %s: %u guest processes of %s already\n",
                      origin.c_str(), max_guests, listeners[i].label.c_str());
+        refuse_guest(fd, &refusing);
         continue;
       }
       ++served[i];
