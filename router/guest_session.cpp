@@ -184,7 +184,7 @@ bool GuestSession::start_server() {
     server_ = std::make_unique<Channel>(fd);
     return true;
   }
-  const SpawnedServer s = pool_.take(*api_);
+  const SpawnedServer s = pool_.take(*api_, name_.substr(0, name_.find('#')));
   if (s.pid < 0) return false;
   server_pid_ = s.pid;
   server_sandbox_ = s.sandbox;

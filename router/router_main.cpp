@@ -124,6 +124,10 @@ int main(int argc, char **argv) {
   app.add_flag("--server-network", server_network,
                "leave API servers in the router's network namespace (as root they get an "
                "empty one of their own by default)");
+  app.add_option("--server-cache", sandbox_options.cache_root,
+                 "DIR: the API servers of one VM (listener) share a home under DIR, kept across "
+                 "runs, so the vendor library's compile caches survive (default: a private, "
+                 "temporary home per server)");
   app.add_option("--server-env", sandbox_options.extra_env,
                  "NAME: pass this variable to API servers beyond the allow-list (repeatable)");
   unsigned max_guests = 256;

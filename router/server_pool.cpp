@@ -42,7 +42,7 @@ void ServerPool::fill() {
   }
 }
 
-SpawnedServer ServerPool::take(const ApiEntry &api) {
+SpawnedServer ServerPool::take(const ApiEntry &api, const std::string &vm) {
   SpawnedServer got;
   {
     std::lock_guard lock(mu_);
@@ -57,7 +57,7 @@ SpawnedServer ServerPool::take(const ApiEntry &api) {
       }
     }
   }
-  return got.pid >= 0 ? got : spawn(api);
+  return got.pid >= 0 ? got : spawn(api, vm);
 }
 
 void ServerPool::refill(const ApiEntry &api) {
@@ -79,11 +79,11 @@ void ServerPool::refill(const ApiEntry &api) {
   ::waitpid(next.pid, nullptr, 0);
 }
 
-SpawnedServer ServerPool::spawn(const ApiEntry &api) {
+SpawnedServer ServerPool::spawn(const ApiEntry &api, const std::string &vm) {
   // Everything the child needs is built before fork: the router is threaded.
   std::string error;
   std::shared_ptr<SandboxPlan> plan =
-      sandbox_.plan({"HIRA_SERVER_LIBRARY_DIR=" + api.library_dir}, &error);
+      sandbox_.plan({"HIRA_SERVER_LIBRARY_DIR=" + api.library_dir}, vm, &error);
   if (!plan) {
     std::fprintf(stderr, "hira-router: cannot start an API server: %s\n", error.c_str());
     return {};

@@ -35,13 +35,14 @@ class ServerPool {
   void fill();
   // A server for a new guest of `api`: a warm one if there is one alive,
   // else a fresh one.
-  SpawnedServer take(const ApiEntry &api);
+  SpawnedServer take(const ApiEntry &api, const std::string &vm);
   // Starts a replacement for what take() handed out (call it once the guest
   // is served, so that its start-up is not on that guest's path).
   void refill(const ApiEntry &api);
 
-  // Starts `hira-server-NAME --fd 3` on a new socket pair, in its sandbox.
-  SpawnedServer spawn(const ApiEntry &api);
+  // Starts `hira-server-NAME --fd 3` on a new socket pair, in its sandbox
+  // (for the guests of VM `vm`, or any VM when "").
+  SpawnedServer spawn(const ApiEntry &api, const std::string &vm = "");
 
  private:
   const ApiRegistry &apis_;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -132,12 +133,14 @@ std::string Sandbox::describe() const {
   s += as_root_ ? "each as its own uid from " + std::to_string(options_.uid_base) : "as this user";
   if (as_root_ && options_.private_network) s += ", without network";
   s += filter_ ? ", system calls filtered" : ", WITHOUT a system call filter";
-  s += ", environment from an allow-list, a private home under " + base_;
+  s += ", environment from an allow-list, ";
+  s += options_.cache_root.empty() ? "a private home under " + base_
+                                   : "a home per VM under " + options_.cache_root;
   return s;
 }
 
 std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_env,
-                                           std::string *error) {
+                                           const std::string &vm, std::string *error) {
   std::unique_ptr<SandboxPlan> p(new SandboxPlan);
   for (char **e = environ; *e != nullptr; ++e) {
     if (!options_.enabled || allowed(env_name(*e), options_.extra_env)) {
@@ -156,15 +159,47 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
     p->enabled_ = true;
     p->as_root_ = as_root_;
     p->private_network_ = as_root_ && options_.private_network;
-    p->uid_ = as_root_ ? options_.uid_base + (next_++ % 1000000u) : ::getuid();
     p->max_open_files_ = options_.max_open_files;
     p->max_threads_ = options_.max_threads;
     p->filter_ = &filter_->prog;
-    p->home_ = base_ + "/server-" + std::to_string(p->uid_) + "-" + std::to_string(next_);
-    if (::mkdir(p->home_.c_str(), 0700) != 0 ||
-        (as_root_ && ::chown(p->home_.c_str(), p->uid_, p->uid_) != 0)) {
-      *error = "cannot create " + p->home_ + ": " + std::strerror(errno);
-      return nullptr;
+    if (!options_.cache_root.empty() && !vm.empty()) {
+      // One VM's servers share a uid (stable across runs: from its label)
+      // and a home kept in the cache root.
+      std::string safe;
+      uint64_t h = 1469598103934665603ull;
+      for (const char c : vm) {
+        safe.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c
+                                                                                          : '_');
+        h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+      }
+      p->uid_ = as_root_ ? options_.uid_base + static_cast<uid_t>(h % 1000000u) : ::getuid();
+      p->home_ = options_.cache_root + "/" + safe;
+      p->owns_home_ = false;
+      // The root must be the router's and writable by nobody else (in a
+      // shared /var/tmp someone could have made it first, with a symbolic
+      // link inside it waiting for a chown).
+      ::mkdir(options_.cache_root.c_str(), 0711);
+      struct stat root {}, st {};
+      if (::lstat(options_.cache_root.c_str(), &root) != 0 || !S_ISDIR(root.st_mode) ||
+          root.st_uid != ::geteuid() || (root.st_mode & 022) != 0) {
+        *error = options_.cache_root + " is not a folder of this user that only it can write";
+        return nullptr;
+      }
+      ::mkdir(p->home_.c_str(), 0700);
+      if (::lstat(p->home_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+          (as_root_ && st.st_uid != p->uid_ &&
+           ::chown(p->home_.c_str(), p->uid_, p->uid_) != 0)) {
+        *error = "cannot use " + p->home_ + ": " + std::strerror(errno);
+        return nullptr;
+      }
+    } else {
+      p->uid_ = as_root_ ? options_.uid_base + (next_++ % 1000000u) : ::getuid();
+      p->home_ = base_ + "/server-" + std::to_string(p->uid_) + "-" + std::to_string(next_);
+      if (::mkdir(p->home_.c_str(), 0700) != 0 ||
+          (as_root_ && ::chown(p->home_.c_str(), p->uid_, p->uid_) != 0)) {
+        *error = "cannot create " + p->home_ + ": " + std::strerror(errno);
+        return nullptr;
+      }
     }
     // The vendor library's caches (PoCL's kernels, NVIDIA's compute cache)
     // live here: no other guest's server can plant anything in them.
@@ -178,7 +213,7 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
 }
 
 SandboxPlan::~SandboxPlan() {
-  if (home_.empty()) return;
+  if (home_.empty() || !owns_home_) return;
   std::error_code ec;
   std::filesystem::remove_all(home_, ec);
 }

@@ -22,6 +22,10 @@ struct SandboxOptions {
   std::vector<std::string> extra_env;  // variable names passed beyond the allow-list
   unsigned max_open_files = 4096;
   unsigned max_threads = 4096;  // RLIMIT_NPROC of the server's own uid
+  // Non-empty: the servers of one VM (listener label) share a home here,
+  // kept across runs (the vendor library's compile caches), and as root a
+  // uid derived from the label; servers of other VMs cannot reach it.
+  std::string cache_root;
 };
 
 // One server's sandbox, prepared before fork (the router is threaded: the
@@ -44,6 +48,7 @@ class SandboxPlan {
   friend class Sandbox;
   SandboxPlan() = default;
   bool enabled_ = false;
+  bool owns_home_ = true;  // removed with the plan (not a VM's shared cache home)
   bool as_root_ = false;
   bool private_network_ = false;
   uid_t uid_ = 0;
@@ -62,8 +67,10 @@ class Sandbox {
   Sandbox(const Sandbox &) = delete;
   Sandbox &operator=(const Sandbox &) = delete;
 
-  // Empty on failure (*error says why).
-  std::unique_ptr<SandboxPlan> plan(const std::vector<std::string> &set_env, std::string *error);
+  // Empty on failure (*error says why). `vm`: the listener label of the
+  // guest it will serve, or "" (a warm server, for any VM: private home).
+  std::unique_ptr<SandboxPlan> plan(const std::vector<std::string> &set_env, const std::string &vm,
+                                    std::string *error);
   // What servers get, for the router's start-up line.
   std::string describe() const;
 

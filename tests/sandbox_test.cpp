@@ -135,3 +135,59 @@ TEST(Sandbox, NoSandboxRunsServersAsTheRouter) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+std::string home_of(pid_t pid) {
+  for (const auto &e : environment(pid)) {
+    if (e.rfind("HOME=", 0) == 0) return e.substr(5);
+  }
+  return "";
+}
+
+// With --server-cache the servers of one VM share a home kept across runs
+// (compile caches survive); as root they share that VM's uid.
+TEST(Sandbox, ServersOfOneVmShareAPersistentCacheHome) {
+  TempDir cache_parent;
+  const std::string cache = cache_parent.path() + "/cache";
+  std::filesystem::permissions(cache_parent.path(), std::filesystem::perms::owner_all |
+                                                        std::filesystem::perms::others_exec);
+  std::string home;
+  {
+    Router router({"--server-cache", cache});
+    RawGuest a(router.endpoint()), b(router.endpoint());
+    ASSERT_EQ(a.hello(kApiName, kApiSignature), 0);
+    ASSERT_EQ(b.hello(kApiName, kApiSignature), 0);
+    ASSERT_TRUE(a.call(FN_acc_context_count, {}).has_value());
+    ASSERT_TRUE(b.call(FN_acc_context_count, {}).has_value());
+    const auto servers = router.servers();
+    ASSERT_EQ(servers.size(), 2u);
+    home = home_of(servers[0]);
+    EXPECT_EQ(home, cache + "/local");
+    EXPECT_EQ(home_of(servers[1]), home);
+    EXPECT_EQ(status_field(servers[0], "Uid"), status_field(servers[1], "Uid"));
+    router.stop();
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(home.c_str(), &st), 0) << "the VM's home is kept after the router ends";
+  EXPECT_EQ(st.st_mode & 077, 0u);
+}
+
+// A cache root that someone else could write (made first in a shared
+// folder) is refused: no server starts, and nothing is chowned there.
+TEST(Sandbox, ACacheRootOthersCanWriteIsRefused) {
+  TempDir cache_parent;
+  const std::string cache = cache_parent.path() + "/cache";
+  ASSERT_EQ(::mkdir(cache.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(cache.c_str(), 0777), 0);
+  Router router({"--server-cache", cache});
+  RawGuest g(router.endpoint());
+  EXPECT_EQ(g.hello(kApiName, kApiSignature), static_cast<int64_t>(ReplyStatus::NoServer));
+  router.stop();
+  EXPECT_NE(router.process().err().find("only it can write"), std::string::npos)
+      << router.process().err();
+}
+
+}  // namespace
+}  // namespace hira::test

@@ -81,6 +81,10 @@ int run(const std::vector<std::string> &program, const RunOptions &o) {
                                           std::to_string(o.warm)};
   router_args.push_back(o.quiet ? "--quiet" : "--summary");
   if (o.no_sandbox) router_args.push_back("--no-sandbox");
+  // One user's runs share their servers' compile caches (the program is
+  // that user's own); nobody else's runs can reach them.
+  router_args.insert(router_args.end(),
+                     {"--server-cache", "/var/tmp/hira-cache-" + std::to_string(::getuid())});
   if (!o.json.empty()) router_args.insert(router_args.end(), {"--stats-json", o.json});
   const pid_t router = spawn(router_args);
   if (!wait_for_router(tmp / "ready", router)) {
