@@ -39,17 +39,9 @@ class ChosenPlacer : public WindowPlacer {
   uint64_t offset_;
 };
 
-// Sends a Hello with `fd` attached; returns the HelloAck (or nothing).
-std::optional<RawFrame> hello_with_fd(int sock, int fd) {
-  auto h = make_header(wire::Kind::Hello, 0, 0, 0, wire::kFlagWindow);
-  const auto payload = hello_payload(kApiName, kApiSignature);
-  h.magic = wire::kMagic;
-  h.version = wire::kVersion;
-  h.length = static_cast<uint32_t>(payload.size());
-  std::vector<uint8_t> bytes(sizeof(h) + payload.size());
-  std::memcpy(bytes.data(), &h, sizeof(h));
-  std::memcpy(bytes.data() + sizeof(h), payload.data(), payload.size());
-  iovec iov{bytes.data(), bytes.size()};
+// Writes `bytes` in one sendmsg with `fd` attached (SCM_RIGHTS).
+bool send_with_fd(int sock, const void *bytes, size_t n, int fd) {
+  iovec iov{const_cast<void *>(bytes), n};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -61,7 +53,20 @@ std::optional<RawFrame> hello_with_fd(int sock, int fd) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (::sendmsg(sock, &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) return {};
+  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(n);
+}
+
+// Sends a Hello with `fd` attached; returns the HelloAck (or nothing).
+std::optional<RawFrame> hello_with_fd(int sock, int fd) {
+  auto h = make_header(wire::Kind::Hello, 0, 0, 0, wire::kFlagWindow);
+  const auto payload = hello_payload(kApiName, kApiSignature);
+  h.magic = wire::kMagic;
+  h.version = wire::kVersion;
+  h.length = static_cast<uint32_t>(payload.size());
+  std::vector<uint8_t> bytes(sizeof(h) + payload.size());
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  std::memcpy(bytes.data() + sizeof(h), payload.data(), payload.size());
+  if (!send_with_fd(sock, bytes.data(), bytes.size(), fd)) return {};
   RawFrame f;
   if (recv_frame(sock, &f) != Got::Frame || f.kind() != wire::Kind::HelloAck) return {};
   return f;
@@ -318,20 +323,7 @@ TEST(Window, DescriptorsSentWithCallsAreClosedAtOnce) {
     h.magic = wire::kMagic;
     h.version = wire::kVersion;
     h.length = static_cast<uint32_t>(payload.size());
-    iovec iov{&h, sizeof(h)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    const int passed = g.fd();
-    std::memcpy(CMSG_DATA(c), &passed, sizeof(int));
-    ASSERT_EQ(::sendmsg(g.raw().fd(), &msg, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof(h)));
+    ASSERT_TRUE(send_with_fd(g.raw().fd(), &h, sizeof(h), g.fd()));
     std::string why;
     ASSERT_TRUE(g.raw().wait_reply(1000 + i, &why).has_value()) << why;
   }
