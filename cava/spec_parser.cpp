@@ -40,6 +40,36 @@ std::string annotation(const Decl *d) {
 }
 
 // Collects what an expression reads.
+// The first `*` or `+` in a size expression whose result is not a
+// constant: it wraps around 2^64 where lapis_mul/lapis_add saturate, and a
+// wrapped size lets a short buffer pass for a huge one.
+class WrappingArithmetic : public RecursiveASTVisitor<WrappingArithmetic> {
+ public:
+  explicit WrappingArithmetic(ASTContext &ctx) : ctx_(ctx) {}
+  bool VisitBinaryOperator(BinaryOperator *b) {
+    if (found_ != nullptr || (b->getOpcode() != BO_Mul && b->getOpcode() != BO_Add)) return true;
+    if (!b->isValueDependent() && b->isEvaluatable(ctx_)) return true;  // a constant
+    if (b->getOpcode() == BO_Add && (is_strlen_plus_constant(b->getLHS(), b->getRHS()) ||
+                                     is_strlen_plus_constant(b->getRHS(), b->getLHS()))) {
+      return true;  // strlen counts bytes the server holds: it cannot reach 2^64
+    }
+    found_ = b;
+    return false;
+  }
+  const BinaryOperator *found() const { return found_; }
+
+ private:
+  bool is_strlen_plus_constant(const clang::Expr *call, const clang::Expr *constant) const {
+    const auto *c = dyn_cast<CallExpr>(call->IgnoreParenImpCasts());
+    const FunctionDecl *f = c != nullptr ? c->getDirectCallee() : nullptr;
+    return f != nullptr && f->getName() == "strlen" && !constant->isValueDependent() &&
+           constant->isEvaluatable(ctx_);
+  }
+
+  ASTContext &ctx_;
+  const BinaryOperator *found_ = nullptr;
+};
+
 class ExprScanner : public RecursiveASTVisitor<ExprScanner> {
  public:
   explicit ExprScanner(Expr &e) : out_(e) {}
@@ -449,7 +479,18 @@ class Parser {
     if (word == "userdata") return flag(d.userdata);
     if (word == "error_code") return flag(d.error_code);
     if (word == "buffer") {
-      if (need_value()) d.buffer = make_expr(arg(c, 0));
+      if (!need_value()) return;
+      d.buffer = make_expr(arg(c, 0));
+      WrappingArithmetic w(ctx_);
+      w.TraverseStmt(const_cast<clang::Expr *>(arg(c, 0)));
+      if (const BinaryOperator *b = w.found()) {
+        const bool mul = b->getOpcode() == BO_Mul;
+        error(loc_of(b->getOperatorLoc()),
+              "buffer size '" + source_text(b->getSourceRange()) + "' can wrap around 2^64 (the " +
+                  "guest chooses its operands) and let a short buffer pass for a huge one: write " +
+                  (mul ? "lapis_mul(" : "lapis_add(") + source_text(b->getLHS()->getSourceRange()) +
+                  ", " + source_text(b->getRHS()->getSourceRange()) + ")");
+      }
       return;
     }
     if (word == "type_cast") {
