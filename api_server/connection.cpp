@@ -27,7 +27,7 @@ struct Connection::Shadow {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Frame> queue;
-  std::deque<uint64_t> seqs;  // arrival order of each queued frame
+  std::deque<uint64_t> seqs;      // arrival order of each queued frame
   std::atomic<size_t> queued{0};  // queue.size(), for polling without the lock
   bool stop = false;
   Scratch scratch;  // touched only by this thread

@@ -120,7 +120,7 @@ class Connection {
   uint64_t deferred_bytes_ = 0;  // reserved: in calls and waiting here
   std::map<uint64_t, ManualBlock> manual_;
   std::vector<ManualBlock> retired_manual_;
-  uint64_t manual_bytes_ = 0;          // sum of the sizes of manual_ and retired_manual_
+  uint64_t manual_bytes_ = 0;  // sum of the sizes of manual_ and retired_manual_
   // Regions the real library mapped (a region may be mapped more than once).
   struct Mapping {
     uint64_t bytes = 0;

@@ -414,8 +414,9 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       const auto &rv = *f.ret_value;
       c.line("const bool hira_map_reads = (" + (rv.map_reads ? rv.map_reads->text : "1") + ");");
       c.line("const bool hira_map_writes = (" + (rv.map_writes ? rv.map_writes->text : "1") + ");");
-      c.line("hira_ctx.put_mapped(hira_w, (void *)hira_ret, hira_bytes, hira_map_reads, "
-             "hira_map_writes);");
+      c.line(
+          "hira_ctx.put_mapped(hira_w, (void *)hira_ret, hira_bytes, hira_map_reads, "
+          "hira_map_writes);");
       c.line("}");
     } else if (f.ret_value->kind == Value::Kind::Handle) {
       c.line("hira_w.put_u64(" + export_expr(*f.ret_value, "hira_ret") + ");");

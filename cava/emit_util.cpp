@@ -133,9 +133,8 @@ bool has_out_data(const Value &v) {
 
 bool takes_guest_ids(const Value &v) {
   return !v.pred && v.kind == Value::Kind::Pointer && v.out && !v.in && !v.lifetime_manual &&
-         !v.deferred && v.element && !v.element->pred &&
-         v.element->kind == Value::Kind::Handle && v.element->allocate &&
-         v.element->handle_is_pointer;
+         !v.deferred && v.element && !v.element->pred && v.element->kind == Value::Kind::Handle &&
+         v.element->allocate && v.element->handle_is_pointer;
 }
 
 std::string success_test(const Function &f, const std::string &ret) {

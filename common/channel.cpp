@@ -12,9 +12,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <utility>
 #include <vector>
 

@@ -19,8 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "hira/guest.h"
 #include "hira/bulk_copy.h"
+#include "hira/guest.h"
 #include "hira/trace.h"
 #include "hira/window.h"
 
@@ -230,8 +230,10 @@ class Connection {
       char *end = nullptr;
       mb = std::strtoull(v, &end, 10);
       if (*end != '\0' || mb > (uint64_t{64} << 10)) {
-        std::fprintf(stderr, "hira: %s: HIRA_WINDOW_MB=%s is not a size in MiB (0-65536); "
-                     "using no window\n", api_.name, v);
+        std::fprintf(stderr,
+                     "hira: %s: HIRA_WINDOW_MB=%s is not a size in MiB (0-65536); "
+                     "using no window\n",
+                     api_.name, v);
         return -1;
       }
     }

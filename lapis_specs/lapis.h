@@ -77,7 +77,7 @@ void __lapis_server_value(int unused, ...);
  * later reply or callback. */
 void __lapis_deferred(const volatile void *ev, const volatile void *done,
                       const volatile void *retain, const volatile void *release);
-#define deferred(ev, done, retain, release)                                                  \
+#define deferred(ev, done, retain, release)                                               \
   __lapis_deferred(&(ev), (const volatile void *)(done), (const volatile void *)(retain), \
                    (const volatile void *)(release))
 /* The guest sends v instead of the application's value (the mirror of

@@ -28,8 +28,7 @@ size_t ApiRegistry::load(const std::string &dir) {
     ApiEntry e;
     e.module = m;
     // Absolute: a server starts in its own (sandbox) folder.
-    e.server_path =
-        fs::absolute(entry.path() / (std::string("hira-server-") + m->name)).string();
+    e.server_path = fs::absolute(entry.path() / (std::string("hira-server-") + m->name)).string();
     std::ifstream env(entry.path() / "server.env");
     for (std::string line; std::getline(env, line);) {
       if (line.rfind("LIBRARY_DIR=", 0) == 0) e.library_dir = line.substr(12);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -20,11 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include <sys/time.h>
-
 #include "api_registry.h"
-#include "hira/channel.h"
 #include "guest_session.h"
+#include "hira/channel.h"
 #include "stats.h"
 
 namespace {

@@ -18,8 +18,8 @@
 namespace hira::router {
 
 struct SpawnedServer {
-  int fd = -1;     // the router's end of the server's channel
-  pid_t pid = -1;  // -1: nothing was started
+  int fd = -1;                           // the router's end of the server's channel
+  pid_t pid = -1;                        // -1: nothing was started
   std::shared_ptr<SandboxPlan> sandbox;  // kept until the server has ended
 };
 

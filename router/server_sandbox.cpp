@@ -31,24 +31,62 @@ namespace {
 // reaching other processes, the kernel's configuration, new kernel
 // attack surface, or a way out of the namespaces. They fail with EPERM.
 const char *const kDenied[] = {
-    "ptrace",        "process_vm_readv", "process_vm_writev", "kexec_load",
-    "kexec_file_load", "init_module",    "finit_module",      "delete_module",
-    "mount",         "umount2",          "pivot_root",        "chroot",
-    "swapon",        "swapoff",          "reboot",            "setns",
-    "unshare",       "bpf",              "perf_event_open",   "keyctl",
-    "add_key",       "request_key",      "userfaultfd",       "open_by_handle_at",
-    "name_to_handle_at", "iopl",         "ioperm",            "quotactl",
-    "acct",          "settimeofday",     "clock_settime",     "adjtimex",
-    "clock_adjtime", "syslog",           "vhangup",           "fanotify_init",
-    "lookup_dcookie", "mknod",           "mknodat",           "move_mount",
-    "fsopen",        "fsmount",          "open_tree",         "pidfd_getfd",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "setns",
+    "unshare",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "userfaultfd",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "iopl",
+    "ioperm",
+    "quotactl",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "clock_adjtime",
+    "syslog",
+    "vhangup",
+    "fanotify_init",
+    "lookup_dcookie",
+    "mknod",
+    "mknodat",
+    "move_mount",
+    "fsopen",
+    "fsmount",
+    "open_tree",
+    "pidfd_getfd",
 };
 
 // Names passed from the router's environment (and prefixes of names):
 // what loaders and vendor libraries read. Everything else stays behind.
-const char *const kAllowedNames[] = {"PATH",          "LANG",           "LANGUAGE",
-                                     "TZ",            "LD_LIBRARY_PATH", "OCL_ICD_VENDORS",
-                                     "OCL_ICD_FILENAMES", "OPENCL_VENDOR_PATH"};
+const char *const kAllowedNames[] = {"PATH",
+                                     "LANG",
+                                     "LANGUAGE",
+                                     "TZ",
+                                     "LD_LIBRARY_PATH",
+                                     "OCL_ICD_VENDORS",
+                                     "OCL_ICD_FILENAMES",
+                                     "OPENCL_VENDOR_PATH"};
 const char *const kAllowedPrefixes[] = {"LC_", "POCL_", "CUDA_", "NVIDIA_", "__GL_", "HIRA_"};
 // Set by the router for each server, never inherited.
 const char *const kPerServer[] = {"HOME", "TMPDIR", "XDG_CACHE_HOME", "HIRA_SOCKET"};
@@ -86,8 +124,8 @@ Sandbox::Sandbox(SandboxOptions options)
     : options_(std::move(options)), as_root_(::geteuid() == 0) {
   if (!options_.enabled) return;
   const char *tmp = std::getenv("TMPDIR");
-  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                      "/hira-servers-XXXXXX";
+  std::string templ =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hira-servers-XXXXXX";
   if (::mkdtemp(templ.data()) != nullptr) {
     base_ = templ;
     ::chmod(base_.c_str(), 0711);  // servers reach their own folder, list none
@@ -169,7 +207,7 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
       uint64_t h = 1469598103934665603ull;
       for (const char c : vm) {
         safe.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c
-                                                                                          : '_');
+                                                                                           : '_');
         h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
       }
       p->uid_ = as_root_ ? options_.uid_base + static_cast<uid_t>(h % 1000000u) : ::getuid();
@@ -179,7 +217,8 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
       // shared /var/tmp someone could have made it first, with a symbolic
       // link inside it waiting for a chown).
       ::mkdir(options_.cache_root.c_str(), 0711);
-      struct stat root {}, st {};
+      struct stat root {
+      }, st{};
       if (::lstat(options_.cache_root.c_str(), &root) != 0 || !S_ISDIR(root.st_mode) ||
           root.st_uid != ::geteuid() || (root.st_mode & 022) != 0) {
         *error = options_.cache_root + " is not a folder of this user that only it can write";
@@ -187,8 +226,7 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
       }
       ::mkdir(p->home_.c_str(), 0700);
       if (::lstat(p->home_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
-          (as_root_ && st.st_uid != p->uid_ &&
-           ::chown(p->home_.c_str(), p->uid_, p->uid_) != 0)) {
+          (as_root_ && st.st_uid != p->uid_ && ::chown(p->home_.c_str(), p->uid_, p->uid_) != 0)) {
         *error = "cannot use " + p->home_ + ": " + std::strerror(errno);
         return nullptr;
       }

@@ -5,8 +5,6 @@
 // Readers are fed bytes placed right before an inaccessible guard page, so an
 // out-of-bounds read crashes the test instead of passing silently.
 #include "hira/codec.h"
-#include "hira/bulk_copy.h"
-#include "hira/window.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>
@@ -23,8 +21,10 @@
 
 #include "call_builder.h"
 #include "command_check.h"
+#include "hira/bulk_copy.h"
 #include "hira/channel.h"
 #include "hira/router_module.h"
+#include "hira/window.h"
 #include "hira/wire.h"
 #include "test_support.h"
 
@@ -1016,8 +1016,8 @@ TEST(CopyBulk, ParallelPartsCopyEveryByteOnce) {
   // Set before the first copy of this process: three threads even on a
   // small machine, so that the parallel path runs here.
   ::setenv("HIRA_COPY_THREADS", "3", 1);
-  for (const size_t n : {size_t{100}, (size_t{4} << 20) - 1, (size_t{4} << 20) + 12345,
-                         (size_t{9} << 20) + 7}) {
+  for (const size_t n :
+       {size_t{100}, (size_t{4} << 20) - 1, (size_t{4} << 20) + 12345, (size_t{9} << 20) + 7}) {
     std::vector<uint8_t> src(n), dst(n + 64, 0xee);
     std::mt19937 rng(static_cast<unsigned>(n));
     for (auto &b : src) b = static_cast<uint8_t>(rng());

@@ -20,9 +20,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
-#include <fstream>
 #include <random>
 #include <set>
 #include <string>

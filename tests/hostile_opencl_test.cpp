@@ -219,11 +219,11 @@ TEST_F(HostileOpenCl, RectTransfersWhoseHostOffsetWrapsAreRefused) {
     }
   }
   // The same transfer at a sane origin works: the server is intact.
-  const auto ok = guest_.call(
-      FN_clEnqueueReadBufferRect,
-      {handle(queue_), handle(buffer_), scalar(1, 4), sizes3(0, 0, 0), sizes3(0, 0, 0),
-       sizes3(64, 1, 1), size_arg(0), size_arg(0), size_arg(0), size_arg(0), in_ptr(1, 64),
-       scalar(0, 4), absent(), absent()});
+  const auto ok =
+      guest_.call(FN_clEnqueueReadBufferRect,
+                  {handle(queue_), handle(buffer_), scalar(1, 4), sizes3(0, 0, 0), sizes3(0, 0, 0),
+                   sizes3(64, 1, 1), size_arg(0), size_arg(0), size_arg(0), size_arg(0),
+                   in_ptr(1, 64), scalar(0, 4), absent(), absent()});
   EXPECT_STATUS(ok, guest_, ReplyStatus::Ok);
   EXPECT_EQ(return_value(*ok), 0);
 }
@@ -237,10 +237,10 @@ TEST_F(HostileOpenCl, ImageSizesThatWrapAreRefused) {
   const uint64_t pitch = uint64_t{1} << 62;  // * 4 rows = 2^64: 0
   // 0 bytes is what the wrapped size claims; 64 what a guest might send.
   for (const uint64_t claimed : {uint64_t{0}, uint64_t{64}}) {
-    const auto r = guest_.call(FN_clCreateImage2D,
-                               {handle(context_), scalar(kMemReadWrite | kCopyHostPtr, 8),
-                                in_ptr(8, 1, fmt), size_arg(16), size_arg(4), size_arg(pitch),
-                                in_ptr(1, claimed), out_ptr(4, 1)});
+    const auto r =
+        guest_.call(FN_clCreateImage2D, {handle(context_), scalar(kMemReadWrite | kCopyHostPtr, 8),
+                                         in_ptr(8, 1, fmt), size_arg(16), size_arg(4),
+                                         size_arg(pitch), in_ptr(1, claimed), out_ptr(4, 1)});
     EXPECT_STATUS(r, guest_, ReplyStatus::BadArgument);
     EXPECT_EQ(prefix_of(*r).detail, 6u);  // host_ptr
   }
@@ -257,9 +257,9 @@ namespace {
 // application with the application's pointer.
 TEST_F(HostileOpenCl, HostPtrQueriesNeverRevealServerAddresses) {
   constexpr uint64_t kUseHostPtr = 1 << 3, kMemHostPtr = 0x1103;
-  auto r = guest_.call(FN_clCreateBuffer, {handle(context_), scalar(kMemReadWrite | kUseHostPtr, 8),
-                                           size_arg(4096), manual_ptr(1, 4096, 0x7000),
-                                           out_ptr(4, 1)});
+  auto r =
+      guest_.call(FN_clCreateBuffer, {handle(context_), scalar(kMemReadWrite | kUseHostPtr, 8),
+                                      size_arg(4096), manual_ptr(1, 4096, 0x7000), out_ptr(4, 1)});
   EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
   const uint64_t buf = returned_object(*r);
   ASSERT_NE(buf, 0u);

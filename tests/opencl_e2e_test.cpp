@@ -13,11 +13,26 @@ namespace hira::test {
 namespace {
 
 const char *const kPrograms[] = {
-    "vector_add",        "matrix_multiply",   "reduction",         "scan",
-    "image_copy",        "sub_buffers",       "map_unmap",         "events",
-    "callbacks",         "multithread",       "build_failure",     "error_paths",
-    "info_queries",      "cross_thread_args", "program_binaries",  "use_host_ptr",
-    "image_from_buffer", "opencl30",          "nonblocking_reads", "retained_buffers",
+    "vector_add",
+    "matrix_multiply",
+    "reduction",
+    "scan",
+    "image_copy",
+    "sub_buffers",
+    "map_unmap",
+    "events",
+    "callbacks",
+    "multithread",
+    "build_failure",
+    "error_paths",
+    "info_queries",
+    "cross_thread_args",
+    "program_binaries",
+    "use_host_ptr",
+    "image_from_buffer",
+    "opencl30",
+    "nonblocking_reads",
+    "retained_buffers",
     "jacobi",
 };
 
@@ -152,11 +167,10 @@ TEST(OpenClPython, PyopenclProgramMatchesNative) {
 // The system's vendor files and hira's, in one folder for OCL_ICD_VENDORS.
 void add_native_and_hira_vendors(const TempDir &vendors) {
   // Readable by the API servers, which run as their own users.
-  std::filesystem::permissions(vendors.path(), std::filesystem::perms::owner_all |
-                                                   std::filesystem::perms::group_read |
-                                                   std::filesystem::perms::group_exec |
-                                                   std::filesystem::perms::others_read |
-                                                   std::filesystem::perms::others_exec);
+  std::filesystem::permissions(
+      vendors.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                          std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                          std::filesystem::perms::others_exec);
   for (const auto &dir : {std::string("/etc/OpenCL/vendors"), build_dir() + "/apis/opencl/icd"}) {
     for (const auto &entry : std::filesystem::directory_iterator(dir)) {
       if (entry.path().extension() == ".icd") {

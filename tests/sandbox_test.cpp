@@ -151,8 +151,8 @@ std::string home_of(pid_t pid) {
 TEST(Sandbox, ServersOfOneVmShareAPersistentCacheHome) {
   TempDir cache_parent;
   const std::string cache = cache_parent.path() + "/cache";
-  std::filesystem::permissions(cache_parent.path(), std::filesystem::perms::owner_all |
-                                                        std::filesystem::perms::others_exec);
+  std::filesystem::permissions(
+      cache_parent.path(), std::filesystem::perms::owner_all | std::filesystem::perms::others_exec);
   std::string home;
   {
     Router router({"--server-cache", cache});

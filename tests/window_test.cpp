@@ -3,6 +3,8 @@
 // data by (offset, length) references that the router checks against the
 // window's size. Hostile references, tables, windows and descriptors are
 // refused without harming the router, the server or the guest's own data.
+#include "hira/window.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -13,7 +15,6 @@
 #include <cstring>
 
 #include "acc_protocol.h"  // generated: kApiName, kApiSignature, FN_*
-#include "hira/window.h"
 #include "raw_guest.h"
 
 namespace hira::test {
@@ -94,7 +95,8 @@ class WindowGuest {
   int fd() const { return fd_; }
 
   uint64_t make_buffer() {
-    const auto c = g_.call(FN_acc_context_create, {in_ptr(1, 4, {'w', 'i', 'n', 0}), out_ptr(8, 1)});
+    const auto c =
+        g_.call(FN_acc_context_create, {in_ptr(1, 4, {'w', 'i', 'n', 0}), out_ptr(8, 1)});
     if (!c) return 0;
     const uint64_t ctx = returned_handle(*c, 2);
     const auto b = g_.call(FN_acc_buffer_create, {u64(ctx), size_arg(kBuffer), out_ptr(8, 1)});

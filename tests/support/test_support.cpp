@@ -164,7 +164,8 @@ Router::Router(const std::vector<std::string> &extra_args) {
   std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all |
                                                 std::filesystem::perms::group_exec |
                                                 std::filesystem::perms::others_exec);
-  proc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{{"TMPDIR", dir_.path()}});
+  proc_ =
+      std::make_unique<Process>(argv, std::map<std::string, std::string>{{"TMPDIR", dir_.path()}});
   // The router says when it listens: never raced (a socket file appears
   // before listen(), and a connect then is refused).
   for (int i = 0; i < 6000 && proc_->running(); ++i) {

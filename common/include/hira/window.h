@@ -22,9 +22,7 @@ inline constexpr uint64_t kDefaultWindowBytes = 512ull << 20;
 // The last quarter of a window is the API server's, for the guest's copies
 // of mapped memory (which live from a map to its unmap); the rest is the
 // guest's, for its calls.
-inline uint64_t server_zone_start(uint64_t window_bytes) {
-  return window_bytes - window_bytes / 4;
-}
+inline uint64_t server_zone_start(uint64_t window_bytes) { return window_bytes - window_bytes / 4; }
 
 // A memfd of `bytes`, sealed so that nobody can shrink or grow it (a
 // mapping of it can then never fault past its end). -1 and *error on failure.
