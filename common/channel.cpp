@@ -351,9 +351,9 @@ RecvResult Channel::recv(Frame &out) {
     }
   }
   if (!out.data) {
-    // Memory grows with the bytes that arrive, not with what the header
-    // promises: a peer that declares 1 GiB and sends little costs little.
-    out.capacity = std::max<size_t>(1, std::min(out.size, kGrowStep));
+    // From an untrusted peer, memory grows with the bytes that arrive, not
+    // with what the header promises (see grow_frames_as_they_arrive).
+    out.capacity = std::max<size_t>(1, grow_ ? std::min(out.size, kGrowStep) : out.size);
     // A frame the process cannot hold is the sender's problem, not a reason
     // to abort the receiver (a shared router).
     out.data.reset(new (std::nothrow) uint8_t[out.capacity]);

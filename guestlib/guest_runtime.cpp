@@ -346,6 +346,7 @@ class Connection {
       cv_.notify_all();
     } else if (f.kind() == wire::Kind::Data) {
       deliver_data(f);
+      channel_->recycle(std::move(f));
     } else if (f.kind() == wire::Kind::Callback) {
       std::lock_guard lock(cb_mu_);
       trace("callback %u (call %llu) received", f.header.func,

@@ -54,7 +54,9 @@ GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &po
       pool_(pool),
       stats_(stats),
       limits_(limits),
-      name_(std::move(origin)) {}
+      name_(std::move(origin)) {
+  guest_.grow_frames_as_they_arrive();
+}
 
 GuestSession::~GuestSession() {
   if (server_pid_ > 0) {
@@ -362,6 +364,7 @@ void GuestSession::server_to_guest() {
       server_->recycle(std::move(f));
     } else if (f.kind() == wire::Kind::Callback || f.kind() == wire::Kind::Data) {
       if (!guest_.forward(f)) break;
+      server_->recycle(std::move(f));
     } else {
       std::fprintf(stderr, "hira-router: server for %s sent frame kind %u; closing\n",
                    name_.c_str(), f.header.kind);

@@ -66,6 +66,11 @@ class Channel {
   int take_fd();
   // The window tagged payloads received here refer to (see Frame::reader).
   void set_window(WindowView w) { window_ = w; }
+  // The peer is untrusted (a guest, seen by the router): a frame's buffer
+  // grows with the bytes that arrive instead of being allocated whole from
+  // its header, so that a header promising 1 GiB costs what was sent.
+  // Trusted peers' large frames are allocated at once (growing costs copies).
+  void grow_frames_as_they_arrive() { grow_ = true; }
 
   RecvResult recv(Frame &out);
   // Gives a received frame's buffer back for the next large recv(): fresh
@@ -92,6 +97,7 @@ class Channel {
   size_t buffered(size_t want);
   ssize_t read_some(void *buf, size_t n, int flags = 0);
   bool accept_fds_ = false;
+  bool grow_ = false;
   int passed_fd_ = -1;
   WindowView window_;
   std::vector<uint8_t> rbuf_;
