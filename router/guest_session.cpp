@@ -22,6 +22,8 @@ namespace {
 // Sync calls one guest may have in flight; beyond that it is cut off.
 constexpr size_t kMaxPending = 1 << 16;
 constexpr int kHelloTimeoutSec = 10;
+// A refusal that names no argument: the guest returns the spec's error value.
+constexpr uint32_t kNoArgument = ~0u;
 
 // A guest's string as it may appear in a log line: printable ASCII only
 // (others as \xNN), at most 64 characters, so that no guest can forge or
@@ -194,12 +196,41 @@ bool GuestSession::start_server() {
   return true;
 }
 
-void GuestSession::reply_status(const wire::FrameHeader &call, wire::ReplyStatus status) {
+void GuestSession::reply_status(const wire::FrameHeader &call, wire::ReplyStatus status,
+                                uint32_t detail) {
   if ((call.flags & wire::kFlagAsync) != 0) return;
   wire::ReplyPrefix p{};
   p.status = static_cast<uint32_t>(status);
+  p.detail = detail;
   const iovec iov{&p, sizeof(p)};
   guest_.send(make_header(wire::Kind::Reply, call.func, call.call_id, call.thread), &iov, 1);
+}
+
+bool GuestSession::references_clear(const Frame &f,
+                                    std::vector<std::pair<uint64_t, uint64_t>> *writes) const {
+  if (!f.tagged()) return true;
+  const Reader r = f.reader();  // its table was checked against the window
+  auto overlaps_inflight = [&](uint64_t begin, uint64_t end) {
+    auto it = writes_.upper_bound(begin);
+    if (it != writes_.begin() && std::prev(it)->second > begin) return true;
+    return it != writes_.end() && it->first < end;
+  };
+  for (uint32_t i = 0; i < r.ref_count(); ++i) {
+    const RefEntry e = r.ref(i);
+    if (e.length == 0) continue;
+    const uint64_t end = e.offset + e.length;
+    if (overlaps_inflight(e.offset, end)) return false;
+    if (e.kind != kRefOut) continue;
+    for (const auto &[b, en] : *writes) {
+      if (b < end && e.offset < en) return false;  // two outs of one call on the same bytes
+    }
+    writes->emplace_back(e.offset, end);
+  }
+  return true;
+}
+
+void GuestSession::end_writes(const Pending &p) {
+  for (const auto &[begin, end] : p.writes) writes_.erase(begin);
 }
 
 void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
@@ -309,7 +340,17 @@ void GuestSession::guest_to_server() {
       continue;
     }
     const bool async = (f.header.flags & wire::kFlagAsync) != 0;
-    Pending p{f.header.func, std::chrono::steady_clock::now(), {}};
+    Pending p{f.header.func, std::chrono::steady_clock::now(), {}, {}};
+    {
+      // References to window bytes a call in flight is filling are refused:
+      // the guest would read or write them while the server does.
+      std::lock_guard lock(mu_);
+      if (!references_clear(f, &p.writes)) {
+        stats_.record_rejected(m, f.header.func);
+        reply_status(f.header, wire::ReplyStatus::BadArgument, kNoArgument);
+        continue;
+      }
+    }
     m.account_call(f.header.func, blobs.data(), &p.accounting);
     account_call(f.header.func, blobs, p.accounting);
     stats_.record_call(m, f.header.func, async, f.size);
@@ -326,6 +367,7 @@ void GuestSession::guest_to_server() {
                      name_.c_str());
         return;
       }
+      for (const auto &[begin, end] : p.writes) writes_[begin] = end;
     }
     // Async calls travel on together while more are already here (one
     // system call for many); anything else, or an empty read-ahead, sends
@@ -349,6 +391,7 @@ void GuestSession::server_to_guest() {
         const auto it = pending_.find(f.header.call_id);
         if (it == pending_.end()) continue;  // not a call we forwarded
         p = it->second;
+        end_writes(p);
         pending_.erase(it);
       }
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -378,6 +421,7 @@ void GuestSession::server_to_guest() {
     std::lock_guard lock(mu_);
     server_gone_ = true;
     orphans.swap(pending_);
+    writes_.clear();
   }
   for (const auto &[id, p] : orphans) {
     auto h = make_header(wire::Kind::Call, p.func, id);

@@ -38,6 +38,7 @@ class GuestSession {
     uint32_t func;
     std::chrono::steady_clock::time_point start;
     CallAccounting accounting;
+    std::vector<std::pair<uint64_t, uint64_t>> writes;  // window ranges the server fills
   };
 
   bool handshake();
@@ -48,7 +49,13 @@ class GuestSession {
   int accept_window(int fd);
   void guest_to_server();
   void server_to_guest();
-  void reply_status(const wire::FrameHeader &call, wire::ReplyStatus status);
+  void reply_status(const wire::FrameHeader &call, wire::ReplyStatus status,
+                    uint32_t detail = 0);
+  // A tagged call's window references against the writes in flight (mu_
+  // held): false if one overlaps (the server may be filling those bytes).
+  // Its own out ranges go to *writes.
+  bool references_clear(const Frame &f, std::vector<std::pair<uint64_t, uint64_t>> *writes) const;
+  void end_writes(const Pending &p);
   void account_call(uint32_t func, const std::vector<Reader> &blobs, const CallAccounting &a);
   void account_reply(const Pending &p, const Frame &reply);
 
@@ -68,6 +75,7 @@ class GuestSession {
   std::unordered_map<uint64_t, Pending> pending_;
   std::map<std::pair<uint32_t, uint64_t>, int64_t> held_;  // (resource, handle) -> amount
   std::unordered_map<uint64_t, uint32_t> refs_;  // handles holding resources -> references
+  std::map<uint64_t, uint64_t> writes_;  // window ranges being filled: offset -> end (disjoint)
   bool server_gone_ = false;
 };
 

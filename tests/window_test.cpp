@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <set>
 
 #include "acc_protocol.h"  // generated: kApiName, kApiSignature, FN_*
 #include "raw_guest.h"
@@ -99,6 +100,7 @@ class WindowGuest {
         g_.call(FN_acc_context_create, {in_ptr(1, 4, {'w', 'i', 'n', 0}), out_ptr(8, 1)});
     if (!c) return 0;
     const uint64_t ctx = returned_handle(*c, 2);
+    ctx_ = ctx;
     const auto b = g_.call(FN_acc_buffer_create, {u64(ctx), size_arg(kBuffer), out_ptr(8, 1)});
     return b ? returned_handle(*b, 3) : 0;
   }
@@ -107,6 +109,11 @@ class WindowGuest {
   // library encodes it, tagged; `table` rewrites the reference table.
   std::optional<RawFrame> write(uint64_t buf, uint64_t offset, uint64_t n,
                                 void (*table)(std::vector<uint8_t> &) = nullptr) {
+    auto payload = write_payload(buf, offset, n);
+    if (table != nullptr) table(payload);
+    return g_.call_raw(FN_acc_buffer_write, payload, wire::kFlagTagged);
+  }
+  std::vector<uint8_t> write_payload(uint64_t buf, uint64_t offset, uint64_t n) {
     ChosenPlacer placer(offset);
     Writer w;
     w.set_window(&placer);
@@ -118,13 +125,14 @@ class WindowGuest {
       w.put_bulk(mem(), n);  // placed at `offset` by reference
     });
     blob(w, [&] { w.put<size_t>(n); });
-    auto payload = flatten(w);
-    if (table != nullptr) table(payload);
-    return g_.call_raw(FN_acc_buffer_write, payload, wire::kFlagTagged);
+    return flatten(w);
   }
 
   // acc_buffer_read(buf, 0, <window space at `offset`>, n), tagged.
   std::optional<RawFrame> read(uint64_t buf, uint64_t offset, uint64_t n) {
+    return g_.call_raw(FN_acc_buffer_read, read_payload(buf, offset, n), wire::kFlagTagged);
+  }
+  std::vector<uint8_t> read_payload(uint64_t buf, uint64_t offset, uint64_t n) {
     ChosenPlacer placer(offset);
     Writer w;
     w.set_window(&placer);
@@ -136,8 +144,9 @@ class WindowGuest {
       w.put_out_space(n);
     });
     blob(w, [&] { w.put<size_t>(n); });
-    return g_.call_raw(FN_acc_buffer_read, flatten(w), wire::kFlagTagged);
+    return flatten(w);
   }
+  uint64_t context() const { return ctx_; }
 
   static constexpr uint64_t kBuffer = 64 << 10;
 
@@ -150,6 +159,7 @@ class WindowGuest {
   }
 
   RawGuest g_;
+  uint64_t ctx_ = 0;
   int fd_ = -1;
   std::unique_ptr<MappedWindow> map_;
   std::optional<RawFrame> ack_;
@@ -302,6 +312,47 @@ TEST(Window, TheGuestCannotShrinkItsWindowUnderTheServer) {
   EXPECT_EQ(errno, EPERM);
   const uint64_t buf = g.make_buffer();
   EXPECT_STATUS(g.read(buf, kWindow - 65536, 65536), g.raw(), ReplyStatus::Ok);
+}
+
+// Window bytes a call in flight is filling cannot be named by another call
+// until its reply: the guest would read or write them while the server does.
+TEST(Window, ReferencesToBytesBeingFilledAreRefused) {
+  Router router;
+  WindowGuest g(router);
+  ASSERT_TRUE(g.granted());
+  const uint64_t buf = g.make_buffer();
+  ASSERT_NE(buf, 0u);
+  // Thread 1's server thread sleeps; its read (into [0, 64 KiB)) waits behind it.
+  const uint64_t sleeping =
+      g.raw().send_call(FN_acc_sleep, encode({u64(g.context()), scalar(500, 4)}), 0, 1);
+  const uint64_t reading = g.raw().send_call(FN_acc_buffer_read, g.read_payload(buf, 0, 65536),
+                                             wire::kFlagTagged, 1);
+  // Thread 2 names those bytes as data, then as its own out buffer: refused at once.
+  std::string why;
+  const uint64_t w1 = g.raw().send_call(FN_acc_buffer_write, g.write_payload(buf, 4096, 4096),
+                                        wire::kFlagTagged, 2);
+  auto r = g.raw().wait_reply(w1, &why);
+  ASSERT_TRUE(r.has_value()) << why;
+  EXPECT_EQ(prefix_of(*r).status, static_cast<uint32_t>(ReplyStatus::BadArgument));
+  const uint64_t r1 = g.raw().send_call(FN_acc_buffer_read, g.read_payload(buf, 32768, 65536),
+                                        wire::kFlagTagged, 2);
+  r = g.raw().wait_reply(r1, &why);
+  ASSERT_TRUE(r.has_value()) << why;
+  EXPECT_EQ(prefix_of(*r).status, static_cast<uint32_t>(ReplyStatus::BadArgument));
+  // Elsewhere in the window: not refused, even now (it runs once the
+  // sleeping context is free again, so its reply comes in any order).
+  const uint64_t w2 = g.raw().send_call(FN_acc_buffer_write, g.write_payload(buf, 131072, 4096),
+                                        wire::kFlagTagged, 2);
+  std::set<uint64_t> waiting = {sleeping, reading, w2};
+  while (!waiting.empty()) {
+    RawFrame f;
+    ASSERT_EQ(recv_frame(g.raw().fd(), &f, 10s), Got::Frame);
+    ASSERT_EQ(f.kind(), wire::Kind::Reply);
+    EXPECT_EQ(waiting.erase(f.h.call_id), 1u) << f.h.call_id;
+    EXPECT_EQ(prefix_of(f).status, 0u) << f.h.call_id;
+  }
+  // Once the read has been answered, its bytes are the guest's again.
+  EXPECT_STATUS(g.write(buf, 4096, 4096), g.raw(), ReplyStatus::Ok);
 }
 
 size_t open_fds(pid_t pid) {
