@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -200,7 +201,7 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
     p->max_open_files_ = options_.max_open_files;
     p->max_threads_ = options_.max_threads;
     p->filter_ = &filter_->prog;
-    if (!options_.cache_root.empty() && !vm.empty()) {
+    if (!vm.empty() && cache_root_usable()) {
       // One VM's servers share a uid (stable across runs: from its label)
       // and a home kept in the cache root.
       std::string safe;
@@ -213,18 +214,8 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
       p->uid_ = as_root_ ? options_.uid_base + static_cast<uid_t>(h % 1000000u) : ::getuid();
       p->home_ = options_.cache_root + "/" + safe;
       p->owns_home_ = false;
-      // The root must be the router's and writable by nobody else (in a
-      // shared /var/tmp someone could have made it first, with a symbolic
-      // link inside it waiting for a chown).
-      ::mkdir(options_.cache_root.c_str(), 0711);
-      struct stat root {
-      }, st{};
-      if (::lstat(options_.cache_root.c_str(), &root) != 0 || !S_ISDIR(root.st_mode) ||
-          root.st_uid != ::geteuid() || (root.st_mode & 022) != 0) {
-        *error = options_.cache_root + " is not a folder of this user that only it can write";
-        return nullptr;
-      }
       ::mkdir(p->home_.c_str(), 0700);
+      struct stat st {};
       if (::lstat(p->home_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
           (as_root_ && st.st_uid != p->uid_ && ::chown(p->home_.c_str(), p->uid_, p->uid_) != 0)) {
         *error = "cannot use " + p->home_ + ": " + std::strerror(errno);
@@ -248,6 +239,26 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
   for (auto &s : p->env_storage_) p->envp_.push_back(s.data());
   p->envp_.push_back(nullptr);
   return p;
+}
+
+bool Sandbox::cache_root_usable() {
+  if (options_.cache_root.empty()) return false;
+  // The root must be the router's and writable by nobody else (in a shared
+  // /var/tmp someone could have made it first, with a symbolic link inside
+  // it waiting for a chown). If it is not, servers get private homes.
+  ::mkdir(options_.cache_root.c_str(), 0711);
+  struct stat root {};
+  if (::lstat(options_.cache_root.c_str(), &root) == 0 && S_ISDIR(root.st_mode) &&
+      root.st_uid == ::geteuid() && (root.st_mode & 022) == 0) {
+    return true;
+  }
+  if (!cache_warned_.exchange(true)) {
+    std::fprintf(stderr,
+                 "hira-router: %s is not a folder of this user that only it can write: API "
+                 "servers get private homes instead (no compile cache kept)\n",
+                 options_.cache_root.c_str());
+  }
+  return false;
 }
 
 SandboxPlan::~SandboxPlan() {

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,8 +76,12 @@ class Sandbox {
   std::string describe() const;
 
  private:
+  // --server-cache is set and safe to use (says once why not).
+  bool cache_root_usable();
+
   SandboxOptions options_;
   bool as_root_;
+  std::atomic<bool> cache_warned_{false};
   std::string base_;  // folder of the servers' home folders
   struct Filter;
   std::unique_ptr<Filter> filter_;
