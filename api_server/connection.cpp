@@ -75,7 +75,7 @@ bool Connection::handshake() {
   if (window_fd >= 0) {
     std::string why;
     const auto size = (f.header.flags & wire::kFlagWindow) != 0
-                          ? check_window_fd(window_fd, uint64_t{64} << 30, &why)
+                          ? check_window_fd(window_fd, kMaxWindowBytes, &why)
                           : std::nullopt;
     if (size) {
       window_ = std::make_unique<MappedWindow>(window_fd, *size);

@@ -208,13 +208,27 @@ constexpr size_t kQueueFrameMax = 4096;
 constexpr size_t kQueueMax = 64u << 10;
 }  // namespace
 
-bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, int fd) {
+namespace {
+// Fills in the header's magic, version and length; returns the length.
+size_t seal(wire::FrameHeader &header, const iovec *iov, size_t iovcnt) {
   size_t total = 0;
   for (size_t i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
-  if (total > wire::kMaxPayload) return false;
   header.magic = wire::kMagic;
   header.version = wire::kVersion;
   header.length = static_cast<uint32_t>(total);
+  return total;
+}
+
+// A Writer's payload as iovecs; a tagged one marks the header.
+std::vector<iovec> payload_of(wire::FrameHeader &header, Writer *payload) {
+  if (payload == nullptr) return {};
+  if (payload->tagged()) header.flags |= wire::kFlagTagged;
+  return payload->iovecs();
+}
+}  // namespace
+
+bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, int fd) {
+  if (seal(header, iov, iovcnt) > wire::kMaxPayload) return false;
   std::vector<iovec> all;
   all.reserve(iovcnt + 2);
   std::lock_guard lock(send_mu_);
@@ -229,28 +243,26 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, in
   return ok;
 }
 
-bool Channel::queue_locked(const wire::FrameHeader &h, const iovec *iov, size_t iovcnt) {
-  size_t total = 0;
-  for (size_t i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
-  wire::FrameHeader header = h;
-  header.magic = wire::kMagic;
-  header.version = wire::kVersion;
-  header.length = static_cast<uint32_t>(total);
+bool Channel::flush_locked() {
+  if (queued_.empty()) return true;
+  const bool ok = write_all(fd_, {{queued_.data(), queued_.size()}}, -1);
+  queued_.clear();
+  return ok;
+}
+
+bool Channel::queue_locked(wire::FrameHeader header, const iovec *iov, size_t iovcnt) {
+  seal(header, iov, iovcnt);
   const auto *hb = reinterpret_cast<const uint8_t *>(&header);
   queued_.insert(queued_.end(), hb, hb + sizeof(header));
   for (size_t i = 0; i < iovcnt; ++i) {
     const auto *b = static_cast<const uint8_t *>(iov[i].iov_base);
     queued_.insert(queued_.end(), b, b + iov[i].iov_len);
   }
-  if (queued_.size() < kQueueMax) return true;
-  const bool ok = write_all(fd_, {{queued_.data(), queued_.size()}}, -1);
-  queued_.clear();
-  return ok;
+  return queued_.size() < kQueueMax || flush_locked();
 }
 
 bool Channel::queue(wire::FrameHeader header, Writer *payload) {
-  if (payload != nullptr && payload->tagged()) header.flags |= wire::kFlagTagged;
-  const auto iov = payload != nullptr ? payload->iovecs() : std::vector<iovec>{};
+  const auto iov = payload_of(header, payload);
   size_t total = 0;
   for (const auto &v : iov) total += v.iov_len;
   if (total > kQueueFrameMax) return send(header, iov.data(), iov.size());
@@ -267,21 +279,11 @@ bool Channel::queue_forward(const Frame &f) {
 
 bool Channel::flush() {
   std::lock_guard lock(send_mu_);
-  if (queued_.empty()) return true;
-  const bool ok = write_all(fd_, {{queued_.data(), queued_.size()}}, -1);
-  queued_.clear();
-  return ok;
-}
-
-bool Channel::has_queued() {
-  std::lock_guard lock(send_mu_);
-  return !queued_.empty();
+  return flush_locked();
 }
 
 bool Channel::send(wire::FrameHeader header, Writer *payload, int fd) {
-  if (payload == nullptr) return send(header, nullptr, 0, fd);
-  if (payload->tagged()) header.flags |= wire::kFlagTagged;
-  const auto iov = payload->iovecs();
+  const auto iov = payload_of(header, payload);
   return send(header, iov.data(), iov.size(), fd);
 }
 

@@ -229,7 +229,7 @@ class Connection {
     if (const char *v = std::getenv("HIRA_WINDOW_MB"); v != nullptr && *v != '\0') {
       char *end = nullptr;
       mb = std::strtoull(v, &end, 10);
-      if (*end != '\0' || mb > (uint64_t{64} << 10)) {
+      if (*end != '\0' || mb > (kMaxWindowBytes >> 20)) {
         std::fprintf(stderr,
                      "hira: %s: HIRA_WINDOW_MB=%s is not a size in MiB (0-65536); "
                      "using no window\n",
@@ -245,8 +245,7 @@ class Connection {
                    api_.name, error.c_str());
       return -1;
     }
-    window_bytes_ = mb << 20;
-    window_ = std::make_unique<MappedWindow>(fd, window_bytes_);
+    window_ = std::make_unique<MappedWindow>(fd, mb << 20);
     if (!window_->ok()) {
       window_.reset();
       ::close(fd);
@@ -454,7 +453,6 @@ class Connection {
   std::unique_ptr<Channel> channel_;
   std::unique_ptr<MappedWindow> window_;
   std::unique_ptr<WindowArena> arena_;
-  uint64_t window_bytes_ = 0;
   std::atomic<uint64_t> next_id_{1};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -524,7 +522,7 @@ bool Call::Placer::place(const void *p, size_t len, uint64_t *offset) {
     *offset = *at;  // already there (a mapped region's copy)
     return true;
   }
-  if (len < kWindowMin || !reserve(len, offset)) return false;
+  if (!reserve(len, offset)) return false;  // small, or the window is full: inline
   copy_bulk(conn->window()->base() + *offset, p, len);
   return true;
 }

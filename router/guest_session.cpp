@@ -79,17 +79,19 @@ void GuestSession::run() {
 
 int GuestSession::accept_window(int fd) {
   if (fd < 0) return -1;
-  std::string why;
+  if (!api_->remote_endpoint.empty()) {  // a remote server cannot map it: data inline
+    ::close(fd);
+    return -1;
+  }
+  std::string why = "windows are off";
   const auto size = limits_.max_window_bytes == 0
                         ? std::nullopt
                         : check_window_fd(fd, limits_.max_window_bytes, &why);
-  if (!size || api_->remote_endpoint.size() != 0) {
-    if (api_->remote_endpoint.empty()) {
-      std::fprintf(stderr,
-                   "hira-router: guest %s: shared-memory window refused (%s); its data "
-                   "travels inline\n",
-                   name_.c_str(), limits_.max_window_bytes == 0 ? "windows are off" : why.c_str());
-    }
+  if (!size) {
+    std::fprintf(stderr,
+                 "hira-router: guest %s: shared-memory window refused (%s); its data "
+                 "travels inline\n",
+                 name_.c_str(), why.c_str());
     ::close(fd);
     return -1;
   }

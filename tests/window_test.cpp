@@ -41,34 +41,18 @@ class ChosenPlacer : public WindowPlacer {
   uint64_t offset_;
 };
 
-// Writes `bytes` in one sendmsg with `fd` attached (SCM_RIGHTS).
-bool send_with_fd(int sock, const void *bytes, size_t n, int fd) {
-  iovec iov{const_cast<void *>(bytes), n};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(n);
+// Sends a frame with `fd` attached, as the guest library does (the real
+// Channel, on a duplicate of the raw guest's socket).
+bool send_with_fd(int sock, wire::FrameHeader h, const std::vector<uint8_t> &payload, int fd) {
+  Channel c(::dup(sock));
+  const iovec iov{const_cast<uint8_t *>(payload.data()), payload.size()};
+  return c.send(h, &iov, payload.empty() ? 0 : 1, fd);
 }
 
 // Sends a Hello with `fd` attached; returns the HelloAck (or nothing).
 std::optional<RawFrame> hello_with_fd(int sock, int fd) {
-  auto h = make_header(wire::Kind::Hello, 0, 0, 0, wire::kFlagWindow);
-  const auto payload = hello_payload(kApiName, kApiSignature);
-  h.magic = wire::kMagic;
-  h.version = wire::kVersion;
-  h.length = static_cast<uint32_t>(payload.size());
-  std::vector<uint8_t> bytes(sizeof(h) + payload.size());
-  std::memcpy(bytes.data(), &h, sizeof(h));
-  std::memcpy(bytes.data() + sizeof(h), payload.data(), payload.size());
-  if (!send_with_fd(sock, bytes.data(), bytes.size(), fd)) return {};
+  const auto h = make_header(wire::Kind::Hello, 0, 0, 0, wire::kFlagWindow);
+  if (!send_with_fd(sock, h, hello_payload(kApiName, kApiSignature), fd)) return {};
   RawFrame f;
   if (recv_frame(sock, &f) != Got::Frame || f.kind() != wire::Kind::HelloAck) return {};
   return f;
@@ -114,18 +98,7 @@ class WindowGuest {
     return g_.call_raw(FN_acc_buffer_write, payload, wire::kFlagTagged);
   }
   std::vector<uint8_t> write_payload(uint64_t buf, uint64_t offset, uint64_t n) {
-    ChosenPlacer placer(offset);
-    Writer w;
-    w.set_window(&placer);
-    blob(w, [&] { w.put_u64(buf); });
-    blob(w, [&] { w.put<size_t>(0); });
-    blob(w, [&] {
-      w.put_u8(1);
-      w.put_u64(n);
-      w.put_bulk(mem(), n);  // placed at `offset` by reference
-    });
-    blob(w, [&] { w.put<size_t>(n); });
-    return flatten(w);
+    return transfer_payload(buf, offset, n, false);
   }
 
   // acc_buffer_read(buf, 0, <window space at `offset`>, n), tagged.
@@ -133,6 +106,16 @@ class WindowGuest {
     return g_.call_raw(FN_acc_buffer_read, read_payload(buf, offset, n), wire::kFlagTagged);
   }
   std::vector<uint8_t> read_payload(uint64_t buf, uint64_t offset, uint64_t n) {
+    return transfer_payload(buf, offset, n, true);
+  }
+  uint64_t context() const { return ctx_; }
+
+  static constexpr uint64_t kBuffer = 64 << 10;
+
+ private:
+  // acc_buffer_write/read(buf, 0, data, n): the data are n window bytes at
+  // `offset` (write), or window space there for the server to fill (read).
+  std::vector<uint8_t> transfer_payload(uint64_t buf, uint64_t offset, uint64_t n, bool read) {
     ChosenPlacer placer(offset);
     Writer w;
     w.set_window(&placer);
@@ -141,16 +124,16 @@ class WindowGuest {
     blob(w, [&] {
       w.put_u8(1);
       w.put_u64(n);
-      w.put_out_space(n);
+      if (read) {
+        w.put_out_space(n);
+      } else {
+        w.put_bulk(mem(), n);  // placed at `offset` by reference
+      }
     });
     blob(w, [&] { w.put<size_t>(n); });
     return flatten(w);
   }
-  uint64_t context() const { return ctx_; }
 
-  static constexpr uint64_t kBuffer = 64 << 10;
-
- private:
   template <class F>
   static void blob(Writer &w, F put) {
     const auto m = w.begin_blob();
@@ -325,8 +308,8 @@ TEST(Window, ReferencesToBytesBeingFilledAreRefused) {
   // Thread 1's server thread sleeps; its read (into [0, 64 KiB)) waits behind it.
   const uint64_t sleeping =
       g.raw().send_call(FN_acc_sleep, encode({u64(g.context()), scalar(500, 4)}), 0, 1);
-  const uint64_t reading = g.raw().send_call(FN_acc_buffer_read, g.read_payload(buf, 0, 65536),
-                                             wire::kFlagTagged, 1);
+  const uint64_t reading =
+      g.raw().send_call(FN_acc_buffer_read, g.read_payload(buf, 0, 65536), wire::kFlagTagged, 1);
   // Thread 2 names those bytes as data, then as its own out buffer: refused at once.
   std::string why;
   const uint64_t w1 = g.raw().send_call(FN_acc_buffer_write, g.write_payload(buf, 4096, 4096),
@@ -372,11 +355,8 @@ TEST(Window, DescriptorsSentWithCallsAreClosedAtOnce) {
   const size_t before = open_fds(router.process().pid());
   const auto payload = encode({});
   for (int i = 0; i < 300; ++i) {
-    auto h = make_header(wire::Kind::Call, FN_acc_context_count, 1000 + i, 1);
-    h.magic = wire::kMagic;
-    h.version = wire::kVersion;
-    h.length = static_cast<uint32_t>(payload.size());
-    ASSERT_TRUE(send_with_fd(g.raw().fd(), &h, sizeof(h), g.fd()));
+    const auto h = make_header(wire::Kind::Call, FN_acc_context_count, 1000 + i, 1);
+    ASSERT_TRUE(send_with_fd(g.raw().fd(), h, payload, g.fd()));
     std::string why;
     ASSERT_TRUE(g.raw().wait_reply(1000 + i, &why).has_value()) << why;
   }

@@ -57,7 +57,6 @@ class Channel {
   bool queue(wire::FrameHeader header, Writer *payload);
   bool queue_forward(const Frame &f);
   bool flush();
-  bool has_queued();
 
   // File descriptors a peer passes are closed on arrival unless this is on;
   // then the first one is kept for take_fd() (any more are closed).
@@ -92,7 +91,8 @@ class Channel {
   int fd_;
   std::mutex send_mu_;
   std::vector<uint8_t> queued_;  // whole frames, guarded by send_mu_
-  bool queue_locked(const wire::FrameHeader &h, const iovec *iov, size_t iovcnt);
+  bool queue_locked(wire::FrameHeader header, const iovec *iov, size_t iovcnt);
+  bool flush_locked();
   // Read-ahead (receiving thread only): bytes [rpos_, rend_) of rbuf_.
   size_t buffered(size_t want);
   ssize_t read_some(void *buf, size_t n, int flags = 0);

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -91,13 +92,8 @@ class Writer {
   void put_bulk(const void *p, size_t len) {
     if (tagged_) {
       uint64_t offset = 0;
-      if (len != 0 && placer_ != nullptr && refs_.size() < kMaxRefs &&
-          placer_->place(p, len, &offset)) {
-        refs_.push_back({offset, len, kRefData, 0});
-        put_u32(static_cast<uint32_t>(refs_.size()));
-        return;
-      }
-      put_u32(0);
+      const bool placed = len != 0 && room() && placer_->place(p, len, &offset);
+      if (put_tag(kRefData, len, placed, offset)) return;
     }
     const size_t pad = (kBulkAlign - position() % kBulkAlign) % kBulkAlign;
     static const uint8_t zeros[kBulkAlign] = {};
@@ -125,13 +121,8 @@ class Writer {
   void put_out_space(size_t len) {
     if (!tagged_) return;
     uint64_t offset = 0;
-    if (len != 0 && placer_ != nullptr && refs_.size() < kMaxRefs &&
-        placer_->reserve(len, &offset)) {
-      refs_.push_back({offset, len, kRefOut, 0});
-      put_u32(static_cast<uint32_t>(refs_.size()));
-      return;
-    }
-    put_u32(0);
+    const bool placed = len != 0 && room() && placer_->reserve(len, &offset);
+    put_tag(kRefOut, len, placed, offset);
   }
 
   size_t position() const { return external_ + buf_.size(); }
@@ -176,6 +167,15 @@ class Writer {
     if (n == 0) return;
     const auto *b = static_cast<const uint8_t *>(p);
     buf_.insert(buf_.end(), b, b + n);
+  }
+  // A placer that may still take a reference.
+  bool room() const { return placer_ != nullptr && refs_.size() < kMaxRefs; }
+  // Writes the tag of a new reference (kind, `offset`, `len`) when `placed`,
+  // else tag 0 (inline); returns `placed`.
+  bool put_tag(uint32_t kind, size_t len, bool placed, uint64_t offset) {
+    if (placed) refs_.push_back({offset, len, kind, 0});
+    put_u32(placed ? static_cast<uint32_t>(refs_.size()) : 0u);
+    return placed;
   }
   // Turns bytes appended since the last segment into an owned segment.
   void flush_pending() {
@@ -242,8 +242,6 @@ class Reader {
     if (i < ref_count_) std::memcpy(&e, refs_ + i * sizeof(RefEntry), sizeof(e));
     return e;
   }
-  bool is_tagged() const { return tagged_; }
-  const WindowView &window() const { return window_; }
 
   template <class T>
   T get() {
@@ -279,12 +277,12 @@ class Reader {
       const uint32_t tag = get_u32();
       if (!ok_) return nullptr;
       if (tag != 0) {
-        const RefEntry e = ref(tag - 1);
-        if (tag > ref_count_ || e.kind != kRefData || e.length != len || window_.base == nullptr) {
+        const auto e = named(tag, kRefData);
+        if (!e || e->length != len || window_.base == nullptr) {
           ok_ = false;
           return nullptr;
         }
-        return window_.base + e.offset;
+        return window_.base + e->offset;
       }
     }
     const size_t pad = (kBulkAlign - pos_ % kBulkAlign) % kBulkAlign;
@@ -302,13 +300,13 @@ class Reader {
     if (!tagged_) return nullptr;
     const uint32_t tag = get_u32();
     if (!ok_ || tag == 0) return nullptr;
-    const RefEntry e = ref(tag - 1);
-    if (tag > ref_count_ || e.kind != kRefOut || e.length < len) {
+    const auto e = named(tag, kRefOut);
+    if (!e || e->length < len) {
       ok_ = false;
       return nullptr;
     }
     // The window is the guest's, shared and writable: const only here.
-    return window_.base == nullptr ? nullptr : const_cast<uint8_t *>(window_.base) + e.offset;
+    return window_.base == nullptr ? nullptr : const_cast<uint8_t *>(window_.base) + e->offset;
   }
 
   bool ok() const { return ok_; }
@@ -325,6 +323,13 @@ class Reader {
       return false;
     }
     return true;
+  }
+  // The reference a tag names, if it is one of `kind`.
+  std::optional<RefEntry> named(uint32_t tag, uint32_t kind) const {
+    if (tag == 0 || tag > ref_count_) return std::nullopt;
+    const RefEntry e = ref(tag - 1);
+    if (e.kind != kind) return std::nullopt;
+    return e;
   }
   static Reader failed() {
     Reader r;

@@ -18,6 +18,8 @@ namespace hira {
 // than copying them through the socket.
 inline constexpr uint64_t kWindowMin = 4096;
 inline constexpr uint64_t kDefaultWindowBytes = 512ull << 20;
+// The largest window any component accepts (operators set lower limits).
+inline constexpr uint64_t kMaxWindowBytes = 64ull << 30;
 
 // The last quarter of a window is the API server's, for the guest's copies
 // of mapped memory (which live from a map to its unmap); the rest is the
