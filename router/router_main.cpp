@@ -24,6 +24,7 @@
 #include "api_registry.h"
 #include "guest_session.h"
 #include "hira/channel.h"
+#include "hira/window.h"
 #include "stats.h"
 
 namespace {
@@ -60,6 +61,7 @@ void shed_connection(int listener, int *reserve_fd) {
 void refuse_guest(int fd, std::atomic<int> *refusing) {
   auto answer = [](int fd, bool read_hello) {
     hira::Channel c(fd);
+    c.grow_frames_as_they_arrive();  // a guest: its header's length is only a promise
     if (read_hello) {
       const timeval tv{2, 0};
       ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -110,7 +112,7 @@ int main(int argc, char **argv) {
   app.add_option("--max-window-mb", max_window_mb,
                  "largest shared-memory window a local guest process may bring, in MiB "
                  "(0: none; their data then travels through the router)")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{64} << 10));
+      ->check(CLI::Range(uint64_t{0}, hira::kMaxWindowBytes >> 20));
   hira::router::SandboxOptions sandbox_options;
   bool no_sandbox = false;
   app.add_flag("--no-sandbox", no_sandbox,

@@ -124,6 +124,26 @@ TEST(HostileRouter, OutOfDescriptorsTurnsGuestsAwayWithoutSpinning) {
   EXPECT_STATUS(r, next, ReplyStatus::Ok);
 }
 
+// A "Name:   N kB" field of /proc/PID/status, or -1.
+long status_kb(pid_t pid, const std::string &name) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(name + ":", 0) == 0) return std::stol(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+// A header promising 1 GiB, followed by a few of those bytes.
+void send_lying_hello(int fd, size_t some) {
+  wire::FrameHeader h = make_header(wire::Kind::Hello);
+  h.magic = wire::kMagic;
+  h.version = wire::kVersion;
+  h.length = wire::kMaxPayload;
+  ASSERT_TRUE(write_bytes(fd, &h, sizeof(h)));
+  const std::vector<uint8_t> bytes(some, 0x5a);
+  ASSERT_TRUE(write_bytes(fd, bytes.data(), bytes.size()));
+}
+
 // A frame header that declares 1 GiB costs the router only what actually
 // arrives (it used to allocate the whole frame first, and under an
 // address-space limit abort on std::bad_alloc): the router, limited to
@@ -140,13 +160,7 @@ TEST(HostileRouter, AFrameThatPromisesMoreThanItSendsCostsLittle) {
   std::vector<std::unique_ptr<RawGuest>> liars;
   for (int i = 0; i < 4; ++i) {
     liars.push_back(std::make_unique<RawGuest>(endpoint));
-    wire::FrameHeader h = make_header(wire::Kind::Hello);
-    h.magic = wire::kMagic;
-    h.version = wire::kVersion;
-    h.length = wire::kMaxPayload;  // 1 GiB, of which 2 MiB follow
-    ASSERT_TRUE(write_bytes(liars.back()->fd(), &h, sizeof(h)));
-    const std::vector<uint8_t> some(2u << 20, 0x5a);
-    ASSERT_TRUE(write_bytes(liars.back()->fd(), some.data(), some.size()));
+    send_lying_hello(liars.back()->fd(), 2u << 20);
   }
   RawGuest next(endpoint);
   EXPECT_EQ(next.hello(kApiName, kApiSignature), 0) << router.err();
@@ -155,11 +169,7 @@ TEST(HostileRouter, AFrameThatPromisesMoreThanItSendsCostsLittle) {
   EXPECT_STATUS(r, next, ReplyStatus::Ok);
   EXPECT_TRUE(router.running());
   // Four liars hold a few MiB each, not 4 GiB.
-  std::ifstream status("/proc/" + std::to_string(router.pid()) + "/status");
-  long rss_kb = -1;
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stol(line.substr(6));
-  }
+  const long rss_kb = status_kb(router.pid(), "VmRSS");
   EXPECT_GT(rss_kb, 0);
   EXPECT_LT(rss_kb, 128 * 1024) << "router RSS " << rss_kb << " kB";
 }
@@ -1156,6 +1166,17 @@ TEST(HostileRouter, GuestProcessesPerVmAreCapped) {
     EXPECT_EQ(extra.hello(kApiName, kApiSignature), static_cast<int64_t>(ReplyStatus::Denied));
   }
   EXPECT_EQ(router.servers().size(), 3u);
+  // Refused guests are guests too: one that promises a 1 GiB hello while it
+  // is being turned away costs what it sent, not the address space it named.
+  const long before_kb = status_kb(router.process().pid(), "VmSize");
+  std::vector<std::unique_ptr<RawGuest>> liars;
+  for (int i = 0; i < 4; ++i) {
+    liars.push_back(std::make_unique<RawGuest>(router.endpoint()));
+    send_lying_hello(liars.back()->fd(), 64);
+  }
+  std::this_thread::sleep_for(300ms);  // their refusals are reading those hellos now
+  EXPECT_LT(status_kb(router.process().pid(), "VmSize") - before_kb, 512 * 1024);
+  liars.clear();
   for (auto &g : served) {
     EXPECT_STATUS(g->call(FN_acc_get_version, {out_ptr(4, 1), out_ptr(4, 1)}), *g, ReplyStatus::Ok);
   }
