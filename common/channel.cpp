@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -390,6 +391,11 @@ void Channel::recycle(Frame &&f) {
     spare_ = std::move(f.data);
     spare_size_ = f.capacity;
   }
+}
+
+void Channel::set_recv_timeout(int seconds) {
+  const timeval tv{seconds, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 void Channel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }

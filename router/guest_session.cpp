@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,10 +42,6 @@ std::string printable(const std::string &s) {
   return out;
 }
 
-void set_recv_timeout(int fd, int seconds) {
-  timeval tv{seconds, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
 }  // namespace
 
 GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
@@ -100,7 +95,7 @@ int GuestSession::accept_window(int fd) {
 }
 
 bool GuestSession::handshake() {
-  set_recv_timeout(guest_.fd(), kHelloTimeoutSec);
+  guest_.set_recv_timeout(kHelloTimeoutSec);
   Frame f;
   guest_.accept_fds(true);  // the hello may bring the guest's window
   const RecvResult hello = guest_.recv(f);
@@ -114,7 +109,7 @@ bool GuestSession::handshake() {
     }
   } guard{&window_fd};
   if (hello != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
-  set_recv_timeout(guest_.fd(), 0);
+  guest_.set_recv_timeout(0);
   Reader r = f.reader();
   const uint32_t len = r.get_u32();
   const uint8_t *name = len <= 256 ? r.bulk(len) : nullptr;
@@ -210,7 +205,6 @@ void GuestSession::reply_status(const wire::FrameHeader &call, wire::ReplyStatus
 
 bool GuestSession::references_clear(const Frame &f,
                                     std::vector<std::pair<uint64_t, uint64_t>> *writes) const {
-  if (!f.tagged()) return true;
   const Reader r = f.reader();  // its table was checked against the window
   auto overlaps_inflight = [&](uint64_t begin, uint64_t end) {
     auto it = writes_.upper_bound(begin);
@@ -343,7 +337,7 @@ void GuestSession::guest_to_server() {
     }
     const bool async = (f.header.flags & wire::kFlagAsync) != 0;
     Pending p{f.header.func, std::chrono::steady_clock::now(), {}, {}};
-    {
+    if (f.tagged()) {
       // References to window bytes a call in flight is filling are refused:
       // the guest would read or write them while the server does.
       std::lock_guard lock(mu_);

@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -63,8 +62,7 @@ void refuse_guest(int fd, std::atomic<int> *refusing) {
     hira::Channel c(fd);
     c.grow_frames_as_they_arrive();  // a guest: its header's length is only a promise
     if (read_hello) {
-      const timeval tv{2, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      c.set_recv_timeout(2);
       hira::Frame hello;
       (void)c.recv(hello);  // whatever it is: the answer is the same
     }

@@ -83,6 +83,10 @@ class Channel {
   // Only whoever may call recv() may ask.
   bool has_read_ahead() const { return rpos_ < rend_; }
 
+  // recv() gives up (Malformed or Closed) after `seconds` without a byte;
+  // 0: it waits for ever.
+  void set_recv_timeout(int seconds);
+
   // Wakes a blocked recv() on another thread; the fd stays valid.
   void shutdown();
   int fd() const { return fd_; }
