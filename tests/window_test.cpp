@@ -159,12 +159,20 @@ const uint8_t *reply_data(const RawFrame &f, const WindowView &w, int arg, uint6
   return b.bulk(n);
 }
 
-TEST(Window, DataTravelsThroughTheWindowBothWays) {
+// A guest with a window, a context and a 64 KiB device buffer.
+class WindowBuffer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(g.granted());
+    buf = g.make_buffer();
+    ASSERT_NE(buf, 0u);
+  }
   Router router;
-  WindowGuest g(router);
-  ASSERT_TRUE(g.granted());
-  const uint64_t buf = g.make_buffer();
-  ASSERT_NE(buf, 0u);
+  WindowGuest g{router};
+  uint64_t buf = 0;
+};
+
+TEST_F(WindowBuffer, DataTravelsThroughTheWindowBothWays) {
   const auto data = pattern_bytes(WindowGuest::kBuffer);
   std::memcpy(g.mem() + 8192, data.data(), data.size());
   const auto w = g.write(buf, 8192, data.size());
@@ -184,12 +192,7 @@ TEST(Window, DataTravelsThroughTheWindowBothWays) {
   EXPECT_EQ(std::memcmp(got, data.data(), data.size()), 0);
 }
 
-TEST(Window, ReferencesOutsideTheWindowAreRefused) {
-  Router router;
-  WindowGuest g(router);
-  ASSERT_TRUE(g.granted());
-  const uint64_t buf = g.make_buffer();
-  ASSERT_NE(buf, 0u);
+TEST_F(WindowBuffer, ReferencesOutsideTheWindowAreRefused) {
   // Past the end, straddling the end, and wrapping 2^64.
   for (const uint64_t offset : {kWindow, kWindow - 100, ~uint64_t{0} - 10}) {
     SCOPED_TRACE(offset);
@@ -202,12 +205,7 @@ TEST(Window, ReferencesOutsideTheWindowAreRefused) {
   EXPECT_EQ(return_value(*ok), 0);
 }
 
-TEST(Window, MalformedReferenceTablesAreRefused) {
-  Router router;
-  WindowGuest g(router);
-  ASSERT_TRUE(g.granted());
-  const uint64_t buf = g.make_buffer();
-  ASSERT_NE(buf, 0u);
+TEST_F(WindowBuffer, MalformedReferenceTablesAreRefused) {
   using Edit = void (*)(std::vector<uint8_t> &);
   const Edit edits[] = {
       // A count larger than the payload.
@@ -287,24 +285,15 @@ TEST(Window, UnsealedOrOversizedWindowsAreRefusedAndDataGoesInline) {
       << router.process().err();
 }
 
-TEST(Window, TheGuestCannotShrinkItsWindowUnderTheServer) {
-  Router router;
-  WindowGuest g(router);
-  ASSERT_TRUE(g.granted());
+TEST_F(WindowBuffer, TheGuestCannotShrinkItsWindowUnderTheServer) {
   EXPECT_NE(::ftruncate(g.fd(), 4096), 0);
   EXPECT_EQ(errno, EPERM);
-  const uint64_t buf = g.make_buffer();
   EXPECT_STATUS(g.read(buf, kWindow - 65536, 65536), g.raw(), ReplyStatus::Ok);
 }
 
 // Window bytes a call in flight is filling cannot be named by another call
 // until its reply: the guest would read or write them while the server does.
-TEST(Window, ReferencesToBytesBeingFilledAreRefused) {
-  Router router;
-  WindowGuest g(router);
-  ASSERT_TRUE(g.granted());
-  const uint64_t buf = g.make_buffer();
-  ASSERT_NE(buf, 0u);
+TEST_F(WindowBuffer, ReferencesToBytesBeingFilledAreRefused) {
   // Thread 1's server thread sleeps; its read (into [0, 64 KiB)) waits behind it.
   const uint64_t sleeping =
       g.raw().send_call(FN_acc_sleep, encode({u64(g.context()), scalar(500, 4)}), 0, 1);
