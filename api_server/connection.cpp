@@ -68,16 +68,23 @@ Connection::~Connection() {
 
 bool Connection::handshake() {
   Frame f;
-  channel_.accept_fds(true);  // the guest's window, passed on by the router
+  channel_.accept_fds(2);  // the guest's window, and the router's command rings
   const RecvResult rr = channel_.recv(f);
-  channel_.accept_fds(false);
-  const int window_fd = channel_.take_fd();
+  channel_.accept_fds(0);
+  std::vector<int> fds = channel_.take_fds();
+  size_t next_fd = 0;
+  auto take_fd_if = [&](uint32_t flag) {
+    if (rr != RecvResult::Ok || (f.header.flags & flag) == 0 || next_fd >= fds.size()) return -1;
+    return std::exchange(fds[next_fd++], -1);
+  };
+  const int window_fd = take_fd_if(wire::kFlagWindow);
+  const int rings_fd = take_fd_if(wire::kFlagRings);
+  for (const int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
   if (window_fd >= 0) {
     std::string why;
-    const auto size = (f.header.flags & wire::kFlagWindow) != 0
-                          ? check_window_fd(window_fd, kMaxWindowBytes, &why)
-                          : std::nullopt;
-    if (size) {
+    if (const auto size = check_window_fd(window_fd, kMaxWindowBytes, &why)) {
       window_ = std::make_unique<MappedWindow>(window_fd, *size);
       if (!window_->ok()) window_.reset();
     }
@@ -87,6 +94,12 @@ bool Connection::handshake() {
       map_zone_ =
           std::make_unique<WindowArena>(server_zone_start(window_->size()), window_->size());
     }
+  }
+  std::unique_ptr<RingPair> rings;
+  if (rings_fd >= 0) {
+    std::string why;
+    rings = RingPair::attach(rings_fd, &why);
+    ::close(rings_fd);
   }
   if (rr != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
   Reader r = f.reader();
@@ -98,9 +111,11 @@ bool Connection::handshake() {
       signature != api_.signature) {
     status = wire::ReplyStatus::Unsupported;
   }
-  channel_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(status), 0, 0,
-                            window_ ? uint32_t{wire::kFlagWindow} : 0u),
+  uint32_t flags = window_ ? uint32_t{wire::kFlagWindow} : 0u;
+  if (rings) flags |= wire::kFlagRings;
+  channel_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(status), 0, 0, flags),
                 nullptr);
+  if (rings) channel_.attach_rings(std::move(rings), false);
   return status == wire::ReplyStatus::Ok;
 }
 
@@ -209,13 +224,8 @@ void Connection::shadow_loop(Shadow *s) {
   for (;;) {
     Frame f;
     uint64_t seq = 0;
-    // Poll before sleeping, as the channel does (spin_budget_ns).
-    if (const int64_t spin = spin_budget_ns(); spin != 0 && s->queued.load() == 0) {
-      const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spin);
-      while (s->queued.load(std::memory_order_acquire) == 0 &&
-             std::chrono::steady_clock::now() < until) {
-      }
-    }
+    // Poll before sleeping, as the channel does (polling.h).
+    poll_for([&] { return s->queued.load(std::memory_order_acquire) != 0; }, spin_budget_ns());
     {
       std::unique_lock lock(s->mu);
       s->cv.wait(lock, [&] { return s->stop || !s->queue.empty(); });

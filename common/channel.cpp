@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -30,25 +31,27 @@ constexpr size_t kReadAhead = 64u << 10;
 // A frame's buffer starts this large and doubles as its bytes arrive.
 constexpr size_t kGrowStep = 1u << 20;
 
-// Sends every byte; `pass_fd` (if not -1) rides with the first sendmsg.
-bool write_all(int fd, std::vector<iovec> iov, int pass_fd) {
+// Sends every byte; `fds` ride with the first sendmsg.
+bool write_all(int fd, std::vector<iovec> iov, std::span<const int> fds) {
   size_t idx = 0;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  constexpr size_t kMaxFds = 8;
+  if (fds.size() > kMaxFds) return false;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
   while (idx < iov.size()) {
     msghdr msg{};
     msg.msg_iov = &iov[idx];
     msg.msg_iovlen = std::min<size_t>(iov.size() - idx, IOV_MAX);
-    if (pass_fd >= 0) {
+    if (!fds.empty()) {
       msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
       cmsghdr *c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
     }
     const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n > 0) pass_fd = -1;
+    if (n > 0) fds = {};
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
@@ -68,9 +71,10 @@ bool write_all(int fd, std::vector<iovec> iov, int pass_fd) {
 
 }  // namespace
 
-// One recvmsg: descriptors that come with the bytes are kept (the first,
-// when accepted) or closed, so that no peer can fill this process's table.
-ssize_t Channel::read_some(void *buf, size_t n, int flags) {
+// One recvmsg: descriptors that come with the bytes are kept (as many as
+// accepted) or closed, so that no peer can fill this process's table.
+ssize_t Channel::read_some(void *buf, size_t n, bool wait) {
+  if (rings_) return rings_->read(buf, n, wait);
   iovec iov{buf, n};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
   msghdr msg{};
@@ -78,7 +82,7 @@ ssize_t Channel::read_some(void *buf, size_t n, int flags) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
-  const ssize_t r = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | flags);
+  const ssize_t r = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT));
   if (r < 0 || msg.msg_controllen == 0) return r;
   for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -86,8 +90,8 @@ ssize_t Channel::read_some(void *buf, size_t n, int flags) {
     for (size_t i = 0; i < count; ++i) {
       int passed;
       std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (accept_fds_ && passed_fd_ < 0) {
-        passed_fd_ = passed;
+      if (passed_fds_.size() < accept_fds_) {
+        passed_fds_.push_back(passed);
       } else {
         ::close(passed);
       }
@@ -96,24 +100,34 @@ ssize_t Channel::read_some(void *buf, size_t n, int flags) {
   return r;
 }
 
-int Channel::take_fd() { return std::exchange(passed_fd_, -1); }
+std::vector<int> Channel::take_fds() { return std::exchange(passed_fds_, {}); }
 
-namespace {
-
-// Returns bytes read: n on success, less on EOF, -1 on error.
-ssize_t read_all(int fd, void *buf, size_t n) {
+bool Channel::read_exact(void *buf, size_t n) {
   size_t got = 0;
   while (got < n) {
-    const ssize_t r = ::read(fd, static_cast<uint8_t *>(buf) + got, n - got);
+    const ssize_t r = read_some(static_cast<uint8_t *>(buf) + got, n - got);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return -1;
+      return false;
     }
-    if (r == 0) break;
+    if (r == 0) return false;
     got += static_cast<size_t>(r);
   }
-  return static_cast<ssize_t>(got);
+  return true;
 }
+
+void Channel::attach_rings(std::unique_ptr<RingPair> rings, bool creator) {
+  rings_ = std::make_unique<RingStream>(std::move(rings), creator, fd_);
+}
+
+bool Channel::wait_readable(std::chrono::milliseconds timeout) {
+  if (has_read_ahead()) return true;
+  if (rings_) return rings_->wait_readable(timeout);
+  pollfd p{fd_, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) != 0;
+}
+
+namespace {
 
 bool split_tcp(const std::string &rest, std::string *host, std::string *port) {
   const auto colon = rest.rfind(':');
@@ -199,8 +213,9 @@ int open_endpoint(const std::string &endpoint, bool listening, std::string *erro
 Channel::Channel(int fd) : fd_(fd) {}
 
 Channel::~Channel() {
+  rings_.reset();
   if (fd_ >= 0) ::close(fd_);
-  if (passed_fd_ >= 0) ::close(passed_fd_);
+  for (const int fd : passed_fds_) ::close(fd);
 }
 
 namespace {
@@ -228,7 +243,13 @@ std::vector<iovec> payload_of(wire::FrameHeader &header, Writer *payload) {
 }
 }  // namespace
 
-bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, int fd) {
+bool Channel::write_out(std::vector<iovec> iov, std::span<const int> fds) {
+  if (rings_) return fds.empty() && rings_->write(iov.data(), iov.size());
+  return write_all(fd_, std::move(iov), fds);
+}
+
+bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
+                   std::span<const int> fds) {
   if (seal(header, iov, iovcnt) > wire::kMaxPayload) return false;
   std::vector<iovec> all;
   all.reserve(iovcnt + 2);
@@ -239,14 +260,14 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, in
   for (size_t i = 0; i < iovcnt; ++i) {
     if (iov[i].iov_len != 0) all.push_back(iov[i]);
   }
-  const bool ok = write_all(fd_, std::move(all), fd);
+  const bool ok = write_out(std::move(all), fds);
   queued_.clear();
   return ok;
 }
 
 bool Channel::flush_locked() {
   if (queued_.empty()) return true;
-  const bool ok = write_all(fd_, {{queued_.data(), queued_.size()}}, -1);
+  const bool ok = write_out({{queued_.data(), queued_.size()}}, {});
   queued_.clear();
   return ok;
 }
@@ -283,14 +304,14 @@ bool Channel::flush() {
   return flush_locked();
 }
 
-bool Channel::send(wire::FrameHeader header, Writer *payload, int fd) {
+bool Channel::send(wire::FrameHeader header, Writer *payload, std::span<const int> fds) {
   const auto iov = payload_of(header, payload);
-  return send(header, iov.data(), iov.size(), fd);
+  return send(header, iov.data(), iov.size(), fds);
 }
 
-bool Channel::forward(const Frame &f, int fd) {
+bool Channel::forward(const Frame &f, std::span<const int> fds) {
   const iovec iov{f.data.get(), f.size};
-  return send(f.header, &iov, f.size != 0 ? 1 : 0, fd);
+  return send(f.header, &iov, f.size != 0 ? 1 : 0, fds);
 }
 
 size_t Channel::buffered(size_t want) {
@@ -303,27 +324,23 @@ size_t Channel::buffered(size_t want) {
     rend_ -= rpos_;
     rpos_ = 0;
   }
-  const int64_t spin = spin_budget_ns();
-  bool spun = spin == 0;
+  // A socket is polled a while before the read that sleeps (see
+  // polling.h); rings poll by themselves.
+  bool poll_first = !rings_ && spin_budget_ns() != 0;
   while (rend_ < want) {
-    if (!spun) {
-      // Poll for a while before sleeping in the kernel (see spin_budget_ns).
-      spun = true;
-      const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(spin);
-      ssize_t r;
-      do {
-        r = read_some(rbuf_.data() + rend_, rbuf_.size() - rend_, MSG_DONTWAIT);
-      } while (r < 0 && (errno == EAGAIN || errno == EINTR) &&
-               std::chrono::steady_clock::now() < until);
-      if (r > 0) {
-        rend_ += static_cast<size_t>(r);
-        spun = false;  // poll again for the rest of a frame
-        continue;
-      }
-      if (r == 0) break;
-      if (errno != EAGAIN && errno != EINTR) break;
+    ssize_t r = -1;
+    auto read_into_buffer = [&](bool wait) {
+      r = read_some(rbuf_.data() + rend_, rbuf_.size() - rend_, wait);
+      return r >= 0 || (errno != EAGAIN && errno != EINTR);
+    };
+    if (!poll_first) {
+      read_into_buffer(true);
+    } else if (poll_for([&] { return read_into_buffer(false); }, spin_budget_ns())) {
+      poll_first = r > 0;  // poll again for the rest of a frame
+    } else {
+      poll_first = false;
+      read_into_buffer(true);
     }
-    const ssize_t r = read_some(rbuf_.data() + rend_, rbuf_.size() - rend_);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -376,9 +393,7 @@ RecvResult Channel::recv(Frame &out) {
       out.capacity = grown;
     }
     const size_t want = std::min(out.size, out.capacity) - got;
-    if (read_all(fd_, out.data.get() + got, want) != static_cast<ssize_t>(want)) {
-      return RecvResult::Malformed;  // truncated frame
-    }
+    if (!read_exact(out.data.get() + got, want)) return RecvResult::Malformed;  // truncated
     got += want;
   }
   return RecvResult::Ok;
@@ -398,7 +413,10 @@ void Channel::set_recv_timeout(int seconds) {
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-void Channel::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+void Channel::shutdown() {
+  if (rings_) rings_->shutdown();
+  ::shutdown(fd_, SHUT_RDWR);
+}
 
 int listen_endpoint(const std::string &endpoint, std::string *error) {
   return open_endpoint(endpoint, true, error);
@@ -415,16 +433,6 @@ int bound_tcp_port(int listen_fd) {
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
   if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
   return -1;
-}
-
-int64_t spin_budget_ns() {
-  static const int64_t ns = [] {
-    if (const char *v = std::getenv("HIRA_SPIN_US"); v != nullptr && *v != '\0') {
-      return std::clamp<int64_t>(std::atoll(v), 0, 10000) * 1000;
-    }
-    return std::thread::hardware_concurrency() >= 8 ? int64_t{30000} : int64_t{0};
-  }();
-  return ns;
 }
 
 wire::FrameHeader make_header(wire::Kind kind, uint32_t func, uint64_t call_id, uint32_t thread,

@@ -14,15 +14,15 @@ namespace {
 constexpr unsigned kRequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 }
 
-int create_window_fd(uint64_t bytes, std::string *error) {
-  const int fd = ::memfd_create("hira-window", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+int create_sealed_memfd(const char *name, uint64_t bytes, std::string *error) {
+  const int fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) {
     *error = std::string("memfd_create: ") + std::strerror(errno);
     return -1;
   }
   if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0 ||
       ::fcntl(fd, F_ADD_SEALS, kRequiredSeals) != 0) {
-    *error = std::string("sizing or sealing the window: ") + std::strerror(errno);
+    *error = std::string("sizing or sealing ") + name + ": " + std::strerror(errno);
     ::close(fd);
     return -1;
   }

@@ -206,9 +206,13 @@ class Connection {
       return nullptr;
     }
     auto *c = new Connection(api, fd);
-    const int window_fd = endpoint_is_local(endpoint) ? c->make_window() : -1;
-    const bool ok = c->hello(window_fd);
-    if (window_fd >= 0) ::close(window_fd);
+    const bool local = endpoint_is_local(endpoint);
+    const int window_fd = local ? c->make_window() : -1;
+    const int rings_fd = local ? c->make_rings() : -1;
+    const bool ok = c->hello(window_fd, rings_fd);
+    for (const int f : {window_fd, rings_fd}) {
+      if (f >= 0) ::close(f);
+    }
     if (!ok) {
       delete c;
       return nullptr;
@@ -254,17 +258,40 @@ class Connection {
     return fd;
   }
 
-  bool hello(int window_fd) {
+  // Command rings shared with the router ($HIRA_RINGS=0 for none: every
+  // frame through the socket).
+  int make_rings() {
+    if (const char *v = std::getenv("HIRA_RINGS"); v != nullptr && std::strcmp(v, "0") == 0) {
+      return -1;
+    }
+    std::string error;
+    int fd = -1;
+    rings_ = RingPair::create(&fd, &error);
+    if (!rings_) {
+      std::fprintf(stderr, "hira: %s: no shared-memory command rings (%s); calls use the socket\n",
+                   api_.name, error.c_str());
+    }
+    return fd;
+  }
+
+  bool hello(int window_fd, int rings_fd) {
     Writer w;
     const std::string name = api_.name;
     w.put_u32(static_cast<uint32_t>(name.size()));
     w.put_bulk(name.data(), name.size());
     w.put_u64(api_.signature);
     w.put_u32(static_cast<uint32_t>(::getpid()));
-    const uint32_t flags = window_fd >= 0 ? uint32_t{wire::kFlagWindow} : 0u;
-    if (!channel_->send(make_header(wire::Kind::Hello, 0, 0, 0, flags), &w, window_fd)) {
-      return false;
+    uint32_t flags = 0;
+    std::vector<int> fds;
+    if (window_fd >= 0) {
+      flags |= wire::kFlagWindow;
+      fds.push_back(window_fd);
     }
+    if (rings_fd >= 0) {
+      flags |= wire::kFlagRings;
+      fds.push_back(rings_fd);
+    }
+    if (!channel_->send(make_header(wire::Kind::Hello, 0, 0, 0, flags), &w, fds)) return false;
     Frame f;
     if (channel_->recv(f) != RecvResult::Ok || f.kind() != wire::Kind::HelloAck) {
       std::fprintf(stderr, "hira: %s: the router closed the connection during setup\n", api_.name);
@@ -282,6 +309,10 @@ class Connection {
     } else {
       window_.reset();  // refused (the router said why): everything inline
     }
+    if (rings_ && (f.header.flags & wire::kFlagRings) != 0) {
+      channel_->attach_rings(std::move(rings_), true);
+    }
+    rings_.reset();
     return true;
   }
 
@@ -314,17 +345,17 @@ class Connection {
     waiting_.clear();
     channel_->shutdown();
     cv_.notify_all();
+    idle_cv_.notify_all();
   }
 
   // Reads one frame (the caller holds the reader role) and delivers it.
   // Before `deadline`, unless a frame is already read ahead: false if none came.
   bool read_one(std::chrono::steady_clock::time_point deadline =
                     std::chrono::steady_clock::time_point::max()) {
-    if (deadline != std::chrono::steady_clock::time_point::max() && !channel_->has_read_ahead()) {
+    if (deadline != std::chrono::steady_clock::time_point::max()) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      pollfd p{channel_->fd(), POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      if (!channel_->wait_readable(std::max(left, std::chrono::milliseconds(0)))) return false;
     }
     Frame f;
     if (channel_->recv(f) != RecvResult::Ok) {
@@ -367,7 +398,7 @@ class Connection {
         std::unique_lock lock(mu_);
         while (!dead_ && (pending_ != 0 || reader_busy_ ||
                           std::chrono::steady_clock::now() - last_call_ < 2ms)) {
-          cv_.wait_for(lock, 2ms);
+          idle_cv_.wait_for(lock, 2ms);
         }
         if (dead_) return;
         // Frames a caller's read brought along (a callback behind its reply)
@@ -379,10 +410,7 @@ class Connection {
       }
       // A bounded wait: a caller that read ahead while this thread was
       // about to poll leaves frames no poll reports (see wait()).
-      pollfd p{channel_->fd(), POLLIN, 0};
-      const int ready = ::poll(&p, 1, 100);
-      if (ready < 0 && errno != EINTR) return;
-      if (ready <= 0) continue;
+      if (!channel_->wait_readable(100ms)) continue;
       std::unique_lock lock(mu_);
       if (dead_) return;
       if (pending_ != 0 || reader_busy_) continue;  // a caller reads it
@@ -453,9 +481,13 @@ class Connection {
   std::unique_ptr<Channel> channel_;
   std::unique_ptr<MappedWindow> window_;
   std::unique_ptr<WindowArena> arena_;
+  std::unique_ptr<RingPair> rings_;  // offered, until the router answers
   std::atomic<uint64_t> next_id_{1};
   std::mutex mu_;
   std::condition_variable cv_;
+  // The receive loop's own: it looks every 2 ms while calls flow, and waking
+  // it at the end of every call would cost a thread switch per call.
+  std::condition_variable idle_cv_;
   bool dead_ = false;
   bool reader_busy_ = false;  // a thread is reading the channel
   int pending_ = 0;           // sync calls waiting for replies

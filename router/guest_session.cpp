@@ -94,20 +94,48 @@ int GuestSession::accept_window(int fd) {
   return fd;
 }
 
+std::unique_ptr<RingPair> GuestSession::accept_rings(int fd) {
+  if (fd < 0) return nullptr;
+  std::string why;
+  auto rings = RingPair::attach(fd, &why);
+  ::close(fd);
+  if (!rings) {
+    std::fprintf(stderr,
+                 "hira-router: guest %s: command rings refused (%s); its calls use the socket\n",
+                 name_.c_str(), why.c_str());
+  }
+  return rings;
+}
+
 bool GuestSession::handshake() {
   guest_.set_recv_timeout(kHelloTimeoutSec);
   Frame f;
-  guest_.accept_fds(true);  // the hello may bring the guest's window
+  guest_.accept_fds(2);  // the hello may bring the guest's window and rings
   const RecvResult hello = guest_.recv(f);
-  guest_.accept_fds(false);
-  int window_fd = guest_.take_fd();
-  // Closes window_fd on every way out; accept_window() takes it over.
-  struct FdGuard {
-    int *fd;
-    ~FdGuard() {
-      if (*fd >= 0) ::close(*fd);
+  guest_.accept_fds(0);
+  std::vector<int> fds = guest_.take_fds();
+  // The descriptors come in the order the flags name them.
+  size_t next_fd = 0;
+  auto take_fd_if = [&](uint32_t flag) {
+    if (hello != RecvResult::Ok || (f.header.flags & flag) == 0 || next_fd >= fds.size()) {
+      return -1;
     }
-  } guard{&window_fd};
+    return std::exchange(fds[next_fd++], -1);
+  };
+  int window_fd = take_fd_if(wire::kFlagWindow);
+  int rings_fd = take_fd_if(wire::kFlagRings);
+  for (const int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+  // Closes both on every way out; whoever uses one takes it (sets it to -1).
+  struct FdsGuard {
+    int *a, *b;
+    ~FdsGuard() {
+      for (const int *fd : {a, b}) {
+        if (*fd >= 0) ::close(*fd);
+      }
+    }
+  } guard{&window_fd, &rings_fd};
   if (hello != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
   guest_.set_recv_timeout(0);
   Reader r = f.reader();
@@ -132,24 +160,50 @@ bool GuestSession::handshake() {
   name_ += "/pid" + std::to_string(pid);
   if (!start_server()) return refuse(wire::ReplyStatus::NoServer, "cannot start the API server");
   // Forward the hello so the server checks it serves the same API; the
-  // window goes to this guest's server only, and only after the check.
+  // window goes to this guest's server only, and only after the check. The
+  // server gets rings of its own (the router's memory, not the guest's).
   const int server_window = accept_window(std::exchange(window_fd, -1));
-  f.header.flags = server_window >= 0 ? uint32_t{wire::kFlagWindow} : 0u;
-  const bool sent = server_->forward(f, server_window);
-  if (server_window >= 0) ::close(server_window);
+  std::unique_ptr<RingPair> guest_rings = accept_rings(std::exchange(rings_fd, -1));
+  std::unique_ptr<RingPair> server_rings;
+  int server_rings_fd = -1;
+  if (api_->remote_endpoint.empty()) {
+    std::string why;
+    server_rings = RingPair::create(&server_rings_fd, &why);
+    if (!server_rings) {
+      std::fprintf(stderr, "hira-router: no command rings for the server of %s (%s)\n",
+                   name_.c_str(), why.c_str());
+    }
+  }
+  std::vector<int> server_fds;
+  f.header.flags = 0;
+  if (server_window >= 0) {
+    f.header.flags |= wire::kFlagWindow;
+    server_fds.push_back(server_window);
+  }
+  if (server_rings_fd >= 0) {
+    f.header.flags |= wire::kFlagRings;
+    server_fds.push_back(server_rings_fd);
+  }
+  const bool sent = server_->forward(f, server_fds);
+  for (const int fd : server_fds) ::close(fd);
   Frame ack;
   if (!sent || server_->recv(ack) != RecvResult::Ok || ack.kind() != wire::Kind::HelloAck ||
       ack.header.func != 0) {
     return refuse(wire::ReplyStatus::NoServer, "the API server refused the guest" + server_fate());
+  }
+  if (server_rings && (ack.header.flags & wire::kFlagRings) != 0) {
+    server_->attach_rings(std::move(server_rings), true);
   }
   uint32_t ack_flags = 0;
   if (server_window >= 0 && (ack.header.flags & wire::kFlagWindow) != 0) {
     // The router checks references against the window's size; it never maps it.
     guest_.set_window({nullptr, window_bytes_});
     server_->set_window({nullptr, window_bytes_});
-    ack_flags = wire::kFlagWindow;
+    ack_flags |= wire::kFlagWindow;
   }
-  guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr);
+  if (guest_rings) ack_flags |= wire::kFlagRings;
+  if (!guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr)) return false;
+  if (guest_rings) guest_.attach_rings(std::move(guest_rings), false);
   pool_.refill(*api_);
   return true;
 }

@@ -47,10 +47,11 @@ class GuestSession {
   std::string server_fate();
   // The guest's window fd (closed here), checked: the fd to hand its server, or -1.
   int accept_window(int fd);
+  // The guest's command rings fd (closed here), checked and mapped, or null.
+  std::unique_ptr<RingPair> accept_rings(int fd);
   void guest_to_server();
   void server_to_guest();
-  void reply_status(const wire::FrameHeader &call, wire::ReplyStatus status,
-                    uint32_t detail = 0);
+  void reply_status(const wire::FrameHeader &call, wire::ReplyStatus status, uint32_t detail = 0);
   // A tagged call's window references against the writes in flight (mu_
   // held): false if one overlaps (the server may be filling those bytes).
   // Its own out ranges go to *writes.

@@ -47,7 +47,7 @@ TEST(DemoEndToEnd, SeveralGuestProcessesShareOneRouter) {
                                                router.guest_env()));
   }
   for (auto &g : guests) {
-    ASSERT_EQ(g->wait(), 0) << g->err();
+    ASSERT_EQ(g->wait(), 0) << g->err() << router.process().err();
     EXPECT_EQ(g->out(), n.out);
   }
 }

@@ -58,7 +58,8 @@ TEST_P(OpenCl, DropInLibraryMatchesNative) {
 }
 
 // The same with bulk data inline through the router (no shared-memory
-// window), as for a guest that cannot share memory with the host.
+// window), as for a guest that cannot share memory with the host; the
+// frames, large ones too, stream through the command rings.
 TEST_P(OpenCl, DropInLibraryMatchesNativeWithoutWindow) {
   const RunResult native = run({program(GetParam())});
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
@@ -75,9 +76,11 @@ TEST_P(OpenCl, IcdVendorMatchesNative) {
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
   Router router;
   // Only hira's vendor file: the program's first platform is the remote one.
-  const RunResult remoted = run(
-      {program(GetParam())},
-      {{"HIRA_SOCKET", router.endpoint()}, {"OCL_ICD_VENDORS", build_dir() + "/apis/opencl/icd"}});
+  // The window, but every frame through the socket (no command rings).
+  const RunResult remoted =
+      run({program(GetParam())}, {{"HIRA_SOCKET", router.endpoint()},
+                                  {"OCL_ICD_VENDORS", build_dir() + "/apis/opencl/icd"},
+                                  {"HIRA_RINGS", "0"}});
   EXPECT_EQ(remoted.exit_code, 0) << remoted.err;
   EXPECT_EQ(remoted.out, native.out);
   // And the calls really went through the router.

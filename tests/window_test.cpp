@@ -46,7 +46,7 @@ class ChosenPlacer : public WindowPlacer {
 bool send_with_fd(int sock, wire::FrameHeader h, const std::vector<uint8_t> &payload, int fd) {
   Channel c(::dup(sock));
   const iovec iov{const_cast<uint8_t *>(payload.data()), payload.size()};
-  return c.send(h, &iov, payload.empty() ? 0 : 1, fd);
+  return c.send(h, &iov, payload.empty() ? 0 : 1, std::span<const int>(&fd, 1));
 }
 
 // Sends a Hello with `fd` attached; returns the HelloAck (or nothing).

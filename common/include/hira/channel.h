@@ -1,17 +1,24 @@
 // A framed, bidirectional byte stream between two hira components.
 // The transport underneath is any connected stream socket: a Unix socket
 // (local), TCP (remote API server), and later AF_VSOCK or a vhost-user
-// backend. Sending is thread-safe; receiving belongs to one thread.
+// backend. Between processes of one host the bytes can move to
+// shared-memory rings after the hello (ring.h); the socket then only tells
+// whether the peer is alive. Sending is thread-safe; receiving belongs to
+// one thread.
 #pragma once
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "hira/codec.h"
+#include "hira/polling.h"
+#include "hira/ring.h"
 #include "hira/wire.h"
 
 namespace hira {
@@ -42,12 +49,13 @@ class Channel {
   Channel &operator=(const Channel &) = delete;
 
   // Sends one frame; the header's magic, version and length are filled in
-  // (and kFlagTagged for a tagged payload). `fd`, if not -1, travels with
-  // it (SCM_RIGHTS; Unix sockets only).
-  bool send(wire::FrameHeader header, Writer *payload, int fd = -1);
-  bool send(wire::FrameHeader header, const iovec *iov, size_t iovcnt, int fd = -1);
+  // (and kFlagTagged for a tagged payload). `fds` travel with it
+  // (SCM_RIGHTS; Unix sockets only, before rings are attached).
+  bool send(wire::FrameHeader header, Writer *payload, std::span<const int> fds = {});
+  bool send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
+            std::span<const int> fds = {});
   // Forwards a received frame unchanged (router).
-  bool forward(const Frame &f, int fd = -1);
+  bool forward(const Frame &f, std::span<const int> fds = {});
 
   // Small frames that need no answer can wait to be written together with
   // the next ones (one system call for many asynchronous calls): queue()
@@ -58,11 +66,20 @@ class Channel {
   bool queue_forward(const Frame &f);
   bool flush();
 
-  // File descriptors a peer passes are closed on arrival unless this is on;
-  // then the first one is kept for take_fd() (any more are closed).
-  void accept_fds(bool on) { accept_fds_ = on; }
-  // The kept descriptor (the caller owns it), or -1.
-  int take_fd();
+  // File descriptors a peer passes are closed on arrival, but for the first
+  // `max` of them, kept for take_fds() (0: none kept).
+  void accept_fds(size_t max) { accept_fds_ = max; }
+  // The kept descriptors, in the order they came (the caller owns them).
+  std::vector<int> take_fds();
+
+  // From now on the bytes travel through `rings` (the socket must carry
+  // nothing more: both sides switch after the hello). `creator`: this side
+  // created them (RingStream). Before the channel is shared between threads.
+  void attach_rings(std::unique_ptr<RingPair> rings, bool creator);
+  bool has_rings() const { return rings_ != nullptr; }
+  // Waits until recv() has something to return (a frame's first bytes, or
+  // the end of the stream); false after `timeout` without.
+  bool wait_readable(std::chrono::milliseconds timeout);
   // The window tagged payloads received here refer to (see Frame::reader).
   void set_window(WindowView w) { window_ = w; }
   // The peer is untrusted (a guest, seen by the router): a frame's buffer
@@ -84,7 +101,7 @@ class Channel {
   bool has_read_ahead() const { return rpos_ < rend_; }
 
   // recv() gives up (Malformed or Closed) after `seconds` without a byte;
-  // 0: it waits for ever.
+  // 0: it waits for ever. Sockets only (the hello's wait).
   void set_recv_timeout(int seconds);
 
   // Wakes a blocked recv() on another thread; the fd stays valid.
@@ -97,12 +114,17 @@ class Channel {
   std::vector<uint8_t> queued_;  // whole frames, guarded by send_mu_
   bool queue_locked(wire::FrameHeader header, const iovec *iov, size_t iovcnt);
   bool flush_locked();
+  // Every byte out (send_mu_ held).
+  bool write_out(std::vector<iovec> iov, std::span<const int> fds);
   // Read-ahead (receiving thread only): bytes [rpos_, rend_) of rbuf_.
   size_t buffered(size_t want);
-  ssize_t read_some(void *buf, size_t n, int flags = 0);
-  bool accept_fds_ = false;
+  ssize_t read_some(void *buf, size_t n, bool wait = true);
+  // Exactly n bytes, or false (end of stream or error).
+  bool read_exact(void *buf, size_t n);
+  std::unique_ptr<RingStream> rings_;
+  size_t accept_fds_ = 0;
   bool grow_ = false;
-  int passed_fd_ = -1;
+  std::vector<int> passed_fds_;
   WindowView window_;
   std::vector<uint8_t> rbuf_;
   size_t rpos_ = 0, rend_ = 0;
@@ -110,13 +132,6 @@ class Channel {
   std::unique_ptr<uint8_t[]> spare_;
   size_t spare_size_ = 0;
 };
-
-// How long a thread about to sleep for the next frame polls for it first:
-// a wake-up costs more than a sync call's whole work where cores are free,
-// and nothing where they are not (then polling only steals the CPU from the
-// thread that would send the frame). $HIRA_SPIN_US, else 30 us on machines
-// with 8 or more CPUs and 0 below.
-int64_t spin_budget_ns();
 
 // Endpoints are written "unix:/path/to/socket" or "tcp:HOST:PORT".
 int listen_endpoint(const std::string &endpoint, std::string *error);

@@ -28,10 +28,13 @@ inline uint64_t server_zone_start(uint64_t window_bytes) { return window_bytes -
 
 // A memfd of `bytes`, sealed so that nobody can shrink or grow it (a
 // mapping of it can then never fault past its end). -1 and *error on failure.
-int create_window_fd(uint64_t bytes, std::string *error);
+int create_sealed_memfd(const char *name, uint64_t bytes, std::string *error);
+inline int create_window_fd(uint64_t bytes, std::string *error) {
+  return create_sealed_memfd("hira-window", bytes, error);
+}
 
-// Checks a window fd received from a guest: a sealed memfd of at most
-// `max_bytes`. Returns its size, or nullopt and *error.
+// Checks a window fd (or any shared memory) received from a peer: a sealed
+// memfd of at most `max_bytes`. Returns its size, or nullopt and *error.
 std::optional<uint64_t> check_window_fd(int fd, uint64_t max_bytes, std::string *error);
 
 // A window mapped into this process (shared, read-write).

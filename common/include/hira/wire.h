@@ -47,6 +47,10 @@ enum FrameFlags : uint32_t {
   // Hello: the guest passed a shared-memory window (a sealed memfd) with it.
   // HelloAck: the window was accepted; bulk data may be sent by reference.
   kFlagWindow = 1u << 2,
+  // Hello: shared-memory command rings (ring.h) came with it, after the
+  // window if both did. HelloAck: accepted; after this frame both sides
+  // speak through the rings.
+  kFlagRings = 1u << 3,
 };
 
 struct FrameHeader {
