@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 namespace hira {
 
@@ -14,6 +15,11 @@ int64_t spin_budget_ns() {
     }
     return int64_t{50000};
   }();
+  return ns;
+}
+
+int64_t spin_only_ns() {
+  static const int64_t ns = std::thread::hardware_concurrency() >= 8 ? 10000 : 0;
   return ns;
 }
 

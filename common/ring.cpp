@@ -3,6 +3,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -37,8 +38,9 @@ namespace {
 constexpr uint64_t kControlBytes = 4096;  // one page per ring's control
 static_assert(sizeof(RingControl) <= kControlBytes);
 constexpr uint64_t kPairBytes = 2 * kControlBytes + 2 * kRingBytes;
-// A sleeping side looks whether its peer is still there this often.
-constexpr auto kLivenessCheck = std::chrono::milliseconds(20);
+// A sleeping side is woken when its peer goes (see watch_peer()); it also
+// looks this often, should a wake-up ever be lost.
+constexpr auto kLivenessCheck = std::chrono::milliseconds(500);
 // A wait this long means polling for the peer is wasted (it is idle).
 constexpr auto kLongWait = std::chrono::milliseconds(1);
 
@@ -102,12 +104,32 @@ RingStream::RingStream(std::unique_ptr<RingPair> pair, bool creator, int socket)
       out_data_(pair_->data(creator ? 0 : 1)),
       socket_(socket),
       read_spin_ns_(spin_budget_ns()),
-      write_spin_ns_(spin_budget_ns()) {}
+      write_spin_ns_(spin_budget_ns()),
+      watcher_([this] { watch_peer(); }) {}
 
-bool RingStream::peer_gone() const {
-  pollfd p{socket_, POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+RingStream::~RingStream() {
+  // Ends the watcher (and tells the peer, which sees the hang-up).
+  ::shutdown(socket_, SHUT_RDWR);
+  watcher_.join();
 }
+
+void RingStream::watch_peer() {
+  for (;;) {
+    pollfd p{socket_, POLLRDHUP, 0};
+    const int r = ::poll(&p, 1, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0) break;
+  }
+  peer_gone_.store(true);
+  wake_waiters();
+}
+
+void RingStream::wake_waiters() {
+  futex_wake(in_->data_seq);
+  futex_wake(out_->space_seq);
+}
+
+bool RingStream::peer_gone() const { return peer_gone_.load(); }
 
 template <class Ready>
 bool RingStream::wait(Ready ready, std::atomic<uint32_t> &seq, std::atomic<uint32_t> &sleeping,
@@ -135,7 +157,7 @@ bool RingStream::wait(Ready ready, std::atomic<uint32_t> &seq, std::atomic<uint3
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (ready()) break;
     const auto now = std::chrono::steady_clock::now();
-    if (shut_.load() || now >= deadline) break;
+    if (shut_.load() || peer_gone() || now >= deadline) break;
     futex_wait(seq, seen, std::min<std::chrono::nanoseconds>(kLivenessCheck, deadline - now));
     if (ready() || shut_.load() || peer_gone()) break;
   }
@@ -225,8 +247,7 @@ bool RingStream::wait_readable(std::chrono::milliseconds timeout) {
 
 void RingStream::shutdown() {
   shut_.store(true);
-  futex_wake(in_->data_seq);
-  futex_wake(out_->space_seq);
+  wake_waiters();
 }
 
 }  // namespace hira

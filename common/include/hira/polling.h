@@ -6,6 +6,7 @@
 // cut it to a fifth).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -15,19 +16,37 @@ namespace hira {
 // off), else 50 us.
 int64_t spin_budget_ns();
 
+// How long polling only spins before it starts yielding: a yield is a
+// system call (a microsecond in a VM), too coarse for an answer that comes
+// in a few hundred nanoseconds where cores are free; where they are not,
+// spinning without yielding delays the thread that would answer.
+int64_t spin_only_ns();
+
 // One look's pause: gives the CPU to whoever else is runnable.
 void poll_pause();
+inline void cpu_relax() { __builtin_ia32_pause(); }
 
 // Polls `ready` for up to `budget_ns`; true once it holds.
 template <class Ready>
 bool poll_for(Ready ready, int64_t budget_ns) {
   if (ready()) return true;
   if (budget_ns <= 0) return false;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(budget_ns);
-  do {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t spin_ns = std::min(budget_ns, spin_only_ns());
+  const auto spin_until = start + std::chrono::nanoseconds(spin_ns);
+  const auto until = start + std::chrono::nanoseconds(budget_ns);
+  while (spin_ns > 0) {
+    // Spinning: the clock is read every 64 looks only.
+    for (int i = 0; i < 64; ++i) {
+      cpu_relax();
+      if (ready()) return true;
+    }
+    if (std::chrono::steady_clock::now() >= spin_until) break;
+  }
+  while (std::chrono::steady_clock::now() < until) {
     poll_pause();
     if (ready()) return true;
-  } while (std::chrono::steady_clock::now() < until);
+  }
   return false;
 }
 

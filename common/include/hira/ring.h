@@ -3,7 +3,8 @@
 // its socket. A frame then costs a copy into shared memory and, only when
 // the reader sleeps, one futex wake: no system call at all while both sides
 // poll. The socket stays: it carries the hello (and the memfd with it), and
-// its hang-up is how a side learns that the other process is gone.
+// its hang-up is how a side learns that the other process is gone (a
+// thread per stream waits for it and wakes this side's sleepers).
 //
 // The side that creates the memfd writes ring 0 and reads ring 1; the side
 // that attaches it does the opposite. Nothing in the shared pages is
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace hira {
 
@@ -53,6 +55,10 @@ class RingStream {
   // `creator`: this side created the pair. `socket` tells when the peer is
   // gone (it is not read or written here).
   RingStream(std::unique_ptr<RingPair> pair, bool creator, int socket);
+  // Shuts the socket down (the peer sees the hang-up).
+  ~RingStream();
+  RingStream(const RingStream &) = delete;
+  RingStream &operator=(const RingStream &) = delete;
 
   // Copies up to n bytes (at least one): waits for them unless `wait` is
   // false. 0: the peer is gone and everything it wrote was read, or
@@ -68,6 +74,9 @@ class RingStream {
 
  private:
   bool peer_gone() const;
+  // The watcher thread: waits for the socket's hang-up, then wakes.
+  void watch_peer();
+  void wake_waiters();
   // Waits until ready() (true) or the end (false): polls within the
   // adaptive budget, then sleeps on `seq` with `sleeping` raised.
   template <class Ready>
@@ -82,8 +91,10 @@ class RingStream {
   uint64_t read_pos_ = 0;   // private: what this side consumed
   uint64_t write_pos_ = 0;  // private: what this side produced
   std::atomic<bool> shut_{false};
+  std::atomic<bool> peer_gone_{false};
   // How long each side polls before sleeping: between 0 and spin_budget_ns().
   int64_t read_spin_ns_, write_spin_ns_;
+  std::thread watcher_;  // last: starts once everything above is set
 };
 
 }  // namespace hira
