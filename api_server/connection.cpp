@@ -18,6 +18,11 @@ namespace {
 constexpr size_t kMaxShadowThreads = 512;
 // Bytes of lifetime_manual buffers one guest process may keep.
 constexpr uint64_t kMaxManualBytes = 4ull << 30;
+// Bytes of calls read ahead of the ones running. A guest that keeps
+// sending while its calls cannot run (a shadow thread blocked in a wait)
+// meets back-pressure: the server stops reading, the router stops reading
+// that guest, and the guest's own sends block.
+constexpr uint64_t kMaxBacklogBytes = 256ull << 20;
 }  // namespace
 
 // A guest thread's twin: runs that thread's calls in order, so a blocking call
@@ -125,6 +130,7 @@ int Connection::run() {
     return 2;
   }
   for (;;) {
+    wait_for_backlog();
     Frame f;
     const RecvResult rr = channel_.recv(f);
     if (rr != RecvResult::Ok) {
@@ -167,6 +173,30 @@ int Connection::run() {
   }
   pending_callbacks_.clear();
   return 0;
+}
+
+// Frames the reader must see to make progress (a CallbackDone a blocked
+// call waits for) cannot be behind a full backlog in a correct program: the
+// guest thread of a call waiting for its callback is itself blocked in that
+// call, so nothing queues behind it. A guest that does it anyway stalls only
+// itself; the server says so once.
+void Connection::wait_for_backlog() {
+  std::unique_lock lock(backlog_mu_);
+  if (backlog_bytes_ < kMaxBacklogBytes) return;
+  if (!backlog_cv_.wait_for(lock, std::chrono::seconds(10),
+                            [&] { return backlog_bytes_ < kMaxBacklogBytes; })) {
+    std::fprintf(stderr,
+                 "hira-server(%s): the guest sent %llu MiB of calls that cannot run yet (a "
+                 "call it made earlier is blocked); reading more when they drain\n",
+                 api_.name, static_cast<unsigned long long>(backlog_bytes_ >> 20));
+    backlog_cv_.wait(lock, [&] { return backlog_bytes_ < kMaxBacklogBytes; });
+  }
+}
+
+void Connection::drained(uint64_t bytes) {
+  std::lock_guard lock(backlog_mu_);
+  backlog_bytes_ -= std::min(bytes, backlog_bytes_);
+  if (backlog_bytes_ < kMaxBacklogBytes) backlog_cv_.notify_all();
 }
 
 void Connection::reply_status(const Frame &call, wire::ReplyStatus status, uint32_t detail) {
@@ -213,6 +243,10 @@ void Connection::dispatch(Frame f) {
     seq = ++arrivals_;
     if (async) unfinished_async_.insert(seq);
   }
+  {
+    std::lock_guard backlog(backlog_mu_);
+    backlog_bytes_ += f.size;
+  }
   std::lock_guard lock(s->mu);
   s->queue.push_back(std::move(f));
   s->seqs.push_back(seq);
@@ -246,7 +280,9 @@ void Connection::shadow_loop(Shadow *s) {
           lock, [&] { return unfinished_async_.empty() || *unfinished_async_.begin() >= seq; });
     }
     const bool async = (f.header.flags & wire::kFlagAsync) != 0;
+    const uint64_t bytes = f.size;
     execute(s, f);
+    drained(bytes);
     if (async) {
       std::lock_guard lock(order_mu_);
       unfinished_async_.erase(seq);

@@ -132,6 +132,13 @@ class Connection {
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<CallbackRegistration>> registrations_;
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
   uint64_t next_callback_call_ = 1;
+  // Bytes of frames read and not yet run (every shadow's queue): the reader
+  // stops reading above kMaxBacklogBytes (see wait_for_backlog).
+  std::mutex backlog_mu_;
+  std::condition_variable backlog_cv_;
+  uint64_t backlog_bytes_ = 0;
+  void wait_for_backlog();
+  void drained(uint64_t bytes);
   // Cross-thread order of async calls (see shadow_loop).
   std::mutex order_mu_;
   std::condition_variable order_cv_;

@@ -1193,5 +1193,49 @@ TEST(HostileRouter, GuestProcessesPerVmAreCapped) {
       << router.process().err();
 }
 
+// A guest that blocks its own calls (a long acc_sleep) and keeps sending
+// calls behind them meets back-pressure: its server holds at most its
+// backlog limit (256 MiB) of calls, not everything the guest sends, and
+// every call still runs once the blocked one returns.
+TEST(HostileRouter, CallsThatCannotRunYetAreBoundedInTheServer) {
+  Router router;
+  RawGuest g(router.endpoint());
+  ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
+  auto r = g.call(FN_acc_context_create, {in_ptr(1, 2, {'b', 0}), out_ptr(8, 1)});
+  ASSERT_TRUE(r) << g.last_error();
+  const uint64_t ctx = returned_handle(*r, 2);
+  const auto servers = router.servers();
+  ASSERT_EQ(servers.size(), 1u);
+  const pid_t server = servers[0];
+  const long base_kb = status_kb(server, "VmRSS");
+  // The same guest thread: each acc_sum waits for the sleep before it.
+  const uint64_t sleep_id = g.send_call(FN_acc_sleep, encode({u64(ctx), scalar(4000, 4)}));
+  constexpr uint64_t kFloats = 1 << 20;  // 4 MiB per call
+  constexpr int kCalls = 160;            // 640 MiB in all
+  const auto sum = encode({u64(ctx), in_ptr(4, kFloats), size_arg(kFloats), out_ptr(8, 1)});
+  std::vector<uint64_t> ids;
+  std::thread sender([&] {
+    for (int i = 0; i < kCalls; ++i) ids.push_back(g.send_call(FN_acc_sum, sum));
+  });
+  long peak_kb = 0;
+  for (int i = 0; i < 30; ++i) {  // 3 s of the 4 s sleep
+    std::this_thread::sleep_for(100ms);
+    peak_kb = std::max(peak_kb, status_kb(server, "VmRSS"));
+  }
+  EXPECT_GT(peak_kb - base_kb, 128 * 1024) << "the calls never reached the server";
+  EXPECT_LT(peak_kb - base_kb, 340 * 1024)
+      << "the server held " << (peak_kb - base_kb) / 1024 << " MiB of calls that could not run";
+  sender.join();
+  std::string why;
+  auto slept = g.wait_reply(sleep_id, &why, 30s);
+  ASSERT_TRUE(slept) << why;
+  EXPECT_EQ(prefix_of(*slept).status, 0u);
+  for (const uint64_t id : ids) {
+    auto reply = g.wait_reply(id, &why, 30s);
+    ASSERT_TRUE(reply) << "call " << id << ": " << why;
+    EXPECT_EQ(prefix_of(*reply).status, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace hira::test
