@@ -1,4 +1,5 @@
 // The guest library: one exported stub per API function.
+#include <functional>
 #include <map>
 
 #include "emit.h"
@@ -39,11 +40,14 @@ void emit_failure_return(Code &c, const Function &f) {
   c.line("::hira::guest::report_failure(kApiInfo, FN_" + f.name + ", hira_call.status());");
   if (!code_type.empty()) {
     c.line(code_type + " hira_code = (" + code_type + ")(" + fallback + ");");
-    // An argument's own code, or its elements' (a list of handles).
-    auto handle_code = [](const Value &v) -> const Expr * {
+    // An argument's own code, or its elements' (a list of handles), or
+    // that of the first of its branches that has one.
+    std::function<const Expr *(const Value &)> handle_code = [&](const Value &v) -> const Expr * {
       if (v.invalid_handle) return &*v.invalid_handle;
       if (v.element && v.element->invalid_handle) return &*v.element->invalid_handle;
-      return nullptr;
+      if (!v.pred) return nullptr;
+      const Expr *in_then = handle_code(*v.then_v);
+      return in_then != nullptr ? in_then : handle_code(*v.else_v);
     };
     bool any_handle_code = false;
     for (const auto &p : f.params) any_handle_code |= handle_code(*p.value) != nullptr;

@@ -164,6 +164,31 @@ void emit_validate(Code &c, const Value &v, const std::string &x, const std::str
   c.line("}");
 }
 
+bool has_server_value(const Value &v) {
+  if (v.server_value) return true;
+  return v.pred && (has_server_value(*v.then_v) || has_server_value(*v.else_v));
+}
+
+// The server's own value for an argument (server_value), in the branch the
+// argument was decoded in when only some branches have one.
+void emit_server_value(Code &c, const Value &v, const std::string &name, size_t arg) {
+  if (!v.server_value) {
+    const bool in_then = has_server_value(*v.then_v), in_else = has_server_value(*v.else_v);
+    c.line(in_then ? "if (" + condition(v) + ") {" : "if (!(" + condition(v) + ")) {");
+    if (in_then) emit_server_value(c, *v.then_v, name, arg);
+    if (in_then && in_else) c.line("} else {");
+    if (in_else) emit_server_value(c, *v.else_v, name, arg);
+    c.line("}");
+    return;
+  }
+  c.line("{");
+  c.line("[[maybe_unused]] const uint32_t hira_arg = " + std::to_string(arg) +
+         ";  // for lapis_handle_object");
+  c.line(name + " = (std::remove_reference_t<decltype(" + name + ")>)(" + v.server_value->text +
+         ");  // server_value");
+  c.line("}");
+}
+
 // After a successful call: the app's references to handle arguments.
 void emit_refcount(Code &c, const Value &v, const std::string &x) {
   if (v.kind != Value::Kind::Handle) return;
@@ -314,14 +339,9 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   bool any_server_value = false;
   for (size_t i = 0; i < np; ++i) {
     const Param &p = f.params[i];
-    if (!p.value->server_value) continue;
+    if (!has_server_value(*p.value)) continue;
     any_server_value = true;
-    c.line("{");
-    c.line("[[maybe_unused]] const uint32_t hira_arg = " + std::to_string(i) +
-           ";  // for lapis_handle_object");
-    c.line(p.name + " = (std::remove_reference_t<decltype(" + p.name + ")>)(" +
-           p.value->server_value->text + ");  // server_value");
-    c.line("}");
+    emit_server_value(c, *p.value, p.name, i);
   }
   if (any_server_value) c.line("if (hira_ctx.failed()) return;");
   // Deferred out buffers need the call's completion object: the server's

@@ -413,6 +413,16 @@ TEST(CavaDump, OpenClSpecModel) {
   EXPECT_NE(set_arg["async_if"].get<std::string>().find("args_known"), std::string::npos);
   ASSERT_EQ(set_arg["guest_check"].size(), 1u);
   EXPECT_NE(set_arg["params"][3].dump().find("\"guest_decides\":true"), std::string::npos);
+  // Plain bytes (neither handle branch) get the server's own check: a
+  // server_value inside one branch is emitted under that branch only.
+  const std::string server =
+      hira::test::read_file(hira::test::build_dir() + "/generated/opencl/opencl_server.cpp");
+  const auto handler = server.find("static void handle_clSetKernelArg(");
+  ASSERT_NE(handler, std::string::npos);
+  const std::string body = server.substr(handler, server.find("\n}\n", handler) - handler);
+  const auto guard = body.find("if (!(hira_sel_arg_value_1)) {");
+  ASSERT_NE(guard, std::string::npos) << body;
+  EXPECT_LT(guard, body.find("hira_plain_arg_ok(kernel, arg_index, arg_value)")) << body;
   EXPECT_TRUE(fns["clEnqueueMapBuffer"]["return_value"]["mapped"].get<bool>());
   EXPECT_TRUE(fns["clEnqueueUnmapMemObject"]["params"][2]["mapped"].get<bool>());
   EXPECT_EQ(fns["clEnqueueMapBuffer"]["params"][2]["server_value"], "CL_TRUE");

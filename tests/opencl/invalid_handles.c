@@ -77,6 +77,13 @@ int main(void) {
   CHECK("clBuildProgram", clBuildProgram(prog, 1, &device, NULL, NULL, NULL));
   cl_kernel k = clCreateKernel(prog, "twice", &err);
   CHECK("clCreateKernel", err);
+  /* Bytes that name no buffer, and a released buffer, for a __global
+   * argument: refused (natively PoCL dereferences them as a cl_mem). */
+  cl_mem bogus_mem = (cl_mem)(uintptr_t)0x4141414141414141ull;
+  ocl_expect("clSetKernelArg(made-up buffer)",
+             clSetKernelArg(k, 0, sizeof(bogus_mem), &bogus_mem), CL_INVALID_MEM_OBJECT);
+  ocl_expect("clSetKernelArg(released buffer)", clSetKernelArg(k, 0, sizeof(gone), &gone),
+             CL_INVALID_MEM_OBJECT);
   CHECK("clSetKernelArg", clSetKernelArg(k, 0, sizeof(buf), &buf));
   const size_t global = 16;
   CHECK("clEnqueueNDRangeKernel",
