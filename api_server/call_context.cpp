@@ -132,6 +132,18 @@ void *CallContext::deferred_buffer(uint64_t bytes) {
   return p;
 }
 
+void CallContext::defer_free(void *buffer, std::function<bool()> done,
+                             std::function<void()> release) {
+  for (size_t i = 0; i < deferred_.size(); ++i) {
+    if (deferred_[i].get() != buffer) continue;
+    conn_.add_deferred(std::nullopt, deferred_[i].release(), deferred_bytes_[i], std::move(done),
+                       std::move(release));
+    deferred_.erase(deferred_.begin() + static_cast<ptrdiff_t>(i));
+    deferred_bytes_.erase(deferred_bytes_.begin() + static_cast<ptrdiff_t>(i));
+    return;
+  }
+}
+
 void CallContext::defer_out(uint64_t token, void *buffer, uint64_t bytes,
                             std::function<bool()> done, std::function<void()> release) {
   for (size_t i = 0; i < deferred_.size(); ++i) {

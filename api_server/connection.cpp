@@ -332,7 +332,7 @@ void Connection::unreserve_deferred(uint64_t bytes) {
   deferred_bytes_ -= std::min(bytes, deferred_bytes_);
 }
 
-void Connection::add_deferred(uint64_t token, void *buffer, uint64_t bytes,
+void Connection::add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
                               std::function<bool()> done, std::function<void()> release) {
   std::lock_guard lock(deferred_mu_);
   deferred_.push_back({token, buffer, bytes, std::move(done), std::move(release)});
@@ -345,12 +345,14 @@ void Connection::flush_deferred() {
       ++it;
       continue;
     }
-    const iovec iov{it->buffer, it->bytes};
-    channel_.send(make_header(wire::Kind::Data, 0, it->token), &iov, 1);
-    if (tracing()) {
-      std::fprintf(stderr, "hira-trace(server): data for token %llu sent (%llu bytes)\n",
-                   static_cast<unsigned long long>(it->token),
-                   static_cast<unsigned long long>(it->bytes));
+    if (it->token) {
+      const iovec iov{it->buffer, it->bytes};
+      channel_.send(make_header(wire::Kind::Data, 0, *it->token), &iov, 1);
+      if (tracing()) {
+        std::fprintf(stderr, "hira-trace(server): data for token %llu sent (%llu bytes)\n",
+                     static_cast<unsigned long long>(*it->token),
+                     static_cast<unsigned long long>(it->bytes));
+      }
     }
     it->release();
     std::free(it->buffer);

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -38,8 +39,10 @@ class Connection {
   // Deferred out buffers waiting for their callee (see CallContext).
   bool reserve_deferred(uint64_t bytes);
   void unreserve_deferred(uint64_t bytes);
-  void add_deferred(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
-                    std::function<void()> release);
+  // `token`: the Data frame that carries the buffer to the guest when done;
+  // none for an in buffer, which is only freed then.
+  void add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
+                    std::function<bool()> done, std::function<void()> release);
   // Sends the deferred buffers that are done, in order: called before every
   // reply and callback, so that the guest has the data before it can learn
   // that the call that fills it completed.
@@ -109,7 +112,7 @@ class Connection {
     uint64_t size = 0;
   };
   struct DeferredOut {
-    uint64_t token;
+    std::optional<uint64_t> token;
     void *buffer;
     uint64_t bytes;
     std::function<bool()> done;

@@ -19,7 +19,9 @@ const Param *error_code_param(const Function &f) {
 // Deferred out buffers of a call that failed will never come.
 void emit_forget_deferred(Code &c, const Function &f) {
   for (const auto &p : f.params) {
-    if (has_deferred(*p.value)) c.line("::hira::guest::forget_data(hira_token_" + p.name + ");");
+    if (has_deferred_out(*p.value)) {
+      c.line("::hira::guest::forget_data(hira_token_" + p.name + ");");
+    }
   }
 }
 
@@ -274,7 +276,9 @@ void emit_stub(Code &c, const Function &f) {
   }
   for (const auto &p : f.params) declare_selectors(c, *p.value);
   for (const auto &p : f.params) {
-    if (has_deferred(*p.value)) c.line("uint64_t hira_token_" + p.name + " = 0;  // deferred");
+    if (has_deferred_out(*p.value)) {
+      c.line("uint64_t hira_token_" + p.name + " = 0;  // deferred");
+    }
     if (takes_guest_ids(*p.value)) c.line("std::vector<uint64_t> hira_gids_" + p.name + ";");
   }
   for (const auto &p : f.params) emit_arg(c, f, p);
@@ -332,7 +336,7 @@ void emit_stub(Code &c, const Function &f) {
            ") hira_call.remember_answer();");
   }
   bool any_deferred = false;
-  for (const auto &p : f.params) any_deferred |= has_deferred(*p.value);
+  for (const auto &p : f.params) any_deferred |= has_deferred_out(*p.value);
   if (any_deferred) {
     c.line("if (!" + success_test(f, "hira_ret") + ") {");
     emit_forget_deferred(c, f);

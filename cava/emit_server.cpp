@@ -60,7 +60,7 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
   c.line("if (" + a + ".get_u8() != 0) {");
   c.line(count_lv + " = " + a + ".get_u64();");
   if (manual) c.line("const uint64_t hira_addr = " + a + ".get_u64();");
-  if (v.deferred) c.line("hira_token_" + param + " = " + a + ".get_u64();");
+  if (v.deferred && v.out) c.line("hira_token_" + param + " = " + a + ".get_u64();");
   c.line("if (" + count_lv + " > " + kMaxBytes + " / " + es + ") { " + reject("OutOfMemory", arg) +
          " }");
   if (v.deferred) {
@@ -291,10 +291,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
         c.line("[[maybe_unused]] uint64_t *hira_ne_" + p.name + " = nullptr;");
       }
       if (takes_guest_ids(*p.value)) c.line("uint64_t *hira_gid_" + p.name + " = nullptr;");
-      if (has_deferred(*p.value)) {
-        c.line("uint64_t hira_token_" + p.name + " = 0;");
-        c.line("void *hira_staging_" + p.name + " = nullptr;");
-      }
+      if (has_deferred_out(*p.value)) c.line("uint64_t hira_token_" + p.name + " = 0;");
+      if (has_deferred(*p.value)) c.line("void *hira_staging_" + p.name + " = nullptr;");
     }
   }
   // Scalars and handles first: pointer sizes and conditions may read them.
@@ -371,9 +369,14 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line("if (" + success_test(f, "hira_ret") + ") {");
     c.line("const auto hira_obj = *" + df.event_param + ";");
     c.line("if (!hira_own_" + p.name + ") " + df.retain_fn + "(hira_obj);");
-    c.line("hira_ctx.defer_out(hira_token_" + p.name + ", hira_staging_" + p.name + ", hira_n_" +
-           p.name + " * " + d->element_size + ", [hira_obj] { return " + df.done_fn +
-           "(hira_obj) != 0; }, [hira_obj] { " + df.release_fn + "(hira_obj); });");
+    const std::string done = "[hira_obj] { return " + df.done_fn + "(hira_obj) != 0; }";
+    const std::string release = "[hira_obj] { " + df.release_fn + "(hira_obj); }";
+    if (d->out) {
+      c.line("hira_ctx.defer_out(hira_token_" + p.name + ", hira_staging_" + p.name + ", hira_n_" +
+             p.name + " * " + d->element_size + ", " + done + ", " + release + ");");
+    } else {  // read by the callee until done: freed then
+      c.line("hira_ctx.defer_free(hira_staging_" + p.name + ", " + done + ", " + release + ");");
+    }
     c.line("}");
     c.line("if (hira_own_" + p.name + ") " + df.event_param + " = nullptr;");
     c.line("}");

@@ -122,6 +122,11 @@ const Value *deferred_value(const Value &v) {
 
 bool has_deferred(const Value &v) { return deferred_value(v) != nullptr; }
 
+bool has_deferred_out(const Value &v) {
+  const Value *d = deferred_value(v);
+  return d != nullptr && d->out;
+}
+
 bool has_out_data(const Value &v) {
   if (v.pred) return has_out_data(*v.then_v) || has_out_data(*v.else_v);
   if (v.kind != Value::Kind::Pointer) return false;
@@ -184,7 +189,7 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
       c.line(w + ".put_u64(" + n + ");");
       if (v.lifetime_manual || v.deallocate)
         c.line(w + ".put_u64((uint64_t)(uintptr_t)" + x + ");");
-      if (v.deferred && side == Side::Guest) {
+      if (v.deferred && v.out && side == Side::Guest) {
         // The token the server's Data frame will name; the guest writes only
         // where and as much as it expects.
         c.line("hira_token_" + x + " = ::hira::guest::expect_data((void *)" + x + ", " + n + " * " +

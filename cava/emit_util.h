@@ -66,6 +66,8 @@ bool takes_guest_ids(const Value &v);
 // The branch of v that is a deferred out buffer, or nullptr; and whether there is one.
 const Value *deferred_value(const Value &v);
 bool has_deferred(const Value &v);
+// A deferred out buffer: its bytes come later, in a Data frame with a token.
+bool has_deferred_out(const Value &v);
 // Declares `uint8_t <selector> = 0;` for every guest-decided condition in v.
 void declare_selectors(Code &c, const Value &v);
 // The condition a generated `if` tests: the selector where there is one.

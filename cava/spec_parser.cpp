@@ -1013,11 +1013,26 @@ class Parser {
           check(*v.else_v, nested);
           return;
         }
-        if (v.deferred && (nested || v.kind != Value::Kind::Pointer || !v.out || !v.is_bulk())) {
+        if (v.deferred && (nested || v.kind != Value::Kind::Pointer || !v.is_bulk() ||
+                           (!v.out && !v.in) || v.lifetime_manual)) {
           error(p.loc, "deferred(...) on '" + p.name + "' of " + fn.name +
-                           " needs the argument's own out buffer of plain bytes: write it in "
-                           "argument(" +
-                           p.name + ") { out; buffer(n); ... }");
+                           " needs the argument's own buffer of plain bytes, out (filled after "
+                           "the call returns) or only in (read after it returns), without "
+                           "lifetime_manual: write argument(" +
+                           p.name + ") { out; buffer(n); ... } or { in; buffer(n); ... }");
+        }
+        if (v.deferred) {
+          const Param *ev = nullptr;
+          for (const auto &q : fn.params) {
+            if (q.name == v.deferred->event_param) ev = &q;
+          }
+          if (ev == nullptr || ev->value->kind != Value::Kind::Pointer || !has_out(*ev->value)) {
+            error(p.loc, "deferred(" + v.deferred->event_param + ", ...) on '" + p.name + "' of " +
+                             fn.name +
+                             ": the completion object must come back through an out argument "
+                             "of the call: write argument(EV) { out; element { allocate; } } "
+                             "and name EV");
+          }
         }
         if (v.element) check(*v.element, true);
       };

@@ -34,6 +34,7 @@ const char *const kPrograms[] = {
     "nonblocking_reads",
     "retained_buffers",
     "jacobi",
+    "nonblocking_writes",
 };
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }

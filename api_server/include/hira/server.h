@@ -78,6 +78,9 @@ class CallContext {
   void *deferred_buffer(uint64_t bytes);
   void defer_out(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
                  std::function<void()> release);
+  // A deferred in buffer (a non-blocking write): the callee reads it after
+  // the call returns; the connection frees it once done() says it has.
+  void defer_free(void *buffer, std::function<bool()> done, std::function<void()> release);
 
   // Mapped memory the guest holds a copy of (see guest.h map_region):
   // registers it and writes its reply record (size, direction flags, the
