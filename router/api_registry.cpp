@@ -52,4 +52,10 @@ bool ApiRegistry::set_remote(const std::string &name, const std::string &endpoin
   return true;
 }
 
+void ApiRegistry::set_remote_key(const std::string &key) {
+  for (auto &[name, e] : apis_) {
+    if (!e.remote_endpoint.empty()) e.remote_key = key;
+  }
+}
+
 }  // namespace hira::router

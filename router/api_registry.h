@@ -14,6 +14,7 @@ struct ApiEntry {
   std::string server_path;      // executable to spawn
   std::string library_dir;      // where the server finds the real library
   std::string remote_endpoint;  // set: connect here instead of spawning
+  std::string remote_key;       // set: prove it to the remote server (remote_auth.h)
 };
 
 class ApiRegistry {
@@ -22,6 +23,8 @@ class ApiRegistry {
   size_t load(const std::string &dir);
   const ApiEntry *find(const std::string &name) const;
   bool set_remote(const std::string &name, const std::string &endpoint);
+  // The key every remote server of this router is reached with.
+  void set_remote_key(const std::string &key);
   const std::map<std::string, ApiEntry> &all() const { return apis_; }
 
  private:

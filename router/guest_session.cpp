@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "command_check.h"
+#include "hira/remote_auth.h"
 #include "hira/window.h"
 
 namespace hira::router {
@@ -231,9 +232,11 @@ bool GuestSession::start_server() {
   if (!api_->remote_endpoint.empty()) {
     std::string error;
     const int fd = connect_endpoint(api_->remote_endpoint, &error);
-    if (fd < 0) {
+    if (fd < 0 || (!api_->remote_key.empty() &&
+                   !authenticate_server(fd, api_->remote_key, kHelloTimeoutSec, &error))) {
       std::fprintf(stderr, "hira-router: remote API server %s: %s\n", api_->remote_endpoint.c_str(),
                    error.c_str());
+      if (fd >= 0) ::close(fd);
       return false;
     }
     server_ = std::make_unique<Channel>(fd);

@@ -23,6 +23,7 @@
 #include "api_registry.h"
 #include "guest_session.h"
 #include "hira/channel.h"
+#include "hira/remote_auth.h"
 #include "hira/window.h"
 #include "stats.h"
 
@@ -97,6 +98,9 @@ int main(int argc, char **argv) {
   app.add_option("--apis", apis_dir, "directory with one folder per API (built by cava)")
       ->required();
   app.add_option("--remote", remote_args, "API=tcp:HOST:PORT: use a remote API server for API");
+  std::string remote_key_file;
+  app.add_option("--remote-key-file", remote_key_file,
+                 "FILE: the key remote API servers were started with (--key-file there)");
   app.add_option("--stats-json", stats_json, "write call and resource statistics here at exit");
   app.add_flag("--summary", summary, "print a per-function call summary at exit");
   bool quiet = false;
@@ -160,6 +164,15 @@ int main(int argc, char **argv) {
       std::fprintf(stderr, "hira-router: --remote %s: expected KNOWN_API=ENDPOINT\n", r.c_str());
       return 1;
     }
+  }
+  if (!remote_key_file.empty()) {
+    std::string error;
+    const auto key = hira::load_shared_key(remote_key_file, &error);
+    if (!key) {
+      std::fprintf(stderr, "hira-router: --remote-key-file: %s\n", error.c_str());
+      return 1;
+    }
+    apis.set_remote_key(*key);
   }
   hira::router::Stats stats;
   for (const auto &[name, e] : apis.all()) stats.add_api(*e.module);

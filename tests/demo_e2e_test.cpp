@@ -84,20 +84,6 @@ TEST(DemoEndToEnd, WithoutRouterTheGuestLibraryFailsCleanly) {
   EXPECT_NE(h.err.find("HIRA_SOCKET is not set"), std::string::npos) << h.err;
 }
 
-TEST(DemoEndToEnd, RemoteApiServerOverTcp) {
-  const RunResult n = native({"2", "512"});
-  // A remote API server host: one server process per guest connection.
-  Process server({build_dir() + "/apis/acc/hira-server-acc", "--listen", "tcp:127.0.0.1:47611"},
-                 {{"HIRA_SERVER_LIBRARY_DIR", build_dir() + "/native"}});
-  for (int i = 0; i < 200 && connect_to("tcp:127.0.0.1:47611") < 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Router router({"--remote", "acc=tcp:127.0.0.1:47611"});
-  const RunResult h = run({kDemo, "2", "512"}, router.guest_env());
-  ASSERT_EQ(h.exit_code, 0) << h.err;
-  EXPECT_EQ(h.out, n.out);
-}
-
 }  // namespace
 }  // namespace hira::test
 
