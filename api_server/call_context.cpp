@@ -20,6 +20,7 @@ CallContext::CallContext(Connection &conn, uint32_t thread, Reader args, Scratch
 
 CallContext::~CallContext() {
   for (const uint64_t bytes : deferred_bytes_) conn_.unreserve_deferred(bytes);
+  for (void *p : deferred_) conn_.staging().give(p);
   if (scratch_ == nullptr) return;
   // Keep the largest block for the next call on this thread.
   for (size_t i = 0; i < arena_.size(); ++i) {
@@ -121,13 +122,17 @@ void CallContext::release_manual_buffer_after_reply(uint64_t guest_addr) {
 }
 
 void *CallContext::deferred_buffer(uint64_t bytes) {
-  void *p = nullptr;
-  if (!conn_.reserve_deferred(bytes) || ::posix_memalign(&p, 4096, bytes == 0 ? 1 : bytes) != 0) {
-    if (p == nullptr && bytes != 0) conn_.unreserve_deferred(bytes);
+  if (!conn_.reserve_deferred(bytes)) {
     reject(wire::ReplyStatus::OutOfMemory, detail_);
     return nullptr;
   }
-  deferred_.emplace_back(p);
+  void *p = conn_.staging().take(bytes);
+  if (p == nullptr) {
+    conn_.unreserve_deferred(bytes);
+    reject(wire::ReplyStatus::OutOfMemory, detail_);
+    return nullptr;
+  }
+  deferred_.push_back(p);
   deferred_bytes_.push_back(bytes);
   return p;
 }
@@ -135,8 +140,8 @@ void *CallContext::deferred_buffer(uint64_t bytes) {
 void CallContext::defer_free(void *buffer, std::function<bool()> done,
                              std::function<void()> release) {
   for (size_t i = 0; i < deferred_.size(); ++i) {
-    if (deferred_[i].get() != buffer) continue;
-    conn_.add_deferred(std::nullopt, deferred_[i].release(), deferred_bytes_[i], std::move(done),
+    if (deferred_[i] != buffer) continue;
+    conn_.add_deferred(std::nullopt, buffer, deferred_bytes_[i], std::move(done),
                        std::move(release));
     deferred_.erase(deferred_.begin() + static_cast<ptrdiff_t>(i));
     deferred_bytes_.erase(deferred_bytes_.begin() + static_cast<ptrdiff_t>(i));
@@ -147,8 +152,8 @@ void CallContext::defer_free(void *buffer, std::function<bool()> done,
 void CallContext::defer_out(uint64_t token, void *buffer, uint64_t bytes,
                             std::function<bool()> done, std::function<void()> release) {
   for (size_t i = 0; i < deferred_.size(); ++i) {
-    if (deferred_[i].get() != buffer) continue;
-    conn_.add_deferred(token, deferred_[i].release(), bytes, std::move(done), std::move(release));
+    if (deferred_[i] != buffer) continue;
+    conn_.add_deferred(token, buffer, bytes, std::move(done), std::move(release));
     deferred_.erase(deferred_.begin() + static_cast<ptrdiff_t>(i));
     deferred_bytes_.erase(deferred_bytes_.begin() + static_cast<ptrdiff_t>(i));
     return;

@@ -23,6 +23,8 @@ constexpr uint64_t kMaxManualBytes = 4ull << 30;
 // meets back-pressure: the server stops reading, the router stops reading
 // that guest, and the guest's own sends block.
 constexpr uint64_t kMaxBacklogBytes = 256ull << 20;
+// Freed staging blocks kept for reuse (StagingPool).
+constexpr uint64_t kStagingCacheBytes = 256ull << 20;
 }  // namespace
 
 // A guest thread's twin: runs that thread's calls in order, so a blocking call
@@ -43,7 +45,8 @@ struct Connection::Shadow {
   std::thread worker;
 };
 
-Connection::Connection(const ServerApi &api, int fd) : api_(api), channel_(fd) {}
+Connection::Connection(const ServerApi &api, int fd)
+    : api_(api), channel_(fd), staging_(kStagingCacheBytes) {}
 
 Connection::~Connection() {
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows;
@@ -66,7 +69,7 @@ Connection::~Connection() {
   for (auto &d : deferred_) {
     if (!d.done()) continue;
     d.release();
-    std::free(d.buffer);
+    staging_.give(d.buffer);
   }
   deferred_.clear();
 }
@@ -355,7 +358,7 @@ void Connection::flush_deferred() {
       }
     }
     it->release();
-    std::free(it->buffer);
+    staging_.give(it->buffer);
     deferred_bytes_ -= std::min(it->bytes, deferred_bytes_);
     it = deferred_.erase(it);
   }

@@ -20,6 +20,7 @@
 #include "hira/server.h"
 #include "hira/trace.h"
 #include "hira/window.h"
+#include "staging_pool.h"
 
 namespace hira::server {
 
@@ -41,6 +42,7 @@ class Connection {
   void unreserve_deferred(uint64_t bytes);
   // `token`: the Data frame that carries the buffer to the guest when done;
   // none for an in buffer, which is only freed then.
+  StagingPool &staging() { return staging_; }
   void add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
                     std::function<bool()> done, std::function<void()> release);
   // Sends the deferred buffers that are done, in order: called before every
@@ -118,6 +120,7 @@ class Connection {
     std::function<bool()> done;
     std::function<void()> release;
   };
+  StagingPool staging_;
   std::mutex deferred_mu_;  // held while sending, so Data frames keep their order
   std::deque<DeferredOut> deferred_;
   uint64_t deferred_bytes_ = 0;  // reserved: in calls and waiting here

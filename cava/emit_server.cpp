@@ -72,7 +72,7 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
     if (send) {
       c.line("const uint8_t *hira_src = " + a + ".bulk(" + bytes + ");");
       c.line("if (hira_src == nullptr) { " + reject("BadFrame", arg) + " }");
-      c.line("std::memcpy(hira_staging_" + param + ", hira_src, " + bytes + ");");
+      c.line("::hira::copy_bulk(hira_staging_" + param + ", hira_src, " + bytes + ");");
     }
     c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
            ")hira_staging_" + param + ";");
@@ -516,6 +516,7 @@ std::string emit_server(const Api &api) {
   c.line("#include <dlfcn.h>");
   c.line("#include <memory>");
   c.line();
+  c.line("#include \"hira/bulk_copy.h\"");
   c.line("#include \"hira/server.h\"");
   c.line();
   for (const auto &cb : api.callbacks) emit_trampoline(c, cb);

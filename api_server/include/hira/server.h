@@ -122,10 +122,7 @@ class CallContext {
   std::vector<uint64_t> arena_sizes_;
   Scratch *scratch_;
   std::vector<uint64_t> release_after_reply_;
-  struct FreeDeleter {
-    void operator()(void *p) const { std::free(p); }
-  };
-  std::vector<std::unique_ptr<void, FreeDeleter>> deferred_;
+  std::vector<void *> deferred_;  // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
   friend class Connection;
   uint64_t arena_bytes_ = 0;
