@@ -21,6 +21,7 @@ CallContext::CallContext(Connection &conn, uint32_t thread, Reader args, Scratch
 CallContext::~CallContext() {
   for (const uint64_t bytes : deferred_bytes_) conn_.unreserve_deferred(bytes);
   for (void *p : deferred_) conn_.staging().give(p);
+  for (void *p : manual_in_use_) conn_.end_manual_use(p);
   if (scratch_ == nullptr) return;
   // Keep the largest block for the next call on this thread.
   for (size_t i = 0; i < arena_.size(); ++i) {
@@ -113,7 +114,11 @@ void CallContext::release_handle(void *obj, uint32_t type) { conn_.handles().rel
 
 void *CallContext::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
   void *p = conn_.manual_buffer(guest_addr, bytes);
-  if (p == nullptr) reject(wire::ReplyStatus::OutOfMemory, detail_);
+  if (p == nullptr) {
+    reject(wire::ReplyStatus::OutOfMemory, detail_);
+  } else {
+    manual_in_use_.push_back(p);
+  }
   return p;
 }
 

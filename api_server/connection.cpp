@@ -27,6 +27,10 @@ constexpr uint64_t kMaxBacklogBytes = 256ull << 20;
 constexpr uint64_t kStagingCacheBytes = 256ull << 20;
 }  // namespace
 
+// The one connection of this server process, for the spec's utilities
+// (hold_manual_block / drop_manual_block run on the real library's threads).
+std::atomic<Connection *> g_connection{nullptr};
+
 // A guest thread's twin: runs that thread's calls in order, so a blocking call
 // in one guest thread never holds up another.
 struct Connection::Shadow {
@@ -46,7 +50,9 @@ struct Connection::Shadow {
 };
 
 Connection::Connection(const ServerApi &api, int fd)
-    : api_(api), channel_(fd), staging_(kStagingCacheBytes) {}
+    : api_(api), channel_(fd), staging_(kStagingCacheBytes) {
+  g_connection.store(this);
+}
 
 Connection::~Connection() {
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows;
@@ -413,26 +419,91 @@ void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {
 void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
   constexpr uint64_t kPage = 4096;
   std::lock_guard lock(mu_);
-  auto &block = manual_[guest_addr];
-  if (block.data && block.size >= bytes) return block.data.get();
-  if (bytes > kMaxManualBytes || manual_bytes_ > kMaxManualBytes - bytes) return nullptr;
+  uint8_t *&current = manual_[guest_addr];
+  if (current != nullptr) {
+    ManualBlock &b = manual_blocks_.at(current);
+    if (b.size >= bytes) {
+      ++b.calls;
+      return current;
+    }
+  }
+  if (bytes > kMaxManualBytes || manual_bytes_ > kMaxManualBytes - bytes) {
+    if (current == nullptr) manual_.erase(guest_addr);
+    return nullptr;
+  }
   const uint64_t rounded = bytes == 0 ? kPage : (bytes + kPage - 1) / kPage * kPage;
   void *p = nullptr;
-  if (::posix_memalign(&p, kPage, rounded) != 0) return nullptr;
+  if (::posix_memalign(&p, kPage, rounded) != 0) {
+    if (current == nullptr) manual_.erase(guest_addr);
+    return nullptr;
+  }
   std::memset(p, 0, rounded);
-  if (block.data) retired_manual_.push_back(std::exchange(block, ManualBlock{}));
-  block.data.reset(static_cast<uint8_t *>(p));
-  block.size = bytes;
+  uint8_t *outgrown = std::exchange(current, static_cast<uint8_t *>(p));
+  ManualBlock &b = manual_blocks_[current];
+  b.data.reset(current);
+  b.size = bytes;
+  b.calls = 1;
   manual_bytes_ += bytes;
+  if (outgrown != nullptr) maybe_free_manual(outgrown);
   return p;
+}
+
+void Connection::maybe_free_manual(uint8_t *p) {
+  const auto it = manual_blocks_.find(p);
+  if (it == manual_blocks_.end()) return;
+  const ManualBlock &b = it->second;
+  if (b.calls != 0 || b.holds != 0 || (!b.owned && !b.released)) return;
+  for (auto m = manual_.begin(); m != manual_.end(); ++m) {
+    if (m->second == p) {
+      manual_.erase(m);
+      break;
+    }
+  }
+  manual_bytes_ -= std::min(b.size, manual_bytes_);
+  manual_blocks_.erase(it);
+}
+
+void Connection::end_manual_use(void *block) {
+  std::lock_guard lock(mu_);
+  const auto it = manual_blocks_.find(static_cast<uint8_t *>(block));
+  if (it == manual_blocks_.end() || it->second.calls == 0) return;
+  --it->second.calls;
+  maybe_free_manual(it->first);
 }
 
 void Connection::release_manual_buffer(uint64_t guest_addr) {
   std::lock_guard lock(mu_);
   const auto it = manual_.find(guest_addr);
   if (it == manual_.end()) return;
-  manual_bytes_ -= it->second.size;
+  uint8_t *p = it->second;
   manual_.erase(it);
+  manual_blocks_.at(p).released = true;
+  maybe_free_manual(p);
+}
+
+void Connection::hold_manual(void *block) {
+  std::lock_guard lock(mu_);
+  const auto it = manual_blocks_.find(static_cast<uint8_t *>(block));
+  if (it == manual_blocks_.end()) return;
+  ++it->second.holds;
+  it->second.owned = true;
+}
+
+void Connection::drop_manual(void *block) {
+  std::lock_guard lock(mu_);
+  const auto it = manual_blocks_.find(static_cast<uint8_t *>(block));
+  if (it == manual_blocks_.end() || it->second.holds == 0) return;
+  --it->second.holds;
+  maybe_free_manual(it->first);
+}
+
+void *hold_manual_block(void *block) {
+  if (Connection *c = g_connection.load(); c != nullptr && block != nullptr) c->hold_manual(block);
+  return block;
+}
+
+void drop_manual_block(void *block) {
+  if (Connection *c = g_connection.load(); c != nullptr && block != nullptr) c->drop_manual(block);
 }
 
 uint8_t *Connection::register_mapped(void *addr, uint64_t bytes) {

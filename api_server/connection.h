@@ -50,8 +50,13 @@ class Connection {
   // that the call that fills it completed.
   void flush_deferred();
 
+  // The block for guest_addr, used by a call until end_manual_use().
   void *manual_buffer(uint64_t guest_addr, uint64_t bytes);
+  void end_manual_use(void *block);
   void release_manual_buffer(uint64_t guest_addr);
+  // An object (the real library's) uses / stops using a block.
+  void hold_manual(void *block);
+  void drop_manual(void *block);
   void *callback_userdata(uint64_t guest_id, uint32_t callback_id);
   bool invoke_callback(const CallbackRegistration &reg, Writer &args,
                        std::unique_ptr<uint8_t[]> *data, Reader *result);
@@ -102,17 +107,25 @@ class Connection {
 
   std::mutex mu_;
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows_;
-  // lifetime_manual buffers by guest address. Page-aligned: the real library
-  // may keep using one as device memory (CL_MEM_USE_HOST_PTR) and rely on
-  // its device's base-address alignment. Never moved or freed while in use:
-  // an outgrown buffer retires (the library may still hold it) until the end.
+  // lifetime_manual buffers. Page-aligned: the real library may keep using
+  // one as device memory (CL_MEM_USE_HOST_PTR) and rely on its device's
+  // base-address alignment. Never moved, and never freed while a call or an
+  // object uses it: a block objects held (hold_manual) goes when the last of
+  // them drops it; one nothing ever held stays, as the library may still
+  // use it, until the guest's address is released (deallocate) or the end.
   struct ManualBlock {
     struct Free {
       void operator()(uint8_t *p) const { std::free(p); }
     };
     std::unique_ptr<uint8_t, Free> data;
     uint64_t size = 0;
+    uint32_t calls = 0;     // calls in progress that use it
+    uint32_t holds = 0;     // objects that use it (hold_manual)
+    bool owned = false;     // an object held it once: freed with the last
+    bool released = false;  // its guest address was released (deallocate)
   };
+  // Frees block p if nothing uses it any more (mu_ held).
+  void maybe_free_manual(uint8_t *p);
   struct DeferredOut {
     std::optional<uint64_t> token;
     void *buffer;
@@ -123,10 +136,10 @@ class Connection {
   StagingPool staging_;
   std::mutex deferred_mu_;  // held while sending, so Data frames keep their order
   std::deque<DeferredOut> deferred_;
-  uint64_t deferred_bytes_ = 0;  // reserved: in calls and waiting here
-  std::map<uint64_t, ManualBlock> manual_;
-  std::vector<ManualBlock> retired_manual_;
-  uint64_t manual_bytes_ = 0;  // sum of the sizes of manual_ and retired_manual_
+  uint64_t deferred_bytes_ = 0;                     // reserved: in calls and waiting here
+  std::map<uint8_t *, ManualBlock> manual_blocks_;  // by data
+  std::map<uint64_t, uint8_t *> manual_;            // guest address -> its current block
+  uint64_t manual_bytes_ = 0;                       // sum of the blocks' sizes
   // Regions the real library mapped (a region may be mapped more than once).
   struct Mapping {
     uint64_t bytes = 0;

@@ -52,6 +52,14 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     // The server decides nothing from the guest's handles (its conditions
     // arrive as the guest's decisions); utilities that ask get 0.
     c.line("#define lapis_is_handle(v, T) ((void)(v), 0)");
+    // Objects of the real library that keep using a lifetime_manual block
+    // (hira/server.h; declared here, before the utilities that use them).
+    c.line(
+        "namespace hira::server { void *hold_manual_block(void *block); "
+        "void drop_manual_block(void *block); }");
+    c.line("#define lapis_in_server 1");
+    c.line("#define lapis_manual_hold(p) ::hira::server::hold_manual_block((void *)(p))");
+    c.line("#define lapis_manual_drop(p) ::hira::server::drop_manual_block((void *)(p))");
     // In server_value: the object behind a wire id (the call is refused if unknown).
     c.line(
         "#define lapis_handle_object(hira_wire_id, T) "
@@ -59,6 +67,9 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
         "hira_handle_type<T>::id, hira_arg))");
   }
   if (side == Side::Guest) {
+    c.line("#define lapis_in_server 0");
+    c.line("#define lapis_manual_hold(p) ((void *)(p))");
+    c.line("#define lapis_manual_drop(p) ((void)(p))");
     c.line(
         "#define lapis_handle_id(h, T) ((h) == 0 ? 0 : ::hira::guest::unbox_handle("
         "(const void *)(uintptr_t)(h), hira_handle_type<T>::id))");

@@ -136,6 +136,19 @@ int __lapis_is_handle(const volatile void *v, const volatile void *type_marker);
 unsigned long long lapis_mul(unsigned long long a, unsigned long long b);
 unsigned long long lapis_add(unsigned long long a, unsigned long long b);
 
+/* In utilities: 1 in the API server, 0 in the guest library. */
+#ifndef lapis_in_server
+#define lapis_in_server 0
+#endif
+/* In utilities run by the API server: an object of the real library starts
+ * (lapis_manual_hold, which returns p) or stops (lapis_manual_drop) using
+ * the server's copy p of a lifetime_manual buffer (e.g. the storage of a
+ * CL_MEM_USE_HOST_PTR buffer). A copy objects held is freed when the last of
+ * them drops it; one never held lives until the process ends. Nothing in the
+ * guest. */
+void *lapis_manual_hold(void *p);
+void lapis_manual_drop(void *p);
+
 /* In utilities: 1 in the ICD vendor variant of a guest library, else 0. */
 #ifndef lapis_icd_vendor
 #define lapis_icd_vendor 0

@@ -254,3 +254,21 @@ TEST(OpenClLoader, DropInLibraryExportsTheVersionNodesAppsLinkAgainst) {
 
 }  // namespace
 }  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// Objects whose storage is the server's copy of guest memory give it back
+// when the implementation destroys them: 4.3 GiB of CL_MEM_USE_HOST_PTR
+// buffers made and released one after another all succeed, as natively.
+TEST(OpenClServerMemory, UseHostPtrCopiesGoWithTheirBuffers) {
+  const RunResult native = run({program("host_ptr_churn")});
+  ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
+  Router router;
+  const RunResult remoted = run({program("host_ptr_churn")}, dropin_env(router));
+  EXPECT_EQ(remoted.exit_code, 0) << remoted.err;
+  EXPECT_EQ(remoted.out, native.out);
+}
+
+}  // namespace
+}  // namespace hira::test

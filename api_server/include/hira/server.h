@@ -24,6 +24,13 @@ struct Scratch {
 
 // What a handler needs for one call: the decoded command, the reply being
 // built, the guest process's handle table and a per-call arena.
+// For the spec's utilities in the API server (lapis_manual_hold/drop): an
+// object of the real library starts / stops using a lifetime_manual block
+// (the server's copy of the application's memory behind it). The block is
+// freed when the last object that held it drops it. Thread-safe.
+void *hold_manual_block(void *block);
+void drop_manual_block(void *block);
+
 class CallContext {
  public:
   CallContext(Connection &conn, uint32_t thread, Reader args, Scratch *scratch = nullptr);
@@ -122,7 +129,8 @@ class CallContext {
   std::vector<uint64_t> arena_sizes_;
   Scratch *scratch_;
   std::vector<uint64_t> release_after_reply_;
-  std::vector<void *> deferred_;  // staging blocks not handed over yet
+  std::vector<void *> manual_in_use_;  // blocks this call uses (end_manual_use)
+  std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
   friend class Connection;
   uint64_t arena_bytes_ = 0;
