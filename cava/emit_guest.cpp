@@ -347,7 +347,7 @@ void emit_stub(Code &c, const Function &f) {
   const bool ret_allocated = f.ret_value && f.ret_value->kind == Value::Kind::Handle &&
                              f.ret_value->allocate && f.ret_value->handle_is_pointer;
   if (after || ret_allocated) {
-    c.line("if (" + success_test(f, "hira_ret") + ") {");
+    open_if_success(c, f, "hira_ret");
     if (ret_allocated) c.line("::hira::guest::retain_handle((const void *)hira_ret);");
     for (const auto &p : f.params) {
       if (p.value->mapped) c.line("::hira::guest::release_region(" + p.name + ");");

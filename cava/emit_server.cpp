@@ -366,7 +366,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     if (d == nullptr) continue;
     const auto &df = *d->deferred;
     c.line("if (hira_staging_" + p.name + " != nullptr) {  // deferred");
-    c.line("if (" + success_test(f, "hira_ret") + ") {");
+    open_if_success(c, f, "hira_ret");
     c.line("const auto hira_obj = *" + df.event_param + ";");
     c.line("if (!hira_own_" + p.name + ") " + df.retain_fn + "(hira_obj);");
     const std::string done = "[hira_obj] { return " + df.done_fn + "(hira_obj) != 0; }";
@@ -381,7 +381,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line("if (hira_own_" + p.name + ") " + df.event_param + " = nullptr;");
     c.line("}");
   }
-  c.line("if (" + success_test(f, "hira_ret") + ") {");
+  open_if_success(c, f, "hira_ret");
   for (const auto &p : f.params) emit_refcount(c, *p.value, p.name);
   for (const auto &p : f.params) {
     if (p.value->mapped) c.line("hira_ctx.unregister_mapped((void *)" + p.name + ");");

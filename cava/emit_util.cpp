@@ -158,6 +158,14 @@ std::string success_test(const Function &f, const std::string &ret) {
   return "(" + ret + " == (" + f.success->text + "))";
 }
 
+void open_if_success(Code &c, const Function &f, const std::string &ret) {
+  if (f.returns_void || !f.success) {
+    c.line("{");  // every call succeeds
+  } else {
+    c.line("if (" + ret + " == (" + f.success->text + ")) {");
+  }
+}
+
 namespace {
 std::string loop_var(int depth) { return "hira_i" + std::to_string(depth); }
 }  // namespace

@@ -85,5 +85,7 @@ bool emit_branches(Code &c, const Value &v, Each &&each) {
   return true;
 }
 std::string success_test(const Function &f, const std::string &ret);
+// Opens the block that runs when the call succeeded ("{" where all do).
+void open_if_success(Code &c, const Function &f, const std::string &ret);
 
 }  // namespace cava
