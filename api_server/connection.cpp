@@ -190,22 +190,24 @@ int Connection::run() {
 // call, so nothing queues behind it. A guest that does it anyway stalls only
 // itself; the server says so once.
 void Connection::wait_for_backlog() {
+  if (backlog_bytes_.load(std::memory_order_relaxed) < kMaxBacklogBytes) return;
   std::unique_lock lock(backlog_mu_);
-  if (backlog_bytes_ < kMaxBacklogBytes) return;
   if (!backlog_cv_.wait_for(lock, std::chrono::seconds(10),
                             [&] { return backlog_bytes_ < kMaxBacklogBytes; })) {
     std::fprintf(stderr,
                  "hira-server(%s): the guest sent %llu MiB of calls that cannot run yet (a "
                  "call it made earlier is blocked); reading more when they drain\n",
-                 api_.name, static_cast<unsigned long long>(backlog_bytes_ >> 20));
+                 api_.name, static_cast<unsigned long long>(backlog_bytes_.load() >> 20));
     backlog_cv_.wait(lock, [&] { return backlog_bytes_ < kMaxBacklogBytes; });
   }
 }
 
 void Connection::drained(uint64_t bytes) {
-  std::lock_guard lock(backlog_mu_);
-  backlog_bytes_ -= std::min(bytes, backlog_bytes_);
-  if (backlog_bytes_ < kMaxBacklogBytes) backlog_cv_.notify_all();
+  const uint64_t before = backlog_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  if (before >= kMaxBacklogBytes && before - bytes < kMaxBacklogBytes) {
+    std::lock_guard lock(backlog_mu_);  // the reader may be about to wait
+    backlog_cv_.notify_all();
+  }
 }
 
 void Connection::reply_status(const Frame &call, wire::ReplyStatus status, uint32_t detail) {
@@ -246,16 +248,14 @@ void Connection::dispatch(Frame f) {
     }
     s = slot.get();
   }
-  uint64_t seq;
-  {
+  // Only this (the reading) thread counts arrivals.
+  const uint64_t seq = ++arrivals_;
+  if (async) {
     std::lock_guard lock(order_mu_);
-    seq = ++arrivals_;
-    if (async) unfinished_async_.insert(seq);
+    unfinished_async_.insert(seq);
+    unfinished_count_.fetch_add(1, std::memory_order_release);
   }
-  {
-    std::lock_guard backlog(backlog_mu_);
-    backlog_bytes_ += f.size;
-  }
+  backlog_bytes_.fetch_add(f.size, std::memory_order_relaxed);
   std::lock_guard lock(s->mu);
   s->queue.push_back(std::move(f));
   s->seqs.push_back(seq);
@@ -283,7 +283,8 @@ void Connection::shadow_loop(Shadow *s) {
     // its own shadow thread; the guest saw it return, so it must take effect
     // first (clSetKernelArg in one thread, the enqueue in another). Async
     // calls never wait on other threads, so this cannot deadlock.
-    {
+    // (No async call unfinished at all, the common case: no lock.)
+    if (unfinished_count_.load(std::memory_order_acquire) != 0) {
       std::unique_lock lock(order_mu_);
       order_cv_.wait(
           lock, [&] { return unfinished_async_.empty() || *unfinished_async_.begin() >= seq; });
@@ -295,6 +296,7 @@ void Connection::shadow_loop(Shadow *s) {
     if (async) {
       std::lock_guard lock(order_mu_);
       unfinished_async_.erase(seq);
+      unfinished_count_.fetch_sub(1, std::memory_order_release);
       order_cv_.notify_all();
     }
   }

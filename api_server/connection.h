@@ -2,6 +2,7 @@
 // shadow threads and in-flight callbacks.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -155,14 +156,15 @@ class Connection {
   // stops reading above kMaxBacklogBytes (see wait_for_backlog).
   std::mutex backlog_mu_;
   std::condition_variable backlog_cv_;
-  uint64_t backlog_bytes_ = 0;
+  std::atomic<uint64_t> backlog_bytes_{0};
   void wait_for_backlog();
   void drained(uint64_t bytes);
   // Cross-thread order of async calls (see shadow_loop).
   std::mutex order_mu_;
   std::condition_variable order_cv_;
-  uint64_t arrivals_ = 0;
+  uint64_t arrivals_ = 0;  // the reading thread's only
   std::set<uint64_t> unfinished_async_;
+  std::atomic<uint64_t> unfinished_count_{0};  // unfinished_async_.size()
   bool closed_ = false;
 };
 

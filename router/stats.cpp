@@ -10,31 +10,37 @@ void Stats::add_api(const RouterModule &m) {
   std::lock_guard lock(mu_);
   auto &a = apis_[m.name];
   a.module = &m;
-  a.functions.resize(m.function_count);
+  a.functions = std::make_unique<FunctionStats[]>(m.function_count);
+}
+
+FunctionStats *Stats::function(const RouterModule &m, uint32_t func) {
+  const auto it = apis_.find(std::string_view(m.name));
+  if (it == apis_.end() || func >= it->second.module->function_count) return nullptr;
+  return &it->second.functions[func];
 }
 
 void Stats::record_call(const RouterModule &m, uint32_t func, bool async, uint64_t bytes) {
-  std::lock_guard lock(mu_);
-  auto &f = apis_[m.name].functions.at(func);
-  ++f.calls;
-  if (async) ++f.async_calls;
-  f.bytes_in += bytes;
+  FunctionStats *f = function(m, func);
+  if (f == nullptr) return;
+  f->calls.fetch_add(1, std::memory_order_relaxed);
+  if (async) f->async_calls.fetch_add(1, std::memory_order_relaxed);
+  f->bytes_in.fetch_add(bytes, std::memory_order_relaxed);
 }
 
 void Stats::record_reply(const RouterModule &m, uint32_t func, uint64_t bytes, uint64_t ns,
                          bool ok) {
-  std::lock_guard lock(mu_);
-  auto &f = apis_[m.name].functions.at(func);
-  f.bytes_out += bytes;
-  f.total_ns += ns;
-  f.max_ns = std::max(f.max_ns, ns);
-  if (!ok) ++f.failed;
+  FunctionStats *f = function(m, func);
+  if (f == nullptr) return;
+  f->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+  f->total_ns.fetch_add(ns, std::memory_order_relaxed);
+  uint64_t seen = f->max_ns.load(std::memory_order_relaxed);
+  while (ns > seen && !f->max_ns.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+  }
+  if (!ok) f->failed.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Stats::record_rejected(const RouterModule &m, uint32_t func) {
-  std::lock_guard lock(mu_);
-  auto &fs = apis_[m.name].functions;
-  if (func < fs.size()) ++fs[func].rejected;
+  if (FunctionStats *f = function(m, func)) f->rejected.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Stats::forget_guest(const std::string &guest) {
@@ -69,19 +75,21 @@ void Stats::print(FILE *out) const {
   std::lock_guard lock(mu_);
   for (const auto &[name, a] : apis_) {
     uint64_t total = 0;
-    for (const auto &f : a.functions) total += f.calls + f.rejected;
+    for (uint32_t i = 0; i < a.module->function_count; ++i) {
+      total += a.functions[i].calls + a.functions[i].rejected;
+    }
     if (total == 0) continue;
     fmt::print(out, "\nhira: calls to the {} API\n", name);
     fmt::print(out, "{:<28} {:>9} {:>7} {:>8} {:>12} {:>12} {:>10}\n", "function", "calls", "async",
                "failed", "bytes in", "bytes out", "avg us");
-    for (uint32_t i = 0; i < a.functions.size(); ++i) {
+    for (uint32_t i = 0; i < a.module->function_count; ++i) {
       const auto &f = a.functions[i];
       if (f.calls == 0 && f.rejected == 0) continue;
       const uint64_t sync = f.calls - f.async_calls;
       const double avg_us = sync == 0 ? 0.0 : static_cast<double>(f.total_ns) / sync / 1000.0;
       fmt::print(out, "{:<28} {:>9} {:>7} {:>8} {:>12} {:>12} {:>10.1f}\n",
-                 a.module->function_names[i], f.calls, f.async_calls, f.failed + f.rejected,
-                 f.bytes_in, f.bytes_out, avg_us);
+                 a.module->function_names[i], f.calls.load(), f.async_calls.load(),
+                 f.failed + f.rejected, f.bytes_in.load(), f.bytes_out.load(), avg_us);
     }
     for (const auto &[guest, rs] : a.guests) {
       for (uint32_t r = 0; r < rs.size(); ++r) {
@@ -104,13 +112,14 @@ nlohmann::json Stats::json() const {
   for (const auto &[name, a] : apis_) {
     auto &aj = j[name];
     aj["functions"] = nlohmann::json::object();
-    for (uint32_t i = 0; i < a.functions.size(); ++i) {
+    for (uint32_t i = 0; i < a.module->function_count; ++i) {
       const auto &f = a.functions[i];
       if (f.calls == 0 && f.rejected == 0) continue;
       aj["functions"][a.module->function_names[i]] = {
-          {"calls", f.calls},       {"async", f.async_calls}, {"rejected", f.rejected},
-          {"failed", f.failed},     {"bytes_in", f.bytes_in}, {"bytes_out", f.bytes_out},
-          {"total_ns", f.total_ns}, {"max_ns", f.max_ns}};
+          {"calls", f.calls.load()},       {"async", f.async_calls.load()},
+          {"rejected", f.rejected.load()}, {"failed", f.failed.load()},
+          {"bytes_in", f.bytes_in.load()}, {"bytes_out", f.bytes_out.load()},
+          {"total_ns", f.total_ns.load()}, {"max_ns", f.max_ns.load()}};
     }
     aj["resources"] = nlohmann::json::object();
     for (const auto &[guest, rs] : a.guests) {

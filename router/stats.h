@@ -1,9 +1,11 @@
 // What the router saw: calls per function and resources per guest.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -13,15 +15,17 @@
 
 namespace hira::router {
 
+// Counted without a lock: every call of every guest passes here twice, and
+// a lock shared by all sessions' pumps would cost each call its cache line.
 struct FunctionStats {
-  uint64_t calls = 0;
-  uint64_t async_calls = 0;
-  uint64_t rejected = 0;  // refused by the router (malformed, unknown)
-  uint64_t failed = 0;    // the server could not run it (bad handle, no server, ...)
-  uint64_t bytes_in = 0;  // guest -> server payload
-  uint64_t bytes_out = 0;
-  uint64_t total_ns = 0;  // sync calls: router-observed round trip
-  uint64_t max_ns = 0;
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> async_calls{0};
+  std::atomic<uint64_t> rejected{0};  // refused by the router (malformed, unknown)
+  std::atomic<uint64_t> failed{0};    // the server could not run it (bad handle, no server, ...)
+  std::atomic<uint64_t> bytes_in{0};  // guest -> server payload
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> total_ns{0};  // sync calls: router-observed round trip
+  std::atomic<uint64_t> max_ns{0};
 };
 
 struct ResourceStats {
@@ -47,12 +51,14 @@ class Stats {
 
  private:
   struct ApiStats {
-    const RouterModule *module;
-    std::vector<FunctionStats> functions;
+    const RouterModule *module = nullptr;
+    std::unique_ptr<FunctionStats[]> functions;                // module->function_count of them
     std::map<std::string, std::vector<ResourceStats>> guests;  // guest -> per resource
   };
-  mutable std::mutex mu_;
-  std::map<std::string, ApiStats> apis_;
+  // The functions' counters of an API (apis_ does not change after add_api).
+  FunctionStats *function(const RouterModule &m, uint32_t func);
+  mutable std::mutex mu_;  // guards the resources
+  std::map<std::string, ApiStats, std::less<>> apis_;
 };
 
 }  // namespace hira::router
