@@ -125,6 +125,7 @@ bool Connection::handshake() {
       signature != api_.signature) {
     status = wire::ReplyStatus::Unsupported;
   }
+  heartbeats_ = (f.header.flags & wire::kFlagHeartbeats) != 0;
   uint32_t flags = window_ ? uint32_t{wire::kFlagWindow} : 0u;
   if (rings) flags |= wire::kFlagRings;
   channel_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(status), 0, 0, flags),
@@ -137,6 +138,36 @@ int Connection::run() {
   if (!handshake()) {
     std::fprintf(stderr, "hira-server(%s): handshake failed: not a guest of this API\n", api_.name);
     return 2;
+  }
+  // A guest that times its calls out hears from the server twice a second
+  // while one of its sync calls runs: a long kernel is not a stopped server.
+  struct Heartbeats {
+    explicit Heartbeats(Connection &conn) : c(conn) {}
+    Connection &c;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop = false;
+    std::thread beat;
+    ~Heartbeats() {
+      if (!beat.joinable()) return;
+      {
+        std::lock_guard lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      beat.join();
+    }
+  } heartbeats(*this);
+  if (heartbeats_) {
+    heartbeats.beat = std::thread([&heartbeats] {
+      std::unique_lock lock(heartbeats.mu);
+      while (!heartbeats.cv.wait_for(lock, std::chrono::milliseconds(500),
+                                     [&] { return heartbeats.stop; })) {
+        if (heartbeats.c.running_sync_.load() > 0) {
+          heartbeats.c.channel_.send(make_header(wire::Kind::Heartbeat), nullptr);
+        }
+      }
+    });
   }
   for (;;) {
     wait_for_backlog();
@@ -310,6 +341,8 @@ void Connection::execute(Shadow *s, Frame &f) {
     std::fprintf(stderr, "hira-trace(server): thread %u: %s%s\n", s->thread,
                  api_.function_names[func], ctx.is_async() ? " (async)" : "");
   }
+  const bool sync = !ctx.is_async();
+  if (sync) running_sync_.fetch_add(1);
   if (api_.bound[func] == 0) {
     ctx.reject(wire::ReplyStatus::Unsupported, 0);
   } else {
@@ -327,6 +360,7 @@ void Connection::execute(Shadow *s, Frame &f) {
   } else {
     send_reply(f, ctx, s);
   }
+  if (sync) running_sync_.fetch_sub(1);
   for (const uint64_t addr : ctx.release_after_reply_) release_manual_buffer(addr);
   channel_.recycle(std::move(f));
 }

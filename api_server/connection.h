@@ -157,6 +157,8 @@ class Connection {
   std::mutex backlog_mu_;
   std::condition_variable backlog_cv_;
   std::atomic<uint64_t> backlog_bytes_{0};
+  bool heartbeats_ = false;           // the guest asked for them (kFlagHeartbeats)
+  std::atomic<int> running_sync_{0};  // sync calls executing now
   void wait_for_backlog();
   void drained(uint64_t bytes);
   // Cross-thread order of async calls (see shadow_loop).

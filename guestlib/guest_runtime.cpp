@@ -154,10 +154,15 @@ class Connection {
   // for other calls it hands over, callbacks it queues.
   void wait(Waiter &w) {
     std::unique_lock lock(mu_);
-    const auto deadline = call_timeout() == 0 ? std::chrono::steady_clock::time_point::max()
-                                              : std::chrono::steady_clock::now() +
-                                                    std::chrono::seconds(call_timeout());
+    // The timeout runs from the call or from the last frame heard, whichever
+    // is later: the server sends heartbeats while a long call runs.
+    const auto start = std::chrono::steady_clock::now();
+    auto deadline_now = [&] {
+      if (call_timeout() == 0) return std::chrono::steady_clock::time_point::max();
+      return std::max(start, last_heard_.load()) + std::chrono::seconds(call_timeout());
+    };
     while (!w.done) {
+      const auto deadline = deadline_now();
       if (std::chrono::steady_clock::now() >= deadline) {
         give_up(lock);
         break;
@@ -281,7 +286,8 @@ class Connection {
     w.put_bulk(name.data(), name.size());
     w.put_u64(api_.signature);
     w.put_u32(static_cast<uint32_t>(::getpid()));
-    uint32_t flags = 0;
+    // A guest that times calls out wants heartbeats while long ones run.
+    uint32_t flags = call_timeout() != 0 ? uint32_t{wire::kFlagHeartbeats} : 0u;
     std::vector<int> fds;
     if (window_fd >= 0) {
       flags |= wire::kFlagWindow;
@@ -364,6 +370,8 @@ class Connection {
       mark_dead_locked();
       return true;
     }
+    last_heard_.store(std::chrono::steady_clock::now());
+    if (f.kind() == wire::Kind::Heartbeat) return true;  // only says the server lives
     if (f.kind() == wire::Kind::Reply) {
       std::lock_guard lock(mu_);
       const auto it = waiting_.find(f.header.call_id);
@@ -482,6 +490,9 @@ class Connection {
   std::unique_ptr<MappedWindow> window_;
   std::unique_ptr<WindowArena> arena_;
   std::unique_ptr<RingPair> rings_;  // offered, until the router answers
+  // When the last frame arrived (any frame, heartbeats too): the call timeout
+  // counts silence.
+  std::atomic<std::chrono::steady_clock::time_point> last_heard_{};
   std::atomic<uint64_t> next_id_{1};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -176,7 +176,7 @@ bool GuestSession::handshake() {
     }
   }
   std::vector<int> server_fds;
-  f.header.flags = 0;
+  f.header.flags &= wire::kFlagHeartbeats;  // the guest's wish passes; descriptors are ours
   if (server_window >= 0) {
     f.header.flags |= wire::kFlagWindow;
     server_fds.push_back(server_window);
@@ -458,7 +458,8 @@ void GuestSession::server_to_guest() {
       f.header.func = p.func;
       if (!guest_.forward(f)) break;
       server_->recycle(std::move(f));
-    } else if (f.kind() == wire::Kind::Callback || f.kind() == wire::Kind::Data) {
+    } else if (f.kind() == wire::Kind::Callback || f.kind() == wire::Kind::Data ||
+               f.kind() == wire::Kind::Heartbeat) {
       if (!guest_.forward(f)) break;
       server_->recycle(std::move(f));
     } else {

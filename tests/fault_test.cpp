@@ -124,6 +124,19 @@ TEST(Faults, AStoppedServerFailsCallsAfterTheCallTimeout) {
   EXPECT_TRUE(router.process().running());
 }
 
+// The timeout counts silence, not a call's length: while a call runs, its
+// server says so twice a second, so a call three times longer than the
+// timeout still returns its result (a stopped server, above, says nothing).
+TEST(Faults, ALongCallOutlivesTheCallTimeoutWhileItsServerAnswers) {
+  Router router;
+  auto env = router.guest_env();
+  env.insert_or_assign("HIRA_CALL_TIMEOUT_S", std::string("1"));
+  const RunResult r = run({kStress, "sleep", "3000"}, env, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("status=0"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("no reply within"), std::string::npos) << r.err;
+}
+
 TEST(Faults, WithoutACallTimeoutALongCallIsWaitedFor) {
   Router router;
   auto env = router.guest_env();

@@ -27,6 +27,7 @@ enum class Kind : uint16_t {
   CallbackDone = 6,  // guest -> server: callback finished (+ return blob)
   Bye = 7,           // either way: orderly close
   Data = 8,          // server -> guest: a deferred out buffer (call_id = its token)
+  Heartbeat = 9,     // server -> guest: a sync call is still running (kFlagHeartbeats)
 };
 
 // Handle ids the guest chooses (for handles a call creates) have this bit;
@@ -51,6 +52,10 @@ enum FrameFlags : uint32_t {
   // window if both did. HelloAck: accepted; after this frame both sides
   // speak through the rings.
   kFlagRings = 1u << 3,
+  // Hello: the guest times its calls out; the server sends a Heartbeat every
+  // half second while a sync call of it runs, so that a long call is told
+  // apart from a peer that stopped.
+  kFlagHeartbeats = 1u << 4,
 };
 
 struct FrameHeader {
@@ -112,7 +117,7 @@ inline constexpr const char *status_name(ReplyStatus s) {
 inline bool header_is_sane(const FrameHeader &h) {
   return h.magic == kMagic && h.version == kVersion && h.length <= kMaxPayload &&
          h.kind >= static_cast<uint16_t>(Kind::Hello) &&
-         h.kind <= static_cast<uint16_t>(Kind::Data);
+         h.kind <= static_cast<uint16_t>(Kind::Heartbeat);
 }
 
 }  // namespace hira::wire
