@@ -18,13 +18,19 @@ namespace {
 constexpr size_t kMaxShadowThreads = 512;
 // Bytes of lifetime_manual buffers one guest process may keep.
 constexpr uint64_t kMaxManualBytes = 4ull << 30;
-// Bytes of calls read ahead of the ones running. A guest that keeps
-// sending while its calls cannot run (a shadow thread blocked in a wait)
-// meets back-pressure: the server stops reading, the router stops reading
-// that guest, and the guest's own sends block.
-constexpr uint64_t kMaxBacklogBytes = 256ull << 20;
+// Bytes of calls read ahead of the ones running (--max-backlog-mb). A
+// guest that keeps sending while its calls cannot run (a shadow thread
+// blocked in a wait) meets back-pressure: the server stops reading, the
+// router stops reading that guest, and the guest's own sends block.
+std::atomic<uint64_t> g_max_backlog_bytes{256ull << 20};
 // Freed staging blocks kept for reuse (StagingPool).
 constexpr uint64_t kStagingCacheBytes = 256ull << 20;
+}  // namespace
+
+void set_max_backlog_bytes(uint64_t bytes) { g_max_backlog_bytes.store(bytes); }
+
+namespace {
+uint64_t max_backlog() { return g_max_backlog_bytes.load(std::memory_order_relaxed); }
 }  // namespace
 
 // The one connection of this server process, for the spec's utilities
@@ -221,21 +227,21 @@ int Connection::run() {
 // call, so nothing queues behind it. A guest that does it anyway stalls only
 // itself; the server says so once.
 void Connection::wait_for_backlog() {
-  if (backlog_bytes_.load(std::memory_order_relaxed) < kMaxBacklogBytes) return;
+  if (backlog_bytes_.load(std::memory_order_relaxed) < max_backlog()) return;
   std::unique_lock lock(backlog_mu_);
   if (!backlog_cv_.wait_for(lock, std::chrono::seconds(10),
-                            [&] { return backlog_bytes_ < kMaxBacklogBytes; })) {
+                            [&] { return backlog_bytes_ < max_backlog(); })) {
     std::fprintf(stderr,
                  "hira-server(%s): the guest sent %llu MiB of calls that cannot run yet (a "
                  "call it made earlier is blocked); reading more when they drain\n",
                  api_.name, static_cast<unsigned long long>(backlog_bytes_.load() >> 20));
-    backlog_cv_.wait(lock, [&] { return backlog_bytes_ < kMaxBacklogBytes; });
+    backlog_cv_.wait(lock, [&] { return backlog_bytes_ < max_backlog(); });
   }
 }
 
 void Connection::drained(uint64_t bytes) {
   const uint64_t before = backlog_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-  if (before >= kMaxBacklogBytes && before - bytes < kMaxBacklogBytes) {
+  if (before >= max_backlog() && before - bytes < max_backlog()) {
     std::lock_guard lock(backlog_mu_);  // the reader may be about to wait
     backlog_cv_.notify_all();
   }

@@ -143,12 +143,18 @@ int server_main(const ServerApi &api, int argc, char **argv) {
                  "FILE: routers must prove they hold this key (the router's --remote-key-file)");
   app.add_flag("--no-key", no_key,
                "serve a TCP listener without a key: anyone who can connect runs calls here");
+  uint64_t max_backlog_mb = 256;
+  app.add_option("--max-backlog-mb", max_backlog_mb,
+                 "MiB of a guest's calls read ahead of the ones running; beyond it the "
+                 "server stops reading until they drain")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{65536}));
   app.add_option("--max-connections", listen.max_connections,
                  "guest connections (server processes) at once; more are closed at once")
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--library", library,
                  std::string("the real library (default ") + api.default_library + ")");
   CLI11_PARSE(app, argc, argv);
+  set_max_backlog_bytes(max_backlog_mb << 20);
   ::signal(SIGPIPE, SIG_IGN);
   if (fd >= 0) return serve_channel(api, fd, library);
   if (!listen.endpoint.empty()) {

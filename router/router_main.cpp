@@ -138,6 +138,12 @@ int main(int argc, char **argv) {
                  "guest processes served at once per listener (per VM); more are refused at "
                  "hello with 'denied by policy' (each costs an API server process)")
       ->check(CLI::Range(1u, 100000u));
+  unsigned max_backlog_mb = 256;
+  app.add_option("--max-backlog-mb", max_backlog_mb,
+                 "calls a guest process may have sent that cannot run yet (queued behind one "
+                 "of its own that blocks), in MiB; beyond it its API server stops reading "
+                 "and the guest's sends wait")
+      ->check(CLI::Range(1u, 65536u));
   std::string ready_file;
   app.add_option("--ready-file", ready_file,
                  "create this file once every listener accepts guests (for supervisors)");
@@ -200,7 +206,8 @@ int main(int argc, char **argv) {
   sandbox_options.private_network = !server_network;
   hira::router::Sandbox sandbox(sandbox_options);
   if (!quiet) std::fprintf(stderr, "hira-router: %s\n", sandbox.describe().c_str());
-  hira::router::ServerPool pool(apis, warm, sandbox);
+  hira::router::ServerPool pool(apis, warm, sandbox,
+                                {"--max-backlog-mb", std::to_string(max_backlog_mb)});
   pool.fill();
 
   if (!ready_file.empty()) {

@@ -12,8 +12,9 @@ extern char **environ;
 
 namespace hira::router {
 
-ServerPool::ServerPool(const ApiRegistry &apis, unsigned warm, Sandbox &sandbox)
-    : apis_(apis), sandbox_(sandbox), warm_(warm) {}
+ServerPool::ServerPool(const ApiRegistry &apis, unsigned warm, Sandbox &sandbox,
+                       std::vector<std::string> server_args)
+    : apis_(apis), sandbox_(sandbox), server_args_(std::move(server_args)), warm_(warm) {}
 
 ServerPool::~ServerPool() {
   std::lock_guard lock(mu_);
@@ -90,8 +91,12 @@ SpawnedServer ServerPool::spawn(const ApiEntry &api, const std::string &vm) {
   }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return {};
-  std::string path = api.server_path, fd_flag = "--fd", fd_num = "3";
-  char *argv[] = {path.data(), fd_flag.data(), fd_num.data(), nullptr};
+  std::vector<std::string> args = {api.server_path, "--fd", "3"};
+  args.insert(args.end(), server_args_.begin(), server_args_.end());
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string &path = args[0];
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(sv[0]);
@@ -106,7 +111,7 @@ SpawnedServer ServerPool::spawn(const ApiEntry &api, const std::string &vm) {
       [[maybe_unused]] const ssize_t n = ::write(2, kWhy, sizeof(kWhy) - 1);
       ::_exit(126);
     }
-    ::execve(path.c_str(), argv, plan->envp());
+    ::execve(path.c_str(), argv.data(), plan->envp());
     ::_exit(127);
   }
   ::close(sv[1]);

@@ -26,7 +26,9 @@ struct SpawnedServer {
 class ServerPool {
  public:
   // `warm`: idle servers kept ready per API (0: spawn on demand only).
-  ServerPool(const ApiRegistry &apis, unsigned warm, Sandbox &sandbox);
+  // `server_args`: options every server is started with (its limits).
+  ServerPool(const ApiRegistry &apis, unsigned warm, Sandbox &sandbox,
+             std::vector<std::string> server_args = {});
   ~ServerPool();  // ends the idle servers
   ServerPool(const ServerPool &) = delete;
   ServerPool &operator=(const ServerPool &) = delete;
@@ -47,6 +49,7 @@ class ServerPool {
  private:
   const ApiRegistry &apis_;
   Sandbox &sandbox_;
+  std::vector<std::string> server_args_;
   unsigned warm_;
   std::mutex mu_;
   std::map<std::string, std::vector<SpawnedServer>> idle_;  // by API name

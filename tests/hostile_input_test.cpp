@@ -1194,11 +1194,11 @@ TEST(HostileRouter, GuestProcessesPerVmAreCapped) {
 }
 
 // A guest that blocks its own calls (a long acc_sleep) and keeps sending
-// calls behind them meets back-pressure: its server holds at most its
-// backlog limit (256 MiB) of calls, not everything the guest sends, and
-// every call still runs once the blocked one returns.
+// calls behind them meets back-pressure: its server holds at most the
+// operator's backlog limit (--max-backlog-mb) of calls, not everything the
+// guest sends, and every call still runs once the blocked one returns.
 TEST(HostileRouter, CallsThatCannotRunYetAreBoundedInTheServer) {
-  Router router;
+  Router router({"--max-backlog-mb", "96"});
   RawGuest g(router.endpoint());
   ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
   auto r = g.call(FN_acc_context_create, {in_ptr(1, 2, {'b', 0}), out_ptr(8, 1)});
@@ -1222,8 +1222,8 @@ TEST(HostileRouter, CallsThatCannotRunYetAreBoundedInTheServer) {
     std::this_thread::sleep_for(100ms);
     peak_kb = std::max(peak_kb, status_kb(server, "VmRSS"));
   }
-  EXPECT_GT(peak_kb - base_kb, 128 * 1024) << "the calls never reached the server";
-  EXPECT_LT(peak_kb - base_kb, 340 * 1024)
+  EXPECT_GT(peak_kb - base_kb, 64 * 1024) << "the calls never reached the server";
+  EXPECT_LT(peak_kb - base_kb, 160 * 1024)
       << "the server held " << (peak_kb - base_kb) / 1024 << " MiB of calls that could not run";
   sender.join();
   std::string why;

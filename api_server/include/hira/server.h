@@ -173,6 +173,9 @@ uint64_t callback_guest_id(void *registration);
 // A handle's wire id for a callback argument (registration = its userdata).
 uint64_t export_handle_for(void *registration, void *obj, uint32_t type);
 
+// Bytes of a guest's calls a server reads ahead of the ones running.
+void set_max_backlog_bytes(uint64_t bytes);
+
 // Runs a server over one connected channel until it closes. Returns the exit code.
 int serve_channel(const ServerApi &api, int fd, const std::string &library);
 // Entry point for the generated server executables.
