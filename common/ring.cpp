@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <system_error>
 
 #include "hira/polling.h"
 #include "hira/window.h"
@@ -105,12 +106,22 @@ RingStream::RingStream(std::unique_ptr<RingPair> pair, bool creator, int socket)
       socket_(socket),
       read_spin_ns_(spin_budget_ns()),
       write_spin_ns_(spin_budget_ns()),
-      watcher_([this] { watch_peer(); }) {}
+      watcher_(start_watcher()) {}
+
+std::thread RingStream::start_watcher() {
+  try {
+    return std::thread([this] { watch_peer(); });
+  } catch (const std::system_error &) {
+    // Out of threads: the sleepers look at the socket themselves, at every
+    // liveness check (kLivenessCheck) instead of at once.
+    return {};
+  }
+}
 
 RingStream::~RingStream() {
   // Ends the watcher (and tells the peer, which sees the hang-up).
   ::shutdown(socket_, SHUT_RDWR);
-  watcher_.join();
+  if (watcher_.joinable()) watcher_.join();
 }
 
 void RingStream::watch_peer() {
@@ -129,7 +140,11 @@ void RingStream::wake_waiters() {
   futex_wake(out_->space_seq);
 }
 
-bool RingStream::peer_gone() const { return peer_gone_.load(); }
+bool RingStream::peer_gone() const {
+  if (peer_gone_.load() || watcher_.joinable()) return peer_gone_.load();
+  pollfd p{socket_, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
 
 template <class Ready>
 bool RingStream::wait(Ready ready, std::atomic<uint32_t> &seq, std::atomic<uint32_t> &sleeping,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -66,7 +67,16 @@ GuestSession::~GuestSession() {
 
 void GuestSession::run() {
   if (!handshake()) return;
-  std::thread back([this] { server_to_guest(); });
+  std::thread back;
+  try {
+    back = std::thread([this] { server_to_guest(); });
+  } catch (const std::system_error &) {
+    // Out of threads: this guest is not served (its calls fail at once);
+    // the router and its other guests go on.
+    std::fprintf(stderr, "hira-router: guest %s: no thread left to serve it; disconnecting it\n",
+                 name_.c_str());
+    return;
+  }
   guest_to_server();
   // The guest is gone (or cut off): closing the server's channel ends it.
   server_->shutdown();

@@ -1193,6 +1193,41 @@ TEST(HostileRouter, GuestProcessesPerVmAreCapped) {
       << router.process().err();
 }
 
+// A router short of address space (so of thread stacks and ring mappings)
+// while real guests, each with a window and command rings, connect at once:
+// every guest either runs to its native output or fails cleanly, and the
+// router lives on (a thread it cannot start is a guest it cannot serve, or
+// rings whose peer it watches without a thread; never an abort).
+TEST(HostileRouter, GuestsBeyondWhatTheRouterCanHoldFailCleanly) {
+  TempDir dir;
+  const std::string endpoint = "unix:" + dir.path() + "/r.sock";
+  Process router({"prlimit", "--as=335544320", build_dir() + "/bin/hira-router", "--listen",
+                  endpoint, "--apis", build_dir() + "/apis", "--ready-file", dir.path() + "/ready",
+                  "--quiet"});
+  for (int i = 0; i < 2000 && !std::filesystem::exists(dir.path() + "/ready"); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const RunResult native = run({build_dir() + "/bin/acc_demo", "1", "256"});
+  ASSERT_EQ(native.exit_code, 0);
+  std::map<std::string, std::string> env = {{"HIRA_SOCKET", endpoint},
+                                            {"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"}};
+  std::vector<std::unique_ptr<Process>> guests;
+  for (int i = 0; i < 24; ++i) {
+    guests.push_back(std::make_unique<Process>(
+        std::vector<std::string>{build_dir() + "/bin/acc_demo", "1", "256"}, env));
+  }
+  for (auto &g : guests) {
+    const int rc = g->wait(std::chrono::seconds(60));
+    ASSERT_NE(rc, -1) << "a guest hung";
+    if (rc == 0) {  // (how many fit varies with timing)
+      EXPECT_EQ(g->out(), native.out);
+    }
+  }
+  EXPECT_TRUE(router.running()) << router.err();
+  RawGuest next(endpoint);  // and once they are gone, a guest is served again
+  EXPECT_EQ(next.hello(kApiName, kApiSignature), 0) << router.err();
+}
+
 // A guest that blocks its own calls (a long acc_sleep) and keeps sending
 // calls behind them meets back-pressure: its server holds at most the
 // operator's backlog limit (--max-backlog-mb) of calls, not everything the

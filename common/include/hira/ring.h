@@ -74,7 +74,9 @@ class RingStream {
 
  private:
   bool peer_gone() const;
-  // The watcher thread: waits for the socket's hang-up, then wakes.
+  // The watcher thread: waits for the socket's hang-up, then wakes. None
+  // when no thread can be started (then peer_gone() polls the socket).
+  std::thread start_watcher();
   void watch_peer();
   void wake_waiters();
   // Waits until ready() (true) or the end (false): polls within the
