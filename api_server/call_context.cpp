@@ -112,8 +112,8 @@ void CallContext::depends_on(void *obj, uint32_t type, const void *parent) {
 
 void CallContext::release_handle(void *obj, uint32_t type) { conn_.handles().release(obj, type); }
 
-void *CallContext::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
-  void *p = conn_.manual_buffer(guest_addr, bytes);
+void *CallContext::manual_buffer(uint64_t guest_addr, uint64_t bytes, bool zeroed) {
+  void *p = conn_.manual_buffer(guest_addr, bytes, zeroed);
   if (p == nullptr) {
     reject(wire::ReplyStatus::OutOfMemory, detail_);
   } else {

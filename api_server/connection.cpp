@@ -458,8 +458,7 @@ void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {
   s->deferred_value = value;
 }
 
-void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
-  constexpr uint64_t kPage = 4096;
+void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes, bool zeroed) {
   std::lock_guard lock(mu_);
   uint8_t *&current = manual_[guest_addr];
   if (current != nullptr) {
@@ -469,20 +468,16 @@ void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes) {
       return current;
     }
   }
-  if (bytes > kMaxManualBytes || manual_bytes_ > kMaxManualBytes - bytes) {
+  void *p = bytes > kMaxManualBytes || manual_bytes_ > kMaxManualBytes - bytes
+                ? nullptr
+                : staging_.take(std::max<uint64_t>(bytes, 1));
+  if (p == nullptr) {
     if (current == nullptr) manual_.erase(guest_addr);
     return nullptr;
   }
-  const uint64_t rounded = bytes == 0 ? kPage : (bytes + kPage - 1) / kPage * kPage;
-  void *p = nullptr;
-  if (::posix_memalign(&p, kPage, rounded) != 0) {
-    if (current == nullptr) manual_.erase(guest_addr);
-    return nullptr;
-  }
-  std::memset(p, 0, rounded);
+  if (zeroed) std::memset(p, 0, bytes);
   uint8_t *outgrown = std::exchange(current, static_cast<uint8_t *>(p));
   ManualBlock &b = manual_blocks_[current];
-  b.data.reset(current);
   b.size = bytes;
   b.calls = 1;
   manual_bytes_ += bytes;
@@ -503,6 +498,7 @@ void Connection::maybe_free_manual(uint8_t *p) {
   }
   manual_bytes_ -= std::min(b.size, manual_bytes_);
   manual_blocks_.erase(it);
+  staging_.give(p);
 }
 
 void Connection::end_manual_use(void *block) {

@@ -52,7 +52,7 @@ class Connection {
   void flush_deferred();
 
   // The block for guest_addr, used by a call until end_manual_use().
-  void *manual_buffer(uint64_t guest_addr, uint64_t bytes);
+  void *manual_buffer(uint64_t guest_addr, uint64_t bytes, bool zeroed);
   void end_manual_use(void *block);
   void release_manual_buffer(uint64_t guest_addr);
   // An object (the real library's) uses / stops using a block.
@@ -115,11 +115,7 @@ class Connection {
   // them drops it; one nothing ever held stays, as the library may still
   // use it, until the guest's address is released (deallocate) or the end.
   struct ManualBlock {
-    struct Free {
-      void operator()(uint8_t *p) const { std::free(p); }
-    };
-    std::unique_ptr<uint8_t, Free> data;
-    uint64_t size = 0;
+    uint64_t size = 0;  // (the memory comes from staging_ and goes back there)
     uint32_t calls = 0;     // calls in progress that use it
     uint32_t holds = 0;     // objects that use it (hold_manual)
     bool owned = false;     // an object held it once: freed with the last

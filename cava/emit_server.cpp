@@ -85,7 +85,8 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
       c.line("const uint8_t *hira_src = " + a + ".bulk(" + bytes + ");");
       c.line("if (hira_src == nullptr) { " + reject("BadFrame", arg) + " }");
       if (manual) {
-        c.line("void *hira_dst = hira_ctx.manual_buffer(hira_addr, " + bytes + ");");
+        // Every byte is copied in next: no need to clear it first.
+        c.line("void *hira_dst = hira_ctx.manual_buffer(hira_addr, " + bytes + ", false);");
         c.line("if (hira_dst == nullptr) return;");
         c.line("std::memcpy(hira_dst, hira_src, " + bytes + ");");
         c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +

@@ -62,14 +62,25 @@ GuestSession::~GuestSession() {
     ::kill(server_pid_, SIGTERM);
     ::waitpid(server_pid_, nullptr, 0);
   }
-  stats_.forget_guest(name_);
+  try {
+    stats_.forget_guest(name_);
+  } catch (const std::exception &) {
+    // Out of memory: its resources stay listed under its own name.
+  }
 }
 
 void GuestSession::run() {
   if (!handshake()) return;
   std::thread back;
   try {
-    back = std::thread([this] { server_to_guest(); });
+    back = std::thread([this] {
+      try {
+        server_to_guest();
+      } catch (const std::exception &e) {  // out of memory: this guest only
+        std::fprintf(stderr, "hira-router: guest %s dropped: %s\n", name_.c_str(), e.what());
+        guest_.shutdown();
+      }
+    });
   } catch (const std::system_error &) {
     // Out of threads: this guest is not served (its calls fail at once);
     // the router and its other guests go on.
@@ -77,7 +88,13 @@ void GuestSession::run() {
                  name_.c_str());
     return;
   }
-  guest_to_server();
+  // Whatever happens to this pump, the other one is joined (a joinable
+  // thread destroyed by an exception would abort the whole router).
+  try {
+    guest_to_server();
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "hira-router: guest %s dropped: %s\n", name_.c_str(), e.what());
+  }
   // The guest is gone (or cut off): closing the server's channel ends it.
   server_->shutdown();
   back.join();
@@ -198,8 +215,13 @@ bool GuestSession::handshake() {
   const bool sent = server_->forward(f, server_fds);
   for (const int fd : server_fds) ::close(fd);
   Frame ack;
-  if (!sent || server_->recv(ack) != RecvResult::Ok || ack.kind() != wire::Kind::HelloAck ||
-      ack.header.func != 0) {
+  // A server that never answers (stuck starting: a vendor library hanging in
+  // its initialisation, no memory) must not hold its guest for ever.
+  server_->set_recv_timeout(kHelloTimeoutSec);
+  const bool acked = sent && server_->recv(ack) == RecvResult::Ok &&
+                     ack.kind() == wire::Kind::HelloAck && ack.header.func == 0;
+  server_->set_recv_timeout(0);
+  if (!acked) {
     return refuse(wire::ReplyStatus::NoServer, "the API server refused the guest" + server_fate());
   }
   if (server_rings && (ack.header.flags & wire::kFlagRings) != 0) {

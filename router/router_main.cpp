@@ -1,6 +1,7 @@
 // hira-router: the host-side interposition point. Accepts guest processes on
 // one or more listeners, spawns one API server per guest process, validates
 // and accounts every command, and reports what it saw.
+#include <execinfo.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <new>
 #include <system_error>
@@ -54,22 +56,30 @@ void shed_connection(int listener, int *reserve_fd) {
   if (fd < 0) ::usleep(10000);  // nothing to shed: do not spin
 }
 
+// The refusal itself (may throw when out of memory; the fd is closed then too).
+void answer_refusal(int fd, bool read_hello) {
+  hira::Channel c(fd);
+  c.grow_frames_as_they_arrive();  // a guest: its header's length is only a promise
+  if (read_hello) {
+    c.set_recv_timeout(2);
+    hira::Frame hello;
+    (void)c.recv(hello);  // whatever it is: the answer is the same
+  }
+  c.send(hira::make_header(hira::wire::Kind::HelloAck,
+                           static_cast<uint32_t>(hira::wire::ReplyStatus::Denied)),
+         nullptr);
+}
+
 // Answers a guest the router will not serve with 'denied by policy'. Its
 // hello is read first (for at most 2 s, on a thread of its own, at most 16 at
 // a time), so that the guest is not cut off while still sending it; past
 // that many refusals in flight, the answer goes at once.
 void refuse_guest(int fd, std::atomic<int> *refusing) {
-  auto answer = [](int fd, bool read_hello) {
-    hira::Channel c(fd);
-    c.grow_frames_as_they_arrive();  // a guest: its header's length is only a promise
-    if (read_hello) {
-      c.set_recv_timeout(2);
-      hira::Frame hello;
-      (void)c.recv(hello);  // whatever it is: the answer is the same
+  auto answer = [](int fd, bool read_hello) noexcept {
+    try {
+      answer_refusal(fd, read_hello);
+    } catch (const std::exception &) {  // out of memory: the guest sees the connection close
     }
-    c.send(hira::make_header(hira::wire::Kind::HelloAck,
-                             static_cast<uint32_t>(hira::wire::ReplyStatus::Denied)),
-           nullptr);
   };
   if (refusing->fetch_add(1) < 16) {
     try {
@@ -78,7 +88,7 @@ void refuse_guest(int fd, std::atomic<int> *refusing) {
         --*refusing;
       }).detach();
       return;
-    } catch (const std::system_error &) {
+    } catch (const std::exception &) {  // no thread (or memory for one)
     }
   }
   --*refusing;
@@ -87,7 +97,18 @@ void refuse_guest(int fd, std::atomic<int> *refusing) {
 
 }  // namespace
 
+// A router that must end on an unhandled error says where (a shared router
+// going down is the worst outcome: the trace is what fixes it).
+[[noreturn]] void on_terminate() {
+  static const char kWhat[] = "hira-router: fatal: unhandled error; the stack:\n";
+  [[maybe_unused]] const ssize_t n = ::write(2, kWhat, sizeof(kWhat) - 1);
+  void *frames[48];
+  ::backtrace_symbols_fd(frames, ::backtrace(frames, 48), 2);
+  std::abort();
+}
+
 int main(int argc, char **argv) {
+  std::set_terminate(on_terminate);
   CLI::App app{"hira-router: interposes on every API call of its guests"};
   std::vector<std::string> listen_args, remote_args;
   std::string apis_dir, stats_json;
@@ -242,7 +263,13 @@ int main(int argc, char **argv) {
         if (errno == EMFILE || errno == ENFILE) shed_connection(listeners[i].fd, &reserve_fd);
         continue;
       }
-      const std::string origin = listeners[i].label + "#" + std::to_string(++guest_number);
+      std::string origin;
+      try {
+        origin = listeners[i].label + "#" + std::to_string(++guest_number);
+      } catch (const std::bad_alloc &) {
+        ::close(fd);  // out of memory: not even a name for it
+        continue;
+      }
       if (served[i].load() >= max_guests) {
         std::fprintf(stderr, "hira-router: refusing guest %s: %u guest processes of %s already\n",
                      origin.c_str(), max_guests, listeners[i].label.c_str());
@@ -263,7 +290,7 @@ int main(int argc, char **argv) {
           --count;
           --sessions;
         }).detach();
-      } catch (const std::system_error &e) {
+      } catch (const std::exception &e) {  // no thread or memory for one more session
         std::fprintf(stderr, "hira-router: cannot serve guest %s: %s\n", origin.c_str(), e.what());
         ::close(fd);
         --served[i];

@@ -264,7 +264,12 @@ bool Sandbox::cache_root_usable() {
 SandboxPlan::~SandboxPlan() {
   if (home_.empty() || !owns_home_) return;
   std::error_code ec;
-  std::filesystem::remove_all(home_, ec);
+  try {
+    std::filesystem::remove_all(home_, ec);
+  } catch (const std::exception &) {
+    // Out of memory (remove_all allocates): the home stays behind, the
+    // router does not abort in a destructor.
+  }
 }
 
 bool SandboxPlan::enter() const {

@@ -73,7 +73,8 @@ class CallContext {
   void release_handle(void *obj, uint32_t type);
 
   // Buffers that outlive the call (lifetime_manual), keyed by guest address.
-  void *manual_buffer(uint64_t guest_addr, uint64_t bytes);
+  // `zeroed`: a new block is cleared (false when the caller fills it whole).
+  void *manual_buffer(uint64_t guest_addr, uint64_t bytes, bool zeroed = true);
   // Frees a lifetime_manual buffer once the reply (which reads it) is sent.
   void release_manual_buffer_after_reply(uint64_t guest_addr);
 
