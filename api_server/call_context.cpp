@@ -142,11 +142,12 @@ void *CallContext::deferred_buffer(uint64_t bytes) {
   return p;
 }
 
-void CallContext::defer_free(void *buffer, std::function<bool()> done,
-                             std::function<void()> release) {
+void CallContext::hand_over(std::optional<uint64_t> token, void *buffer,
+                            std::optional<uint64_t> bytes, std::function<bool()> done,
+                            std::function<void()> release) {
   for (size_t i = 0; i < deferred_.size(); ++i) {
     if (deferred_[i] != buffer) continue;
-    conn_.add_deferred(std::nullopt, buffer, deferred_bytes_[i], std::move(done),
+    conn_.add_deferred(token, buffer, bytes.value_or(deferred_bytes_[i]), std::move(done),
                        std::move(release));
     deferred_.erase(deferred_.begin() + static_cast<ptrdiff_t>(i));
     deferred_bytes_.erase(deferred_bytes_.begin() + static_cast<ptrdiff_t>(i));
@@ -154,15 +155,14 @@ void CallContext::defer_free(void *buffer, std::function<bool()> done,
   }
 }
 
+void CallContext::defer_free(void *buffer, std::function<bool()> done,
+                             std::function<void()> release) {
+  hand_over(std::nullopt, buffer, std::nullopt, std::move(done), std::move(release));
+}
+
 void CallContext::defer_out(uint64_t token, void *buffer, uint64_t bytes,
                             std::function<bool()> done, std::function<void()> release) {
-  for (size_t i = 0; i < deferred_.size(); ++i) {
-    if (deferred_[i] != buffer) continue;
-    conn_.add_deferred(token, buffer, bytes, std::move(done), std::move(release));
-    deferred_.erase(deferred_.begin() + static_cast<ptrdiff_t>(i));
-    deferred_bytes_.erase(deferred_bytes_.begin() + static_cast<ptrdiff_t>(i));
-    return;
-  }
+  hand_over(token, buffer, bytes, std::move(done), std::move(release));
 }
 
 void CallContext::put_mapped(Writer &w, void *addr, uint64_t bytes, bool reads, bool writes) {

@@ -25,17 +25,13 @@ constexpr uint64_t kMaxManualBytes = 4ull << 30;
 std::atomic<uint64_t> g_max_backlog_bytes{256ull << 20};
 // Freed staging blocks kept for reuse (StagingPool).
 constexpr uint64_t kStagingCacheBytes = 256ull << 20;
-}  // namespace
-
-void set_max_backlog_bytes(uint64_t bytes) { g_max_backlog_bytes.store(bytes); }
-
-namespace {
 uint64_t max_backlog() { return g_max_backlog_bytes.load(std::memory_order_relaxed); }
-}  // namespace
-
 // The one connection of this server process, for the spec's utilities
 // (hold_manual_block / drop_manual_block run on the real library's threads).
 std::atomic<Connection *> g_connection{nullptr};
+}  // namespace
+
+void set_max_backlog_bytes(uint64_t bytes) { g_max_backlog_bytes.store(bytes); }
 
 // A guest thread's twin: runs that thread's calls in order, so a blocking call
 // in one guest thread never holds up another.
@@ -88,20 +84,10 @@ Connection::~Connection() {
 
 bool Connection::handshake() {
   Frame f;
-  channel_.accept_fds(2);  // the guest's window, and the router's command rings
-  const RecvResult rr = channel_.recv(f);
-  channel_.accept_fds(0);
-  std::vector<int> fds = channel_.take_fds();
-  size_t next_fd = 0;
-  auto take_fd_if = [&](uint32_t flag) {
-    if (rr != RecvResult::Ok || (f.header.flags & flag) == 0 || next_fd >= fds.size()) return -1;
-    return std::exchange(fds[next_fd++], -1);
-  };
-  const int window_fd = take_fd_if(wire::kFlagWindow);
-  const int rings_fd = take_fd_if(wire::kFlagRings);
-  for (const int fd : fds) {
-    if (fd >= 0) ::close(fd);
-  }
+  Channel::HelloFds fds;  // the guest's window, and the router's command rings
+  const RecvResult rr = channel_.recv_hello(f, &fds);
+  const int window_fd = fds.window;
+  const int rings_fd = fds.rings;
   if (window_fd >= 0) {
     std::string why;
     if (const auto size = check_window_fd(window_fd, kMaxWindowBytes, &why)) {

@@ -41,9 +41,9 @@ class Connection {
   // Deferred out buffers waiting for their callee (see CallContext).
   bool reserve_deferred(uint64_t bytes);
   void unreserve_deferred(uint64_t bytes);
+  StagingPool &staging() { return staging_; }
   // `token`: the Data frame that carries the buffer to the guest when done;
   // none for an in buffer, which is only freed then.
-  StagingPool &staging() { return staging_; }
   void add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
                     std::function<bool()> done, std::function<void()> release);
   // Sends the deferred buffers that are done, in order: called before every
@@ -115,7 +115,7 @@ class Connection {
   // them drops it; one nothing ever held stays, as the library may still
   // use it, until the guest's address is released (deallocate) or the end.
   struct ManualBlock {
-    uint64_t size = 0;  // (the memory comes from staging_ and goes back there)
+    uint64_t size = 0;      // (the memory comes from staging_ and goes back there)
     uint32_t calls = 0;     // calls in progress that use it
     uint32_t holds = 0;     // objects that use it (hold_manual)
     bool owned = false;     // an object held it once: freed with the last
@@ -149,7 +149,7 @@ class Connection {
   std::unordered_map<uint64_t, PendingCallback *> pending_callbacks_;
   uint64_t next_callback_call_ = 1;
   // Bytes of frames read and not yet run (every shadow's queue): the reader
-  // stops reading above kMaxBacklogBytes (see wait_for_backlog).
+  // stops reading above --max-backlog-mb (see wait_for_backlog).
   std::mutex backlog_mu_;
   std::condition_variable backlog_cv_;
   std::atomic<uint64_t> backlog_bytes_{0};

@@ -16,7 +16,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -100,7 +99,23 @@ ssize_t Channel::read_some(void *buf, size_t n, bool wait) {
   return r;
 }
 
-std::vector<int> Channel::take_fds() { return std::exchange(passed_fds_, {}); }
+RecvResult Channel::recv_hello(Frame &out, HelloFds *fds) {
+  accept_fds_ = 2;
+  const RecvResult rr = recv(out);
+  accept_fds_ = 0;
+  std::vector<int> passed = std::exchange(passed_fds_, {});
+  size_t next = 0;
+  auto take_if = [&](uint32_t flag) {
+    if (rr != RecvResult::Ok || (out.header.flags & flag) == 0 || next >= passed.size()) return -1;
+    return std::exchange(passed[next++], -1);
+  };
+  fds->window = take_if(wire::kFlagWindow);
+  fds->rings = take_if(wire::kFlagRings);
+  for (const int fd : passed) {
+    if (fd >= 0) ::close(fd);
+  }
+  return rr;
+}
 
 bool Channel::read_exact(void *buf, size_t n) {
   size_t got = 0;

@@ -52,6 +52,16 @@ void futex_wait(std::atomic<uint32_t> &word, uint32_t seen, std::chrono::nanosec
   ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(&word), FUTEX_WAIT, seen, &ts, nullptr, 0);
 }
 
+// Has the peer on `socket` hung up (or the socket failed)? Waits up to
+// `timeout_ms` for it (-1: until it happens or a signal interrupts); a
+// failing poll() itself counts as a hang-up when `failure_is_hangup`.
+bool hung_up(int socket, int timeout_ms, bool failure_is_hangup) {
+  pollfd p{socket, POLLRDHUP, 0};
+  const int r = ::poll(&p, 1, timeout_ms);
+  if (r < 0) return failure_is_hangup && errno != EINTR;
+  return r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 void futex_wake(std::atomic<uint32_t> &word) {
   word.fetch_add(1, std::memory_order_seq_cst);
   ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(&word), FUTEX_WAKE, INT32_MAX, nullptr, nullptr,
@@ -125,11 +135,7 @@ RingStream::~RingStream() {
 }
 
 void RingStream::watch_peer() {
-  for (;;) {
-    pollfd p{socket_, POLLRDHUP, 0};
-    const int r = ::poll(&p, 1, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0) break;
+  while (!hung_up(socket_, -1, true)) {
   }
   peer_gone_.store(true);
   wake_waiters();
@@ -142,8 +148,7 @@ void RingStream::wake_waiters() {
 
 bool RingStream::peer_gone() const {
   if (peer_gone_.load() || watcher_.joinable()) return peer_gone_.load();
-  pollfd p{socket_, POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+  return hung_up(socket_, 0, false);
 }
 
 template <class Ready>

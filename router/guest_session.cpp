@@ -138,23 +138,10 @@ std::unique_ptr<RingPair> GuestSession::accept_rings(int fd) {
 bool GuestSession::handshake() {
   guest_.set_recv_timeout(kHelloTimeoutSec);
   Frame f;
-  guest_.accept_fds(2);  // the hello may bring the guest's window and rings
-  const RecvResult hello = guest_.recv(f);
-  guest_.accept_fds(0);
-  std::vector<int> fds = guest_.take_fds();
-  // The descriptors come in the order the flags name them.
-  size_t next_fd = 0;
-  auto take_fd_if = [&](uint32_t flag) {
-    if (hello != RecvResult::Ok || (f.header.flags & flag) == 0 || next_fd >= fds.size()) {
-      return -1;
-    }
-    return std::exchange(fds[next_fd++], -1);
-  };
-  int window_fd = take_fd_if(wire::kFlagWindow);
-  int rings_fd = take_fd_if(wire::kFlagRings);
-  for (const int fd : fds) {
-    if (fd >= 0) ::close(fd);
-  }
+  Channel::HelloFds fds;  // the hello may bring the guest's window and rings
+  const RecvResult hello = guest_.recv_hello(f, &fds);
+  int window_fd = fds.window;
+  int rings_fd = fds.rings;
   // Closes both on every way out; whoever uses one takes it (sets it to -1).
   struct FdsGuard {
     int *a, *b;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,6 @@ struct Scratch {
   uint64_t size = 0;
 };
 
-// What a handler needs for one call: the decoded command, the reply being
-// built, the guest process's handle table and a per-call arena.
 // For the spec's utilities in the API server (lapis_manual_hold/drop): an
 // object of the real library starts / stops using a lifetime_manual block
 // (the server's copy of the application's memory behind it). The block is
@@ -31,6 +30,8 @@ struct Scratch {
 void *hold_manual_block(void *block);
 void drop_manual_block(void *block);
 
+// What a handler needs for one call: the decoded command, the reply being
+// built, the guest process's handle table and a per-call arena.
 class CallContext {
  public:
   CallContext(Connection &conn, uint32_t thread, Reader args, Scratch *scratch = nullptr);
@@ -130,6 +131,10 @@ class CallContext {
   std::vector<uint64_t> arena_sizes_;
   Scratch *scratch_;
   std::vector<uint64_t> release_after_reply_;
+  // A staging block of this call goes to the connection (token: a Data frame
+  // carries it to the guest; bytes: its size, else what was reserved).
+  void hand_over(std::optional<uint64_t> token, void *buffer, std::optional<uint64_t> bytes,
+                 std::function<bool()> done, std::function<void()> release);
   std::vector<void *> manual_in_use_;  // blocks this call uses (end_manual_use)
   std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;

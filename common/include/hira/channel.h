@@ -66,11 +66,16 @@ class Channel {
   bool queue_forward(const Frame &f);
   bool flush();
 
-  // File descriptors a peer passes are closed on arrival, but for the first
-  // `max` of them, kept for take_fds() (0: none kept).
-  void accept_fds(size_t max) { accept_fds_ = max; }
-  // The kept descriptors, in the order they came (the caller owns them).
-  std::vector<int> take_fds();
+  // Receives a Hello (router and API server): the descriptors it brings,
+  // in the order its flags name them (kFlagWindow, then kFlagRings), go to
+  // *fds (the caller owns them; -1 where none came); any others, and those
+  // of a frame that is not Ok, are closed. Descriptors that come with any
+  // other frame are always closed on arrival.
+  struct HelloFds {
+    int window = -1;
+    int rings = -1;
+  };
+  RecvResult recv_hello(Frame &out, HelloFds *fds);
 
   // From now on the bytes travel through `rings` (the socket must carry
   // nothing more: both sides switch after the hello). `creator`: this side
@@ -122,7 +127,7 @@ class Channel {
   // Exactly n bytes, or false (end of stream or error).
   bool read_exact(void *buf, size_t n);
   std::unique_ptr<RingStream> rings_;
-  size_t accept_fds_ = 0;
+  size_t accept_fds_ = 0;  // descriptors read_some() keeps (recv_hello)
   bool grow_ = false;
   std::vector<int> passed_fds_;
   WindowView window_;
