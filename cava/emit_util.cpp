@@ -153,17 +153,22 @@ bool takes_guest_ids(const Value &v) {
          v.element->allocate && v.element->handle_is_pointer;
 }
 
+namespace {
+// `ret == (V)`, or "" where every call succeeds.
+std::string success_comparison(const Function &f, const std::string &ret) {
+  if (f.returns_void || !f.success) return "";
+  return ret + " == (" + f.success->text + ")";
+}
+}  // namespace
+
 std::string success_test(const Function &f, const std::string &ret) {
-  if (f.returns_void || !f.success) return "true";
-  return "(" + ret + " == (" + f.success->text + "))";
+  const std::string cmp = success_comparison(f, ret);
+  return cmp.empty() ? "true" : "(" + cmp + ")";
 }
 
 void open_if_success(Code &c, const Function &f, const std::string &ret) {
-  if (f.returns_void || !f.success) {
-    c.line("{");  // every call succeeds
-  } else {
-    c.line("if (" + ret + " == (" + f.success->text + ")) {");
-  }
+  const std::string cmp = success_comparison(f, ret);
+  c.line(cmp.empty() ? "{" : "if (" + cmp + ") {");  // "{": every call succeeds
 }
 
 namespace {

@@ -213,8 +213,9 @@ class Connection {
     auto *c = new Connection(api, fd);
     const bool local = endpoint_is_local(endpoint);
     const int window_fd = local ? c->make_window() : -1;
-    const int rings_fd = local ? c->make_rings() : -1;
-    const bool ok = c->hello(window_fd, rings_fd);
+    int rings_fd = -1;
+    auto rings = local ? c->make_rings(&rings_fd) : nullptr;
+    const bool ok = c->hello(window_fd, rings_fd, std::move(rings));
     for (const int f : {window_fd, rings_fd}) {
       if (f >= 0) ::close(f);
     }
@@ -263,23 +264,22 @@ class Connection {
     return fd;
   }
 
-  // Command rings shared with the router ($HIRA_RINGS=0 for none: every
-  // frame through the socket).
-  int make_rings() {
+  // Command rings to offer the router, and their memfd in *fd
+  // ($HIRA_RINGS=0 for none: every frame through the socket).
+  std::unique_ptr<RingPair> make_rings(int *fd) {
     if (const char *v = std::getenv("HIRA_RINGS"); v != nullptr && std::strcmp(v, "0") == 0) {
-      return -1;
+      return nullptr;
     }
     std::string error;
-    int fd = -1;
-    rings_ = RingPair::create(&fd, &error);
-    if (!rings_) {
+    auto rings = RingPair::create(fd, &error);
+    if (!rings) {
       std::fprintf(stderr, "hira: %s: no shared-memory command rings (%s); calls use the socket\n",
                    api_.name, error.c_str());
     }
-    return fd;
+    return rings;
   }
 
-  bool hello(int window_fd, int rings_fd) {
+  bool hello(int window_fd, int rings_fd, std::unique_ptr<RingPair> rings) {
     Writer w;
     const std::string name = api_.name;
     w.put_u32(static_cast<uint32_t>(name.size()));
@@ -315,10 +315,9 @@ class Connection {
     } else {
       window_.reset();  // refused (the router said why): everything inline
     }
-    if (rings_ && (f.header.flags & wire::kFlagRings) != 0) {
-      channel_->attach_rings(std::move(rings_), true);
+    if (rings && (f.header.flags & wire::kFlagRings) != 0) {
+      channel_->attach_rings(std::move(rings), true);
     }
-    rings_.reset();
     return true;
   }
 
@@ -489,7 +488,6 @@ class Connection {
   std::unique_ptr<Channel> channel_;
   std::unique_ptr<MappedWindow> window_;
   std::unique_ptr<WindowArena> arena_;
-  std::unique_ptr<RingPair> rings_;  // offered, until the router answers
   // When the last frame arrived (any frame, heartbeats too): the call timeout
   // counts silence.
   std::atomic<std::chrono::steady_clock::time_point> last_heard_{};
