@@ -15,7 +15,9 @@ constexpr uint64_t kScratchMax = 512ull << 20;
 
 CallContext::CallContext(Connection &conn, uint32_t thread, Reader args, Scratch *scratch)
     : conn_(conn), thread_(thread), args_(args), scratch_(scratch) {
-  if (WindowPlacer *p = conn.reply_placer()) reply_.set_window(p);
+  // A tagged call gets a tagged reply: window space where the guest has a
+  // window, large arrays after the frame otherwise.
+  if (args.tagged()) reply_.set_window(conn.reply_placer());
 }
 
 CallContext::~CallContext() {

@@ -253,7 +253,8 @@ void Connection::dispatch(Frame f) {
   // the spec lets the guest decide per call).
   const uint8_t mode = api_.function_async[f.header.func];
   const bool async = mode == 1 || (mode == 2 && (f.header.flags & wire::kFlagAsync) != 0);
-  f.header.flags = (async ? uint32_t{wire::kFlagAsync} : 0u) | (f.header.flags & wire::kFlagTagged);
+  f.header.flags = (async ? uint32_t{wire::kFlagAsync} : 0u) |
+                   (f.header.flags & (wire::kFlagTagged | wire::kFlagBulk));
   Shadow *s = nullptr;
   {
     std::lock_guard lock(mu_);
@@ -278,7 +279,7 @@ void Connection::dispatch(Frame f) {
     unfinished_async_.insert(seq);
     unfinished_count_.fetch_add(1, std::memory_order_release);
   }
-  backlog_bytes_.fetch_add(f.size, std::memory_order_relaxed);
+  backlog_bytes_.fetch_add(f.size + f.bulk_size, std::memory_order_relaxed);
   std::lock_guard lock(s->mu);
   s->queue.push_back(std::move(f));
   s->seqs.push_back(seq);
@@ -313,7 +314,7 @@ void Connection::shadow_loop(Shadow *s) {
           lock, [&] { return unfinished_async_.empty() || *unfinished_async_.begin() >= seq; });
     }
     const bool async = (f.header.flags & wire::kFlagAsync) != 0;
-    const uint64_t bytes = f.size;
+    const uint64_t bytes = f.size + f.bulk_size;
     execute(s, f);
     drained(bytes);
     if (async) {
@@ -383,8 +384,14 @@ void Connection::flush_deferred() {
       continue;
     }
     if (it->token) {
+      // Large ones follow the frame in chunks (any size, and a relay holds
+      // one chunk of it at a time).
       const iovec iov{it->buffer, it->bytes};
-      channel_.send(make_header(wire::Kind::Data, 0, *it->token), &iov, 1);
+      if (it->bytes < kBulkFollowMin) {
+        channel_.send(make_header(wire::Kind::Data, 0, *it->token), &iov, 1);
+      } else {
+        channel_.send(make_header(wire::Kind::Data, 0, *it->token), nullptr, 0, {}, {&iov, 1});
+      }
       if (tracing()) {
         std::fprintf(stderr, "hira-trace(server): data for token %llu sent (%llu bytes)\n",
                      static_cast<unsigned long long>(*it->token),
@@ -424,9 +431,11 @@ void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
   }
   // Bulk data in the blobs is aligned relative to the payload start.
   static_assert(sizeof(wire::ReplyPrefix) % kBulkAlign == 0);
+  std::span<const iovec> bulk;
+  if (!ctx.failed() && p.status == 0) bulk = ctx.reply().bulk();
   channel_.send(make_header(wire::Kind::Reply, call.header.func, call.header.call_id,
                             call.header.thread, flags),
-                iov.data(), iov.size());
+                iov.data(), iov.size(), {}, bulk);
 }
 
 void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {

@@ -263,11 +263,29 @@ bool Channel::write_out(std::vector<iovec> iov, std::span<const int> fds) {
   return write_all(fd_, std::move(iov), fds);
 }
 
+namespace {
+// Bulk chunks written with one system call (at most).
+constexpr size_t kChunksPerWrite = 64;
+
+wire::FrameHeader chunk_header(const wire::FrameHeader &of, uint32_t len) {
+  wire::FrameHeader h = make_header(wire::Kind::Bulk, of.func, of.call_id, of.thread);
+  h.magic = wire::kMagic;
+  h.version = wire::kVersion;
+  h.length = len;
+  return h;
+}
+}  // namespace
+
 bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
-                   std::span<const int> fds) {
-  if (seal(header, iov, iovcnt) > wire::kMaxPayload) return false;
+                   std::span<const int> fds, std::span<const iovec> bulk) {
+  uint64_t bulk_bytes = 0;
+  for (const auto &b : bulk) bulk_bytes += b.iov_len;
+  if (bulk_bytes != 0) header.flags |= wire::kFlagBulk;
+  const size_t body = seal(header, iov, iovcnt) + (bulk_bytes != 0 ? sizeof(bulk_bytes) : 0);
+  if (body > wire::kMaxPayload || bulk_bytes > wire::kMaxBulk) return false;
+  header.length = static_cast<uint32_t>(body);
   std::vector<iovec> all;
-  all.reserve(iovcnt + 2);
+  all.reserve(iovcnt + 3);
   std::lock_guard lock(send_mu_);
   // What is queued goes first, in the same system call.
   if (!queued_.empty()) all.push_back({queued_.data(), queued_.size()});
@@ -275,8 +293,60 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
   for (size_t i = 0; i < iovcnt; ++i) {
     if (iov[i].iov_len != 0) all.push_back(iov[i]);
   }
-  const bool ok = write_out(std::move(all), fds);
+  if (bulk_bytes != 0) all.push_back({&bulk_bytes, sizeof(bulk_bytes)});
+  // The bulk bytes follow in chunks, a batch of them per system call.
+  wire::FrameHeader chunks[kChunksPerWrite];
+  size_t piece = 0, used = 0;  // next byte: bulk[piece], `used` bytes into it
+  uint64_t left = bulk_bytes;
+  bool ok = true;
+  do {
+    for (size_t n = 0; left != 0 && n < kChunksPerWrite; ++n) {
+      const auto len = static_cast<uint32_t>(std::min<uint64_t>(left, wire::kBulkChunk));
+      chunks[n] = chunk_header(header, len);
+      all.push_back({&chunks[n], sizeof(chunks[n])});
+      for (size_t need = len; need != 0;) {
+        const size_t from_piece = std::min(need, bulk[piece].iov_len - used);
+        if (from_piece != 0) {
+          all.push_back({static_cast<uint8_t *>(bulk[piece].iov_base) + used, from_piece});
+        }
+        used += from_piece;
+        need -= from_piece;
+        if (used == bulk[piece].iov_len) {
+          ++piece;
+          used = 0;
+        }
+      }
+      left -= len;
+    }
+    ok = write_out(std::exchange(all, {}), fds);
+    fds = {};
+    queued_.clear();
+  } while (ok && left != 0);
+  return ok;
+}
+
+bool Channel::relay(const Frame &f, Channel &from) {
+  if (from.bulk_left_ == 0) return forward(f);
+  std::lock_guard lock(send_mu_);
+  std::vector<iovec> first;
+  if (!queued_.empty()) first.push_back({queued_.data(), queued_.size()});
+  first.push_back({const_cast<wire::FrameHeader *>(&f.header), sizeof(f.header)});
+  first.push_back({f.data.get(), f.size});
+  bool ok = write_out(std::move(first), {});
   queued_.clear();
+  if (!from.relay_buf_) from.relay_buf_.reset(new (std::nothrow) uint8_t[wire::kBulkChunk]);
+  if (!from.relay_buf_) return false;
+  // A failed destination does not stop the reading: the source stays in
+  // step with its peer.
+  while (from.bulk_left_ != 0) {
+    const uint32_t len = from.next_chunk();
+    if (len == 0 || !from.take(from.relay_buf_.get(), len)) return false;
+    from.bulk_left_ -= len;
+    if (ok) {
+      wire::FrameHeader h = chunk_header(f.header, len);
+      ok = write_out({{&h, sizeof(h)}, {from.relay_buf_.get(), len}}, {});
+    }
+  }
   return ok;
 }
 
@@ -302,7 +372,9 @@ bool Channel::queue(wire::FrameHeader header, Writer *payload) {
   const auto iov = payload_of(header, payload);
   size_t total = 0;
   for (const auto &v : iov) total += v.iov_len;
-  if (total > kQueueFrameMax) return send(header, iov.data(), iov.size());
+  if (total > kQueueFrameMax || (payload != nullptr && payload->bulk_bytes() != 0)) {
+    return send(header, payload);
+  }
   std::lock_guard lock(send_mu_);
   return queue_locked(header, iov.data(), iov.size());
 }
@@ -321,7 +393,8 @@ bool Channel::flush() {
 
 bool Channel::send(wire::FrameHeader header, Writer *payload, std::span<const int> fds) {
   const auto iov = payload_of(header, payload);
-  return send(header, iov.data(), iov.size(), fds);
+  if (payload == nullptr) return send(header, iov.data(), iov.size(), fds);
+  return send(header, iov.data(), iov.size(), fds, payload->bulk());
 }
 
 bool Channel::forward(const Frame &f, std::span<const int> fds) {
@@ -366,7 +439,69 @@ size_t Channel::buffered(size_t want) {
   return rend_ - rpos_;
 }
 
+bool Channel::take(void *buf, size_t n) {
+  const size_t got = std::min(n, rend_ - rpos_);
+  std::memcpy(buf, rbuf_.data() + rpos_, got);
+  rpos_ += got;
+  return got == n || read_exact(static_cast<uint8_t *>(buf) + got, n - got);
+}
+
+uint32_t Channel::next_chunk() {
+  wire::FrameHeader h{};
+  if (buffered(sizeof(h)) < sizeof(h)) return 0;
+  std::memcpy(&h, rbuf_.data() + rpos_, sizeof(h));
+  rpos_ += sizeof(h);
+  if (!wire::header_is_sane(h) || h.kind != static_cast<uint16_t>(wire::Kind::Bulk) ||
+      h.call_id != bulk_call_ || h.length == 0 || h.length > wire::kBulkChunk ||
+      h.length > bulk_left_) {
+    return 0;
+  }
+  return h.length;
+}
+
+bool Channel::receive_bulk(Frame &f) {
+  f.bulk = large_buffer(f.bulk_size, &f.bulk_capacity);
+  if (!f.bulk) return false;
+  uint64_t got = 0;
+  while (bulk_left_ != 0) {
+    const uint32_t len = next_chunk();
+    if (len == 0 || !take(f.bulk.get() + got, len)) return false;
+    got += len;
+    bulk_left_ -= len;
+  }
+  return true;
+}
+
+bool Channel::skip_bulk() {
+  if (!relay_buf_) relay_buf_.reset(new (std::nothrow) uint8_t[wire::kBulkChunk]);
+  if (!relay_buf_) return false;
+  while (bulk_left_ != 0) {
+    const uint32_t len = next_chunk();
+    if (len == 0 || !take(relay_buf_.get(), len)) return false;
+    bulk_left_ -= len;
+  }
+  return true;
+}
+
+std::unique_ptr<uint8_t[]> Channel::large_buffer(size_t bytes, size_t *capacity) {
+  if (bytes >= kRecycleMin) {
+    std::lock_guard lock(spare_mu_);
+    if (spare_ && spare_size_ >= bytes) {
+      *capacity = std::exchange(spare_size_, 0);
+      return std::move(spare_);
+    }
+  }
+  *capacity = std::max<size_t>(1, bytes);
+  // A frame the process cannot hold is the sender's problem, not a reason
+  // to abort the receiver.
+  return std::unique_ptr<uint8_t[]>(new (std::nothrow) uint8_t[*capacity]);
+}
+
 RecvResult Channel::recv(Frame &out) {
+  // Bulk bytes of the last frame that nobody passed on.
+  if (bulk_left_ != 0 && !skip_bulk()) return RecvResult::Malformed;
+  out.bulk.reset();
+  out.bulk_size = out.bulk_capacity = 0;
   const size_t have = buffered(sizeof(out.header));
   if (have == 0) return RecvResult::Closed;
   if (have < sizeof(out.header)) return RecvResult::Malformed;
@@ -375,25 +510,10 @@ RecvResult Channel::recv(Frame &out) {
   if (!wire::header_is_sane(out.header)) return RecvResult::Malformed;
   out.window = window_;
   out.size = out.header.length;
-  out.data.reset();
-  out.capacity = 0;
-  {
-    std::lock_guard lock(spare_mu_);
-    if (spare_ && spare_size_ >= out.size && out.size >= kRecycleMin) {
-      out.data = std::move(spare_);
-      out.capacity = spare_size_;
-      spare_size_ = 0;
-    }
-  }
-  if (!out.data) {
-    // From an untrusted peer, memory grows with the bytes that arrive, not
-    // with what the header promises (see grow_frames_as_they_arrive).
-    out.capacity = std::max<size_t>(1, grow_ ? std::min(out.size, kGrowStep) : out.size);
-    // A frame the process cannot hold is the sender's problem, not a reason
-    // to abort the receiver (a shared router).
-    out.data.reset(new (std::nothrow) uint8_t[out.capacity]);
-    if (!out.data) return RecvResult::Malformed;
-  }
+  // From an untrusted peer, memory grows with the bytes that arrive, not
+  // with what the header promises (see grow_frames_as_they_arrive).
+  out.data = large_buffer(grow_ ? std::min(out.size, kGrowStep) : out.size, &out.capacity);
+  if (!out.data) return RecvResult::Malformed;
   // What read-ahead already holds, then the rest straight into the frame.
   size_t got = std::min(out.size, rend_ - rpos_);
   std::memcpy(out.data.get(), rbuf_.data() + rpos_, got);
@@ -411,16 +531,29 @@ RecvResult Channel::recv(Frame &out) {
     if (!read_exact(out.data.get() + got, want)) return RecvResult::Malformed;  // truncated
     got += want;
   }
+  if ((out.header.flags & wire::kFlagBulk) != 0) {
+    uint64_t total = 0;
+    if (out.size < sizeof(total)) return RecvResult::Malformed;
+    std::memcpy(&total, out.data.get() + out.size - sizeof(total), sizeof(total));
+    if (total == 0 || total > wire::kMaxBulk) return RecvResult::Malformed;
+    out.bulk_size = total;
+    bulk_left_ = total;
+    bulk_call_ = out.header.call_id;
+    if (!pass_bulk_ && !receive_bulk(out)) return RecvResult::Malformed;
+  }
   return RecvResult::Ok;
 }
 
 void Channel::recycle(Frame &&f) {
-  if (!f.data || f.capacity < kRecycleMin || f.capacity > kRecycleMax) return;
   std::lock_guard lock(spare_mu_);
-  if (f.capacity > spare_size_) {
-    spare_ = std::move(f.data);
-    spare_size_ = f.capacity;
-  }
+  auto keep = [&](std::unique_ptr<uint8_t[]> &buf, size_t capacity) {
+    if (buf && capacity >= kRecycleMin && capacity <= kRecycleMax && capacity > spare_size_) {
+      spare_ = std::move(buf);
+      spare_size_ = capacity;
+    }
+  };
+  keep(f.data, f.capacity);
+  keep(f.bulk, f.bulk_capacity);
 }
 
 void Channel::set_recv_timeout(int seconds) {

@@ -30,6 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const hira::router::RouterModule &m = hira_router_module;
   hira::Channel channel(sv[0]);
   channel.grow_frames_as_they_arrive();  // as the router reads a guest
+  channel.pass_bulk_through();
   // A 1 MiB window: references are checked against its size, as the
   // router checks them (it never maps a guest's window).
   channel.set_window({nullptr, uint64_t{1} << 20});

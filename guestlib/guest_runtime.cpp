@@ -62,9 +62,13 @@ void deliver_data(const Frame &f) {
     e = it->second;
     g_expected->erase(it);
   }
-  std::memcpy(e.dst, f.data.get(), std::min<uint64_t>(e.bytes, f.size));
-  trace("data for token %llu: %zu bytes", static_cast<unsigned long long>(f.header.call_id),
-        f.size);
+  // Large data followed the frame; small data is its payload.
+  const bool followed = (f.header.flags & wire::kFlagBulk) != 0;
+  const uint8_t *src = followed ? f.bulk.get() : f.data.get();
+  const uint64_t size = followed ? f.bulk_size : f.size;
+  std::memcpy(e.dst, src, std::min<uint64_t>(e.bytes, size));
+  trace("data for token %llu: %llu bytes", static_cast<unsigned long long>(f.header.call_id),
+        static_cast<unsigned long long>(size));
 }
 
 // A synchronous call waiting for its reply.
@@ -541,10 +545,12 @@ Connection *Connection::for_api(const ApiInfo &api) {
 
 Call::Call(const ApiInfo &api, uint32_t func, bool async)
     : api_(api), func_(func), async_(async), conn_(Connection::for_api(api)), placer_(conn_) {
-  // Async calls keep nothing alive after they are sent: their data goes inline.
-  if (!async && conn_ != nullptr && static_cast<Connection *>(conn_)->window() != nullptr) {
-    args_.set_window(&placer_);
-  }
+  // Every call is tagged: its large arrays go to the window, or follow the
+  // frame where no window takes them. Async calls keep nothing alive after
+  // they are sent: their data never goes to the window.
+  const bool window =
+      !async && conn_ != nullptr && static_cast<Connection *>(conn_)->window() != nullptr;
+  args_.set_window(window ? &placer_ : nullptr);
 }
 
 Call::~Call() {

@@ -55,6 +55,8 @@ GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &po
       limits_(limits),
       name_(std::move(origin)) {
   guest_.grow_frames_as_they_arrive();
+  // Bulk bytes pass through a chunk at a time, never held whole.
+  guest_.pass_bulk_through();
 }
 
 GuestSession::~GuestSession() {
@@ -151,7 +153,10 @@ bool GuestSession::handshake() {
       }
     }
   } guard{&window_fd, &rings_fd};
-  if (hello != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
+  if (hello != RecvResult::Ok || f.kind() != wire::Kind::Hello ||
+      (f.header.flags & wire::kFlagBulk) != 0) {
+    return false;
+  }
   guest_.set_recv_timeout(0);
   Reader r = f.reader();
   const uint32_t len = r.get_u32();
@@ -259,6 +264,7 @@ bool GuestSession::start_server() {
       return false;
     }
     server_ = std::make_unique<Channel>(fd);
+    server_->pass_bulk_through();
     return true;
   }
   const SpawnedServer s = pool_.take(*api_, name_.substr(0, name_.find('#')));
@@ -266,6 +272,9 @@ bool GuestSession::start_server() {
   server_pid_ = s.pid;
   server_sandbox_ = s.sandbox;
   server_ = std::make_unique<Channel>(s.fd);
+  // A server runs code its guest chose: it is no more trusted than the guest.
+  server_->grow_frames_as_they_arrive();
+  server_->pass_bulk_through();
   return true;
 }
 
@@ -394,7 +403,7 @@ void GuestSession::guest_to_server() {
     }
     if (rr != RecvResult::Ok) return;
     if (f.kind() == wire::Kind::CallbackDone) {
-      if (!server_->forward(f)) return;
+      if (!server_->relay(f, guest_)) return;
       continue;
     }
     if (f.kind() != wire::Kind::Call) {
@@ -425,7 +434,7 @@ void GuestSession::guest_to_server() {
     }
     m.account_call(f.header.func, blobs.data(), &p.accounting);
     account_call(f.header.func, blobs, p.accounting);
-    stats_.record_call(m, f.header.func, async, f.size);
+    stats_.record_call(m, f.header.func, async, f.size + f.bulk_size);
     if (!async) {
       std::lock_guard lock(mu_);
       if (server_gone_) {
@@ -444,8 +453,9 @@ void GuestSession::guest_to_server() {
     // Async calls travel on together while more are already here (one
     // system call for many); anything else, or an empty read-ahead, sends
     // what waits.
-    const bool sent =
-        async && guest_.has_read_ahead() ? server_->queue_forward(f) : server_->forward(f);
+    const bool sent = async && f.bulk_size == 0 && guest_.has_read_ahead()
+                          ? server_->queue_forward(f)
+                          : server_->relay(f, guest_);
     if (!sent) reply_status(f.header, wire::ReplyStatus::NoServer);
     guest_.recycle(std::move(f));
   }
@@ -471,15 +481,15 @@ void GuestSession::server_to_guest() {
                           .count();
       Reader r = f.reader();
       const auto prefix = r.get<wire::ReplyPrefix>();
-      stats_.record_reply(m, p.func, f.size, static_cast<uint64_t>(ns),
+      stats_.record_reply(m, p.func, f.size + f.bulk_size, static_cast<uint64_t>(ns),
                           r.ok() && prefix.status == 0);
       account_reply(p, f);
       f.header.func = p.func;
-      if (!guest_.forward(f)) break;
+      if (!guest_.relay(f, *server_)) break;
       server_->recycle(std::move(f));
     } else if (f.kind() == wire::Kind::Callback || f.kind() == wire::Kind::Data ||
                f.kind() == wire::Kind::Heartbeat) {
-      if (!guest_.forward(f)) break;
+      if (!guest_.relay(f, *server_)) break;
       server_->recycle(std::move(f));
     } else {
       std::fprintf(stderr, "hira-router: server for %s sent frame kind %u; closing\n",

@@ -29,13 +29,22 @@ struct Frame {
   size_t size = 0;
   size_t capacity = 0;  // bytes allocated behind data (>= size)
   WindowView window;    // the receiving channel's window (tagged payloads)
+  // The bytes that followed the frame (wire::kFlagBulk): bulk_size of them
+  // in `bulk`, or none there where the channel passes them on unread
+  // (Channel::pass_bulk_through).
+  std::unique_ptr<uint8_t[]> bulk;
+  uint64_t bulk_size = 0;
+  uint64_t bulk_capacity = 0;
 
   wire::Kind kind() const { return static_cast<wire::Kind>(header.kind); }
   bool tagged() const { return (header.flags & wire::kFlagTagged) != 0; }
-  // The payload; a tagged one's references are checked against the window.
+  // The payload (without the bulk count); a tagged one's references are
+  // checked against the window and the bulk bytes.
   Reader reader() const {
-    if (tagged()) return Reader::tagged(data.get(), size, window);
-    return {data.get(), size};
+    size_t n = size;
+    if ((header.flags & wire::kFlagBulk) != 0) n = n >= sizeof(uint64_t) ? n - sizeof(uint64_t) : 0;
+    if (tagged()) return Reader::tagged(data.get(), n, window, {bulk.get(), bulk_size});
+    return {data.get(), n};
   }
 };
 
@@ -50,12 +59,19 @@ class Channel {
 
   // Sends one frame; the header's magic, version and length are filled in
   // (and kFlagTagged for a tagged payload). `fds` travel with it
-  // (SCM_RIGHTS; Unix sockets only, before rings are attached).
+  // (SCM_RIGHTS; Unix sockets only, before rings are attached). `bulk`
+  // follows it in Bulk chunks (kFlagBulk and the count are added).
   bool send(wire::FrameHeader header, Writer *payload, std::span<const int> fds = {});
   bool send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
-            std::span<const int> fds = {});
-  // Forwards a received frame unchanged (router).
+            std::span<const int> fds = {}, std::span<const iovec> bulk = {});
+  // Forwards a received frame unchanged (router); one whose bulk bytes were
+  // passed through unread must go with relay().
   bool forward(const Frame &f, std::span<const int> fds = {});
+  // Forwards `f`, just received from `from` (a pass_bulk_through channel,
+  // read by this thread), and then its bulk bytes as they arrive there, a
+  // chunk at a time. False if either side failed; `from` is past the bytes
+  // either way unless it failed itself.
+  bool relay(const Frame &f, Channel &from);
 
   // Small frames that need no answer can wait to be written together with
   // the next ones (one system call for many asynchronous calls): queue()
@@ -92,6 +108,11 @@ class Channel {
   // its header, so that a header promising 1 GiB costs what was sent.
   // Trusted peers' large frames are allocated at once (growing costs copies).
   void grow_frames_as_they_arrive() { grow_ = true; }
+  // A relay (the router): recv() leaves a frame's bulk bytes in the stream
+  // (Frame::bulk_size says how many) for relay() to pass on; the next recv()
+  // skips them if nobody did. What this side holds stays one frame and one
+  // chunk, whatever the transfer.
+  void pass_bulk_through() { pass_bulk_ = true; }
 
   RecvResult recv(Frame &out);
   // Gives a received frame's buffer back for the next large recv(): fresh
@@ -126,9 +147,25 @@ class Channel {
   ssize_t read_some(void *buf, size_t n, bool wait = true);
   // Exactly n bytes, or false (end of stream or error).
   bool read_exact(void *buf, size_t n);
+  // Exactly n bytes, read-ahead first.
+  bool take(void *buf, size_t n);
+  // The next Bulk chunk's header of the frame being received (checked
+  // against what is left of its bytes): its length, or 0 if it is wrong.
+  uint32_t next_chunk();
+  // The bulk bytes of `f` into f.bulk (an endpoint).
+  bool receive_bulk(Frame &f);
+  // Reads and drops what is left of a passed-through frame's bulk bytes.
+  bool skip_bulk();
+  // A buffer of `bytes` for a large frame or its bulk bytes: the recycled
+  // one if it is large enough, else a new one (nullptr if none).
+  std::unique_ptr<uint8_t[]> large_buffer(size_t bytes, size_t *capacity);
   std::unique_ptr<RingStream> rings_;
   size_t accept_fds_ = 0;  // descriptors read_some() keeps (recv_hello)
   bool grow_ = false;
+  bool pass_bulk_ = false;
+  uint64_t bulk_left_ = 0;   // bulk bytes of the last frame still in the stream
+  uint64_t bulk_call_ = 0;   // ... and its call_id
+  std::unique_ptr<uint8_t[]> relay_buf_;  // one chunk (pass_bulk_through)
   std::vector<int> passed_fds_;
   WindowView window_;
   std::vector<uint8_t> rbuf_;

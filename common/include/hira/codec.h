@@ -15,6 +15,11 @@
 // which follows the blobs: RefEntry[n], then u32 n, u32 0. Only the table
 // needs checking against the window (the router does it without decoding
 // anything else), and the bytes never travel with the command.
+//
+// Large bulk data that no window holds travels after its frame instead, as
+// Bulk chunks (wire::kFlagBulk): a kRefBulk reference names its bytes in
+// that stream. The frame itself stays small, so a relay checks the command
+// whole and then passes the bytes through a chunk at a time.
 #pragma once
 
 #include <sys/uio.h>
@@ -41,7 +46,11 @@ struct RefEntry {
 static_assert(sizeof(RefEntry) == 24);
 inline constexpr uint32_t kRefData = 0;  // bulk data named by a tag
 inline constexpr uint32_t kRefOut = 1;   // window space the guest set aside for an out buffer
+inline constexpr uint32_t kRefBulk = 2;  // bulk data in the bytes that follow the frame
 inline constexpr uint32_t kMaxRefs = 256;
+// Bulk arrays this large that no window takes follow the frame (tagged
+// payloads only); smaller ones travel inline.
+inline constexpr size_t kBulkFollowMin = 64 * 1024;
 inline constexpr size_t kRefTrailer = 8;  // u32 count, u32 0
 
 // Where a Writer may put bulk data instead of inline: place() returns the
@@ -92,8 +101,17 @@ class Writer {
   void put_bulk(const void *p, size_t len) {
     if (tagged_) {
       uint64_t offset = 0;
-      const bool placed = len != 0 && room() && placer_->place(p, len, &offset);
-      if (put_tag(kRefData, len, placed, offset)) return;
+      if (len != 0 && room() && placer_ != nullptr && placer_->place(p, len, &offset)) {
+        put_ref(kRefData, offset, len);
+        return;
+      }
+      if (len >= kBulkFollowMin && room()) {
+        put_ref(kRefBulk, bulk_bytes_, len);
+        bulk_.push_back({const_cast<void *>(p), len});
+        bulk_bytes_ += len;
+        return;
+      }
+      put_u32(0);  // inline
     }
     const size_t pad = (kBulkAlign - position() % kBulkAlign) % kBulkAlign;
     static const uint8_t zeros[kBulkAlign] = {};
@@ -109,7 +127,8 @@ class Writer {
   }
 
   // Makes the payload tagged (see the top of this file); bulk data goes to
-  // `placer` where it agrees (nullptr: everything inline). Before any put.
+  // `placer` where it agrees (nullptr: no window), else large arrays follow
+  // the frame and small ones go inline. Before any put.
   void set_window(WindowPlacer *placer) {
     tagged_ = true;
     placer_ = placer;
@@ -121,12 +140,20 @@ class Writer {
   void put_out_space(size_t len) {
     if (!tagged_) return;
     uint64_t offset = 0;
-    const bool placed = len != 0 && room() && placer_->reserve(len, &offset);
-    put_tag(kRefOut, len, placed, offset);
+    if (len != 0 && room() && placer_ != nullptr && placer_->reserve(len, &offset)) {
+      put_ref(kRefOut, offset, len);
+    } else {
+      put_u32(0);  // the receiver's own memory
+    }
   }
 
   size_t position() const { return external_ + buf_.size(); }
-  // The whole payload, reference table included.
+  // The bytes that follow the frame (kRefBulk), in order; the caller's
+  // memory, valid as long as the arrays given to put_bulk.
+  const std::vector<iovec> &bulk() const { return bulk_; }
+  uint64_t bulk_bytes() const { return bulk_bytes_; }
+
+  // The whole payload, reference table included, bulk bytes excluded.
   size_t size() const {
     return position() + (tagged_ ? refs_.size() * sizeof(RefEntry) + kRefTrailer : 0);
   }
@@ -152,6 +179,8 @@ class Writer {
     buf_.clear();
     segments_.clear();
     refs_.clear();
+    bulk_.clear();
+    bulk_bytes_ = 0;
     external_ = 0;
     owned_start_ = 0;
   }
@@ -168,14 +197,12 @@ class Writer {
     const auto *b = static_cast<const uint8_t *>(p);
     buf_.insert(buf_.end(), b, b + n);
   }
-  // A placer that may still take a reference.
-  bool room() const { return placer_ != nullptr && refs_.size() < kMaxRefs; }
-  // Writes the tag of a new reference (kind, `offset`, `len`) when `placed`,
-  // else tag 0 (inline); returns `placed`.
-  bool put_tag(uint32_t kind, size_t len, bool placed, uint64_t offset) {
-    if (placed) refs_.push_back({offset, len, kind, 0});
-    put_u32(placed ? static_cast<uint32_t>(refs_.size()) : 0u);
-    return placed;
+  // The table may take one more reference.
+  bool room() const { return refs_.size() < kMaxRefs; }
+  // A new reference and the tag that names it.
+  void put_ref(uint32_t kind, uint64_t offset, size_t len) {
+    refs_.push_back({offset, len, kind, 0});
+    put_u32(static_cast<uint32_t>(refs_.size()));
   }
   // Turns bytes appended since the last segment into an owned segment.
   void flush_pending() {
@@ -193,6 +220,8 @@ class Writer {
   WindowPlacer *placer_ = nullptr;
   std::vector<RefEntry> refs_;
   uint32_t trailer_[2] = {};
+  std::vector<iovec> bulk_;
+  uint64_t bulk_bytes_ = 0;
 };
 
 // The window a tagged payload's references point into, as its receiver
@@ -210,12 +239,15 @@ class Reader {
   Reader(const uint8_t *data, size_t len) : Reader(data, 0, len) {}
 
   // A tagged payload (see the top of this file): its reference table is
-  // checked against `window` here, once; a table that does not fit the
-  // payload or names bytes outside the window fails the reader.
-  static Reader tagged(const uint8_t *data, size_t len, const WindowView &window) {
+  // checked against `window` and `bulk` (the bytes that followed the frame;
+  // base nullptr where they were passed on unread) here, once; a table that
+  // does not fit the payload or names bytes outside either fails the reader.
+  static Reader tagged(const uint8_t *data, size_t len, const WindowView &window,
+                       const WindowView &bulk = {}) {
     Reader r(data, len);
     r.tagged_ = true;
     r.window_ = window;
+    r.bulk_ = bulk;
     if (len < kRefTrailer) return failed();
     uint32_t count = 0, zero = 0;
     std::memcpy(&count, data + len - kRefTrailer, sizeof(count));
@@ -229,8 +261,8 @@ class Reader {
     r.ref_count_ = count;
     for (uint32_t i = 0; i < count; ++i) {
       const RefEntry e = r.ref(i);
-      if (e.kind > kRefOut || e.zero != 0 || e.offset > window.size ||
-          e.length > window.size - e.offset) {
+      const uint64_t limit = e.kind == kRefBulk ? bulk.size : window.size;
+      if (e.kind > kRefBulk || e.zero != 0 || e.offset > limit || e.length > limit - e.offset) {
         return failed();
       }
     }
@@ -264,6 +296,7 @@ class Reader {
     Reader r(base_, pos_, pos_ + len);
     r.tagged_ = tagged_;
     r.window_ = window_;
+    r.bulk_ = bulk_;
     r.refs_ = refs_;
     r.ref_count_ = ref_count_;
     pos_ += len;
@@ -277,12 +310,14 @@ class Reader {
       const uint32_t tag = get_u32();
       if (!ok_) return nullptr;
       if (tag != 0) {
-        const auto e = named(tag, kRefData);
-        if (!e || e->length != len || window_.base == nullptr) {
+        auto e = named(tag, kRefData);
+        const WindowView &in = e ? window_ : bulk_;
+        if (!e) e = named(tag, kRefBulk);
+        if (!e || e->length != len || in.base == nullptr) {
           ok_ = false;
           return nullptr;
         }
-        return window_.base + e->offset;
+        return in.base + e->offset;
       }
     }
     const size_t pad = (kBulkAlign - pos_ % kBulkAlign) % kBulkAlign;
@@ -310,6 +345,7 @@ class Reader {
   }
 
   bool ok() const { return ok_; }
+  bool tagged() const { return tagged_; }
   bool at_end() const { return pos_ == end_; }
   size_t remaining() const { return end_ - pos_; }
   void fail() { ok_ = false; }
@@ -343,6 +379,7 @@ class Reader {
   bool ok_ = true;
   bool tagged_ = false;
   WindowView window_;
+  WindowView bulk_;  // the bytes that followed the frame (kRefBulk)
   const uint8_t *refs_ = nullptr;  // the reference table (unaligned RefEntry[])
   uint32_t ref_count_ = 0;
 };

@@ -14,9 +14,16 @@ namespace hira::wire {
 inline constexpr const char *kInsideApiServerEnv = "HIRA_INSIDE_API_SERVER";
 
 inline constexpr uint32_t kMagic = 0x41524948;  // "HIRA"
-inline constexpr uint16_t kVersion = 2;
-// Largest payload any peer accepts; bigger frames close the channel.
-inline constexpr uint32_t kMaxPayload = 1u << 30;
+inline constexpr uint16_t kVersion = 3;
+// Largest payload any peer accepts; bigger frames close the channel. Bulk
+// data does not count: it follows its frame in Bulk chunks (kFlagBulk), so a
+// relay such as the router holds at most one frame of this size and one
+// chunk per direction, whatever the transfer.
+inline constexpr uint32_t kMaxPayload = 16u << 20;
+// The bytes of one Bulk frame, at most.
+inline constexpr uint32_t kBulkChunk = 1u << 20;
+// The bulk bytes one frame may announce, at most.
+inline constexpr uint64_t kMaxBulk = 1ull << 40;
 
 enum class Kind : uint16_t {
   Hello = 1,         // guest -> router: api name + signature
@@ -28,6 +35,7 @@ enum class Kind : uint16_t {
   Bye = 7,           // either way: orderly close
   Data = 8,          // server -> guest: a deferred out buffer (call_id = its token)
   Heartbeat = 9,     // server -> guest: a sync call is still running (kFlagHeartbeats)
+  Bulk = 10,         // a chunk of the bulk bytes that follow a kFlagBulk frame
 };
 
 // Handle ids the guest chooses (for handles a call creates) have this bit;
@@ -56,6 +64,11 @@ enum FrameFlags : uint32_t {
   // half second while a sync call of it runs, so that a long call is told
   // apart from a peer that stopped.
   kFlagHeartbeats = 1u << 4,
+  // Any frame: the payload ends with a u64, the count of bulk bytes that
+  // follow the frame, in order, as Bulk frames (same call_id, 1..kBulkChunk
+  // bytes each) and nothing in between. A tagged payload names them with
+  // kRefBulk references (codec.h).
+  kFlagBulk = 1u << 5,
 };
 
 struct FrameHeader {
@@ -117,7 +130,7 @@ inline constexpr const char *status_name(ReplyStatus s) {
 inline bool header_is_sane(const FrameHeader &h) {
   return h.magic == kMagic && h.version == kVersion && h.length <= kMaxPayload &&
          h.kind >= static_cast<uint16_t>(Kind::Hello) &&
-         h.kind <= static_cast<uint16_t>(Kind::Heartbeat);
+         h.kind <= static_cast<uint16_t>(Kind::Bulk);
 }
 
 }  // namespace hira::wire
