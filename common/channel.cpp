@@ -448,15 +448,17 @@ bool Channel::take(void *buf, size_t n) {
 
 uint32_t Channel::next_chunk() {
   wire::FrameHeader h{};
-  if (buffered(sizeof(h)) < sizeof(h)) return 0;
-  std::memcpy(&h, rbuf_.data() + rpos_, sizeof(h));
-  rpos_ += sizeof(h);
-  if (!wire::header_is_sane(h) || h.kind != static_cast<uint16_t>(wire::Kind::Bulk) ||
-      h.call_id != bulk_call_ || h.length == 0 || h.length > wire::kBulkChunk ||
-      h.length > bulk_left_) {
-    return 0;
+  if (!broken_ && buffered(sizeof(h)) >= sizeof(h)) {
+    std::memcpy(&h, rbuf_.data() + rpos_, sizeof(h));
+    rpos_ += sizeof(h);
+    if (wire::header_is_sane(h) && h.kind == static_cast<uint16_t>(wire::Kind::Bulk) &&
+        h.call_id == bulk_call_ && h.length != 0 && h.length <= wire::kBulkChunk &&
+        h.length <= bulk_left_) {
+      return h.length;
+    }
   }
-  return h.length;
+  broken_ = true;  // nothing after this can be read as frames
+  return 0;
 }
 
 bool Channel::receive_bulk(Frame &f) {
@@ -499,7 +501,7 @@ std::unique_ptr<uint8_t[]> Channel::large_buffer(size_t bytes, size_t *capacity)
 
 RecvResult Channel::recv(Frame &out) {
   // Bulk bytes of the last frame that nobody passed on.
-  if (bulk_left_ != 0 && !skip_bulk()) return RecvResult::Malformed;
+  if (broken_ || (bulk_left_ != 0 && !skip_bulk())) return RecvResult::Malformed;
   out.bulk.reset();
   out.bulk_size = out.bulk_capacity = 0;
   const size_t have = buffered(sizeof(out.header));

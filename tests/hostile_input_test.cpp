@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -124,16 +125,7 @@ TEST(HostileRouter, OutOfDescriptorsTurnsGuestsAwayWithoutSpinning) {
   EXPECT_STATUS(r, next, ReplyStatus::Ok);
 }
 
-// A "Name:   N kB" field of /proc/PID/status, or -1.
-long status_kb(pid_t pid, const std::string &name) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind(name + ":", 0) == 0) return std::stol(line.substr(name.size() + 1));
-  }
-  return -1;
-}
-
-// A header promising 1 GiB, followed by a few of those bytes.
+// A header promising the largest frame (16 MiB), followed by a few of those bytes.
 void send_lying_hello(int fd, size_t some) {
   wire::FrameHeader h = make_header(wire::Kind::Hello);
   h.magic = wire::kMagic;
@@ -144,7 +136,7 @@ void send_lying_hello(int fd, size_t some) {
   ASSERT_TRUE(write_bytes(fd, bytes.data(), bytes.size()));
 }
 
-// A frame header that declares 1 GiB costs the router only what actually
+// A frame header that declares 16 MiB costs the router only what actually
 // arrives (it used to allocate the whole frame first, and under an
 // address-space limit abort on std::bad_alloc): the router, limited to
 // 384 MiB of address space, keeps serving other guests while the liar waits.
@@ -186,6 +178,143 @@ TEST(HostileRouter, StatisticsThatCannotBeWrittenAreReported) {
   router.signal(SIGTERM);
   EXPECT_EQ(router.wait(10s), 1);
   EXPECT_NE(router.err().find("cannot write the statistics"), std::string::npos) << router.err();
+}
+
+// An acc_buffer_write(buf, 0, data, count) as a guest without a window
+// sends it: tagged, `data` named as bytes that follow the frame.
+std::vector<uint8_t> write_with_following_data(uint64_t buf, const std::vector<uint8_t> &data,
+                                               uint64_t count) {
+  Writer w;
+  w.set_window(nullptr);
+  for (const uint64_t v : {buf, uint64_t{0}}) {
+    const auto m = w.begin_blob();
+    w.put_u64(v);
+    w.end_blob(m);
+  }
+  const auto m = w.begin_blob();
+  w.put_u8(1);
+  w.put_u64(count);
+  w.put_bulk(data.data(), data.size());
+  w.end_blob(m);
+  const auto n = w.begin_blob();
+  w.put_u64(count);
+  w.end_blob(n);
+  EXPECT_EQ(w.bulk_bytes(), data.size());  // the Writer chose to let them follow
+  return flatten(w);
+}
+
+// Bulk bytes follow their call in chunks of any size up to 1 MiB; the router
+// checks the call's references against what the frame announces and passes
+// the bytes on; a call that names bytes it does not announce is refused and
+// its bytes skipped (the session goes on); bytes that break the framing cut
+// that guest off and nobody else.
+TEST(HostileRouter, BulkBytesAreCheckedAndPassedOnOrTheGuestIsCutOff) {
+  Router router;
+  RawGuest g(router.endpoint());
+  ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
+  const auto c = g.call(FN_acc_context_create, {in_ptr(1, 2, {'b', 0}), out_ptr(8, 1)});
+  EXPECT_STATUS(c, g, ReplyStatus::Ok);
+  const uint64_t ctx = returned_handle(*c, 2);
+  constexpr size_t kBytes = 3u << 20;
+  const auto b = g.call(FN_acc_buffer_create, {u64(ctx), size_arg(kBytes), out_ptr(8, 1)});
+  EXPECT_STATUS(b, g, ReplyStatus::Ok);
+  const uint64_t buf = returned_handle(*b, 3);
+  ASSERT_NE(buf, 0u);
+  auto write_call = [&](size_t chunk, std::optional<uint64_t> announce,
+                        const std::vector<uint8_t> &data, const std::vector<uint8_t> &sent) {
+    const wire::FrameHeader h = make_header(wire::Kind::Call, FN_acc_buffer_write, 7000 + chunk, 1,
+                                            wire::kFlagTagged);
+    EXPECT_TRUE(send_with_bulk(g.fd(), h, write_with_following_data(buf, data, data.size()), sent,
+                               chunk, announce));
+    std::string why;
+    auto r = g.wait_reply(h.call_id, &why);
+    EXPECT_TRUE(r.has_value()) << why;
+    return r;
+  };
+  auto read_back = [&]() -> std::vector<uint8_t> {
+    const auto r =
+        g.call(FN_acc_buffer_read, {u64(buf), size_arg(0), out_ptr(1, kBytes), size_arg(kBytes)});
+    if (!r || prefix_of(*r).status != 0) {
+      ADD_FAILURE() << "the read failed: " << g.last_error();
+      return {};
+    }
+    Reader rb = reply_blobs(*r);
+    for (int i = 0; i < 3; ++i) rb.blob();
+    Reader blob = rb.blob();
+    EXPECT_EQ(blob.get_u64(), kBytes);
+    const uint8_t *got = blob.bulk(kBytes);
+    return got == nullptr ? std::vector<uint8_t>{} : std::vector<uint8_t>(got, got + kBytes);
+  };
+  for (const size_t chunk : {size_t{wire::kBulkChunk}, size_t{100000}, size_t{4096}}) {
+    const auto data = pattern_bytes(kBytes, 3 + chunk % 7);
+    const auto r = write_call(chunk, std::nullopt, data, data);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(prefix_of(*r).status, 0u);
+    EXPECT_EQ(return_value(*r), 0);
+    EXPECT_TRUE(read_back() == data) << "chunks of " << chunk;
+  }
+  {  // The call names 3 MiB that follow; 1 MiB is announced (and sent).
+    const auto kept = read_back();
+    const auto data = pattern_bytes(kBytes, 11);
+    const std::vector<uint8_t> first(data.begin(), data.begin() + (1 << 20));
+    const auto r = write_call(wire::kBulkChunk, first.size(), data, first);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(prefix_of(*r).status, static_cast<uint32_t>(ReplyStatus::BadFrame));
+    EXPECT_TRUE(read_back() == kept);  // nothing was written, the session goes on
+  }
+  expect_router_serves(router, "bulk bytes passed on and refused");
+
+  // Framing broken: the guest is cut off; each time another one is served.
+  struct Case {
+    const char *what;
+    std::function<void(RawGuest &)> send;
+  };
+  const wire::FrameHeader call = make_header(wire::Kind::Call, FN_acc_context_count, 5);
+  const std::vector<Case> cases = {
+      {"a Bulk frame nothing announced",
+       [&](RawGuest &r) {
+         send_frame(r.fd(), make_header(wire::Kind::Bulk, FN_acc_context_count, 5), {1, 2, 3});
+       }},
+      {"a Call where announced bytes belong",
+       [&](RawGuest &r) {
+         send_with_bulk(r.fd(), call, encode({}), {}, wire::kBulkChunk, 4096);
+         r.send_call(FN_acc_context_count, encode({}));
+       }},
+      {"a chunk of another call",
+       [&](RawGuest &r) {
+         send_with_bulk(r.fd(), call, encode({}), {}, wire::kBulkChunk, 4096);
+         send_frame(r.fd(), make_header(wire::Kind::Bulk, FN_acc_context_count, 6),
+                    std::vector<uint8_t>(4096));
+       }},
+      {"a chunk over 1 MiB",
+       [&](RawGuest &r) {
+         send_with_bulk(r.fd(), call, encode({}), std::vector<uint8_t>(wire::kBulkChunk + 1),
+                        wire::kBulkChunk + 1);
+       }},
+      {"more bytes than announced",
+       [&](RawGuest &r) {
+         send_with_bulk(r.fd(), call, encode({}), std::vector<uint8_t>(8192), 8192, 4096);
+       }},
+      {"an announcement over the limit",
+       [&](RawGuest &r) {
+         send_with_bulk(r.fd(), call, encode({}), {}, wire::kBulkChunk, wire::kMaxBulk + 1);
+       }},
+      {"an announcement of nothing",
+       [&](RawGuest &r) { send_with_bulk(r.fd(), call, encode({}), {}, wire::kBulkChunk, 0); }},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.what);
+    RawGuest bad(router.endpoint());
+    ASSERT_EQ(bad.hello(kApiName, kApiSignature), 0);
+    c.send(bad);
+    EXPECT_TRUE(wait_closed(bad.fd())) << "the router kept a guest that sent " << c.what;
+    RawGuest next(router.endpoint());
+    ASSERT_EQ(next.hello(kApiName, kApiSignature), 0);
+    EXPECT_STATUS(next.call(FN_acc_context_count, {}), next, ReplyStatus::Ok);
+  }
+  expect_router_healthy(router);
+  // The first guest's session was never disturbed.
+  EXPECT_STATUS(g.call(FN_acc_context_count, {}), g, ReplyStatus::Ok);
 }
 
 TEST(HostileRouter, RefusesMalformedConnections) {
@@ -1025,6 +1154,21 @@ TEST(HostileServer, HandlesProtocolViolations) {
     const int code = server.close_and_wait(10s);
     EXPECT_GE(code, 0) << "the server hung with a callback waiting on a vanished guest";
     EXPECT_LE(code, 3) << server.err();
+  }
+  {  // Bulk bytes announced that never come (a Call instead): the stream
+     // is broken, the server says so and ends.
+    ServerUnderTest server;
+    RawGuest g(server.release_fd());
+    ASSERT_EQ(g.hello(kApiName, kApiSignature), 0) << server.err();
+    ASSERT_TRUE(send_with_bulk(g.fd(), make_header(wire::Kind::Call, FN_acc_context_count, 1),
+                               encode({}), {}, wire::kBulkChunk, 1u << 20));
+    g.send_call(FN_acc_context_count, encode({}));
+    EXPECT_TRUE(wait_closed(g.fd(), 10s));
+    g.close();
+    const int code = server.close_and_wait(10s);
+    EXPECT_GE(code, 0);
+    EXPECT_LE(code, 3) << server.err();
+    EXPECT_NE(server.err().find("malformed frame"), std::string::npos) << server.err();
   }
   {  // Many guest threads (beyond the shadow-thread limit), then Bye.
     ServerUnderTest server;

@@ -156,8 +156,10 @@ TEST_F(HostileOpenCl, DeferredReadsAreBoundedAndComeBeforeTheirSyncPoint) {
   EXPECT_EQ(data_frames, 1u);  // exactly once, and before clFinish's reply
 }
 
-// A reply that no frame can carry (over 1 GiB) is an error the guest gets at
-// once; it used to wait forever.
+// A reply that no frame can carry (over 16 MiB for a guest whose calls are
+// not tagged, so that nothing can follow the frame) is an error the guest
+// gets at once; it used to wait forever. (Tagged calls get any size: see
+// OpenClLargeTransfers.)
 TEST_F(HostileOpenCl, AReplyTooLargeForAFrameFailsInsteadOfHanging) {
   const uint64_t bytes = uint64_t{wire::kMaxPayload} + (1u << 20);
   auto r = guest_.call(FN_clCreateBuffer, {handle(context_), scalar(kMemReadWrite, 8),

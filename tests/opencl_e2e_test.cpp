@@ -261,6 +261,28 @@ namespace {
 // Objects whose storage is the server's copy of guest memory give it back
 // when the implementation destroys them: 4.3 GiB of CL_MEM_USE_HOST_PTR
 // buffers made and released one after another all succeed, as natively.
+// Transfers larger than any frame (1.06 GiB in one call) give native
+// results, without a window (their bytes follow their commands in chunks,
+// through the command rings) and with one too small for them (through the
+// socket); the router holds a chunk of them at a time, never the transfer.
+TEST(OpenClLargeTransfers, MoreThanAFrameHoldsTravelsInChunksThroughABoundedRouter) {
+  const RunResult native = run({program("large_transfers")});
+  ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
+  for (const bool window : {false, true}) {
+    SCOPED_TRACE(window ? "a 256 MiB window, sockets" : "no window, rings");
+    Router router;
+    auto env = dropin_env(router);
+    env["HIRA_WINDOW_MB"] = window ? "256" : "0";
+    if (window) env["HIRA_RINGS"] = "0";
+    const RunResult remoted = run({program("large_transfers")}, env);
+    EXPECT_EQ(remoted.exit_code, 0) << remoted.err;
+    EXPECT_EQ(remoted.out, native.out);
+    const long peak_kb = status_kb(router.process().pid(), "VmHWM");
+    EXPECT_GT(peak_kb, 0);
+    EXPECT_LT(peak_kb, 64 * 1024) << "the router's peak RSS: " << peak_kb << " kB";
+  }
+}
+
 TEST(OpenClServerMemory, UseHostPtrCopiesGoWithTheirBuffers) {
   const RunResult native = run({program("host_ptr_churn")});
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;

@@ -55,6 +55,27 @@ inline bool send_frame(int fd, wire::FrameHeader h, const std::vector<uint8_t> &
   return write_bytes(fd, bytes.data(), bytes.size());
 }
 
+// A frame announcing bulk bytes (kFlagBulk; `announce`, or the true count)
+// and then those bytes as Bulk frames of `chunk` bytes (the last shorter).
+inline bool send_with_bulk(int fd, wire::FrameHeader h, std::vector<uint8_t> body,
+                           const std::vector<uint8_t> &bulk, size_t chunk = wire::kBulkChunk,
+                           std::optional<uint64_t> announce = std::nullopt) {
+  h.flags |= wire::kFlagBulk;
+  const uint64_t count = announce.value_or(bulk.size());
+  const auto *c = reinterpret_cast<const uint8_t *>(&count);
+  body.insert(body.end(), c, c + sizeof(count));
+  if (!send_frame(fd, h, body)) return false;
+  for (size_t at = 0; at < bulk.size(); at += chunk) {
+    const size_t n = std::min(chunk, bulk.size() - at);
+    const std::vector<uint8_t> piece(bulk.begin() + static_cast<long>(at),
+                                     bulk.begin() + static_cast<long>(at + n));
+    if (!send_frame(fd, make_header(wire::Kind::Bulk, h.func, h.call_id, h.thread), piece)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 struct RawFrame {
   wire::FrameHeader h{};
   std::vector<uint8_t> payload;

@@ -207,4 +207,12 @@ std::vector<pid_t> Router::servers() const {
   return out;
 }
 
+long status_kb(pid_t pid, const std::string &name) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(name + ":", 0) == 0) return std::stol(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
 }  // namespace hira::test

@@ -83,5 +83,7 @@ class Router {
 // Connects to an endpoint ("unix:/path"); -1 on failure.
 int connect_to(const std::string &endpoint);
 std::string read_file(const std::string &path);
+// A "Name:   N kB" field of /proc/PID/status, or -1.
+long status_kb(pid_t pid, const std::string &name);
 
 }  // namespace hira::test
