@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "connection.h"
@@ -230,6 +232,12 @@ uint64_t export_handle_for(void *registration, void *obj, uint32_t type) {
   return static_cast<CallbackRegistration *>(registration)
       ->conn->handles()
       .export_handle(obj, type);
+}
+
+void CallContext::report_hold(uint32_t resource, uint64_t id, uint64_t amount) {
+  if (id == 0) return;
+  notices_.push_back({wire::kNoticeHold, resource, id,
+                      static_cast<int64_t>(std::min<uint64_t>(amount, INT64_MAX))});
 }
 
 }  // namespace hira::server

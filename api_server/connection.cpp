@@ -350,9 +350,11 @@ void Connection::execute(Shadow *s, Frame &f) {
       std::fprintf(stderr, "hira-server(%s): async %s refused: %s\n", api_.name,
                    api_.function_names[func], wire::status_name(ctx.status()));
     }
-  } else {
-    send_reply(f, ctx, s);
   }
+  // What the call's new object holds reaches the router before the guest
+  // can release it (which it can only once it has the reply).
+  send_notices(func, ctx.notices_);
+  if ((f.header.flags & wire::kFlagAsync) == 0) send_reply(f, ctx, s);
   if (sync) running_sync_.fetch_sub(1);
   for (const uint64_t addr : ctx.release_after_reply_) release_manual_buffer(addr);
   channel_.recycle(std::move(f));
@@ -537,6 +539,20 @@ void *hold_manual_block(void *block) {
 
 void drop_manual_block(void *block) {
   if (Connection *c = g_connection.load(); c != nullptr && block != nullptr) c->drop_manual(block);
+}
+
+void object_destroyed(void *token) {
+  const auto id = reinterpret_cast<uintptr_t>(token);
+  Connection *c = g_connection.load();
+  if (c == nullptr || id == 0) return;
+  c->send_notices(0, {{wire::kNoticeGone, 0, id, 0}});
+}
+
+void Connection::send_notices(uint32_t func, const std::vector<wire::AccountNotice> &notices) {
+  if (notices.empty()) return;
+  const iovec iov{const_cast<wire::AccountNotice *>(notices.data()),
+                  notices.size() * sizeof(wire::AccountNotice)};
+  channel_.send(make_header(wire::Kind::Account, func), &iov, 1);
 }
 
 uint8_t *Connection::register_mapped(void *addr, uint64_t bytes) {

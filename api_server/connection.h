@@ -58,6 +58,9 @@ class Connection {
   // An object (the real library's) uses / stops using a block.
   void hold_manual(void *block);
   void drop_manual(void *block);
+  // Account notices to the router (see wire::AccountNotice); `func`: the
+  // call they are about (0 for a destruction). Any thread.
+  void send_notices(uint32_t func, const std::vector<wire::AccountNotice> &notices);
   void *callback_userdata(uint64_t guest_id, uint32_t callback_id);
   bool invoke_callback(const CallbackRegistration &reg, Writer &args,
                        std::unique_ptr<uint8_t[]> *data, Reader *result);

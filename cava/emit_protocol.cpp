@@ -103,7 +103,8 @@ nlohmann::json function_json(const Function &f) {
     pj["name"] = p.name;
     j["params"].push_back(pj);
   }
-  static const char *ops[] = {"consumes", "allocates", "deallocates"};
+  static const char *ops[] = {"consumes", "allocates", "deallocates", "server_allocates"};
+  static_assert(std::size(ops) == static_cast<size_t>(ResourceUse::Op::ServerAllocate) + 1);
   for (const auto &u : f.resources) {
     j["resources"].push_back(
         {{"op", ops[static_cast<int>(u.op)]}, {"resource", u.resource}, {"amount", u.amount.text}});
@@ -113,6 +114,7 @@ nlohmann::json function_json(const Function &f) {
   if (!f.guest_impl.empty()) j["guest_only"] = f.guest_impl;
   if (f.async_if) j["async_if"] = f.async_if->text;
   if (f.cache_if) j["guest_cache_if"] = f.cache_if->text;
+  if (!f.destroy_watch.empty()) j["rc_until_destroyed"] = f.destroy_watch;
   if (!f.symbol_version.empty()) j["symbol_version"] = f.symbol_version;
   return j;
 }

@@ -22,18 +22,22 @@ std::string blob_size(const Value &v) {
   return "::hira::router::kVariableSize";
 }
 
-size_t resource_index(const Api &api, const std::string &name) {
-  for (size_t i = 0; i < api.resources.size(); ++i) {
-    if (api.resources[i].name == name) return i;
+// The resources the router computes itself (server_allocates_rc: the API
+// server reports them in an Account frame).
+std::vector<const ResourceUse *> router_resources(const Function &f) {
+  std::vector<const ResourceUse *> v;
+  for (const auto &u : f.resources) {
+    if (u.op != ResourceUse::Op::ServerAllocate) v.push_back(&u);
   }
-  return 0;
+  return v;
 }
 
 void emit_account(Code &c, const Api &api, const Function &f) {
-  if (f.resources.empty()) return;
+  const auto resources = router_resources(f);
+  if (resources.empty()) return;
   c.line("case FN_" + f.name + ": {");
   std::set<std::string> used;
-  for (const auto &u : f.resources) used.insert(u.amount.args.begin(), u.amount.args.end());
+  for (const auto *u : resources) used.insert(u->amount.args.begin(), u->amount.args.end());
   for (size_t i = 0; i < f.params.size(); ++i) {
     const Param &p = f.params[i];
     if (used.count(p.name) == 0) continue;
@@ -45,7 +49,8 @@ void emit_account(Code &c, const Api &api, const Function &f) {
       c.line("const uint64_t " + p.name + " = b" + std::to_string(i) + ".get_u64();");
     }
   }
-  for (const auto &u : f.resources) {
+  for (const auto *up : resources) {
+    const ResourceUse &u = *up;
     const std::string rc = "RC_" + api.resources[resource_index(api, u.resource)].name;
     c.line("if (out->count < ::hira::router::kMaxDeltas) {");
     if (u.op == ResourceUse::Op::Deallocate && !u.handle_arg.empty()) {
@@ -131,6 +136,10 @@ std::string emit_router(const Api &api) {
     retained += std::to_string(arg) + ", ";
   }
   c.line("const int32_t kRetainedArg[] = {" + retained + "};");
+  // rc_until_destroyed: the server says when what the handle holds goes.
+  std::string until;
+  for (const auto &f : api.functions) until += f.destroy_watch.empty() ? "0, " : "1, ";
+  c.line("const uint8_t kHeldUntilDestroyed[] = {" + until + "};");
   c.line("const uint32_t kArgSizes[] = {");
   c.raw(sizes);
   c.line("  0};");
@@ -179,6 +188,7 @@ std::string emit_router(const Api &api) {
       "  ::hira::router::kRouterModuleAbi, kApiName, kApiVersion, kApiSignature, kFunctionCount,");
   c.line("  kFunctionNames, kAsync, kArgOffset, kArgCount, kArgSizes, RC_COUNT_, kResourceNames,");
   c.line("  kResourceContinuous, account_call, allocated_handle, reply_succeeded, kRetainedArg,");
+  c.line("  kHeldUntilDestroyed,");
   c.line("};");
   return c.str();
 }

@@ -267,6 +267,27 @@ const Param *userdata_param(const Function &f) {
   return nullptr;
 }
 
+// What the handle the call allocated holds, as the server measures it
+// (server_allocates_rc), and the watch that says when it is destroyed
+// (rc_until_destroyed). The spec checker allows both only where the
+// return value is an allocated handle (hira_ret_id).
+void emit_object_accounting(Code &c, const Api &api, const Function &f) {
+  bool any = !f.destroy_watch.empty();
+  for (const auto &u : f.resources) any |= u.op == ResourceUse::Op::ServerAllocate;
+  if (!any) return;
+  c.line("if (hira_ret_id != 0) {");
+  for (const auto &u : f.resources) {
+    if (u.op != ResourceUse::Op::ServerAllocate) continue;
+    c.line("hira_ctx.report_hold(" + std::to_string(resource_index(api, u.resource)) + " /* " +
+           u.resource + " */, hira_ret_id, (uint64_t)(" + u.amount.text + "));");
+  }
+  if (!f.destroy_watch.empty()) {
+    c.line(f.destroy_watch +
+           "(hira_ret, ::hira::server::CallContext::destruction_token(hira_ret_id));");
+  }
+  c.line("}");
+}
+
 void emit_handler(Code &c, const Api &api, const Function &f) {
   (void)api;
   const size_t np = f.params.size();
@@ -443,12 +464,14 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
           "hira_map_writes);");
       c.line("}");
     } else if (f.ret_value->kind == Value::Kind::Handle) {
-      c.line("hira_w.put_u64(" + export_expr(*f.ret_value, "hira_ret") + ");");
+      c.line("const uint64_t hira_ret_id = " + export_expr(*f.ret_value, "hira_ret") + ";");
+      c.line("hira_w.put_u64(hira_ret_id);");
       if (f.ret_value->depends_on) {
         c.line("hira_ctx.depends_on((void *)(uintptr_t)hira_ret, HT_" +
                std::to_string(f.ret_value->handle_type_id) + ", (const void *)(uintptr_t)(" +
                f.ret_value->depends_on->text + "));");
       }
+      emit_object_accounting(c, api, f);
     } else {
       c.line("hira_w.put<" + f.ret_type + ">(hira_ret);");
     }

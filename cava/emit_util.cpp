@@ -56,10 +56,11 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     // (hira/server.h; declared here, before the utilities that use them).
     c.line(
         "namespace hira::server { void *hold_manual_block(void *block); "
-        "void drop_manual_block(void *block); }");
+        "void drop_manual_block(void *block); void object_destroyed(void *token); }");
     c.line("#define lapis_in_server 1");
     c.line("#define lapis_manual_hold(p) ::hira::server::hold_manual_block((void *)(p))");
     c.line("#define lapis_manual_drop(p) ::hira::server::drop_manual_block((void *)(p))");
+    c.line("#define lapis_destroyed(token) ::hira::server::object_destroyed((void *)(token))");
     // In server_value: the object behind a wire id (the call is refused if unknown).
     c.line(
         "#define lapis_handle_object(hira_wire_id, T) "
@@ -70,6 +71,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     c.line("#define lapis_in_server 0");
     c.line("#define lapis_manual_hold(p) ((void *)(p))");
     c.line("#define lapis_manual_drop(p) ((void)(p))");
+    c.line("#define lapis_destroyed(token) ((void)(token))");
     c.line(
         "#define lapis_handle_id(h, T) ((h) == 0 ? 0 : ::hira::guest::unbox_handle("
         "(const void *)(uintptr_t)(h), hira_handle_type<T>::id))");
@@ -271,6 +273,13 @@ std::string function_pointer_type(const Function &f) {
     s += f.params[i].type_name;
   }
   return s + ")";
+}
+
+size_t resource_index(const Api &api, const std::string &name) {
+  for (size_t i = 0; i < api.resources.size(); ++i) {
+    if (api.resources[i].name == name) return i;
+  }
+  return 0;
 }
 
 }  // namespace cava

@@ -88,4 +88,7 @@ std::string success_test(const Function &f, const std::string &ret);
 // Opens the block that runs when the call succeeded ("{" where all do).
 void open_if_success(Code &c, const Function &f, const std::string &ret);
 
+// The router module's index of a declared resource.
+size_t resource_index(const Api &api, const std::string &name);
+
 }  // namespace cava

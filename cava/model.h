@@ -111,7 +111,8 @@ struct Param {
 };
 
 struct ResourceUse {
-  enum class Op { Consume, Allocate, Deallocate };
+  // ServerAllocate: server_allocates_rc, evaluated by the API server.
+  enum class Op { Consume, Allocate, Deallocate, ServerAllocate };
   Op op;
   std::string resource;
   Expr amount;
@@ -135,6 +136,7 @@ struct Function {
   std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
   std::optional<Expr> async_if;         // async for calls where this holds
   std::optional<Expr> cache_if;         // guest_cache_if: answers reused while this holds
+  std::string destroy_watch;            // rc_until_destroyed: the watch utility, or ""
   // The guest decides per call whether it is sent async: async_if, or async
   // with guest_checks (a call the checks refuse goes sync, so that the real
   // implementation decides its error, exactly as natively).

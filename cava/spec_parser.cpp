@@ -7,6 +7,7 @@
 #include <clang/Lex/Lexer.h>
 #include <clang/Tooling/Tooling.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -612,12 +613,28 @@ class Parser {
       }
       return;
     }
-    if (word == "consumes_rc" || word == "allocates_rc" || word == "deallocates_rc") {
+    if (word == "rc_until_destroyed") {
+      if (!need_function()) return;
+      const auto *r = dyn_cast<DeclRefExpr>(c->getArg(0)->IgnoreParenCasts());
+      const auto *watch = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+      if (watch == nullptr || annotation(watch) != "lapis_utility" || watch->getNumParams() != 2 ||
+          !watch->getParamDecl(1)->getType()->isVoidPointerType()) {
+        error(l,
+              "rc_until_destroyed(watch) needs a utility function 'void watch(T obj, void "
+              "*token)' that calls lapis_destroyed(token) when obj is destroyed");
+        return;
+      }
+      fs->fn->destroy_watch = watch->getNameAsString();
+      return;
+    }
+    if (word == "consumes_rc" || word == "allocates_rc" || word == "deallocates_rc" ||
+        word == "server_allocates_rc") {
       if (!need_function()) return;
       ResourceUse u;
       u.op = word == "consumes_rc"    ? ResourceUse::Op::Consume
              : word == "allocates_rc" ? ResourceUse::Op::Allocate
-                                      : ResourceUse::Op::Deallocate;
+             : word == "server_allocates_rc" ? ResourceUse::Op::ServerAllocate
+                                             : ResourceUse::Op::Deallocate;
       const auto *rc = c->getArg(0)->IgnoreParenCasts();
       if (const auto *uo = dyn_cast<UnaryOperator>(rc)) rc = uo->getSubExpr()->IgnoreParenCasts();
       const auto *ref = dyn_cast<DeclRefExpr>(rc);
@@ -1055,6 +1072,20 @@ class Parser {
                   "status and allocates, maps or registers nothing; remove it");
       }
     }
+    const bool server_rc =
+        std::any_of(fn.resources.begin(), fn.resources.end(), [](const ResourceUse &u) {
+          return u.op == ResourceUse::Op::ServerAllocate;
+        });
+    if (server_rc || !fn.destroy_watch.empty()) {
+      const bool allocates_handle =
+          fn.ret_value && fn.ret_value->kind == Value::Kind::Handle && fn.ret_value->allocate;
+      if (!allocates_handle || fn.async || fn.async_if) {
+        error(fn.loc, fn.name +
+                          ": server_allocates_rc and rc_until_destroyed describe the handle a "
+                          "call allocates: use them on a sync function whose return_value has "
+                          "allocate, or remove them");
+      }
+    }
     if (fn.async || fn.async_if) {
       if (!fn.returns_void && !fn.success) {
         error(async_loc_, fn.name +
@@ -1071,6 +1102,9 @@ class Parser {
       }
     }
     for (const auto &u : fn.resources) {
+      // server_allocates_rc: the API server evaluates it, with everything
+      // the call's plain statements may use.
+      if (u.op == ResourceUse::Op::ServerAllocate) continue;
       for (const auto &a : u.amount.args) {
         for (const auto &p : fn.params) {
           if (p.name == a && p.value->kind == Value::Kind::Pointer) {

@@ -148,6 +148,11 @@ unsigned long long lapis_add(unsigned long long a, unsigned long long b);
  * guest. */
 void *lapis_manual_hold(void *p);
 void lapis_manual_drop(void *p);
+/* In a rc_until_destroyed watch utility, run by the API server: the real
+ * library destroyed the object the token was given for; the router releases
+ * what it held. Callable from any thread (a destructor callback). Nothing in
+ * the guest. */
+void lapis_destroyed(void *token);
 
 /* In utilities: 1 in the ICD vendor variant of a guest library, else 0. */
 #ifndef lapis_icd_vendor
@@ -161,6 +166,8 @@ void __lapis_success(int unused, ...);
 void __lapis_consumes_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_allocates_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_deallocates_rc(const volatile void *rc, unsigned long long amount);
+void __lapis_server_allocates_rc(const volatile void *rc, unsigned long long amount);
+void __lapis_rc_until_destroyed(const volatile void *watch);
 void __lapis_guest_only(const volatile void *impl);
 void __lapis_symbol_version(const char *node);
 #define sync __lapis_sync()
@@ -187,6 +194,17 @@ void __lapis_guest_cache_if(int cond);
 #define allocates_rc(r, x) __lapis_allocates_rc(&(r), (x))
 /* x: an amount, or a handle argument to release what allocated it. */
 #define deallocates_rc(r, x) __lapis_deallocates_rc(&(r), (unsigned long long)(uintptr_t)(x))
+/* On a function that allocates a handle: the handle holds x units of
+ * continuous resource r, x evaluated by the API server after a successful
+ * call (it may use lapis_result and utilities: an image's size as the
+ * implementation reports it), where the router cannot compute it. */
+#define server_allocates_rc(r, x) __lapis_server_allocates_rc(&(r), (x))
+/* On a function that allocates a handle: what the handle holds is released
+ * when the real library destroys the object, not at the release call that
+ * drops the application's last reference (a sub-buffer or a running command
+ * may keep it alive). watch is a utility void watch(T obj, void *token) that
+ * arranges lapis_destroyed(token) to run then (a destructor callback). */
+#define rc_until_destroyed(watch) __lapis_rc_until_destroyed((const volatile void *)(watch))
 
 /* A decision left for a human (written by `cava init`): cava stops here. */
 void __lapis_todo(const char *what);

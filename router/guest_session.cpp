@@ -327,7 +327,8 @@ void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
     if (const auto it = refs_.find(h); b.ok() && it != refs_.end()) ++it->second;
   }
   // A release drops one reference per handle (however many resources it
-  // holds); only the last one releases them.
+  // holds); only the last one releases them, unless the server reports
+  // when the object is really gone.
   std::vector<uint64_t> seen, last;
   {
     std::lock_guard lock(mu_);
@@ -335,6 +336,7 @@ void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
       const ResourceDelta &d = a.deltas[i];
       if (!d.by_handle || std::find(seen.begin(), seen.end(), d.handle) != seen.end()) continue;
       seen.push_back(d.handle);
+      if (until_destroyed_.count(d.handle) != 0) continue;
       const auto r = refs_.find(d.handle);
       if (r == refs_.end()) continue;
       if (--r->second == 0) {
@@ -384,9 +386,60 @@ void GuestSession::account_reply(const Pending &p, const Frame &reply) {
       std::lock_guard lock(mu_);
       held_[{d.resource, h}] += d.amount;
       refs_.emplace(h, 1);  // the creating call's reference
+      if (m.held_until_destroyed[p.func] != 0) until_destroyed_.insert(h);
     }
     stats_.record_resource(m, name_, d.resource, d.amount);
   }
+}
+
+void GuestSession::release_held(uint64_t handle) {
+  const RouterModule &m = *api_->module;
+  for (uint32_t r = 0; r < m.resource_count; ++r) {
+    int64_t amount = 0;
+    {
+      std::lock_guard lock(mu_);
+      const auto it = held_.find({r, handle});
+      if (it == held_.end()) continue;
+      amount = it->second;
+      held_.erase(it);
+    }
+    stats_.record_resource(m, name_, r, -amount);
+  }
+}
+
+bool GuestSession::account_notices(const Frame &f) {
+  const RouterModule &m = *api_->module;
+  if (f.size % sizeof(wire::AccountNotice) != 0 || f.bulk_size != 0) return false;
+  for (size_t at = 0; at < f.size; at += sizeof(wire::AccountNotice)) {
+    wire::AccountNotice n{};
+    std::memcpy(&n, f.data.get() + at, sizeof(n));
+    if (n.op == wire::kNoticeGone) {
+      {
+        std::lock_guard lock(mu_);
+        // Only what the server said it would report (a server cannot
+        // release what the router books from release calls).
+        if (until_destroyed_.erase(n.handle) == 0) continue;
+        refs_.erase(n.handle);
+      }
+      release_held(n.handle);
+      continue;
+    }
+    // A server measures what its call's new object holds; a server that
+    // says anything else is broken (its guest controls it on CPU devices).
+    if (n.op != wire::kNoticeHold || n.resource >= m.resource_count ||
+        m.resource_continuous[n.resource] == 0 || n.amount < 0 || n.handle == 0 ||
+        f.header.func >= m.function_count) {
+      return false;
+    }
+    {
+      std::lock_guard lock(mu_);
+      held_[{n.resource, n.handle}] += n.amount;
+      refs_.emplace(n.handle, 1);
+      if (m.held_until_destroyed[f.header.func] != 0) until_destroyed_.insert(n.handle);
+    }
+    stats_.record_resource(m, name_, n.resource, n.amount);
+  }
+  return true;
 }
 
 void GuestSession::guest_to_server() {
@@ -486,6 +539,12 @@ void GuestSession::server_to_guest() {
       account_reply(p, f);
       f.header.func = p.func;
       if (!guest_.relay(f, *server_)) break;
+      server_->recycle(std::move(f));
+    } else if (f.kind() == wire::Kind::Account) {
+      if (!account_notices(f)) {
+        std::fprintf(stderr, "hira-router: server for %s sent malformed accounting; ignored\n",
+                     name_.c_str());
+      }
       server_->recycle(std::move(f));
     } else if (f.kind() == wire::Kind::Callback || f.kind() == wire::Kind::Data ||
                f.kind() == wire::Kind::Heartbeat) {

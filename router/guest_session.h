@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "api_registry.h"
@@ -59,6 +60,11 @@ class GuestSession {
   void end_writes(const Pending &p);
   void account_call(uint32_t func, const std::vector<Reader> &blobs, const CallAccounting &a);
   void account_reply(const Pending &p, const Frame &reply);
+  // An Account frame from the server (wire::AccountNotice): what an object
+  // holds, or that it is gone. False if it is malformed.
+  bool account_notices(const Frame &f);
+  // Releases what `handle` holds of every resource (mu_ not held).
+  void release_held(uint64_t handle);
 
   Channel guest_;
   std::unique_ptr<Channel> server_;
@@ -76,6 +82,9 @@ class GuestSession {
   std::unordered_map<uint64_t, Pending> pending_;
   std::map<std::pair<uint32_t, uint64_t>, int64_t> held_;  // (resource, handle) -> amount
   std::unordered_map<uint64_t, uint32_t> refs_;  // handles holding resources -> references
+  // Handles whose holdings go when the server reports them destroyed
+  // (rc_until_destroyed), not at their last release call.
+  std::unordered_set<uint64_t> until_destroyed_;
   std::map<uint64_t, uint64_t> writes_;  // window ranges being filled: offset -> end (disjoint)
   bool server_gone_ = false;
 };

@@ -35,6 +35,7 @@ const char *const kPrograms[] = {
     "retained_buffers",
     "jacobi",
     "nonblocking_writes",
+    "object_lifetimes",
 };
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }
@@ -143,6 +144,24 @@ TEST(OpenClAccounting, DeviceMemoryFollowsTheObjectNotTheReleaseCalls) {
   const auto &memory = res.begin().value()["device_memory"];
   EXPECT_EQ(memory["current"], 1 << 20) << memory.dump();  // `kept`, still referenced
   EXPECT_EQ(memory["peak"], (1 << 20) + (1 << 16)) << memory.dump();
+}
+
+// The account follows what the implementation destroys: a parent buffer
+// its sub-buffer keeps alive counts after its last release, an image counts
+// with the size the implementation gives it, a released buffer does not.
+TEST(OpenClAccounting, DeviceMemoryCountsUntilTheImplementationDestroysTheObject) {
+  Router router;
+  const RunResult r = run({program("object_lifetimes")}, dropin_env(router));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto at = r.err.find("image bytes: ");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  const long image = std::stol(r.err.substr(at + 13));
+  const auto stats = nlohmann::json::parse(router.stop());
+  const auto &res = stats["opencl"]["resources"];
+  ASSERT_EQ(res.size(), 1u) << stats.dump();
+  const auto &memory = res.begin().value()["device_memory"];
+  EXPECT_EQ(memory["current"], (1 << 20) + image) << memory.dump();
+  EXPECT_EQ(memory["peak"], (1 << 20) + image + (1 << 18)) << memory.dump();
 }
 
 // Debian's pyopencl: imports (it links OpenCL 2.x entry points) and computes

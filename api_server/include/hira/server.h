@@ -29,6 +29,10 @@ struct Scratch {
 // freed when the last object that held it drops it. Thread-safe.
 void *hold_manual_block(void *block);
 void drop_manual_block(void *block);
+// For the spec's utilities (lapis_destroyed): the real library destroyed the
+// object whose destruction token (CallContext::destruction_token) this is;
+// the router releases what it held. Thread-safe.
+void object_destroyed(void *token);
 
 // What a handler needs for one call: the decoded command, the reply being
 // built, the guest process's handle table and a per-call arena.
@@ -101,6 +105,13 @@ class CallContext {
   void *decode_unmap(Reader &r, uint32_t arg_index);
   void unregister_mapped(void *addr);
 
+  // rc_until_destroyed / server_allocates_rc: the object this call created
+  // (its id, as the guest knows it) holds `amount` of router resource
+  // `resource` (told to the router before the reply), and the token a
+  // watch utility hands to lapis_destroyed once the library destroys it.
+  void report_hold(uint32_t resource, uint64_t id, uint64_t amount);
+  static void *destruction_token(uint64_t id) { return reinterpret_cast<void *>(id); }
+
   // The server-side userdata for a guest callback registration.
   void *callback_userdata(uint64_t guest_registration, uint32_t callback_id);
 
@@ -138,6 +149,7 @@ class CallContext {
   std::vector<void *> manual_in_use_;  // blocks this call uses (end_manual_use)
   std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
+  std::vector<wire::AccountNotice> notices_;  // report_hold, sent before the reply
   friend class Connection;
   uint64_t arena_bytes_ = 0;
   const void *unmapped_copy_ = nullptr;  // decode_unmap: where the guest's bytes were

@@ -36,7 +36,24 @@ enum class Kind : uint16_t {
   Data = 8,          // server -> guest: a deferred out buffer (call_id = its token)
   Heartbeat = 9,     // server -> guest: a sync call is still running (kFlagHeartbeats)
   Bulk = 10,         // a chunk of the bulk bytes that follow a kFlagBulk frame
+  Account = 11,      // server -> router: AccountNotice[] (the router keeps it)
 };
+
+// What an API server tells the router about the resources of its objects
+// (an Account frame carries a whole number of these).
+struct AccountNotice {
+  uint32_t op;        // kNoticeHold or kNoticeGone
+  uint32_t resource;  // the router module's resource index (Hold)
+  uint64_t handle;    // the object's id, as the guest knows it
+  int64_t amount;     // Hold: what the object holds of the resource
+};
+static_assert(sizeof(AccountNotice) == 24);
+// The call that created `handle` (the frame's func) allocated `amount`, as
+// the server measured it (server_allocates_rc). Sent before its reply.
+inline constexpr uint32_t kNoticeHold = 1;
+// The real library destroyed the object (rc_until_destroyed): whatever it
+// holds is released now, whenever its last reference went.
+inline constexpr uint32_t kNoticeGone = 2;
 
 // Handle ids the guest chooses (for handles a call creates) have this bit;
 // the server's own never do.
@@ -130,7 +147,7 @@ inline constexpr const char *status_name(ReplyStatus s) {
 inline bool header_is_sane(const FrameHeader &h) {
   return h.magic == kMagic && h.version == kVersion && h.length <= kMaxPayload &&
          h.kind >= static_cast<uint16_t>(Kind::Hello) &&
-         h.kind <= static_cast<uint16_t>(Kind::Bulk);
+         h.kind <= static_cast<uint16_t>(Kind::Account);
 }
 
 }  // namespace hira::wire

@@ -50,9 +50,13 @@ struct RouterModule {
   // `allocate` on a handle argument), or -1. Resources a handle holds are
   // released when its last reference goes, not at the first release call.
   const int32_t *retained_arg;
+  // Per function (rc_until_destroyed): what the handle it allocates holds is
+  // released when its API server reports the object destroyed (an Account
+  // frame), not by release calls.
+  const uint8_t *held_until_destroyed;
 };
 
-inline constexpr uint32_t kRouterModuleAbi = 2;
+inline constexpr uint32_t kRouterModuleAbi = 3;
 
 }  // namespace hira::router
 
