@@ -137,6 +137,7 @@ struct Function {
   std::optional<Expr> async_if;         // async for calls where this holds
   std::optional<Expr> cache_if;         // guest_cache_if: answers reused while this holds
   std::string destroy_watch;            // rc_until_destroyed: the watch utility, or ""
+  Loc destroy_watch_loc;
   // The guest decides per call whether it is sent async: async_if, or async
   // with guest_checks (a call the checks refuse goes sync, so that the real
   // implementation decides its error, exactly as natively).

@@ -625,6 +625,7 @@ class Parser {
         return;
       }
       fs->fn->destroy_watch = watch->getNameAsString();
+      fs->fn->destroy_watch_loc = l;
       return;
     }
     if (word == "consumes_rc" || word == "allocates_rc" || word == "deallocates_rc" ||
@@ -1072,20 +1073,22 @@ class Parser {
                   "status and allocates, maps or registers nothing; remove it");
       }
     }
-    const bool server_rc =
-        std::any_of(fn.resources.begin(), fn.resources.end(), [](const ResourceUse &u) {
-          return u.op == ResourceUse::Op::ServerAllocate;
-        });
-    if (server_rc || !fn.destroy_watch.empty()) {
-      const bool allocates_handle =
-          fn.ret_value && fn.ret_value->kind == Value::Kind::Handle && fn.ret_value->allocate;
-      if (!allocates_handle || fn.async || fn.async_if) {
-        error(fn.loc, fn.name +
-                          ": server_allocates_rc and rc_until_destroyed describe the handle a "
-                          "call allocates: use them on a sync function whose return_value has "
-                          "allocate, or remove them");
+    // server_allocates_rc and rc_until_destroyed describe the handle the
+    // call returns.
+    const bool allocates_handle =
+        fn.ret_value && fn.ret_value->kind == Value::Kind::Handle && fn.ret_value->allocate;
+    auto object_rc_misplaced = [&](const Loc &at, const std::string &what) {
+      if (allocates_handle && !fn.async && !fn.async_if) return;
+      error(at, fn.name + ": " + what +
+                    " describes the handle a call returns: use it on a sync function whose "
+                    "return_value has allocate, or remove it");
+    };
+    for (const auto &u : fn.resources) {
+      if (u.op == ResourceUse::Op::ServerAllocate) {
+        object_rc_misplaced(u.amount.loc, "server_allocates_rc");
       }
     }
+    if (!fn.destroy_watch.empty()) object_rc_misplaced(fn.destroy_watch_loc, "rc_until_destroyed");
     if (fn.async || fn.async_if) {
       if (!fn.returns_void && !fn.success) {
         error(async_loc_, fn.name +
