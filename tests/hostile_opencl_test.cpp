@@ -38,14 +38,6 @@ class Bytes {
   std::vector<uint8_t> b_;
 };
 
-// A present array of handles (encoded element by element, as the guest does).
-Arg handles(std::initializer_list<uint64_t> ids) {
-  Bytes b;
-  b.u8(1).u64(ids.size());
-  for (const uint64_t id : ids) b.u64(id);
-  return raw(b.take());
-}
-
 // The handle a call returned as its value (blob 0).
 uint64_t returned_object(const RawFrame &f) {
   Reader r = reply_blobs(f);

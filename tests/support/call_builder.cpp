@@ -26,6 +26,18 @@ Arg in_ptr(size_t elem, uint64_t count) { return in_ptr(elem, count, pattern_byt
 Arg out_ptr(size_t elem, uint64_t count) { return {Arg::OutPtr, count, elem, {}}; }
 Arg absent() { return {Arg::Absent, 0, 0, {}}; }
 Arg raw(std::vector<uint8_t> b) { return {Arg::Raw, 0, 0, std::move(b)}; }
+Arg handles(std::initializer_list<uint64_t> ids) {
+  std::vector<uint8_t> b(1 + 8 + 8 * ids.size());
+  b[0] = 1;
+  const uint64_t n = ids.size();
+  std::memcpy(&b[1], &n, 8);
+  size_t at = 9;
+  for (const uint64_t id : ids) {
+    std::memcpy(&b[at], &id, 8);
+    at += 8;
+  }
+  return raw(std::move(b));
+}
 
 std::vector<uint8_t> pattern_bytes(size_t n, size_t step) {
   std::vector<uint8_t> data(n);

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "hira/codec.h"
@@ -41,6 +42,8 @@ Arg out_ptr(size_t elem, uint64_t count);
 Arg absent();
 // A blob of exactly these bytes.
 Arg raw(std::vector<uint8_t> b = {});
+// A present array of handles (encoded element by element, as the guest does).
+Arg handles(std::initializer_list<uint64_t> ids);
 
 // n bytes where byte i is i * step + 1 (mod 256).
 std::vector<uint8_t> pattern_bytes(size_t n, size_t step = 13);
