@@ -146,13 +146,31 @@ void *CallContext::deferred_buffer(uint64_t bytes) {
   return p;
 }
 
+void *CallContext::deferred_out_buffer(Reader &a, uint64_t bytes) {
+  if (uint8_t *space = a.out_space(bytes)) {
+    window_deferred_.push_back(space);
+    return space;
+  }
+  if (!a.ok()) {
+    reject(wire::ReplyStatus::BadFrame, detail_);
+    return nullptr;
+  }
+  return deferred_buffer(bytes);
+}
+
 void CallContext::hand_over(std::optional<uint64_t> token, void *buffer,
                             std::optional<uint64_t> bytes, std::function<bool()> done,
                             std::function<void()> release) {
+  if (std::find(window_deferred_.begin(), window_deferred_.end(), buffer) !=
+      window_deferred_.end()) {
+    conn_.add_deferred(token, buffer, bytes.value_or(0), std::move(done), std::move(release),
+                       true);
+    return;
+  }
   for (size_t i = 0; i < deferred_.size(); ++i) {
     if (deferred_[i] != buffer) continue;
     conn_.add_deferred(token, buffer, bytes.value_or(deferred_bytes_[i]), std::move(done),
-                       std::move(release));
+                       std::move(release), false);
     deferred_.erase(deferred_.begin() + static_cast<ptrdiff_t>(i));
     deferred_bytes_.erase(deferred_bytes_.begin() + static_cast<ptrdiff_t>(i));
     return;

@@ -77,7 +77,7 @@ Connection::~Connection() {
   for (auto &d : deferred_) {
     if (!d.done()) continue;
     d.release();
-    staging_.give(d.buffer);
+    if (!d.in_window) staging_.give(d.buffer);
   }
   deferred_.clear();
 }
@@ -373,9 +373,10 @@ void Connection::unreserve_deferred(uint64_t bytes) {
 }
 
 void Connection::add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
-                              std::function<bool()> done, std::function<void()> release) {
+                              std::function<bool()> done, std::function<void()> release,
+                              bool in_window) {
   std::lock_guard lock(deferred_mu_);
-  deferred_.push_back({token, buffer, bytes, std::move(done), std::move(release)});
+  deferred_.push_back({token, buffer, bytes, std::move(done), std::move(release), in_window});
 }
 
 void Connection::flush_deferred() {
@@ -385,7 +386,10 @@ void Connection::flush_deferred() {
       ++it;
       continue;
     }
-    if (it->token) {
+    if (it->token && it->in_window) {  // already where the guest reads it
+      channel_.send(make_header(wire::Kind::Data, 0, *it->token, 0, wire::kFlagInWindow),
+                    nullptr, 0);
+    } else if (it->token) {
       // Large ones follow the frame in chunks (any size, and a relay holds
       // one chunk of it at a time).
       const iovec iov{it->buffer, it->bytes};
@@ -401,8 +405,10 @@ void Connection::flush_deferred() {
       }
     }
     it->release();
-    staging_.give(it->buffer);
-    deferred_bytes_ -= std::min(it->bytes, deferred_bytes_);
+    if (!it->in_window) {
+      staging_.give(it->buffer);
+      deferred_bytes_ -= std::min(it->bytes, deferred_bytes_);
+    }
     it = deferred_.erase(it);
   }
 }

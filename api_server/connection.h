@@ -44,8 +44,10 @@ class Connection {
   StagingPool &staging() { return staging_; }
   // `token`: the Data frame that carries the buffer to the guest when done;
   // none for an in buffer, which is only freed then.
+  // `in_window`: the buffer is window space the guest set aside (not the
+  // staging pool's; its Data frame carries no bytes).
   void add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
-                    std::function<bool()> done, std::function<void()> release);
+                    std::function<bool()> done, std::function<void()> release, bool in_window);
   // Sends the deferred buffers that are done, in order: called before every
   // reply and callback, so that the guest has the data before it can learn
   // that the call that fills it completed.
@@ -132,6 +134,7 @@ class Connection {
     uint64_t bytes;
     std::function<bool()> done;
     std::function<void()> release;
+    bool in_window = false;
   };
   StagingPool staging_;
   std::mutex deferred_mu_;  // held while sending, so Data frames keep their order

@@ -67,7 +67,8 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
     // Filled after the call returns: memory that outlives the call, sent
     // to the guest when the spec's done() says so.
     const std::string bytes = count_lv + " * " + es;
-    c.line("hira_staging_" + param + " = hira_ctx.deferred_buffer(" + bytes + ");");
+    c.line("hira_staging_" + param + " = hira_ctx." +
+           (v.out ? "deferred_out_buffer(" + a + ", " : "deferred_buffer(") + bytes + ");");
     c.line("if (hira_staging_" + param + " == nullptr) return;");
     if (send) {
       c.line("const uint8_t *hira_src = " + a + ".bulk(" + bytes + ");");

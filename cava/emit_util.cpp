@@ -221,6 +221,7 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
         c.line("hira_token_" + x + " = ::hira::guest::expect_data((void *)" + x + ", " + n + " * " +
                v.element_size + ");");
         c.line(w + ".put_u64(hira_token_" + x + ");");
+        c.line("::hira::guest::put_data_space(kApiInfo, " + w + ", hira_token_" + x + ");");
       }
       const bool send = v.in && !v.no_copy;
       if (v.is_bulk()) {

@@ -42,6 +42,13 @@ __attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...) {
 struct ExpectedData {
   void *dst;
   uint64_t bytes;
+  // Window space the server fills (put_data_space), given back once read.
+  WindowArena *arena = nullptr;
+  const uint8_t *window = nullptr;
+  uint64_t offset = 0;
+  void give_back() const {
+    if (arena != nullptr) arena->give(offset);
+  }
 };
 std::mutex g_expected_mu;
 auto *g_expected = new std::unordered_map<uint64_t, ExpectedData>;
@@ -62,11 +69,14 @@ void deliver_data(const Frame &f) {
     e = it->second;
     g_expected->erase(it);
   }
-  // Large data followed the frame; small data is its payload.
+  // In the window space the call set aside; or large data that followed the
+  // frame; or small data as its payload.
   const bool followed = (f.header.flags & wire::kFlagBulk) != 0;
-  const uint8_t *src = followed ? f.bulk.get() : f.data.get();
-  const uint64_t size = followed ? f.bulk_size : f.size;
-  std::memcpy(e.dst, src, std::min<uint64_t>(e.bytes, size));
+  const bool in_window = (f.header.flags & wire::kFlagInWindow) != 0;
+  const uint8_t *src = in_window ? e.window + e.offset : followed ? f.bulk.get() : f.data.get();
+  const uint64_t size = in_window ? e.bytes : followed ? f.bulk_size : f.size;
+  if (!in_window || e.arena != nullptr) copy_bulk(e.dst, src, std::min<uint64_t>(e.bytes, size));
+  e.give_back();
   trace("data for token %llu: %llu bytes", static_cast<unsigned long long>(f.header.call_id),
         static_cast<unsigned long long>(size));
 }
@@ -708,7 +718,28 @@ uint64_t expect_data(void *dst, uint64_t bytes) {
 
 void forget_data(uint64_t token) {
   std::lock_guard lock(g_expected_mu);
-  g_expected->erase(token);
+  const auto it = g_expected->find(token);
+  if (it == g_expected->end()) return;
+  it->second.give_back();
+  g_expected->erase(it);
+}
+
+void put_data_space(const ApiInfo &api, Writer &w, uint64_t token) {
+  if (!w.tagged()) return;
+  Connection *conn = Connection::for_api(api);
+  std::optional<uint64_t> offset;
+  std::lock_guard lock(g_expected_mu);
+  const auto it = g_expected->find(token);
+  if (conn != nullptr && conn->window() != nullptr && it != g_expected->end() &&
+      it->second.bytes >= kWindowMin) {
+    offset = conn->arena()->take(it->second.bytes);
+    if (offset) {
+      it->second.arena = conn->arena();
+      it->second.window = conn->window()->base();
+      it->second.offset = *offset;
+    }
+  }
+  w.put_out_at(offset, it != g_expected->end() ? it->second.bytes : 0);
 }
 
 uint64_t register_callback(void *fn, void *userdata) { return registry().add(fn, userdata); }

@@ -89,6 +89,10 @@ class CallContext {
   // later reply or callback, then calls release(). Memory not handed over is
   // freed with the call.
   void *deferred_buffer(uint64_t bytes);
+  // The same for a deferred out buffer whose place `a` names next
+  // (Writer::put_out_at): the window space the guest set aside when it
+  // did (its Data frame then carries no bytes), else deferred_buffer.
+  void *deferred_out_buffer(Reader &a, uint64_t bytes);
   void defer_out(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
                  std::function<void()> release);
   // A deferred in buffer (a non-blocking write): the callee reads it after
@@ -149,6 +153,7 @@ class CallContext {
   std::vector<void *> manual_in_use_;  // blocks this call uses (end_manual_use)
   std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
+  std::vector<void *> window_deferred_;  // deferred out buffers in the guest's window
   std::vector<wire::AccountNotice> notices_;  // report_hold, sent before the reply
   friend class Connection;
   uint64_t arena_bytes_ = 0;

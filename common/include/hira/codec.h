@@ -147,6 +147,17 @@ class Writer {
     }
   }
 
+  // The same for window space the caller already set aside at `offset`
+  // (nullopt: none, the receiver's own memory).
+  void put_out_at(std::optional<uint64_t> offset, size_t len) {
+    if (!tagged_) return;
+    if (offset && len != 0 && room()) {
+      put_ref(kRefOut, *offset, len);
+    } else {
+      put_u32(0);
+    }
+  }
+
   size_t position() const { return external_ + buf_.size(); }
   // The bytes that follow the frame (kRefBulk), in order; the caller's
   // memory, valid as long as the arrays given to put_bulk.

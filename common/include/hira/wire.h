@@ -86,6 +86,9 @@ enum FrameFlags : uint32_t {
   // bytes each) and nothing in between. A tagged payload names them with
   // kRefBulk references (codec.h).
   kFlagBulk = 1u << 5,
+  // Data: the bytes are already in the window space the guest set aside
+  // for them with the call (the frame carries none).
+  kFlagInWindow = 1u << 6,
 };
 
 struct FrameHeader {

@@ -87,6 +87,10 @@ class Call {
 // an expectation whose call failed (0 is no token).
 uint64_t expect_data(void *dst, uint64_t bytes);
 void forget_data(uint64_t token);
+// Right after the token in a tagged call of `api`: window space the server
+// fills instead of memory of its own (its Data frame then only says the
+// bytes are there), held until they are copied out; or none.
+void put_data_space(const ApiInfo &api, Writer &w, uint64_t token);
 
 // Registers an application callback + userdata pair; the id travels in the
 // userdata's place. The same pair always gets the same id.
