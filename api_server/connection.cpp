@@ -374,9 +374,10 @@ void Connection::unreserve_deferred(uint64_t bytes) {
 
 void Connection::add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
                               std::function<bool()> done, std::function<void()> release,
-                              bool in_window) {
+                              bool in_window, bool send_bytes) {
   std::lock_guard lock(deferred_mu_);
-  deferred_.push_back({token, buffer, bytes, std::move(done), std::move(release), in_window});
+  deferred_.push_back(
+      {token, buffer, bytes, std::move(done), std::move(release), in_window, send_bytes});
 }
 
 void Connection::flush_deferred() {
@@ -386,7 +387,7 @@ void Connection::flush_deferred() {
       ++it;
       continue;
     }
-    if (it->token && it->in_window) {  // already where the guest reads it
+    if (it->token && !it->send_bytes) {  // the guest has the bytes, or may reuse its own
       channel_.send(make_header(wire::Kind::Data, 0, *it->token, 0, wire::kFlagInWindow),
                     nullptr, 0);
     } else if (it->token) {

@@ -36,18 +36,24 @@ class Connection {
   HandleTable &handles() { return handles_; }
   // The guest's shared-memory window, when it brought one.
   const MappedWindow *window() const { return window_.get(); }
+  // Are these `len` bytes inside the guest's window?
+  bool in_window(const void *p, uint64_t len) const {
+    return window_ && window_->offset_of(p, len).has_value();
+  }
   // Puts reply data that already lies in the window there by reference.
   WindowPlacer *reply_placer() { return window_ ? &reply_placer_ : nullptr; }
   // Deferred out buffers waiting for their callee (see CallContext).
   bool reserve_deferred(uint64_t bytes);
   void unreserve_deferred(uint64_t bytes);
   StagingPool &staging() { return staging_; }
-  // `token`: the Data frame that carries the buffer to the guest when done;
-  // none for an in buffer, which is only freed then.
-  // `in_window`: the buffer is window space the guest set aside (not the
-  // staging pool's; its Data frame carries no bytes).
+  // When done() holds: the Data frame for `token` (none: nothing is sent)
+  // carries the buffer to the guest if `send_bytes`, else only says so (the
+  // bytes are in the window, or the guest's window copy of in data may be
+  // reused); then the buffer goes back to the staging pool unless it is
+  // window space (`in_window`).
   void add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
-                    std::function<bool()> done, std::function<void()> release, bool in_window);
+                    std::function<bool()> done, std::function<void()> release, bool in_window,
+                    bool send_bytes);
   // Sends the deferred buffers that are done, in order: called before every
   // reply and callback, so that the guest has the data before it can learn
   // that the call that fills it completed.
@@ -135,6 +141,7 @@ class Connection {
     std::function<bool()> done;
     std::function<void()> release;
     bool in_window = false;
+    bool send_bytes = false;
   };
   StagingPool staging_;
   std::mutex deferred_mu_;  // held while sending, so Data frames keep their order

@@ -16,10 +16,11 @@ const Param *error_code_param(const Function &f) {
   return nullptr;
 }
 
-// Deferred out buffers of a call that failed will never come.
+// Deferred buffers of a call that failed: out data will never come, in
+// data is not read (its window space is free again).
 void emit_forget_deferred(Code &c, const Function &f) {
   for (const auto &p : f.params) {
-    if (has_deferred_out(*p.value)) {
+    if (has_deferred(*p.value)) {
       c.line("::hira::guest::forget_data(hira_token_" + p.name + ");");
     }
   }
@@ -276,7 +277,7 @@ void emit_stub(Code &c, const Function &f) {
   }
   for (const auto &p : f.params) declare_selectors(c, *p.value);
   for (const auto &p : f.params) {
-    if (has_deferred_out(*p.value)) {
+    if (has_deferred(*p.value)) {
       c.line("uint64_t hira_token_" + p.name + " = 0;  // deferred");
     }
     if (takes_guest_ids(*p.value)) c.line("std::vector<uint64_t> hira_gids_" + p.name + ";");
@@ -336,7 +337,7 @@ void emit_stub(Code &c, const Function &f) {
            ") hira_call.remember_answer();");
   }
   bool any_deferred = false;
-  for (const auto &p : f.params) any_deferred |= has_deferred_out(*p.value);
+  for (const auto &p : f.params) any_deferred |= has_deferred(*p.value);
   if (any_deferred) {
     c.line("if (!" + success_test(f, "hira_ret") + ") {");
     emit_forget_deferred(c, f);

@@ -60,20 +60,28 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
   c.line("if (" + a + ".get_u8() != 0) {");
   c.line(count_lv + " = " + a + ".get_u64();");
   if (manual) c.line("const uint64_t hira_addr = " + a + ".get_u64();");
-  if (v.deferred && v.out) c.line("hira_token_" + param + " = " + a + ".get_u64();");
+  if (v.deferred) c.line("hira_token_" + param + " = " + a + ".get_u64();");
   c.line("if (" + count_lv + " > " + kMaxBytes + " / " + es + ") { " + reject("OutOfMemory", arg) +
          " }");
   if (v.deferred) {
     // Filled after the call returns: memory that outlives the call, sent
     // to the guest when the spec's done() says so.
     const std::string bytes = count_lv + " * " + es;
-    c.line("hira_staging_" + param + " = hira_ctx." +
-           (v.out ? "deferred_out_buffer(" + a + ", " : "deferred_buffer(") + bytes + ");");
-    c.line("if (hira_staging_" + param + " == nullptr) return;");
-    if (send) {
+    if (send && !v.out) {  // read by the callee only
       c.line("const uint8_t *hira_src = " + a + ".bulk(" + bytes + ");");
       c.line("if (hira_src == nullptr) { " + reject("BadFrame", arg) + " }");
-      c.line("::hira::copy_bulk(hira_staging_" + param + ", hira_src, " + bytes + ");");
+      c.line("hira_staging_" + param + " = hira_ctx.deferred_in_buffer(hira_token_" + param +
+             ", hira_src, " + bytes + ");");
+      c.line("if (hira_staging_" + param + " == nullptr) return;");
+    } else {  // filled by the callee (starting from the guest's bytes if they are sent)
+      c.line("hira_staging_" + param + " = hira_ctx.deferred_out_buffer(" + a + ", " + bytes +
+             ");");
+      c.line("if (hira_staging_" + param + " == nullptr) return;");
+      if (send) {
+        c.line("const uint8_t *hira_src = " + a + ".bulk(" + bytes + ");");
+        c.line("if (hira_src == nullptr) { " + reject("BadFrame", arg) + " }");
+        c.line("::hira::copy_bulk(hira_staging_" + param + ", hira_src, " + bytes + ");");
+      }
     }
     c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(" + v.type_name_unqual +
            ")hira_staging_" + param + ";");
@@ -314,7 +322,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
         c.line("[[maybe_unused]] uint64_t *hira_ne_" + p.name + " = nullptr;");
       }
       if (takes_guest_ids(*p.value)) c.line("uint64_t *hira_gid_" + p.name + " = nullptr;");
-      if (has_deferred_out(*p.value)) c.line("uint64_t hira_token_" + p.name + " = 0;");
+      if (has_deferred(*p.value)) c.line("uint64_t hira_token_" + p.name + " = 0;");
       if (has_deferred(*p.value)) c.line("void *hira_staging_" + p.name + " = nullptr;");
     }
   }

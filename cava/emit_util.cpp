@@ -225,7 +225,12 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
       }
       const bool send = v.in && !v.no_copy;
       if (v.is_bulk()) {
-        if (send) {
+        if (send && v.deferred && !v.out && side == Side::Guest) {
+          // Read by the callee after the call returns: a token, then the
+          // bytes, in window space held until the server says it is done.
+          c.line("hira_token_" + x + " = ::hira::guest::put_deferred_in(kApiInfo, " + w + ", " + x +
+                 ", " + n + " * " + v.element_size + ");");
+        } else if (send) {
           c.line(w + ".put_bulk(" + x + ", " + n + " * " + v.element_size + ");");
         } else if (!v.lifetime_manual && !v.deallocate && !v.deferred) {
           // Where the receiver may put it: window space, on a window connection.

@@ -39,6 +39,9 @@ __attribute__((format(printf, 1, 2))) void trace(const char *fmt, ...) {
   std::fprintf(stderr, "hira-trace(guest %d): %s\n", static_cast<int>(::getpid()), line);
 }
 
+// A deferred buffer's token: where its out data goes (dst, bytes), or, for
+// in data (dst nullptr), the window space it is read from until the
+// server's Data frame says the callee is done.
 struct ExpectedData {
   void *dst;
   uint64_t bytes;
@@ -75,7 +78,9 @@ void deliver_data(const Frame &f) {
   const bool in_window = (f.header.flags & wire::kFlagInWindow) != 0;
   const uint8_t *src = in_window ? e.window + e.offset : followed ? f.bulk.get() : f.data.get();
   const uint64_t size = in_window ? e.bytes : followed ? f.bulk_size : f.size;
-  if (!in_window || e.arena != nullptr) copy_bulk(e.dst, src, std::min<uint64_t>(e.bytes, size));
+  if (e.dst != nullptr && (!in_window || e.arena != nullptr)) {
+    copy_bulk(e.dst, src, std::min<uint64_t>(e.bytes, size));
+  }
   e.give_back();
   trace("data for token %llu: %llu bytes", static_cast<unsigned long long>(f.header.call_id),
         static_cast<unsigned long long>(size));
@@ -722,6 +727,29 @@ void forget_data(uint64_t token) {
   if (it == g_expected->end()) return;
   it->second.give_back();
   g_expected->erase(it);
+}
+
+uint64_t put_deferred_in(const ApiInfo &api, Writer &w, const void *src, uint64_t bytes) {
+  Connection *conn = Connection::for_api(api);
+  std::optional<uint64_t> offset;
+  if (w.tagged() && conn != nullptr && conn->window() != nullptr && bytes >= kWindowMin) {
+    offset = conn->arena()->take(bytes);
+  }
+  if (!offset) {  // no window, or full: the server copies the bytes it gets
+    w.put_u64(0);
+    w.put_bulk(src, bytes);
+    return 0;
+  }
+  copy_bulk(conn->window()->base() + *offset, src, bytes);
+  uint64_t token = 0;
+  {
+    std::lock_guard lock(g_expected_mu);
+    token = g_next_token++;
+    (*g_expected)[token] = {nullptr, bytes, conn->arena(), conn->window()->base(), *offset};
+  }
+  w.put_u64(token);
+  w.put_bulk_at(*offset, src, bytes);
+  return token;
 }
 
 void put_data_space(const ApiInfo &api, Writer &w, uint64_t token) {

@@ -93,6 +93,10 @@ class CallContext {
   // (Writer::put_out_at): the window space the guest set aside when it
   // did (its Data frame then carries no bytes), else deferred_buffer.
   void *deferred_out_buffer(Reader &a, uint64_t bytes);
+  // A deferred in buffer's memory: `src` itself when it is window space the
+  // guest holds for the callee (token != 0; the guest learns when it may
+  // reuse it from a Data frame for the token), else a staging copy.
+  void *deferred_in_buffer(uint64_t token, const uint8_t *src, uint64_t bytes);
   void defer_out(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
                  std::function<void()> release);
   // A deferred in buffer (a non-blocking write): the callee reads it after
@@ -153,7 +157,8 @@ class CallContext {
   std::vector<void *> manual_in_use_;  // blocks this call uses (end_manual_use)
   std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
-  std::vector<void *> window_deferred_;  // deferred out buffers in the guest's window
+  std::vector<void *> window_deferred_;  // deferred buffers in the guest's window
+  std::vector<std::pair<void *, uint64_t>> in_tokens_;  // deferred in buffer -> guest token
   std::vector<wire::AccountNotice> notices_;  // report_hold, sent before the reply
   friend class Connection;
   uint64_t arena_bytes_ = 0;

@@ -126,6 +126,16 @@ class Writer {
     }
   }
 
+  // Bulk data the caller already put in the window at `offset` (tagged
+  // payloads only; otherwise the bytes at p go as put_bulk sends them).
+  void put_bulk_at(uint64_t offset, const void *p, size_t len) {
+    if (tagged_ && len != 0 && room()) {
+      put_ref(kRefData, offset, len);
+    } else {
+      put_bulk(p, len);
+    }
+  }
+
   // Makes the payload tagged (see the top of this file); bulk data goes to
   // `placer` where it agrees (nullptr: no window), else large arrays follow
   // the frame and small ones go inline. Before any put.

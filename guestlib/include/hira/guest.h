@@ -91,6 +91,12 @@ void forget_data(uint64_t token);
 // fills instead of memory of its own (its Data frame then only says the
 // bytes are there), held until they are copied out; or none.
 void put_data_space(const ApiInfo &api, Writer &w, uint64_t token);
+// Deferred in buffers (a non-blocking write): writes a token and the
+// `bytes` at `src`, copied into window space held until the server's Data
+// frame for the token says the callee is done reading them (no bytes
+// copied again on the server); or token 0 and the bytes as usual. Returns
+// the token (forget_data releases it if the call fails).
+uint64_t put_deferred_in(const ApiInfo &api, Writer &w, const void *src, uint64_t bytes);
 
 // Registers an application callback + userdata pair; the id travels in the
 // userdata's place. The same pair always gets the same id.
