@@ -239,22 +239,40 @@ void emit_async_return(Code &c, const Function &f) {
   c.line("return hira_ret;");
 }
 
-void emit_stub(Code &c, const Function &f) {
-  std::string sig = f.ret_type + " " + f.name + "(";
+// "RET NAME(PARAMS)" for a stub of f under `name`.
+std::string signature(const Function &f, const std::string &name) {
+  std::string sig = f.ret_type + " " + name + "(";
   for (size_t i = 0; i < f.params.size(); ++i) {
     if (i != 0) sig += ", ";
     sig += f.params[i].declaration;
   }
   if (f.params.empty()) sig += "void";
-  sig += ")";
-  c.line("extern \"C\" HIRA_EXPORT " + sig + " {");
+  return sig + ")";
+}
+
+// The exported function of a guest_only or guest_wrap function: a call of
+// its utility.
+void emit_forward(Code &c, const Function &f, const std::string &to, const char *why) {
+  std::string args;
+  for (const auto &p : f.params) args += (args.empty() ? "" : ", ") + p.name;
+  c.line("extern \"C\" HIRA_EXPORT " + signature(f, f.name) + " {");
+  c.line("return " + to + "(" + args + ");  // " + why);
+  c.line("}");
+  c.line();
+}
+
+void emit_stub(Code &c, const Function &f) {
   if (!f.guest_impl.empty()) {
-    std::string args;
-    for (const auto &p : f.params) args += (args.empty() ? "" : ", ") + p.name;
-    c.line("return " + f.guest_impl + "(" + args + ");  // guest_only");
-    c.line("}");
-    c.line();
+    emit_forward(c, f, f.guest_impl, "guest_only");
     return;
+  }
+  if (!f.guest_wrap.empty()) {
+    // The application's calls go through the utility; the remote call is
+    // the stub below, under the name lapis_remote() gives it.
+    emit_forward(c, f, f.guest_wrap, "guest_wrap");
+    c.line("static " + signature(f, "hira_remote_" + f.name) + " {");
+  } else {
+    c.line("extern \"C\" HIRA_EXPORT " + signature(f, f.name) + " {");
   }
   if (f.async_per_call()) {
     c.line("bool hira_async = (" + (f.async_if ? f.async_if->text : std::string("true")) +
@@ -414,6 +432,16 @@ std::string emit_guest(const Api &api) {
   emit_prelude(c, api, "Guest library stubs", Side::Guest, true);
   c.line();
   c.line("#define HIRA_EXPORT __attribute__((visibility(\"default\")))");
+  bool wraps = false;
+  for (const auto &f : api.functions) wraps |= !f.guest_wrap.empty();
+  if (wraps) {
+    c.line("// The remote calls of guest_wrap functions, for their utilities.");
+    c.line("#define lapis_remote(f) hira_remote_##f");
+    for (const auto &f : api.functions) {
+      if (!f.guest_wrap.empty()) c.line("static " + signature(f, "hira_remote_" + f.name) + ";");
+    }
+    c.line();
+  }
   if (!api.guest_utilities.empty()) {
     c.line("// Guest-only utilities copied from the spec.");
     c.line("#define guest_utility [[maybe_unused]] static");

@@ -132,6 +132,7 @@ struct Function {
   std::vector<ResourceUse> resources;
   std::vector<std::string> statements;  // plain C run after a successful call
   std::string guest_impl;               // guest_only: the guest_utility that implements it
+  std::string guest_wrap;               // guest_wrap: the guest_utility calls go through
   std::string symbol_version;           // version node in the guest library
   std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
   std::optional<Expr> async_if;         // async for calls where this holds

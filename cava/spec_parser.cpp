@@ -574,16 +574,17 @@ class Parser {
       if (need_value()) d.map_into = make_expr(arg(c, 0)->IgnoreParenCasts());
       return;
     }
-    if (word == "guest_only") {
+    if (word == "guest_only" || word == "guest_wrap") {
       if (!need_function()) return;
       const auto *e = c->getArg(0)->IgnoreParenCasts();
       const auto *r = dyn_cast<DeclRefExpr>(e);
       const auto *impl = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
-      if (impl == nullptr || annotation(impl) != "lapis_guest_utility") {
-        error(l, "guest_only(f) needs a guest_utility function of the same signature");
+      if (impl == nullptr || annotation(impl) != "lapis_guest_utility" ||
+          impl->getNumParams() != fs->decl->getNumParams()) {
+        error(l, word + "(f) needs a guest_utility function of the same signature");
         return;
       }
-      fs->fn->guest_impl = impl->getNameAsString();
+      (word == "guest_only" ? fs->fn->guest_impl : fs->fn->guest_wrap) = impl->getNameAsString();
       return;
     }
     if (word == "guest_cache_if") {

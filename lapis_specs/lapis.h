@@ -169,10 +169,18 @@ void __lapis_deallocates_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_server_allocates_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_rc_until_destroyed(const volatile void *watch);
 void __lapis_guest_only(const volatile void *impl);
+void __lapis_guest_wrap(const volatile void *impl);
 void __lapis_symbol_version(const char *node);
 #define sync __lapis_sync()
 /* The function runs in the guest only, as this guest_utility (same signature). */
 #define guest_only(impl) __lapis_guest_only((const volatile void *)(impl))
+/* The application's calls go through this guest_utility (same signature),
+ * which makes the remote call itself with lapis_remote(function)(...), once
+ * or in parts (e.g. a large transfer as several, so that copying one part
+ * overlaps the device's transfer of the one before). */
+#define guest_wrap(impl) __lapis_guest_wrap((const volatile void *)(impl))
+/* In a guest_wrap utility: the function's remote call. */
+#define lapis_remote(f) f
 /* The symbol version node the guest library exports this function under. */
 #define symbol_version(node) __lapis_symbol_version(node)
 /* For a call sent async: the guest evaluates expr first and, unless it is

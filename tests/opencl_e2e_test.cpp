@@ -36,6 +36,7 @@ const char *const kPrograms[] = {
     "jacobi",
     "nonblocking_writes",
     "object_lifetimes",
+    "large_writes",
 };
 
 std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }
