@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 namespace hira::server {
@@ -57,6 +58,14 @@ Connection::Connection(const ServerApi &api, int fd)
 }
 
 Connection::~Connection() {
+  if (deferred_watcher_.joinable()) {
+    {
+      std::lock_guard lock(deferred_mu_);
+      stop_watcher_ = true;
+    }
+    deferred_cv_.notify_all();
+    deferred_watcher_.join();
+  }
   std::map<uint32_t, std::unique_ptr<Shadow>> shadows;
   {
     std::lock_guard lock(mu_);
@@ -378,6 +387,26 @@ void Connection::add_deferred(std::optional<uint64_t> token, void *buffer, uint6
   std::lock_guard lock(deferred_mu_);
   deferred_.push_back(
       {token, buffer, bytes, std::move(done), std::move(release), in_window, send_bytes});
+  if (!deferred_watcher_.joinable()) {
+    try {
+      deferred_watcher_ = std::thread([this] { watch_deferred(); });
+    } catch (const std::system_error &) {
+      // No thread left: the buffers go with the next reply, as they may.
+    }
+  }
+  deferred_cv_.notify_one();
+}
+
+void Connection::watch_deferred() {
+  std::unique_lock lock(deferred_mu_);
+  for (;;) {
+    deferred_cv_.wait(lock, [&] { return stop_watcher_ || !deferred_.empty(); });
+    if (stop_watcher_) return;
+    lock.unlock();
+    flush_deferred();
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    lock.lock();
+  }
 }
 
 void Connection::flush_deferred() {

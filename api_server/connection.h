@@ -56,7 +56,9 @@ class Connection {
                     bool send_bytes);
   // Sends the deferred buffers that are done, in order: called before every
   // reply and callback, so that the guest has the data before it can learn
-  // that the call that fills it completed.
+  // that the call that fills it completed, and by a watcher thread while
+  // any wait, so that the guest has each as soon as it is done (the parts
+  // of a large read, window space a write is done with).
   void flush_deferred();
 
   // The block for guest_addr, used by a call until end_manual_use().
@@ -145,6 +147,10 @@ class Connection {
   };
   StagingPool staging_;
   std::mutex deferred_mu_;  // held while sending, so Data frames keep their order
+  std::condition_variable deferred_cv_;  // the watcher: deferred_ is not empty, or stop
+  std::thread deferred_watcher_;         // started with the first deferred buffer
+  bool stop_watcher_ = false;            // guarded by deferred_mu_
+  void watch_deferred();
   std::deque<DeferredOut> deferred_;
   uint64_t deferred_bytes_ = 0;                     // reserved: in calls and waiting here
   std::map<uint8_t *, ManualBlock> manual_blocks_;  // by data
