@@ -417,8 +417,8 @@ void Connection::flush_deferred() {
       continue;
     }
     if (it->token && !it->send_bytes) {  // the guest has the bytes, or may reuse its own
-      channel_.send(make_header(wire::Kind::Data, 0, *it->token, 0, wire::kFlagInWindow),
-                    nullptr, 0);
+      channel_.send(make_header(wire::Kind::Data, 0, *it->token, 0, wire::kFlagInWindow), nullptr,
+                    0);
     } else if (it->token) {
       // Large ones follow the frame in chunks (any size, and a relay holds
       // one chunk of it at a time).

@@ -146,7 +146,7 @@ class Connection {
     bool send_bytes = false;
   };
   StagingPool staging_;
-  std::mutex deferred_mu_;  // held while sending, so Data frames keep their order
+  std::mutex deferred_mu_;               // held while sending, so Data frames keep their order
   std::condition_variable deferred_cv_;  // the watcher: deferred_ is not empty, or stop
   std::thread deferred_watcher_;         // started with the first deferred buffer
   bool stop_watcher_ = false;            // guarded by deferred_mu_

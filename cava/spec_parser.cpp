@@ -633,8 +633,8 @@ class Parser {
         word == "server_allocates_rc") {
       if (!need_function()) return;
       ResourceUse u;
-      u.op = word == "consumes_rc"    ? ResourceUse::Op::Consume
-             : word == "allocates_rc" ? ResourceUse::Op::Allocate
+      u.op = word == "consumes_rc"           ? ResourceUse::Op::Consume
+             : word == "allocates_rc"        ? ResourceUse::Op::Allocate
              : word == "server_allocates_rc" ? ResourceUse::Op::ServerAllocate
                                              : ResourceUse::Op::Deallocate;
       const auto *rc = c->getArg(0)->IgnoreParenCasts();

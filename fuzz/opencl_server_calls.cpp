@@ -4,12 +4,11 @@
 // real objects (platform 1, device 2, context 3, queue 4, a 4 KiB buffer 5,
 // a 16x16 RGBA image 6, a sampler 7, a program from source 8, not built),
 // then the input's calls (built as in server_session.h, all on the
-// prologue's guest thread, in order) run, free to name those ids; an epilogue releases the prologue's objects so that sessions
-// do not pile up in the implementation. Left out: calls that block until
-// the guest acts (user events, waits on them) and those that run the
-// implementation's compiler or binary loaders (minutes of JIT per input).
-// Built with ASan and UBSan by fuzz/CMakeLists.txt; `ctest -R fuzz` runs it
-// briefly from the committed corpus.
+// prologue's guest thread, in order) run, free to name those ids; an epilogue releases the
+// prologue's objects so that sessions do not pile up in the implementation. Left out: calls that
+// block until the guest acts (user events, waits on them) and those that run the implementation's
+// compiler or binary loaders (minutes of JIT per input). Built with ASan and UBSan by
+// fuzz/CMakeLists.txt; `ctest -R fuzz` runs it briefly from the committed corpus.
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -34,8 +33,8 @@ constexpr uint32_t kRgba = 0x10B5, kUnsignedInt8 = 0x10DA;
 
 void put_call(std::vector<uint8_t> &out, uint32_t func, uint64_t id, const std::vector<Arg> &args) {
   const std::vector<uint8_t> payload = encode(args);
-  hira::fuzz::put_frame(out, hira::make_header(hira::wire::Kind::Call, func, id, 1),
-                        payload.data(), payload.size());
+  hira::fuzz::put_frame(out, hira::make_header(hira::wire::Kind::Call, func, id, 1), payload.data(),
+                        payload.size());
 }
 
 std::vector<uint8_t> bytes_of(std::initializer_list<uint32_t> words) {
@@ -50,8 +49,8 @@ std::vector<uint8_t> prologue() {
   hira::fuzz::put_hello(s, kApiName, kApiSignature);
   uint64_t id = 1u << 20;  // call ids of their own
   put_call(s, FN_clGetPlatformIDs, id++, {scalar(1, 4), out_ptr(8, 1), out_ptr(4, 1)});
-  put_call(s, FN_clGetDeviceIDs,
-           id++, {handle(1), scalar(kDeviceTypeAll, 8), scalar(1, 4), out_ptr(8, 1), out_ptr(4, 1)});
+  put_call(s, FN_clGetDeviceIDs, id++,
+           {handle(1), scalar(kDeviceTypeAll, 8), scalar(1, 4), out_ptr(8, 1), out_ptr(4, 1)});
   put_call(s, FN_clCreateContext, id++,
            {absent(), scalar(1, 4), handles({2}), u64(0), raw(), out_ptr(4, 1)});
   put_call(s, FN_clCreateCommandQueue, id++, {handle(3), handle(2), scalar(0, 8), out_ptr(4, 1)});
@@ -88,9 +87,9 @@ std::vector<uint8_t> prologue() {
     w.put_u64(1);
     w.end_blob(blob);
     const std::vector<uint8_t> payload = flatten(w);
-    hira::fuzz::put_frame(s, hira::make_header(hira::wire::Kind::Call, FN_clCreateProgramWithSource,
-                                               id++, 1),
-                          payload.data(), payload.size());
+    hira::fuzz::put_frame(
+        s, hira::make_header(hira::wire::Kind::Call, FN_clCreateProgramWithSource, id++, 1),
+        payload.data(), payload.size());
   }
   return s;
 }

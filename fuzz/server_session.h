@@ -78,8 +78,8 @@ inline void run_session(const server::ServerApi &api, const std::vector<uint8_t>
 // `threads` 1 every call runs on guest thread 1, in order; else on threads
 // 0..threads-1 as the input says.
 template <class Skip>
-void put_calls(std::vector<uint8_t> &out, const uint8_t *data, size_t size,
-               uint32_t function_count, uint32_t threads, Skip skip) {
+void put_calls(std::vector<uint8_t> &out, const uint8_t *data, size_t size, uint32_t function_count,
+               uint32_t threads, Skip skip) {
   uint64_t call_id = 1;
   for (size_t off = 0; off + 5 <= size;) {
     const uint32_t func = data[off] % (function_count + 1);

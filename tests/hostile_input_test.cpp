@@ -222,8 +222,8 @@ TEST(HostileRouter, BulkBytesAreCheckedAndPassedOnOrTheGuestIsCutOff) {
   ASSERT_NE(buf, 0u);
   auto write_call = [&](size_t chunk, std::optional<uint64_t> announce,
                         const std::vector<uint8_t> &data, const std::vector<uint8_t> &sent) {
-    const wire::FrameHeader h = make_header(wire::Kind::Call, FN_acc_buffer_write, 7000 + chunk, 1,
-                                            wire::kFlagTagged);
+    const wire::FrameHeader h =
+        make_header(wire::Kind::Call, FN_acc_buffer_write, 7000 + chunk, 1, wire::kFlagTagged);
     EXPECT_TRUE(send_with_bulk(g.fd(), h, write_with_following_data(buf, data, data.size()), sent,
                                chunk, announce));
     std::string why;

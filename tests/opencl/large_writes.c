@@ -79,8 +79,8 @@ int main(void) {
 
     /* Into a sub-buffer (its own size decides). */
     const cl_buffer_region region = {16 << 20, 24 << 20};
-    cl_mem part = clCreateSubBuffer(buf, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region,
-                                    &err);
+    cl_mem part =
+        clCreateSubBuffer(buf, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
     CHECK("clCreateSubBuffer", err);
     fill(data, region.size, 11 + ooo);
     CHECK("clEnqueueWriteBuffer (sub-buffer)",

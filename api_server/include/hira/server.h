@@ -157,9 +157,9 @@ class CallContext {
   std::vector<void *> manual_in_use_;  // blocks this call uses (end_manual_use)
   std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
-  std::vector<void *> window_deferred_;  // deferred buffers in the guest's window
+  std::vector<void *> window_deferred_;                 // deferred buffers in the guest's window
   std::vector<std::pair<void *, uint64_t>> in_tokens_;  // deferred in buffer -> guest token
-  std::vector<wire::AccountNotice> notices_;  // report_hold, sent before the reply
+  std::vector<wire::AccountNotice> notices_;            // report_hold, sent before the reply
   friend class Connection;
   uint64_t arena_bytes_ = 0;
   const void *unmapped_copy_ = nullptr;  // decode_unmap: where the guest's bytes were

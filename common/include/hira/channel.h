@@ -163,9 +163,9 @@ class Channel {
   size_t accept_fds_ = 0;  // descriptors read_some() keeps (recv_hello)
   bool grow_ = false;
   bool pass_bulk_ = false;
-  uint64_t bulk_left_ = 0;   // bulk bytes of the last frame still in the stream
-  uint64_t bulk_call_ = 0;   // ... and its call_id
-  bool broken_ = false;      // bulk bytes broke the framing: recv() fails
+  uint64_t bulk_left_ = 0;                // bulk bytes of the last frame still in the stream
+  uint64_t bulk_call_ = 0;                // ... and its call_id
+  bool broken_ = false;                   // bulk bytes broke the framing: recv() fails
   std::unique_ptr<uint8_t[]> relay_buf_;  // one chunk (pass_bulk_through)
   std::vector<int> passed_fds_;
   WindowView window_;

@@ -400,7 +400,7 @@ class Reader {
   bool ok_ = true;
   bool tagged_ = false;
   WindowView window_;
-  WindowView bulk_;  // the bytes that followed the frame (kRefBulk)
+  WindowView bulk_;                // the bytes that followed the frame (kRefBulk)
   const uint8_t *refs_ = nullptr;  // the reference table (unaligned RefEntry[])
   uint32_t ref_count_ = 0;
 };
