@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "acc_protocol.h"  // generated: kApiName, kApiSignature, FN_*, kFunctionCount
 #include "call_builder.h"
 #include "hira/channel.h"
@@ -1110,6 +1112,84 @@ TEST(HostileServer, SurvivesMutatedCallsFromACompromisedRouter) {
 }
 
 // Frames the server must not choke on at the protocol level.
+// A compromised API server's accounting (Account frames, which the router
+// keeps): entries naming unknown or instantaneous resources, negative
+// amounts, destructions of objects it never reported, a ragged frame. The
+// router ignores them and says so, keeps serving the guest, and its account
+// holds only what is plausible: the buffer the guest created and what the
+// server claims its object holds (its own guest's account, never another's).
+TEST(HostileServer, ItsAccountingCannotCorruptTheRouter) {
+  std::string error;
+  const int listen_fd = listen_endpoint("tcp:127.0.0.1:0", &error);
+  ASSERT_GE(listen_fd, 0) << error;
+  const int port = bound_tcp_port(listen_fd);
+  Router router({"--remote", "acc=tcp:127.0.0.1:" + std::to_string(port)});
+  RawGuest g(router.endpoint());
+  // The router opens the "remote server" (this test) when the guest says hello.
+  std::optional<int64_t> hello;
+  std::thread guest([&] { hello = g.hello(kApiName, kApiSignature); });
+  pollfd p{listen_fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1);
+  const int server = ::accept(listen_fd, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  RawFrame f;
+  ASSERT_EQ(recv_frame(server, &f), Got::Frame);
+  ASSERT_EQ(f.kind(), wire::Kind::Hello);
+  ASSERT_TRUE(send_frame(server, make_header(wire::Kind::HelloAck), {}));
+  guest.join();
+  ASSERT_EQ(hello, 0);
+
+  // acc_buffer_create(ctx 1, 4096, &buf): the router books 4096 when the reply says so.
+  const uint64_t id = g.send_call(FN_acc_buffer_create, encode({u64(1), size_arg(4096), out_ptr(8, 1)}));
+  ASSERT_EQ(recv_frame(server, &f), Got::Frame);
+  ASSERT_EQ(f.kind(), wire::Kind::Call);
+  auto account = [&](std::vector<wire::AccountNotice> notices, size_t cut = 0) {
+    std::vector<uint8_t> b(notices.size() * sizeof(wire::AccountNotice));
+    std::memcpy(b.data(), notices.data(), b.size());
+    b.resize(b.size() - cut);
+    ASSERT_TRUE(send_frame(server, make_header(wire::Kind::Account, FN_acc_buffer_create), b));
+  };
+  constexpr uint32_t kDeviceMemory = 0, kKernelLaunches = 1, kNoSuchResource = 7;
+  account({{wire::kNoticeHold, kNoSuchResource, 77, 1000}});
+  account({{wire::kNoticeHold, kKernelLaunches, 77, 1000}});
+  account({{wire::kNoticeHold, kDeviceMemory, 77, -(int64_t{1} << 40)}});
+  account({{wire::kNoticeGone, kDeviceMemory, 12345, 0}});
+  account({{99, kDeviceMemory, 77, 5}});
+  account({{wire::kNoticeHold, kDeviceMemory, 78, 100}}, 3);  // ragged
+  account({{wire::kNoticeHold, kDeviceMemory, 55, 512}});     // plausible: its own object
+  // The reply: success, the buffer's id 5.
+  std::vector<uint8_t> reply(sizeof(wire::ReplyPrefix), 0);
+  Writer w;
+  auto blob = w.begin_blob();
+  w.put<int32_t>(0);
+  w.end_blob(blob);
+  for (int i = 0; i < 2; ++i) w.empty_blob();
+  blob = w.begin_blob();
+  w.put_u64(1);
+  w.put_u64(5);
+  w.end_blob(blob);
+  const auto blobs = flatten(w);
+  reply.insert(reply.end(), blobs.begin(), blobs.end());
+  ASSERT_TRUE(send_frame(server, make_header(wire::Kind::Reply, FN_acc_buffer_create, id, 1), reply));
+  std::string why;
+  const auto r = g.wait_reply(id, &why);
+  ASSERT_TRUE(r.has_value()) << why;
+  EXPECT_EQ(prefix_of(*r).status, 0u);
+  EXPECT_EQ(returned_handle(*r, 3), 5u);
+  EXPECT_TRUE(router.process().running());
+  ::close(server);
+  ::close(listen_fd);
+  g.close();
+  const auto stats = nlohmann::json::parse(router.stop());
+  const auto &res = stats["acc"]["resources"];
+  ASSERT_EQ(res.size(), 1u) << stats.dump();
+  const auto &memory = res.begin().value()["device_memory"];
+  EXPECT_EQ(memory["current"], 4096 + 512) << memory.dump();
+  EXPECT_EQ(memory["peak"], 4096 + 512) << memory.dump();
+  EXPECT_NE(router.process().err().find("malformed accounting"), std::string::npos)
+      << router.process().err();
+}
+
 TEST(HostileServer, HandlesProtocolViolations) {
   {  // A bad hello: the server refuses and exits with its handshake code.
     ServerUnderTest server;
