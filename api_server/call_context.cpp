@@ -147,24 +147,15 @@ void *CallContext::deferred_buffer(uint64_t bytes) {
 }
 
 void *CallContext::deferred_in_buffer(uint64_t token, const uint8_t *src, uint64_t bytes) {
-  if (token != 0 && conn_.in_window(src, bytes)) {  // the guest keeps it there for us
-    auto *p = const_cast<uint8_t *>(src);
-    window_deferred_.push_back(p);
-    in_tokens_.emplace_back(p, token);
-    return p;
-  }
+  // The guest keeps it there for the callee.
+  if (token != 0 && conn_.in_window(src, bytes)) return const_cast<uint8_t *>(src);
   void *p = deferred_buffer(bytes);
-  if (p == nullptr) return nullptr;
-  copy_bulk(p, src, bytes);
-  if (token != 0) in_tokens_.emplace_back(p, token);
+  if (p != nullptr) copy_bulk(p, src, bytes);
   return p;
 }
 
 void *CallContext::deferred_out_buffer(Reader &a, uint64_t bytes) {
-  if (uint8_t *space = a.out_space(bytes)) {
-    window_deferred_.push_back(space);
-    return space;
-  }
+  if (uint8_t *space = a.out_space(bytes)) return space;
   if (!a.ok()) {
     reject(wire::ReplyStatus::BadFrame, detail_);
     return nullptr;
@@ -175,30 +166,27 @@ void *CallContext::deferred_out_buffer(Reader &a, uint64_t bytes) {
 void CallContext::hand_over(std::optional<uint64_t> token, void *buffer,
                             std::optional<uint64_t> bytes, std::function<bool()> done,
                             std::function<void()> release) {
-  // In data the guest holds window space for: its Data frame says when the
-  // callee is done with it.
-  for (const auto &[b, t] : in_tokens_) {
-    if (b == buffer) token = t;
-  }
-  const bool out = bytes.has_value();
-  if (std::find(window_deferred_.begin(), window_deferred_.end(), buffer) !=
-      window_deferred_.end()) {
-    conn_.add_deferred(token, buffer, 0, std::move(done), std::move(release), true, false);
+  // Out data in staging memory travels in its Data frame; for anything
+  // else the frame only says the guest's bytes are there, or free.
+  const bool send_bytes = bytes.has_value();
+  if (conn_.in_window(buffer, 1)) {
+    conn_.add_deferred(token, buffer, 0, std::move(done), std::move(release), false);
     return;
   }
   for (size_t i = 0; i < deferred_.size(); ++i) {
     if (deferred_[i] != buffer) continue;
     conn_.add_deferred(token, buffer, bytes.value_or(deferred_bytes_[i]), std::move(done),
-                       std::move(release), false, out);
+                       std::move(release), send_bytes);
     deferred_.erase(deferred_.begin() + static_cast<ptrdiff_t>(i));
     deferred_bytes_.erase(deferred_bytes_.begin() + static_cast<ptrdiff_t>(i));
     return;
   }
 }
 
-void CallContext::defer_free(void *buffer, std::function<bool()> done,
-                             std::function<void()> release) {
-  hand_over(std::nullopt, buffer, std::nullopt, std::move(done), std::move(release));
+void CallContext::defer_in(uint64_t token, void *buffer, std::function<bool()> done,
+                           std::function<void()> release) {
+  hand_over(token != 0 ? std::optional(token) : std::nullopt, buffer, std::nullopt, std::move(done),
+            std::move(release));
 }
 
 void CallContext::defer_out(uint64_t token, void *buffer, uint64_t bytes,

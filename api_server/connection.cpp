@@ -86,7 +86,7 @@ Connection::~Connection() {
   for (auto &d : deferred_) {
     if (!d.done()) continue;
     d.release();
-    if (!d.in_window) staging_.give(d.buffer);
+    if (!in_window(d.buffer, 1)) staging_.give(d.buffer);
   }
   deferred_.clear();
 }
@@ -383,10 +383,9 @@ void Connection::unreserve_deferred(uint64_t bytes) {
 
 void Connection::add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
                               std::function<bool()> done, std::function<void()> release,
-                              bool in_window, bool send_bytes) {
+                              bool send_bytes) {
   std::lock_guard lock(deferred_mu_);
-  deferred_.push_back(
-      {token, buffer, bytes, std::move(done), std::move(release), in_window, send_bytes});
+  deferred_.push_back({token, buffer, bytes, std::move(done), std::move(release), send_bytes});
   if (!deferred_watcher_.joinable()) {
     try {
       deferred_watcher_ = std::thread([this] { watch_deferred(); });
@@ -435,7 +434,7 @@ void Connection::flush_deferred() {
       }
     }
     it->release();
-    if (!it->in_window) {
+    if (!in_window(it->buffer, 1)) {
       staging_.give(it->buffer);
       deferred_bytes_ -= std::min(it->bytes, deferred_bytes_);
     }

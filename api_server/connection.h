@@ -50,10 +50,9 @@ class Connection {
   // carries the buffer to the guest if `send_bytes`, else only says so (the
   // bytes are in the window, or the guest's window copy of in data may be
   // reused); then the buffer goes back to the staging pool unless it is
-  // window space (`in_window`).
+  // the guest's window space.
   void add_deferred(std::optional<uint64_t> token, void *buffer, uint64_t bytes,
-                    std::function<bool()> done, std::function<void()> release, bool in_window,
-                    bool send_bytes);
+                    std::function<bool()> done, std::function<void()> release, bool send_bytes);
   // Sends the deferred buffers that are done, in order: called before every
   // reply and callback, so that the guest has the data before it can learn
   // that the call that fills it completed, and by a watcher thread while
@@ -142,7 +141,6 @@ class Connection {
     uint64_t bytes;
     std::function<bool()> done;
     std::function<void()> release;
-    bool in_window = false;
     bool send_bytes = false;
   };
   StagingPool staging_;

@@ -406,7 +406,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       c.line("hira_ctx.defer_out(hira_token_" + p.name + ", hira_staging_" + p.name + ", hira_n_" +
              p.name + " * " + d->element_size + ", " + done + ", " + release + ");");
     } else {  // read by the callee until done: freed then
-      c.line("hira_ctx.defer_free(hira_staging_" + p.name + ", " + done + ", " + release + ");");
+      c.line("hira_ctx.defer_in(hira_token_" + p.name + ", hira_staging_" + p.name + ", " + done +
+             ", " + release + ");");
     }
     c.line("}");
     c.line("if (hira_own_" + p.name + ") " + df.event_param + " = nullptr;");

@@ -334,17 +334,16 @@ bool Channel::relay(const Frame &f, Channel &from) {
   first.push_back({f.data.get(), f.size});
   bool ok = write_out(std::move(first), {});
   queued_.clear();
-  if (!from.relay_buf_) from.relay_buf_.reset(new (std::nothrow) uint8_t[wire::kBulkChunk]);
-  if (!from.relay_buf_) return false;
+  uint8_t *chunk = from.chunk_buffer();
+  if (chunk == nullptr) return false;
   // A failed destination does not stop the reading: the source stays in
   // step with its peer.
   while (from.bulk_left_ != 0) {
-    const uint32_t len = from.next_chunk();
-    if (len == 0 || !from.take(from.relay_buf_.get(), len)) return false;
-    from.bulk_left_ -= len;
+    const uint32_t len = from.read_chunk(chunk);
+    if (len == 0) return false;
     if (ok) {
       wire::FrameHeader h = chunk_header(f.header, len);
-      ok = write_out({{&h, sizeof(h)}, {from.relay_buf_.get(), len}}, {});
+      ok = write_out({{&h, sizeof(h)}, {chunk, len}}, {});
     }
   }
   return ok;
@@ -446,14 +445,15 @@ bool Channel::take(void *buf, size_t n) {
   return got == n || read_exact(static_cast<uint8_t *>(buf) + got, n - got);
 }
 
-uint32_t Channel::next_chunk() {
+uint32_t Channel::read_chunk(uint8_t *dst) {
   wire::FrameHeader h{};
   if (!broken_ && buffered(sizeof(h)) >= sizeof(h)) {
     std::memcpy(&h, rbuf_.data() + rpos_, sizeof(h));
     rpos_ += sizeof(h);
     if (wire::header_is_sane(h) && h.kind == static_cast<uint16_t>(wire::Kind::Bulk) &&
         h.call_id == bulk_call_ && h.length != 0 && h.length <= wire::kBulkChunk &&
-        h.length <= bulk_left_) {
+        h.length <= bulk_left_ && take(dst, h.length)) {
+      bulk_left_ -= h.length;
       return h.length;
     }
   }
@@ -461,26 +461,27 @@ uint32_t Channel::next_chunk() {
   return 0;
 }
 
+uint8_t *Channel::chunk_buffer() {
+  if (!chunk_) chunk_.reset(new (std::nothrow) uint8_t[wire::kBulkChunk]);
+  return chunk_.get();
+}
+
 bool Channel::receive_bulk(Frame &f) {
   f.bulk = large_buffer(f.bulk_size, &f.bulk_capacity);
   if (!f.bulk) return false;
-  uint64_t got = 0;
-  while (bulk_left_ != 0) {
-    const uint32_t len = next_chunk();
-    if (len == 0 || !take(f.bulk.get() + got, len)) return false;
+  for (uint64_t got = 0; bulk_left_ != 0;) {
+    const uint32_t len = read_chunk(f.bulk.get() + got);
+    if (len == 0) return false;
     got += len;
-    bulk_left_ -= len;
   }
   return true;
 }
 
 bool Channel::skip_bulk() {
-  if (!relay_buf_) relay_buf_.reset(new (std::nothrow) uint8_t[wire::kBulkChunk]);
-  if (!relay_buf_) return false;
+  uint8_t *chunk = chunk_buffer();
+  if (chunk == nullptr) return false;
   while (bulk_left_ != 0) {
-    const uint32_t len = next_chunk();
-    if (len == 0 || !take(relay_buf_.get(), len)) return false;
-    bulk_left_ -= len;
+    if (read_chunk(chunk) == 0) return false;
   }
   return true;
 }

@@ -206,6 +206,12 @@ class Connection {
   // The shared-memory window, when the router accepted one.
   const MappedWindow *window() const { return window_.get(); }
   WindowArena *arena() { return arena_.get(); }
+  // Window space for `bytes` of this process's data, or none: no window,
+  // less than kWindowMin (that goes inline), or the window is full.
+  std::optional<uint64_t> take_space(uint64_t bytes) {
+    if (!window_ || bytes < kWindowMin) return std::nullopt;
+    return arena_->take(bytes);
+  }
   void recycle(Frame &&f) { channel_->recycle(std::move(f)); }
   const ApiInfo &api() const { return api_; }
 
@@ -590,9 +596,8 @@ bool Call::Placer::place(const void *p, size_t len, uint64_t *offset) {
 }
 
 bool Call::Placer::reserve(size_t len, uint64_t *offset) {
-  if (len < kWindowMin) return false;
-  const auto at = static_cast<Connection *>(conn_)->arena()->take(len);
-  if (!at) return false;  // the window is full: inline
+  const auto at = static_cast<Connection *>(conn_)->take_space(len);
+  if (!at) return false;  // small, or the window is full: inline
   held_.push_back(*at);
   *offset = *at;
   return true;
@@ -714,11 +719,18 @@ void Call::remember_answer() {
   answer_cache().keep(std::move(cache_key_), frame_.header.flags, frame_.data.get(), frame_.size);
 }
 
+namespace {
+// A new token for `e` (g_expected_mu held).
+uint64_t add_expected_locked(const ExpectedData &e) {
+  const uint64_t token = g_next_token++;
+  (*g_expected)[token] = e;
+  return token;
+}
+}  // namespace
+
 uint64_t expect_data(void *dst, uint64_t bytes) {
   std::lock_guard lock(g_expected_mu);
-  const uint64_t token = g_next_token++;
-  (*g_expected)[token] = {dst, bytes};
-  return token;
+  return add_expected_locked({dst, bytes});
 }
 
 void forget_data(uint64_t token) {
@@ -731,11 +743,8 @@ void forget_data(uint64_t token) {
 
 uint64_t put_deferred_in(const ApiInfo &api, Writer &w, const void *src, uint64_t bytes) {
   Connection *conn = Connection::for_api(api);
-  std::optional<uint64_t> offset;
-  if (w.tagged() && conn != nullptr && conn->window() != nullptr && bytes >= kWindowMin) {
-    offset = conn->arena()->take(bytes);
-  }
-  if (!offset) {  // no window, or full: the server copies the bytes it gets
+  const auto offset = w.tagged() && conn != nullptr ? conn->take_space(bytes) : std::nullopt;
+  if (!offset) {  // no window, small, or full: the server copies the bytes it gets
     w.put_u64(0);
     w.put_bulk(src, bytes);
     return 0;
@@ -744,8 +753,7 @@ uint64_t put_deferred_in(const ApiInfo &api, Writer &w, const void *src, uint64_
   uint64_t token = 0;
   {
     std::lock_guard lock(g_expected_mu);
-    token = g_next_token++;
-    (*g_expected)[token] = {nullptr, bytes, conn->arena(), conn->window()->base(), *offset};
+    token = add_expected_locked({nullptr, bytes, conn->arena(), conn->window()->base(), *offset});
   }
   w.put_u64(token);
   w.put_bulk_at(*offset, src, bytes);
@@ -758,9 +766,8 @@ void put_data_space(const ApiInfo &api, Writer &w, uint64_t token) {
   std::optional<uint64_t> offset;
   std::lock_guard lock(g_expected_mu);
   const auto it = g_expected->find(token);
-  if (conn != nullptr && conn->window() != nullptr && it != g_expected->end() &&
-      it->second.bytes >= kWindowMin) {
-    offset = conn->arena()->take(it->second.bytes);
+  if (conn != nullptr && it != g_expected->end()) {
+    offset = conn->take_space(it->second.bytes);
     if (offset) {
       it->second.arena = conn->arena();
       it->second.window = conn->window()->base();

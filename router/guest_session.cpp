@@ -349,17 +349,9 @@ void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
     const ResourceDelta &d = a.deltas[i];
     if (d.resource >= m.resource_count) continue;
     if (d.by_handle) {
-      int64_t amount = 0;
-      {
-        std::lock_guard lock(mu_);
-        const auto it = held_.find({d.resource, d.handle});
-        if (it == held_.end() || std::find(last.begin(), last.end(), d.handle) == last.end()) {
-          continue;
-        }
-        amount = it->second;
-        held_.erase(it);
+      if (std::find(last.begin(), last.end(), d.handle) != last.end()) {
+        release(d.resource, d.handle);
       }
-      stats_.record_resource(m, name_, d.resource, -amount);
     } else if (m.resource_continuous[d.resource] == 0 || d.amount < 0) {
       stats_.record_resource(m, name_, d.resource, d.amount);
     }
@@ -382,29 +374,31 @@ void GuestSession::account_reply(const Pending &p, const Frame &reply) {
   for (uint32_t i = 0; i < p.accounting.count; ++i) {
     const auto &d = p.accounting.deltas[i];
     if (d.by_handle || d.amount <= 0 || m.resource_continuous[d.resource] == 0) continue;
-    if (h != 0) {
-      std::lock_guard lock(mu_);
-      held_[{d.resource, h}] += d.amount;
-      refs_.emplace(h, 1);  // the creating call's reference
-      if (m.held_until_destroyed[p.func] != 0) until_destroyed_.insert(h);
-    }
-    stats_.record_resource(m, name_, d.resource, d.amount);
+    hold(p.func, d.resource, h, d.amount);
   }
 }
 
-void GuestSession::release_held(uint64_t handle) {
+void GuestSession::hold(uint32_t func, uint32_t resource, uint64_t handle, int64_t amount) {
   const RouterModule &m = *api_->module;
-  for (uint32_t r = 0; r < m.resource_count; ++r) {
-    int64_t amount = 0;
-    {
-      std::lock_guard lock(mu_);
-      const auto it = held_.find({r, handle});
-      if (it == held_.end()) continue;
-      amount = it->second;
-      held_.erase(it);
-    }
-    stats_.record_resource(m, name_, r, -amount);
+  if (handle != 0) {
+    std::lock_guard lock(mu_);
+    held_[{resource, handle}] += amount;
+    refs_.emplace(handle, 1);  // the creating call's reference
+    if (m.held_until_destroyed[func] != 0) until_destroyed_.insert(handle);
   }
+  stats_.record_resource(m, name_, resource, amount);
+}
+
+void GuestSession::release(uint32_t resource, uint64_t handle) {
+  int64_t amount = 0;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = held_.find({resource, handle});
+    if (it == held_.end()) return;
+    amount = it->second;
+    held_.erase(it);
+  }
+  stats_.record_resource(*api_->module, name_, resource, -amount);
 }
 
 bool GuestSession::account_notices(const Frame &f) {
@@ -421,7 +415,7 @@ bool GuestSession::account_notices(const Frame &f) {
         if (until_destroyed_.erase(n.handle) == 0) continue;
         refs_.erase(n.handle);
       }
-      release_held(n.handle);
+      for (uint32_t r = 0; r < m.resource_count; ++r) release(r, n.handle);
       continue;
     }
     // A server measures what its call's new object holds; a server that
@@ -431,13 +425,7 @@ bool GuestSession::account_notices(const Frame &f) {
         f.header.func >= m.function_count) {
       return false;
     }
-    {
-      std::lock_guard lock(mu_);
-      held_[{n.resource, n.handle}] += n.amount;
-      refs_.emplace(n.handle, 1);
-      if (m.held_until_destroyed[f.header.func] != 0) until_destroyed_.insert(n.handle);
-    }
-    stats_.record_resource(m, name_, n.resource, n.amount);
+    hold(f.header.func, n.resource, n.handle, n.amount);
   }
   return true;
 }

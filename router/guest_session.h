@@ -63,8 +63,10 @@ class GuestSession {
   // An Account frame from the server (wire::AccountNotice): what an object
   // holds, or that it is gone. False if it is malformed.
   bool account_notices(const Frame &f);
-  // Releases what `handle` holds of every resource (mu_ not held).
-  void release_held(uint64_t handle);
+  // `handle` (0: none known) holds `amount` of `resource`, allocated by a
+  // call of `func`; and the release of what it holds (mu_ not held).
+  void hold(uint32_t func, uint32_t resource, uint64_t handle, int64_t amount);
+  void release(uint32_t resource, uint64_t handle);
 
   Channel guest_;
   std::unique_ptr<Channel> server_;

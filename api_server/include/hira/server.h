@@ -100,8 +100,10 @@ class CallContext {
   void defer_out(uint64_t token, void *buffer, uint64_t bytes, std::function<bool()> done,
                  std::function<void()> release);
   // A deferred in buffer (a non-blocking write): the callee reads it after
-  // the call returns; the connection frees it once done() says it has.
-  void defer_free(void *buffer, std::function<bool()> done, std::function<void()> release);
+  // the call returns; once done() says it has, the connection frees it, and
+  // a Data frame for `token` (0: none) tells the guest its copy is free.
+  void defer_in(uint64_t token, void *buffer, std::function<bool()> done,
+                std::function<void()> release);
 
   // Mapped memory the guest holds a copy of (see guest.h map_region):
   // registers it and writes its reply record (size, direction flags, the
@@ -157,9 +159,7 @@ class CallContext {
   std::vector<void *> manual_in_use_;  // blocks this call uses (end_manual_use)
   std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
-  std::vector<void *> window_deferred_;                 // deferred buffers in the guest's window
-  std::vector<std::pair<void *, uint64_t>> in_tokens_;  // deferred in buffer -> guest token
-  std::vector<wire::AccountNotice> notices_;            // report_hold, sent before the reply
+  std::vector<wire::AccountNotice> notices_;  // report_hold, sent before the reply
   friend class Connection;
   uint64_t arena_bytes_ = 0;
   const void *unmapped_copy_ = nullptr;  // decode_unmap: where the guest's bytes were

@@ -149,9 +149,12 @@ class Channel {
   bool read_exact(void *buf, size_t n);
   // Exactly n bytes, read-ahead first.
   bool take(void *buf, size_t n);
-  // The next Bulk chunk's header of the frame being received (checked
-  // against what is left of its bytes): its length, or 0 if it is wrong.
-  uint32_t next_chunk();
+  // The next Bulk chunk of the frame being received (its header checked
+  // against what is left of its bytes) into dst (kBulkChunk bytes): its
+  // length, or 0 if it is wrong or cut short (the channel is then broken).
+  uint32_t read_chunk(uint8_t *dst);
+  // A buffer of one chunk, kept (nullptr if none can be had).
+  uint8_t *chunk_buffer();
   // The bulk bytes of `f` into f.bulk (an endpoint).
   bool receive_bulk(Frame &f);
   // Reads and drops what is left of a passed-through frame's bulk bytes.
@@ -163,10 +166,10 @@ class Channel {
   size_t accept_fds_ = 0;  // descriptors read_some() keeps (recv_hello)
   bool grow_ = false;
   bool pass_bulk_ = false;
-  uint64_t bulk_left_ = 0;                // bulk bytes of the last frame still in the stream
-  uint64_t bulk_call_ = 0;                // ... and its call_id
-  bool broken_ = false;                   // bulk bytes broke the framing: recv() fails
-  std::unique_ptr<uint8_t[]> relay_buf_;  // one chunk (pass_bulk_through)
+  uint64_t bulk_left_ = 0;            // bulk bytes of the last frame still in the stream
+  uint64_t bulk_call_ = 0;            // ... and its call_id
+  bool broken_ = false;               // bulk bytes broke the framing: recv() fails
+  std::unique_ptr<uint8_t[]> chunk_;  // chunk_buffer()
   std::vector<int> passed_fds_;
   WindowView window_;
   std::vector<uint8_t> rbuf_;

@@ -150,11 +150,9 @@ class Writer {
   void put_out_space(size_t len) {
     if (!tagged_) return;
     uint64_t offset = 0;
-    if (len != 0 && room() && placer_ != nullptr && placer_->reserve(len, &offset)) {
-      put_ref(kRefOut, offset, len);
-    } else {
-      put_u32(0);  // the receiver's own memory
-    }
+    const bool reserved =
+        len != 0 && room() && placer_ != nullptr && placer_->reserve(len, &offset);
+    put_out_at(reserved ? std::optional<uint64_t>(offset) : std::nullopt, len);
   }
 
   // The same for window space the caller already set aside at `offset`
@@ -164,7 +162,7 @@ class Writer {
     if (offset && len != 0 && room()) {
       put_ref(kRefOut, *offset, len);
     } else {
-      put_u32(0);
+      put_u32(0);  // the receiver's own memory
     }
   }
 
