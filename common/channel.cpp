@@ -1,6 +1,7 @@
 #include "hira/channel.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -216,10 +217,35 @@ int unix_socket(const std::string &path, bool listening, std::string *error) {
   return fd;
 }
 
+// "fd:N": a listening socket the parent already bound (hira run binds it so
+// the program can start while the router does; connects wait in the backlog).
+int inherited_listener(const std::string &number, std::string *error) {
+  int fd = -1;
+  try {
+    size_t used = 0;
+    fd = std::stoi(number, &used);
+    if (used != number.size()) fd = -1;
+  } catch (const std::exception &) {
+    fd = -1;
+  }
+  int accepting = 0;
+  socklen_t len = sizeof(accepting);
+  if (fd < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 ||
+      accepting == 0) {
+    *error = "fd:" + number + " is not an inherited listening socket";
+    return -1;
+  }
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // API servers must not inherit it
+  return fd;
+}
+
 int open_endpoint(const std::string &endpoint, bool listening, std::string *error) {
+  if (listening && endpoint.rfind("fd:", 0) == 0)
+    return inherited_listener(endpoint.substr(3), error);
   if (endpoint.rfind("unix:", 0) == 0) return unix_socket(endpoint.substr(5), listening, error);
   if (endpoint.rfind("tcp:", 0) == 0) return tcp_socket(endpoint.substr(4), listening, error);
-  *error = "endpoint must start with unix: or tcp: (got '" + endpoint + "')";
+  *error = std::string("endpoint must start with unix: or tcp:") + (listening ? " or fd:" : "") +
+           " (got '" + endpoint + "')";
   return -1;
 }
 

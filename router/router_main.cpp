@@ -114,7 +114,8 @@ int main(int argc, char **argv) {
   std::string apis_dir, stats_json;
   bool summary = false;
   app.add_option("--listen", listen_args,
-                 "[LABEL=]ENDPOINT to accept guests on (unix:/path, tcp:host:port)")
+                 "[LABEL=]ENDPOINT to accept guests on (unix:/path, tcp:host:port, fd:N for an "
+                 "inherited listening socket)")
       ->required();
   app.add_option("--apis", apis_dir, "directory with one folder per API (built by cava)")
       ->required();
@@ -179,6 +180,10 @@ int main(int argc, char **argv) {
   sa.sa_handler = on_signal;
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
+  sigset_t term;  // hira run starts the router with SIGTERM blocked
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ::sigprocmask(SIG_UNBLOCK, &term, nullptr);
 
   hira::router::ApiRegistry apis;
   if (apis.load(apis_dir) == 0) {
@@ -303,7 +308,7 @@ int main(int argc, char **argv) {
     if (l.endpoint.rfind("unix:", 0) == 0) ::unlink(l.endpoint.substr(5).c_str());
   }
   // Let sessions whose guests just exited finish their accounting.
-  for (int i = 0; i < 50 && sessions.load() > 0; ++i) ::usleep(20000);
+  for (int i = 0; i < 1000 && sessions.load() > 0; ++i) ::usleep(1000);
   if (summary) stats.print(stderr);
   if (!stats_json.empty()) {
     std::ofstream out(stats_json);

@@ -84,6 +84,29 @@ TEST(DemoEndToEnd, WithoutRouterTheGuestLibraryFailsCleanly) {
   EXPECT_NE(h.err.find("HIRA_SOCKET is not set"), std::string::npos) << h.err;
 }
 
+TEST(DemoEndToEnd, HiraRunWhoseRouterCannotStartFailsCleanly) {
+  // hira run starts the program while the router starts; a router that
+  // cannot (no API under --apis) closes the socket, so the program's calls
+  // fail at once and hira says why.
+  TempDir empty;
+  const RunResult h = run({build_dir() + "/bin/hira", "run", "--apis", empty.path(), "--", kDemo,
+                           "1", "16"},
+                          {{"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"}},
+                          std::chrono::seconds(30));
+  EXPECT_FALSE(h.timed_out);
+  EXPECT_NE(h.exit_code, 0);
+  EXPECT_NE(h.err.find("no API found"), std::string::npos) << h.err;
+  EXPECT_NE(h.err.find("the router exited early"), std::string::npos) << h.err;
+}
+
+TEST(DemoEndToEnd, RouterRefusesAnInheritedDescriptorThatIsNoListener) {
+  const RunResult r = run({build_dir() + "/bin/hira-router", "--listen", "fd:0", "--apis",
+                           build_dir() + "/apis"},
+                          {}, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("fd:0 is not an inherited listening socket"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace hira::test
 

@@ -2,19 +2,18 @@
 //   hira run [--json FILE] [--quiet] -- PROGRAM [ARGS...]
 // starts a private router (which spawns API servers as guests connect), runs
 // PROGRAM against the generated guest libraries, and prints what it called.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "hira/channel.h"
@@ -25,12 +24,24 @@ namespace {
 
 fs::path self_dir() { return fs::canonical("/proc/self/exe").parent_path(); }
 
-pid_t spawn(const std::vector<std::string> &args) {
+// keep_fd, if set, is handed to the child as descriptor 3.
+pid_t spawn(const std::vector<std::string> &args, int keep_fd = -1) {
   std::vector<char *> argv;
   for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
   argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
+    if (keep_fd >= 0) {
+      // The router unblocks SIGTERM once it can act on it, so a program that
+      // ends at once still gets its summary and statistics file.
+      sigset_t term;
+      sigemptyset(&term);
+      sigaddset(&term, SIGTERM);
+      ::sigprocmask(SIG_BLOCK, &term, nullptr);
+    }
+    // dup2 clears close-on-exec on the copy, but does nothing if it is 3 already.
+    if (keep_fd == 3) ::fcntl(3, F_SETFD, 0);
+    if (keep_fd >= 0 && keep_fd != 3) ::dup2(keep_fd, 3);
     ::execvp(argv[0], argv.data());
     std::fprintf(stderr, "hira: cannot run %s: %s\n", argv[0], std::strerror(errno));
     ::_exit(127);
@@ -42,17 +53,6 @@ int exit_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;
-}
-
-// The router creates ready_file once it listens.
-bool wait_for_router(const fs::path &ready_file, pid_t router) {
-  for (int i = 0; i < 3000; ++i) {
-    if (fs::exists(ready_file)) return true;
-    int status;
-    if (::waitpid(router, &status, WNOHANG) == router) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
 }
 
 struct RunOptions {
@@ -70,13 +70,21 @@ int run(const std::vector<std::string> &program, const RunOptions &o) {
   }
   const fs::path tmp(tmpl);
   const std::string endpoint = "unix:" + (tmp / "router.sock").string();
+  // The socket is bound here and handed to the router, so the program starts
+  // while the router does: its connect waits in the backlog, and if the
+  // router cannot start, the socket closes and the program's calls fail.
+  std::string error;
+  const int listener = hira::listen_endpoint(endpoint, &error);
+  if (listener < 0) {
+    std::fprintf(stderr, "hira: cannot listen on %s: %s\n", endpoint.c_str(), error.c_str());
+    fs::remove_all(tmp);
+    return 1;
+  }
   std::vector<std::string> router_args = {(self_dir() / "hira-router").string(),
                                           "--listen",
-                                          endpoint,
+                                          "fd:3",
                                           "--apis",
                                           o.apis_dir,
-                                          "--ready-file",
-                                          (tmp / "ready").string(),
                                           "--warm-servers",
                                           std::to_string(o.warm)};
   router_args.push_back(o.quiet ? "--quiet" : "--summary");
@@ -86,9 +94,10 @@ int run(const std::vector<std::string> &program, const RunOptions &o) {
   router_args.insert(router_args.end(),
                      {"--server-cache", "/var/tmp/hira-cache-" + std::to_string(::getuid())});
   if (!o.json.empty()) router_args.insert(router_args.end(), {"--stats-json", o.json});
-  const pid_t router = spawn(router_args);
-  if (!wait_for_router(tmp / "ready", router)) {
-    std::fprintf(stderr, "hira: the router did not start\n");
+  const pid_t router = spawn(router_args, listener);
+  ::close(listener);
+  if (router < 0) {
+    std::perror("hira: fork");
     fs::remove_all(tmp);
     return 1;
   }
@@ -105,9 +114,14 @@ int run(const std::vector<std::string> &program, const RunOptions &o) {
   int status = 0;
   while (::waitpid(app, &status, 0) < 0 && errno == EINTR) {
   }
-  ::kill(router, SIGTERM);
   int rstatus = 0;
-  ::waitpid(router, &rstatus, 0);
+  if (::waitpid(router, &rstatus, WNOHANG) == router) {
+    // It ended before the program did: whatever it said is on stderr.
+    std::fprintf(stderr, "hira: the router exited early (status %d)\n", exit_code(rstatus));
+  } else {
+    ::kill(router, SIGTERM);
+    ::waitpid(router, &rstatus, 0);
+  }
   fs::remove_all(tmp);
   return exit_code(status);
 }

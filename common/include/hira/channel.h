@@ -179,7 +179,8 @@ class Channel {
   size_t spare_size_ = 0;
 };
 
-// Endpoints are written "unix:/path/to/socket" or "tcp:HOST:PORT".
+// Endpoints are written "unix:/path/to/socket" or "tcp:HOST:PORT"; a listener
+// may also be "fd:N", a listening socket inherited from the parent.
 int listen_endpoint(const std::string &endpoint, std::string *error);
 int connect_endpoint(const std::string &endpoint, std::string *error);
 // The port a TCP listener is bound to (for "tcp:127.0.0.1:0").
