@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/vm_sockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -217,6 +219,34 @@ int unix_socket(const std::string &path, bool listening, std::string *error) {
   return fd;
 }
 
+// "vsock:CID:PORT": a guest reaching its host (CID 2) through the VM's
+// virtio-vsock device. Connect only: the host side is the device backend.
+int vsock_socket(const std::string &rest, std::string *error) {
+  unsigned long cid = 0, port = 0;
+  char extra = 0;
+  if (std::sscanf(rest.c_str(), "%lu:%lu%c", &cid, &port, &extra) != 2 || cid > UINT32_MAX ||
+      port > UINT32_MAX) {
+    *error = "expected vsock:CID:PORT";
+    return -1;
+  }
+  const int fd = ::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error =
+        std::string("no vsock here (load the vsock transport module?): ") + std::strerror(errno);
+    return -1;
+  }
+  sockaddr_vm addr{};
+  addr.svm_family = AF_VSOCK;
+  addr.svm_cid = static_cast<unsigned>(cid);
+  addr.svm_port = static_cast<unsigned>(port);
+  if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    *error = "vsock:" + rest + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // "fd:N": a listening socket the parent already bound (hira run binds it so
 // the program can start while the router does; connects wait in the backlog).
 int inherited_listener(const std::string &number, std::string *error) {
@@ -244,8 +274,10 @@ int open_endpoint(const std::string &endpoint, bool listening, std::string *erro
     return inherited_listener(endpoint.substr(3), error);
   if (endpoint.rfind("unix:", 0) == 0) return unix_socket(endpoint.substr(5), listening, error);
   if (endpoint.rfind("tcp:", 0) == 0) return tcp_socket(endpoint.substr(4), listening, error);
-  *error = std::string("endpoint must start with unix: or tcp:") + (listening ? " or fd:" : "") +
-           " (got '" + endpoint + "')";
+  if (!listening && endpoint.rfind("vsock:", 0) == 0)
+    return vsock_socket(endpoint.substr(6), error);
+  *error = std::string("endpoint must start with unix: or tcp:") +
+           (listening ? " or fd:" : " or vsock:") + " (got '" + endpoint + "')";
   return -1;
 }
 

@@ -180,7 +180,9 @@ class Channel {
 };
 
 // Endpoints are written "unix:/path/to/socket" or "tcp:HOST:PORT"; a listener
-// may also be "fd:N", a listening socket inherited from the parent.
+// may also be "fd:N", a listening socket inherited from the parent, and a
+// guest in a VM connects to "vsock:2:PORT" (its host, through the device).
+inline constexpr uint32_t kVsockPort = 5723;  // where hira-vsock takes guests
 int listen_endpoint(const std::string &endpoint, std::string *error);
 int connect_endpoint(const std::string &endpoint, std::string *error);
 // The port a TCP listener is bound to (for "tcp:127.0.0.1:0").
