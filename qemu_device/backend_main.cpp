@@ -122,6 +122,8 @@ int main(int argc, char **argv) {
   app.add_option("--max-streams", config.max_streams,
                  "streams (guest processes) open at once; more are reset")
       ->check(CLI::Range(size_t{1}, size_t{4096}));
+  bool quiet = false;
+  app.add_flag("--quiet", quiet, "no informational lines (warnings and errors only)");
   CLI11_PARSE(app, argc, argv);
 
   ::signal(SIGPIPE, SIG_IGN);
@@ -189,9 +191,11 @@ int main(int argc, char **argv) {
     }
   };
 
-  std::fprintf(stderr, "hira-vsock %s: serving guest CID %lu, port %u, streams to %s\n",
-               name.c_str(), static_cast<unsigned long>(config.guest_cid), config.port,
-               router.c_str());
+  if (!quiet) {
+    std::fprintf(stderr, "hira-vsock %s: serving guest CID %lu, port %u, streams to %s\n",
+                 name.c_str(), static_cast<unsigned long>(config.guest_cid), config.port,
+                 router.c_str());
+  }
   int status = 0;
   while (!g_stop) {
     epoll_event events[32];
@@ -205,7 +209,10 @@ int main(int argc, char **argv) {
       if (t == kVmm) {
         std::string why;
         if (!backend.handle_one(vmm, &why)) {
-          std::fprintf(stderr, "hira-vsock %s: %s\n", name.c_str(), why.c_str());
+          // QEMU exiting closes the connection: news only when asked for.
+          if (!quiet || why != hira::vsock::kVmmClosed) {
+            std::fprintf(stderr, "hira-vsock %s: %s\n", name.c_str(), why.c_str());
+          }
           vmm_gone = true;
           break;
         }
@@ -226,14 +233,16 @@ int main(int argc, char **argv) {
     sync_hosts();
   }
   const auto &s = streams.stats();
-  std::fprintf(
-      stderr,
-      "hira-vsock %s: done: %lu streams, %lu refused, %lu bad packets, %lu credit "
-      "violations, %lu bytes to the router, %lu to the guest\n",
-      name.c_str(), static_cast<unsigned long>(s.streams_opened),
-      static_cast<unsigned long>(s.streams_refused), static_cast<unsigned long>(s.bad_packets),
-      static_cast<unsigned long>(s.credit_violations), static_cast<unsigned long>(s.bytes_to_host),
-      static_cast<unsigned long>(s.bytes_to_guest));
+  if (!quiet || s.bad_packets > 0 || s.credit_violations > 0) {
+    std::fprintf(
+        stderr,
+        "hira-vsock %s: done: %lu streams, %lu refused, %lu bad packets, %lu credit "
+        "violations, %lu bytes to the router, %lu to the guest\n",
+        name.c_str(), static_cast<unsigned long>(s.streams_opened),
+        static_cast<unsigned long>(s.streams_refused), static_cast<unsigned long>(s.bad_packets),
+        static_cast<unsigned long>(s.credit_violations),
+        static_cast<unsigned long>(s.bytes_to_host), static_cast<unsigned long>(s.bytes_to_guest));
+  }
   streams.reset();
   ::close(ep);
   ::close(vmm);

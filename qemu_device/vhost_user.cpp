@@ -52,7 +52,7 @@ bool read_vhost_user_message(int fd, VhostUserMessage *m, std::string *error) {
     n = ::recvmsg(fd, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n == 0) {
-    *error = "the VMM closed the connection";
+    *error = kVmmClosed;
     return false;
   }
   for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

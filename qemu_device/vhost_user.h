@@ -128,6 +128,9 @@ class VhostUserBackend {
   uint64_t features_ = 0, protocol_features_ = 0;
 };
 
+// What handle_one() says when the VMM hung up between messages (QEMU exits).
+inline constexpr const char *kVmmClosed = "the VMM closed the connection";
+
 // Reads one vhost-user message (header, payload, SCM_RIGHTS descriptors).
 bool read_vhost_user_message(int fd, VhostUserMessage *m, std::string *error);
 

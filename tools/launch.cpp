@@ -1,0 +1,127 @@
+#include "launch.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "hira/channel.h"
+
+namespace hira::cli {
+
+fs::path self_dir() { return fs::canonical("/proc/self/exe").parent_path(); }
+
+pid_t spawn(const std::vector<std::string> &args, int keep_fd, const char *stderr_path) {
+  std::vector<char *> argv;
+  for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (keep_fd >= 0) {
+      sigset_t term;
+      sigemptyset(&term);
+      sigaddset(&term, SIGTERM);
+      ::sigprocmask(SIG_BLOCK, &term, nullptr);
+    }
+    // dup2 clears close-on-exec on the copy, but does nothing if it is 3 already.
+    if (keep_fd == 3) ::fcntl(3, F_SETFD, 0);
+    if (keep_fd >= 0 && keep_fd != 3) ::dup2(keep_fd, 3);
+    if (stderr_path != nullptr) {
+      const int err = ::open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (err >= 0) ::dup2(err, 2);
+    }
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "hira: cannot run %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+int wait_for(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 1;
+  }
+  return exit_code(status);
+}
+
+ScratchDir::ScratchDir(const char *prefix) {
+  std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
+  if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  if (!path_.empty()) fs::remove_all(path_, ec);
+}
+
+int bind_listener(const fs::path &path) {
+  std::string error;
+  const int fd = hira::listen_endpoint("unix:" + path.string(), &error);
+  if (fd < 0) std::fprintf(stderr, "hira: cannot listen on %s: %s\n", path.c_str(), error.c_str());
+  return fd;
+}
+
+PrivateRouter start_router(const fs::path &dir, const RouterOptions &o) {
+  PrivateRouter r;
+  // The socket is bound here and handed to the router, so a guest starts
+  // while the router does: its connect waits in the backlog, and if the
+  // router cannot start, the socket closes and the guest's calls fail.
+  const int listener = bind_listener(dir / "router.sock");
+  if (listener < 0) return r;
+  r.endpoint = "unix:" + (dir / "router.sock").string();
+  std::vector<std::string> args = {(self_dir() / "hira-router").string(),
+                                   "--listen",
+                                   o.vm_label.empty() ? "fd:3" : o.vm_label + "=fd:3",
+                                   "--apis",
+                                   o.apis_dir,
+                                   "--warm-servers",
+                                   std::to_string(o.warm)};
+  args.push_back(o.quiet ? "--quiet" : "--summary");
+  if (o.no_sandbox) args.push_back("--no-sandbox");
+  // One user's runs share their servers' compile caches (the program is
+  // that user's own); nobody else's runs can reach them.
+  args.insert(args.end(), {"--server-cache", "/var/tmp/hira-cache-" + std::to_string(::getuid())});
+  if (!o.json.empty()) args.insert(args.end(), {"--stats-json", o.json});
+  r.pid = spawn(args, listener);
+  ::close(listener);
+  if (r.pid < 0) std::perror("hira: fork");
+  return r;
+}
+
+void stop_router(const PrivateRouter &r) {
+  if (r.pid < 0) return;
+  int status = 0;
+  if (::waitpid(r.pid, &status, WNOHANG) == r.pid) {
+    // It ended before the guest did: whatever it said is on stderr.
+    std::fprintf(stderr, "hira: the router exited early (status %d)\n", exit_code(status));
+    return;
+  }
+  ::kill(r.pid, SIGTERM);
+  wait_for(r.pid);
+}
+
+std::string guest_library_path(const std::string &apis_dir) {
+  std::string ld;
+  std::error_code ec;
+  for (const auto &entry : fs::directory_iterator(apis_dir, ec)) {
+    if (fs::exists(entry.path() / "guest")) {
+      if (!ld.empty()) ld += ":";
+      ld += (entry.path() / "guest").string();
+    }
+  }
+  return ld;
+}
+
+}  // namespace hira::cli

@@ -1,0 +1,371 @@
+#include "vm_command.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cpio_archive.h"
+#include "hira/channel.h"
+
+namespace hira::cli {
+
+namespace {
+
+// The guest's serial ports: program stdout, program stderr, and the console
+// (kernel, init, and the exit status line).
+constexpr const char *kStatusLine = "hira-guest-status: ";
+
+std::string shell_quote(const std::string &s) {
+  std::string q = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q += c;
+    }
+  }
+  return q + "'";
+}
+
+// PROGRAM as execvp would find it.
+std::string find_program(const std::string &name) {
+  if (name.find('/') != std::string::npos) return fs::absolute(name).string();
+  const char *path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const fs::path p = fs::path(dir.empty() ? "." : dir) / name;
+    if (::access(p.c_str(), X_OK) == 0) return fs::absolute(p).string();
+  }
+  return "";
+}
+
+// What ldd says exe needs, with the guest libraries first on the path.
+std::vector<std::string> shared_libraries(const std::string &exe, const std::string &ld_path) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return {};
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 2);
+    ::setenv("LD_LIBRARY_PATH", ld_path.c_str(), 1);
+    ::execlp("ldd", "ldd", exe.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  wait_for(pid);
+  std::vector<std::string> libs;
+  static const std::regex arrow(R"(=>\s+(/\S+)\s+\()"), loader(R"(^\s+(/\S+)\s+\()");
+  std::stringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, arrow) || std::regex_search(line, m, loader)) {
+      libs.push_back(m[1]);
+    }
+  }
+  return libs;
+}
+
+// A Unix socket QEMU connects a serial port to; its bytes go to `sink`.
+class SerialPort {
+ public:
+  SerialPort(const fs::path &path, int sink) : sink_(sink) { fd_ = bind_listener(path); }
+  ~SerialPort() {
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  // Serves one connection until QEMU closes it (or stop() after it never came).
+  void start() {
+    thread_ = std::thread([this] {
+      pollfd p{fd_, POLLIN, 0};
+      while (!stop_ && ::poll(&p, 1, 100) == 0) {
+      }
+      if (stop_ && (p.revents & POLLIN) == 0) return;
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(c, buf, sizeof(buf))) > 0) {
+        if (sink_ >= 0) {
+          [[maybe_unused]] const ssize_t w = ::write(sink_, buf, static_cast<size_t>(n));
+        }
+        std::lock_guard lock(mu_);
+        captured_.append(buf, static_cast<size_t>(n));
+        if (captured_.size() > (1u << 20)) captured_.erase(0, captured_.size() - (1u << 19));
+      }
+      ::close(c);
+    });
+  }
+  // Waits for QEMU's side to close (it has exited), or gives up waiting for
+  // a connection that never came.
+  void finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string captured() {
+    std::lock_guard lock(mu_);
+    return captured_;
+  }
+
+ private:
+  int fd_ = -1, sink_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::string captured_;
+};
+
+std::string first_line(const fs::path &p) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+bool kvm_usable() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
+
+// The per-run archive: the programs and their libraries at their host
+// paths, and the script the guest's init runs.
+bool build_run_archive(const VmOptions &o, const std::string &guest_ld, std::vector<uint8_t> *out) {
+  CpioArchive cpio;
+  std::vector<std::string> programs;
+  std::string main_program;
+  if (!o.program.empty()) {
+    main_program = find_program(o.program[0]);
+    if (main_program.empty()) {
+      std::fprintf(stderr, "hira vm: %s: not found\n", o.program[0].c_str());
+      return false;
+    }
+    programs.push_back(main_program);
+  }
+  for (const auto &a : o.add) programs.push_back(fs::absolute(a).string());
+  for (const auto &p : programs) {
+    if (!cpio.add_host_file(p, p)) {
+      std::fprintf(stderr, "hira vm: cannot read %s\n", p.c_str());
+      return false;
+    }
+    for (const auto &lib : shared_libraries(p, guest_ld)) {
+      if (!cpio.add_host_file(lib, lib)) {
+        std::fprintf(stderr, "hira vm: cannot read %s (needed by %s)\n", lib.c_str(), p.c_str());
+        return false;
+      }
+    }
+  }
+  std::string script = "# written by hira vm\n";
+  script += "export HIRA_SOCKET=vsock:2:" + std::to_string(hira::kVsockPort) + "\n";
+  script += "export LD_LIBRARY_PATH=" + shell_quote(guest_ld) + "\n";
+  for (const auto &e : o.env) {
+    const auto eq = e.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "hira vm: --env %s: expected NAME=VALUE\n", e.c_str());
+      return false;
+    }
+    script += "export " + e.substr(0, eq) + "=" + shell_quote(e.substr(eq + 1)) + "\n";
+  }
+  script += "cd /tmp\n";
+  if (o.shell) {
+    script +=
+        "echo 'hira vm: a shell in the guest; HIRA_SOCKET reaches the host. exit ends the VM.'\n";
+    // A session of its own with ttyS0 as its terminal (job control, ^C).
+    script += "setsid sh -c 'exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'\n";
+    script += "status=0\n";
+  } else {
+    script += "stty -F /dev/ttyS0 raw -echo; stty -F /dev/ttyS1 raw -echo\n";
+    std::string cmd = shell_quote(main_program);
+    for (size_t i = 1; i < o.program.size(); ++i) cmd += " " + shell_quote(o.program[i]);
+    script += cmd + " </dev/null >/dev/ttyS0 2>/dev/ttyS1\n";
+    script += "status=$?\n";
+  }
+  cpio.add_file("/hira/run.sh", std::vector<uint8_t>(script.begin(), script.end()), 0644);
+  *out = cpio.finish();
+  return true;
+}
+
+struct Boot {
+  int qemu_status = 1;
+  std::string console;
+};
+
+// One boot of the guest: its device backend, its serial ports and QEMU,
+// all in dir; returns when QEMU has exited and the backend with it.
+// An attempt that may fail for want of a usable KVM keeps QEMU's complaint
+// in qemu_log rather than showing it.
+Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
+                const std::string &router_endpoint, bool kvm, const char *qemu_log = nullptr) {
+  Boot result;
+  fs::create_directories(dir);
+  // The device backend, on a socket bound here so QEMU can connect at once.
+  const int vhost = bind_listener(dir / "vhost.sock");
+  if (vhost < 0) return result;
+  const pid_t backend =
+      spawn({(self_dir() / "hira-vsock").string(), "--vhost-socket", "fd:3", "--cid",
+             std::to_string(o.cid), "--name", o.name, "--router", router_endpoint, "--quiet"},
+            vhost);
+  ::close(vhost);
+
+  SerialPort out(dir / "stdout.sock", 1), err(dir / "stderr.sock", 2),
+      console(dir / "console.sock", -1);
+  if (out.ok() && err.ok() && console.ok()) {
+    if (!o.shell) out.start();
+    err.start();
+    console.start();
+    std::vector<std::string> a = {
+        "qemu-system-x86_64", "-machine",
+        std::string("q35,memory-backend=mem,accel=") + (kvm ? "kvm" : "tcg"), "-cpu",
+        kvm ? "host" : "max", "-smp", std::to_string(o.cpus), "-m", o.memory,
+        // Shared, so the backend can map the guest's RAM.
+        "-object", "memory-backend-memfd,id=mem,size=" + o.memory + ",share=on", "-kernel",
+        (guest / "vmlinuz").string(), "-initrd", (dir.parent_path() / "initrd").string(), "-append",
+        "console=ttyS2 quiet loglevel=3 panic=-1", "-chardev",
+        "socket,id=vsock,path=" + (dir / "vhost.sock").string(), "-device",
+        "vhost-user-vsock-pci,chardev=vsock", "-display", "none", "-nodefaults", "-no-user-config",
+        "-no-reboot", "-serial", o.shell ? "mon:stdio" : "unix:" + (dir / "stdout.sock").string(),
+        "-serial", "unix:" + (dir / "stderr.sock").string(), "-serial",
+        "unix:" + (dir / "console.sock").string()};
+    const pid_t qemu = spawn(a, -1, qemu_log);
+    std::atomic<bool> done{false};
+    std::thread watchdog;
+    if (o.timeout_s > 0) {
+      watchdog = std::thread([&] {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(o.timeout_s);
+        while (!done && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        if (!done) {
+          std::fprintf(stderr, "hira vm: stopping the VM after %u s\n", o.timeout_s);
+          ::kill(qemu, SIGKILL);
+        }
+      });
+    }
+    result.qemu_status = wait_for(qemu);
+    done = true;
+    if (watchdog.joinable()) watchdog.join();
+  }
+  out.finish();
+  err.finish();
+  console.finish();
+  result.console = console.captured();
+  // The backend ends when QEMU goes; it is told to if it has not.
+  for (int i = 0; i < 100 && ::waitpid(backend, nullptr, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(backend, SIGTERM);
+  ::waitpid(backend, nullptr, 0);
+  return result;
+}
+
+}  // namespace
+
+void add_vm_options(CLI::App *cmd, VmOptions *o) {
+  cmd->add_option("--name", o->name, "the VM's name: its identity in the router's accounting");
+  cmd->add_option("--cid", o->cid, "the guest's vsock context id")
+      ->check(CLI::Range(uint64_t{3}, uint64_t{0xfffffffe}));
+  cmd->add_option("--cpus", o->cpus, "virtual CPUs")->check(CLI::Range(1u, 64u));
+  cmd->add_option("--memory", o->memory, "guest RAM (QEMU syntax: 512M, 2G)");
+  cmd->add_option("--accel", o->accel, "auto (KVM where it works, else TCG), kvm or tcg")
+      ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+  cmd->add_option("--guest", o->guest_dir,
+                  "directory with vmlinuz and base.cpio.gz (qemu_device/build-guest-image)");
+  cmd->add_option("--add", o->add, "another program to copy into the guest, with its libraries");
+  cmd->add_option("--env", o->env, "NAME=VALUE for the program in the guest (repeatable)");
+  cmd->add_option("--timeout", o->timeout_s, "stop the VM after this many seconds (0: never)");
+  cmd->add_flag("--shell", o->shell, "an interactive shell in the guest instead of a program");
+  cmd->add_option("--json", o->router.json, "write call statistics as JSON to this file");
+  cmd->add_flag("--quiet", o->router.quiet, "do not print the call summary");
+  cmd->add_flag("--no-sandbox", o->router.no_sandbox, "run the API server unconfined");
+  cmd->add_option("program", o->program, "the program and its arguments (after --)");
+}
+
+int run_vm(const VmOptions &o) {
+  if (o.program.empty() && !o.shell) {
+    std::fprintf(stderr, "hira vm: give a program (after --) or --shell\n");
+    return 2;
+  }
+  const fs::path guest =
+      o.guest_dir.empty() ? self_dir().parent_path() / "guest" : fs::path(o.guest_dir);
+  if (!fs::exists(guest / "vmlinuz") || !fs::exists(guest / "base.cpio.gz")) {
+    std::fprintf(stderr,
+                 "hira vm: no guest image in %s; build it with qemu_device/build-guest-image %s\n",
+                 guest.c_str(), guest.c_str());
+    return 2;
+  }
+  ScratchDir dir("hira-vm");
+  if (!dir.ok()) {
+    std::perror("hira vm: mkdtemp");
+    return 1;
+  }
+  const std::string guest_ld = guest_library_path(o.router.apis_dir);
+
+  // The initramfs: the base image, then this run's files (the kernel reads
+  // an uncompressed archive appended at a 4-byte boundary).
+  std::vector<uint8_t> run_archive;
+  if (!build_run_archive(o, guest_ld, &run_archive)) return 2;
+  {
+    std::ifstream base(guest / "base.cpio.gz", std::ios::binary);
+    std::ofstream initrd(dir.path() / "initrd", std::ios::binary);
+    initrd << base.rdbuf();
+    initrd.write(reinterpret_cast<const char *>(run_archive.data()),
+                 static_cast<std::streamsize>(run_archive.size()));
+    if (!initrd) {
+      std::fprintf(stderr, "hira vm: cannot write the initramfs\n");
+      return 1;
+    }
+  }
+
+  RouterOptions ro = o.router;
+  ro.vm_label = o.name;
+  const PrivateRouter router = start_router(dir.path(), ro);
+  if (router.pid < 0) return 1;
+
+  bool kvm = o.accel == "kvm" || (o.accel == "auto" && kvm_usable());
+  const bool may_fall_back = kvm && o.accel == "auto";
+  const fs::path kvm_log = dir.path() / "qemu-kvm.log";
+  Boot boot = boot_guest(o, guest, dir.path() / "first", router.endpoint, kvm,
+                         may_fall_back ? kvm_log.c_str() : nullptr);
+  if (may_fall_back && boot.qemu_status != 0 && boot.console.empty()) {
+    // /dev/kvm is there but cannot run this guest (nested, say): TCG then.
+    std::fprintf(stderr, "hira vm: KVM could not start the guest here (%s); using TCG\n",
+                 first_line(kvm_log).c_str());
+    boot = boot_guest(o, guest, dir.path() / "tcg", router.endpoint, false);
+  } else if (may_fall_back) {
+    std::ifstream log(kvm_log);
+    std::fputs(std::string(std::istreambuf_iterator<char>(log), {}).c_str(), stderr);
+  }
+  stop_router(router);
+
+  const auto at = boot.console.rfind(kStatusLine);
+  if (at == std::string::npos) {
+    std::fprintf(stderr,
+                 "hira vm: the guest did not report an exit status (QEMU exit %d); its "
+                 "console:\n%s\n",
+                 boot.qemu_status, boot.console.c_str());
+    return 125;
+  }
+  return std::atoi(boot.console.c_str() + at + std::strlen(kStatusLine));
+}
+
+}  // namespace hira::cli
