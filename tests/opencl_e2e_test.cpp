@@ -7,39 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "opencl_programs.h"
 #include "test_support.h"
 
 namespace hira::test {
 namespace {
 
-const char *const kPrograms[] = {
-    "vector_add",
-    "matrix_multiply",
-    "reduction",
-    "scan",
-    "image_copy",
-    "sub_buffers",
-    "map_unmap",
-    "events",
-    "callbacks",
-    "multithread",
-    "build_failure",
-    "error_paths",
-    "info_queries",
-    "cross_thread_args",
-    "program_binaries",
-    "use_host_ptr",
-    "image_from_buffer",
-    "opencl30",
-    "nonblocking_reads",
-    "retained_buffers",
-    "jacobi",
-    "nonblocking_writes",
-    "object_lifetimes",
-    "large_writes",
-};
 
-std::string program(const std::string &name) { return build_dir() + "/bin/opencl/ocl_" + name; }
 
 // A guest of `router` that loads hira's drop-in libOpenCL.so.1.
 std::map<std::string, std::string> dropin_env(const Router &router) {
@@ -90,7 +64,7 @@ TEST_P(OpenCl, IcdVendorMatchesNative) {
   EXPECT_NE(router.stop().find("clGetPlatformIDs"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Programs, OpenCl, ::testing::ValuesIn(kPrograms),
+INSTANTIATE_TEST_SUITE_P(Programs, OpenCl, ::testing::ValuesIn(kOpenClPrograms),
                          [](const auto &info) { return std::string(info.param); });
 
 TEST(OpenClHandles, InvalidForeignAndStaleHandlesGetTheSpecifiedErrors) {

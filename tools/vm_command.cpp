@@ -294,6 +294,9 @@ void add_vm_options(CLI::App *cmd, VmOptions *o) {
   cmd->add_option("--env", o->env, "NAME=VALUE for the program in the guest (repeatable)");
   cmd->add_option("--timeout", o->timeout_s, "stop the VM after this many seconds (0: never)");
   cmd->add_flag("--shell", o->shell, "an interactive shell in the guest instead of a program");
+  cmd->add_option("--router", o->shared_router,
+                  "unix:PATH: a running router's listener for this VM (hira-router --listen "
+                  "NAME=unix:PATH) instead of a private router; its accounting is the router's");
   cmd->add_option("--json", o->router.json, "write call statistics as JSON to this file");
   cmd->add_flag("--quiet", o->router.quiet, "do not print the call summary");
   cmd->add_flag("--no-sandbox", o->router.no_sandbox, "run the API server unconfined");
@@ -338,8 +341,13 @@ int run_vm(const VmOptions &o) {
 
   RouterOptions ro = o.router;
   ro.vm_label = o.name;
-  const PrivateRouter router = start_router(dir.path(), ro);
-  if (router.pid < 0) return 1;
+  PrivateRouter router;
+  if (o.shared_router.empty()) {
+    router = start_router(dir.path(), ro);
+    if (router.pid < 0) return 1;
+  } else {
+    router.endpoint = o.shared_router;
+  }
 
   bool kvm = o.accel == "kvm" || (o.accel == "auto" && kvm_usable());
   const bool may_fall_back = kvm && o.accel == "auto";

@@ -21,6 +21,7 @@ struct VmOptions {
   std::string guest_dir;         // vmlinuz and base.cpio.gz (qemu_device/build-guest-image)
   std::vector<std::string> add;  // more programs to copy in, with their libraries
   std::vector<std::string> env;  // NAME=VALUE for the program inside
+  std::string shared_router;  // an operator's router listener for this VM, or "" for a private one
   unsigned timeout_s = 0;
   bool shell = false;
   std::vector<std::string> program;
