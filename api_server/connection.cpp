@@ -91,6 +91,28 @@ Connection::~Connection() {
   deferred_.clear();
 }
 
+void Connection::map_window(const Frame &hello, int fd) {
+  std::string why;
+  if ((hello.header.flags & wire::kFlagVmWindow) == 0) {
+    if (const auto size = check_window_fd(fd, kMaxWindowBytes, &why)) {
+      window_ = std::make_unique<MappedWindow>(fd, *size);
+    }
+  } else {
+    // The VM's whole region came; the guest's slice is named after its pid.
+    Reader r = hello.reader();
+    const uint32_t len = r.get_u32();
+    if (len <= 256) r.bulk(len);
+    r.get_u64();  // signature
+    r.get_u32();  // pid
+    const uint64_t offset = r.get_u64();
+    const uint64_t bytes = r.get_u64();
+    if (r.done() && check_region_slice(fd, offset, bytes, kMaxWindowBytes, &why)) {
+      window_ = std::make_unique<MappedWindow>(fd, bytes, offset);
+    }
+  }
+  if (window_ && !window_->ok()) window_.reset();
+}
+
 bool Connection::handshake() {
   Frame f;
   Channel::HelloFds fds;  // the guest's window, and the router's command rings
@@ -98,11 +120,7 @@ bool Connection::handshake() {
   const int window_fd = fds.window;
   const int rings_fd = fds.rings;
   if (window_fd >= 0) {
-    std::string why;
-    if (const auto size = check_window_fd(window_fd, kMaxWindowBytes, &why)) {
-      window_ = std::make_unique<MappedWindow>(window_fd, *size);
-      if (!window_->ok()) window_.reset();
-    }
+    map_window(f, window_fd);
     ::close(window_fd);
     if (window_) {
       channel_.set_window({window_->base(), window_->size()});

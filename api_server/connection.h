@@ -90,6 +90,9 @@ class Connection {
   };
 
   bool handshake();
+  // Maps the guest's window from the hello's descriptor (its own memfd, or
+  // a slice of its VM's region).
+  void map_window(const Frame &hello, int fd);
   void dispatch(Frame f);
   void shadow_loop(Shadow *s);
   void execute(Shadow *s, Frame &f);

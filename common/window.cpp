@@ -50,8 +50,27 @@ std::optional<uint64_t> check_window_fd(int fd, uint64_t max_bytes, std::string 
   return size;
 }
 
-MappedWindow::MappedWindow(int fd, uint64_t bytes) {
-  void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+bool check_region_slice(int fd, uint64_t offset, uint64_t bytes, uint64_t max_bytes,
+                        std::string *error) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    *error = "the VM's region is not a memory file";
+    return false;
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (offset % 4096 != 0 || bytes < (1u << 20) || bytes > max_bytes || offset > size ||
+      bytes > size - offset) {
+    *error = "a slice [" + std::to_string(offset) + ", +" + std::to_string(bytes) +
+             ") that is not inside the VM's " + std::to_string(size) +
+             "-byte region, page-aligned, from 1 MiB to " + std::to_string(max_bytes) + " bytes";
+    return false;
+  }
+  return true;
+}
+
+MappedWindow::MappedWindow(int fd, uint64_t bytes, uint64_t offset) {
+  void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
+                   static_cast<off_t>(offset));
   if (p == MAP_FAILED) return;
   base_ = static_cast<uint8_t *>(p);
   size_ = bytes;

@@ -1,5 +1,7 @@
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -23,6 +26,7 @@
 #include "hira/guest.h"
 #include "hira/trace.h"
 #include "hira/window.h"
+#include "hira_window.h"
 
 namespace hira::guest {
 
@@ -238,6 +242,7 @@ class Connection {
     auto *c = new Connection(api, fd);
     const bool local = endpoint_is_local(endpoint);
     const int window_fd = local ? c->make_window() : -1;
+    if (std::strncmp(endpoint, "vsock:", 6) == 0) c->make_vm_window();
     int rings_fd = -1;
     auto rings = local ? c->make_rings(&rings_fd) : nullptr;
     const bool ok = c->hello(window_fd, rings_fd, std::move(rings));
@@ -289,6 +294,28 @@ class Connection {
     return fd;
   }
 
+  // In a VM: a slice of the VM's shared region, from the hira_window
+  // module, as this process's window (no descriptor can cross the vsock
+  // stream; the router knows the region). Without the device, data inline.
+  void make_vm_window() {
+    if (const char *v = std::getenv("HIRA_WINDOW_MB"); v != nullptr && std::strcmp(v, "0") == 0) {
+      return;
+    }
+    const int fd = ::open("/dev/hira_window", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return;  // no shared region in this VM (or every slice taken)
+    hira_window_slice slice{};
+    if (::ioctl(fd, HIRA_WINDOW_IOC_SLICE, &slice) == 0) {
+      // The mapping keeps the slice ours until the process ends.
+      window_ = std::make_unique<MappedWindow>(fd, slice.size);
+      if (window_->ok()) {
+        vm_slice_offset_ = slice.offset;
+      } else {
+        window_.reset();
+      }
+    }
+    ::close(fd);
+  }
+
   // Command rings to offer the router, and their memfd in *fd
   // ($HIRA_RINGS=0 for none: every frame through the socket).
   std::unique_ptr<RingPair> make_rings(int *fd) {
@@ -317,6 +344,10 @@ class Connection {
     if (window_fd >= 0) {
       flags |= wire::kFlagWindow;
       fds.push_back(window_fd);
+    } else if (window_ && vm_slice_offset_) {
+      flags |= wire::kFlagVmWindow;
+      w.put_u64(*vm_slice_offset_);
+      w.put_u64(window_->size());
     }
     if (rings_fd >= 0) {
       flags |= wire::kFlagRings;
@@ -512,6 +543,7 @@ class Connection {
   const ApiInfo &api_;
   std::unique_ptr<Channel> channel_;
   std::unique_ptr<MappedWindow> window_;
+  std::optional<uint64_t> vm_slice_offset_;  // window_ is this slice of the VM's region
   std::unique_ptr<WindowArena> arena_;
   // When the last frame arrived (any frame, heartbeats too): the call timeout
   // counts silence.

@@ -1,5 +1,6 @@
 #include "guest_session.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include "command_check.h"
 #include "hira/remote_auth.h"
 #include "hira/window.h"
+#include "vm_region.h"
 
 namespace hira::router {
 
@@ -47,19 +49,21 @@ std::string printable(const std::string &s) {
 }  // namespace
 
 GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
-                           std::string origin, const GuestLimits &limits)
+                           std::string origin, const GuestLimits &limits, VmRegion *region)
     : guest_(guest_fd),
       apis_(apis),
       pool_(pool),
       stats_(stats),
       limits_(limits),
-      name_(std::move(origin)) {
+      name_(std::move(origin)),
+      region_(region) {
   guest_.grow_frames_as_they_arrive();
   // Bulk bytes pass through a chunk at a time, never held whole.
   guest_.pass_bulk_through();
 }
 
 GuestSession::~GuestSession() {
+  if (region_slice_) region_->release(*region_slice_);
   if (server_pid_ > 0) {
     ::kill(server_pid_, SIGTERM);
     ::waitpid(server_pid_, nullptr, 0);
@@ -124,6 +128,35 @@ int GuestSession::accept_window(int fd) {
   return fd;
 }
 
+int GuestSession::accept_vm_window(uint64_t offset, uint64_t bytes) {
+  std::string why;
+  if (region_ == nullptr) {
+    why = "this VM has no shared region (hira-router --vm-window)";
+  } else if (!api_->remote_endpoint.empty()) {
+    why = "its API server is remote";
+  } else if (limits_.max_window_bytes == 0) {
+    why = "windows are off";
+  } else if (check_region_slice(region_->fd(), offset, bytes, limits_.max_window_bytes, &why)) {
+    if (region_->claim(offset, bytes)) {
+      const int fd = ::fcntl(region_->fd(), F_DUPFD_CLOEXEC, 0);
+      if (fd >= 0) {
+        region_slice_ = offset;
+        window_bytes_ = bytes;
+        return fd;
+      }
+      region_->release(offset);
+      why = std::strerror(errno);
+    } else {
+      why = "another guest process of this VM holds that slice";
+    }
+  }
+  std::fprintf(stderr,
+               "hira-router: guest %s: shared-memory window refused (%s); its data travels "
+               "inline\n",
+               name_.c_str(), why.c_str());
+  return -1;
+}
+
 std::unique_ptr<RingPair> GuestSession::accept_rings(int fd) {
   if (fd < 0) return nullptr;
   std::string why;
@@ -163,6 +196,10 @@ bool GuestSession::handshake() {
   const uint8_t *name = len <= 256 ? r.bulk(len) : nullptr;
   const uint64_t signature = r.get_u64();
   const uint32_t pid = r.get_u32();
+  // A guest in a VM names its slice of the VM's region instead of passing a window.
+  const bool vm_window = (f.header.flags & wire::kFlagVmWindow) != 0;
+  const uint64_t slice_offset = vm_window ? r.get_u64() : 0;
+  const uint64_t slice_bytes = vm_window ? r.get_u64() : 0;
   auto refuse = [&](wire::ReplyStatus s, const std::string &why) {
     std::fprintf(stderr, "hira-router: refusing guest %s: %s\n", name_.c_str(), why.c_str());
     guest_.send(make_header(wire::Kind::HelloAck, static_cast<uint32_t>(s)), nullptr);
@@ -182,7 +219,8 @@ bool GuestSession::handshake() {
   // Forward the hello so the server checks it serves the same API; the
   // window goes to this guest's server only, and only after the check. The
   // server gets rings of its own (the router's memory, not the guest's).
-  const int server_window = accept_window(std::exchange(window_fd, -1));
+  const int server_window = vm_window ? accept_vm_window(slice_offset, slice_bytes)
+                                      : accept_window(std::exchange(window_fd, -1));
   std::unique_ptr<RingPair> guest_rings = accept_rings(std::exchange(rings_fd, -1));
   std::unique_ptr<RingPair> server_rings;
   int server_rings_fd = -1;
@@ -197,7 +235,7 @@ bool GuestSession::handshake() {
   std::vector<int> server_fds;
   f.header.flags &= wire::kFlagHeartbeats;  // the guest's wish passes; descriptors are ours
   if (server_window >= 0) {
-    f.header.flags |= wire::kFlagWindow;
+    f.header.flags |= wire::kFlagWindow | (vm_window ? uint32_t{wire::kFlagVmWindow} : 0u);
     server_fds.push_back(server_window);
   }
   if (server_rings_fd >= 0) {

@@ -2,6 +2,8 @@
 // between them, command validation and accounting.
 #pragma once
 
+#include <optional>
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -20,6 +22,8 @@
 
 namespace hira::router {
 
+class VmRegion;
+
 // What the operator allows every guest process.
 struct GuestLimits {
   uint64_t max_window_bytes = 1ull << 30;  // 0: no shared-memory windows
@@ -27,9 +31,10 @@ struct GuestLimits {
 
 class GuestSession {
  public:
-  // `origin` names where the guest came from (the listener's label).
+  // `origin` names where the guest came from (the listener's label);
+  // `region` is that VM's shared region, if the operator gave it one.
   GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
-               std::string origin, const GuestLimits &limits);
+               std::string origin, const GuestLimits &limits, VmRegion *region = nullptr);
   ~GuestSession();
   // Serves the guest until it or its server goes away.
   void run();
@@ -48,6 +53,9 @@ class GuestSession {
   std::string server_fate();
   // The guest's window fd (closed here), checked: the fd to hand its server, or -1.
   int accept_window(int fd);
+  // A slice of the VM's region a guest in a VM names, checked and claimed:
+  // the region's fd to hand its server, or -1.
+  int accept_vm_window(uint64_t offset, uint64_t bytes);
   // The guest's command rings fd (closed here), checked and mapped, or null.
   std::unique_ptr<RingPair> accept_rings(int fd);
   void guest_to_server();
@@ -77,6 +85,8 @@ class GuestSession {
   const GuestLimits &limits_;
   std::string name_;
   uint64_t window_bytes_ = 0;
+  VmRegion *region_;
+  std::optional<uint64_t> region_slice_;  // the slice of region_ this guest holds
   pid_t server_pid_ = -1;
   std::shared_ptr<SandboxPlan> server_sandbox_;  // its home goes once it has ended
 

@@ -15,8 +15,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <exception>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -24,6 +27,7 @@
 
 #include "api_registry.h"
 #include "guest_session.h"
+#include "vm_region.h"
 #include "hira/channel.h"
 #include "hira/remote_auth.h"
 #include "hira/window.h"
@@ -38,6 +42,7 @@ struct Listener {
   std::string label;
   std::string endpoint;
   int fd = -1;
+  hira::router::VmRegion *region = nullptr;  // --vm-window for this VM
 };
 
 // Out of file descriptors: frees the reserve to accept the waiting guest and
@@ -166,6 +171,11 @@ int main(int argc, char **argv) {
                  "of its own that blocks), in MiB; beyond it its API server stops reading "
                  "and the guest's sends wait")
       ->check(CLI::Range(1u, 65536u));
+  std::vector<std::string> vm_window_args;
+  app.add_option("--vm-window", vm_window_args,
+                 "VM=PATH: the memory file behind that VM's ivshmem device; its guest processes "
+                 "use slices of it as their data windows (the guest's hira_window module hands "
+                 "them out)");
   std::string ready_file;
   app.add_option("--ready-file", ready_file,
                  "create this file once every listener accepts guests (for supervisors)");
@@ -224,6 +234,27 @@ int main(int argc, char **argv) {
       return 1;
     }
     listeners.push_back(l);
+  }
+
+  std::map<std::string, std::unique_ptr<hira::router::VmRegion>> regions;
+  for (const auto &arg : vm_window_args) {
+    const auto eq = arg.find('=');
+    const std::string vm = eq == std::string::npos ? "" : arg.substr(0, eq);
+    auto l = std::find_if(listeners.begin(), listeners.end(),
+                          [&vm](const Listener &x) { return x.label == vm; });
+    if (l == listeners.end()) {
+      std::fprintf(stderr, "hira-router: --vm-window %s: expected VM=PATH with VM a --listen label\n",
+                   arg.c_str());
+      return 1;
+    }
+    std::string error;
+    auto region = hira::router::VmRegion::open(arg.substr(eq + 1), &error);
+    if (!region) {
+      std::fprintf(stderr, "hira-router: --vm-window: %s\n", error.c_str());
+      return 1;
+    }
+    l->region = region.get();
+    regions[vm] = std::move(region);
   }
 
   hira::router::GuestLimits limits;
@@ -285,9 +316,10 @@ int main(int argc, char **argv) {
       ++sessions;
       try {
         std::atomic<unsigned> &count = served[i];
-        std::thread([fd, origin, &apis, &pool, &stats, &sessions, &limits, &count] {
+        hira::router::VmRegion *region = listeners[i].region;
+        std::thread([fd, origin, &apis, &pool, &stats, &sessions, &limits, &count, region] {
           try {
-            hira::router::GuestSession s(fd, apis, pool, stats, origin, limits);
+            hira::router::GuestSession s(fd, apis, pool, stats, origin, limits, region);
             s.run();
           } catch (const std::exception &e) {  // no memory or threads left for this guest
             std::fprintf(stderr, "hira-router: guest %s dropped: %s\n", origin.c_str(), e.what());

@@ -94,6 +94,7 @@ PrivateRouter start_router(const fs::path &dir, const RouterOptions &o) {
   // that user's own); nobody else's runs can reach them.
   args.insert(args.end(), {"--server-cache", "/var/tmp/hira-cache-" + std::to_string(::getuid())});
   if (!o.json.empty()) args.insert(args.end(), {"--stats-json", o.json});
+  args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   r.pid = spawn(args, listener);
   ::close(listener);
   if (r.pid < 0) std::perror("hira: fork");

@@ -39,6 +39,7 @@ struct RouterOptions {
   bool quiet = false;
   bool no_sandbox = false;
   unsigned warm = 0;
+  std::vector<std::string> extra_args;  // more hira-router options
 };
 
 struct PrivateRouter {

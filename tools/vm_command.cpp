@@ -22,6 +22,7 @@
 
 #include "cpio_archive.h"
 #include "hira/channel.h"
+#include "hira/window.h"
 
 namespace hira::cli {
 
@@ -215,7 +216,8 @@ struct Boot {
 // An attempt that may fail for want of a usable KVM keeps QEMU's complaint
 // in qemu_log rather than showing it.
 Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
-                const std::string &router_endpoint, bool kvm, const char *qemu_log = nullptr) {
+                const std::string &router_endpoint, const std::string &region, bool kvm,
+                const char *qemu_log = nullptr) {
   Boot result;
   fs::create_directories(dir);
   // The device backend, on a socket bound here so QEMU can connect at once.
@@ -223,7 +225,8 @@ Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
   if (vhost < 0) return result;
   const pid_t backend =
       spawn({(self_dir() / "hira-vsock").string(), "--vhost-socket", "fd:3", "--cid",
-             std::to_string(o.cid), "--name", o.name, "--router", router_endpoint, "--quiet"},
+             std::to_string(o.cid), "--name", o.name, "--router", router_endpoint,
+             o.router.quiet ? "--quiet" : "--max-streams=64"},
             vhost);
   ::close(vhost);
 
@@ -246,6 +249,15 @@ Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
         "-no-reboot", "-serial", o.shell ? "mon:stdio" : "unix:" + (dir / "stdout.sock").string(),
         "-serial", "unix:" + (dir / "stderr.sock").string(), "-serial",
         "unix:" + (dir / "console.sock").string()};
+    if (!region.empty()) {
+      // The data path: host memory the VM sees as a PCI BAR and the API
+      // servers map (the guest's hira_window module slices it).
+      a.insert(a.end(),
+               {"-object",
+                "memory-backend-file,id=hira-window,share=on,mem-path=" + region +
+                    ",size=" + std::to_string(o.window_mb) + "M",
+                "-device", "ivshmem-plain,memdev=hira-window"});
+    }
     const pid_t qemu = spawn(a, -1, qemu_log);
     std::atomic<bool> done{false};
     std::thread watchdog;
@@ -292,6 +304,10 @@ void add_vm_options(CLI::App *cmd, VmOptions *o) {
                   "directory with vmlinuz and base.cpio.gz (qemu_device/build-guest-image)");
   cmd->add_option("--add", o->add, "another program to copy into the guest, with its libraries");
   cmd->add_option("--env", o->env, "NAME=VALUE for the program in the guest (repeatable)");
+  cmd->add_option("--window-mb", o->window_mb,
+                  "the VM's shared region for its processes' data (an ivshmem device; each "
+                  "process gets a 64 MiB slice), in MiB; 0: data through the vsock stream")
+      ->check(CLI::Range(0u, 16384u));
   cmd->add_option("--timeout", o->timeout_s, "stop the VM after this many seconds (0: never)");
   cmd->add_flag("--shell", o->shell, "an interactive shell in the guest instead of a program");
   cmd->add_option("--router", o->shared_router,
@@ -339,8 +355,30 @@ int run_vm(const VmOptions &o) {
     }
   }
 
+  // The VM's shared region: a sealed memfd (nobody can shrink it under a
+  // server's mapping), which QEMU and the router open through /proc.
+  std::string region;
+  int region_fd = -1;
+  if (o.window_mb > 0) {
+    std::string error;
+    region_fd = create_sealed_memfd("hira-vm-window", uint64_t{o.window_mb} << 20, &error);
+    if (region_fd < 0) {
+      std::fprintf(stderr, "hira vm: no shared region (%s); data through the vsock stream\n",
+                   error.c_str());
+    } else {
+      region = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(region_fd);
+    }
+  }
+  struct CloseRegion {
+    int fd;
+    ~CloseRegion() {
+      if (fd >= 0) ::close(fd);
+    }
+  } close_region{region_fd};
+
   RouterOptions ro = o.router;
   ro.vm_label = o.name;
+  if (!region.empty()) ro.extra_args = {"--vm-window", o.name + "=" + region};
   PrivateRouter router;
   if (o.shared_router.empty()) {
     router = start_router(dir.path(), ro);
@@ -352,13 +390,15 @@ int run_vm(const VmOptions &o) {
   bool kvm = o.accel == "kvm" || (o.accel == "auto" && kvm_usable());
   const bool may_fall_back = kvm && o.accel == "auto";
   const fs::path kvm_log = dir.path() / "qemu-kvm.log";
-  Boot boot = boot_guest(o, guest, dir.path() / "first", router.endpoint, kvm,
+  // A shared router was given its VM's region by the operator, if any.
+  const std::string vm_region = o.shared_router.empty() ? region : "";
+  Boot boot = boot_guest(o, guest, dir.path() / "first", router.endpoint, vm_region, kvm,
                          may_fall_back ? kvm_log.c_str() : nullptr);
   if (may_fall_back && boot.qemu_status != 0 && boot.console.empty()) {
     // /dev/kvm is there but cannot run this guest (nested, say): TCG then.
     std::fprintf(stderr, "hira vm: KVM could not start the guest here (%s); using TCG\n",
                  first_line(kvm_log).c_str());
-    boot = boot_guest(o, guest, dir.path() / "tcg", router.endpoint, false);
+    boot = boot_guest(o, guest, dir.path() / "tcg", router.endpoint, vm_region, false);
   } else if (may_fall_back) {
     std::ifstream log(kvm_log);
     std::fputs(std::string(std::istreambuf_iterator<char>(log), {}).c_str(), stderr);

@@ -23,6 +23,7 @@ struct VmOptions {
   std::vector<std::string> env;  // NAME=VALUE for the program inside
   std::string shared_router;  // an operator's router listener for this VM, or "" for a private one
   unsigned timeout_s = 0;
+  unsigned window_mb = 256;  // the VM's shared region for data (ivshmem); 0: none
   bool shell = false;
   std::vector<std::string> program;
 };

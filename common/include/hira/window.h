@@ -37,11 +37,17 @@ inline int create_window_fd(uint64_t bytes, std::string *error) {
 // memfd of at most `max_bytes`. Returns its size, or nullopt and *error.
 std::optional<uint64_t> check_window_fd(int fd, uint64_t max_bytes, std::string *error);
 
+// Checks a VM's shared region (a file the host gave the VM as an ivshmem
+// device) for a window slice [offset, offset + bytes): a regular file that
+// long, offset page-aligned, bytes from 1 MiB to max_bytes.
+bool check_region_slice(int fd, uint64_t offset, uint64_t bytes, uint64_t max_bytes,
+                        std::string *error);
+
 // A window mapped into this process (shared, read-write).
 class MappedWindow {
  public:
-  // Maps fd (not kept); empty on failure (see ok()).
-  MappedWindow(int fd, uint64_t bytes);
+  // Maps `bytes` of fd from `offset` (fd is not kept); empty on failure (see ok()).
+  MappedWindow(int fd, uint64_t bytes, uint64_t offset = 0);
   ~MappedWindow();
   MappedWindow(const MappedWindow &) = delete;
   MappedWindow &operator=(const MappedWindow &) = delete;

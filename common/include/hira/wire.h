@@ -89,6 +89,12 @@ enum FrameFlags : uint32_t {
   // Data: the bytes are already in the window space the guest set aside
   // for them with the call (the frame carries none).
   kFlagInWindow = 1u << 6,
+  // Hello from a guest in a VM: its window is a slice of the VM's shared
+  // region (an ivshmem BAR the host also maps): u64 offset and u64 size
+  // follow the pid in the payload, and no descriptor comes with it. Router
+  // to server: the same payload, with the region's descriptor as the window
+  // (and kFlagWindow). HelloAck answers with kFlagWindow as for any window.
+  kFlagVmWindow = 1u << 7,
 };
 
 struct FrameHeader {
