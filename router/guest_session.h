@@ -2,14 +2,13 @@
 // between them, command validation and accounting.
 #pragma once
 
-#include <optional>
-
 #include <sys/types.h>
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>

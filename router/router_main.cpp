@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <exception>
 #include <fstream>
 #include <map>
@@ -27,11 +27,11 @@
 
 #include "api_registry.h"
 #include "guest_session.h"
-#include "vm_region.h"
 #include "hira/channel.h"
 #include "hira/remote_auth.h"
 #include "hira/window.h"
 #include "stats.h"
+#include "vm_region.h"
 
 namespace {
 
@@ -243,7 +243,8 @@ int main(int argc, char **argv) {
     auto l = std::find_if(listeners.begin(), listeners.end(),
                           [&vm](const Listener &x) { return x.label == vm; });
     if (l == listeners.end()) {
-      std::fprintf(stderr, "hira-router: --vm-window %s: expected VM=PATH with VM a --listen label\n",
+      std::fprintf(stderr,
+                   "hira-router: --vm-window %s: expected VM=PATH with VM a --listen label\n",
                    arg.c_str());
       return 1;
     }

@@ -42,9 +42,14 @@ std::string section(const std::string &all, const std::string &prog, int *exit_c
   return all.substr(b + begin.size(), e - b - begin.size());
 }
 
-TEST(VmEndToEnd, OpenClProgramsInAGuestMatchNative) {
+// Data through the VM's shared region (the default), and through the vsock
+// stream (no region), so both paths stay correct.
+class VmPrograms : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(VmPrograms, OpenClProgramsInAGuestMatchNative) {
   TempDir dir;
-  std::vector<std::string> argv = {hira(), "vm", "--quiet", "--memory", "1G", "--timeout", "900"};
+  std::vector<std::string> argv = {hira(),      "vm",  "--quiet",     "--memory", "1G",
+                                   "--timeout", "900", "--window-mb", GetParam()};
   std::vector<std::string> progs;
   for (const char *name : kOpenClPrograms) {
     // Gigabytes of data: a TCG guest with 1 GiB of RAM is not the place.
@@ -64,6 +69,34 @@ TEST(VmEndToEnd, OpenClProgramsInAGuestMatchNative) {
     EXPECT_EQ(section(vm.out, p, &code), native.out) << p << "\n" << vm.err;
     EXPECT_EQ(code, native.exit_code) << p;
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Window, VmPrograms, ::testing::Values("256", "0"), [](const auto &info) {
+  return std::string(info.param) == "0" ? "ThroughTheStream" : "ThroughTheSharedRegion";
+});
+
+// What hira-vsock says it relayed to the router ("... N bytes to the router").
+long bytes_through_stream(const std::string &err) {
+  const auto at = err.rfind(" bytes to the router");
+  if (at == std::string::npos) return -1;
+  const auto start = err.rfind(", ", at);
+  return std::atol(err.c_str() + start + 2);
+}
+
+TEST(VmEndToEnd, DataTakesTheSharedRegionNotTheStream) {
+  const RunResult native = run({program("vector_add")});
+  const RunResult shared = run({hira(), "vm", "--timeout", "300", "--", program("vector_add")}, {},
+                               std::chrono::seconds(330));
+  ASSERT_EQ(shared.exit_code, 0) << shared.err;
+  EXPECT_EQ(shared.out, native.out);
+  const RunResult stream =
+      run({hira(), "vm", "--timeout", "300", "--window-mb", "0", "--", program("vector_add")}, {},
+          std::chrono::seconds(330));
+  ASSERT_EQ(stream.exit_code, 0) << stream.err;
+  EXPECT_EQ(stream.out, native.out);
+  // vector_add writes and reads 256 KiB: only commands cross the stream.
+  EXPECT_LT(bytes_through_stream(shared.err), 64 * 1024) << shared.err;
+  EXPECT_GT(bytes_through_stream(stream.err), 512 * 1024) << stream.err;
 }
 
 TEST(VmEndToEnd, ExitStatusAndStderrComeBackSeparately) {
@@ -91,9 +124,15 @@ class TwoVms : public ::testing::Test {
     ASSERT_TRUE(std::filesystem::exists(dir_.path() + "/ready")) << router_->err();
   }
   std::vector<std::string> vm(const std::string &name, int cid) {
-    return {hira(),   "vm",    "--quiet",        "--name", name,
-            "--cid",  std::to_string(cid), "--router", "unix:" + dir_.path() + "/" +
-                                                          (name == "vmA" ? "a" : "b") + ".sock"};
+    return {hira(),
+            "vm",
+            "--quiet",
+            "--name",
+            name,
+            "--cid",
+            std::to_string(cid),
+            "--router",
+            "unix:" + dir_.path() + "/" + (name == "vmA" ? "a" : "b") + ".sock"};
   }
   nlohmann::json stop_router() {
     router_->signal(SIGTERM);

@@ -97,7 +97,8 @@ class RouterPeer {
   int fd_ = -1;
 };
 
-std::string read_some(int fd, size_t want, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+std::string read_some(int fd, size_t want,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   std::string got;
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (got.size() < want && std::chrono::steady_clock::now() < until) {
@@ -208,8 +209,12 @@ class VsockDevice : public ::testing::Test {
       ASSERT_TRUE(send(vu::kSetVringNum, &num, sizeof(num)));
       vu::VringState base{q, 0};
       ASSERT_TRUE(send(vu::kSetVringBase, &base, sizeof(base)));
-      vu::VringAddr addr{q, 0, vmm_addr(ring_base(q)), vmm_addr(ring_base(q) + 0x2000),
-                         vmm_addr(ring_base(q) + 0x1000), 0};
+      vu::VringAddr addr{q,
+                         0,
+                         vmm_addr(ring_base(q)),
+                         vmm_addr(ring_base(q) + 0x2000),
+                         vmm_addr(ring_base(q) + 0x1000),
+                         0};
       ASSERT_TRUE(send(vu::kSetVringAddr, &addr, sizeof(addr), {}, true));
       ASSERT_EQ(ask_ack(), 0u);
       queues_[q].kick = ::eventfd(0, EFD_CLOEXEC);
@@ -437,7 +442,8 @@ TEST_F(VsockDevice, AGuestPastItsCreditIsReset) {
   for (int i = 0; i < 40 && !r; ++i) {
     transmit(header(hira::vsock::kOpRw, 1020, static_cast<uint32_t>(chunk.size())), chunk);
     r = receive(std::chrono::milliseconds(20));
-    while (r && r->first.op == hira::vsock::kOpCreditUpdate) r = receive(std::chrono::milliseconds(20));
+    while (r && r->first.op == hira::vsock::kOpCreditUpdate)
+      r = receive(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->first.op, hira::vsock::kOpRst);

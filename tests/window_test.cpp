@@ -14,6 +14,7 @@
 
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "acc_protocol.h"  // generated: kApiName, kApiSignature, FN_*
 #include "raw_guest.h"
@@ -62,8 +63,29 @@ bool window_granted(const std::optional<RawFrame> &ack) {
   return ack && ack->h.func == 0 && (ack->h.flags & wire::kFlagWindow) != 0;
 }
 
-// A guest with a window: the memfd, the test's mapping of it, a context and
-// a 64 KiB device buffer.
+// A hello from a guest in a VM naming its slice of the VM's region.
+std::optional<RawFrame> hello_with_slice(int sock, uint64_t offset, uint64_t bytes) {
+  auto payload = hello_payload(kApiName, kApiSignature);
+  for (const uint64_t v : {offset, bytes}) {
+    const auto *b = reinterpret_cast<const uint8_t *>(&v);
+    payload.insert(payload.end(), b, b + 8);
+  }
+  if (!send_frame(sock, make_header(wire::Kind::Hello, 0, 0, 0, wire::kFlagVmWindow), payload)) {
+    return {};
+  }
+  RawFrame f;
+  if (recv_frame(sock, &f) != Got::Frame || f.kind() != wire::Kind::HelloAck) return {};
+  return f;
+}
+
+// Where a guest in a VM finds its window: a slice of the VM's region.
+struct VmSlice {
+  int region_fd;
+  uint64_t offset, bytes;
+};
+
+// A guest with a window: the memfd (or its VM's slice), the test's mapping
+// of it, a context and a 64 KiB device buffer.
 class WindowGuest {
  public:
   explicit WindowGuest(const Router &router, uint64_t bytes = kWindow) : g_(router.endpoint()) {
@@ -72,7 +94,14 @@ class WindowGuest {
     map_ = std::make_unique<MappedWindow>(fd_, bytes);
     ack_ = hello_with_fd(g_.fd(), fd_);
   }
-  ~WindowGuest() { ::close(fd_); }
+  WindowGuest(const Router &router, VmSlice slice) : g_(router.endpoint()) {
+    map_ = std::make_unique<MappedWindow>(slice.region_fd, slice.bytes, slice.offset);
+    ack_ = hello_with_slice(g_.fd(), slice.offset, slice.bytes);
+  }
+  ~WindowGuest() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool served() const { return ack_ && ack_->h.func == 0; }
 
   bool granted() const { return window_granted(ack_); }
   RawGuest &raw() { return g_; }
@@ -350,6 +379,91 @@ TEST(Window, DescriptorsSentWithCallsAreClosedAtOnce) {
     ASSERT_TRUE(g.raw().wait_reply(1000 + i, &why).has_value()) << why;
   }
   EXPECT_LE(open_fds(router.process().pid()), before + 2);
+}
+
+// A VM's shared region (hira-router --vm-window): guests name slices of it.
+class VmRegionTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kRegion = 8 << 20;
+  static int make_region() {
+    std::string error;
+    return create_sealed_memfd("test-vm-region", kRegion, &error);
+  }
+  static std::string region_path(int fd) {
+    return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd);
+  }
+  int region = make_region();
+  Router router{{"--vm-window", "local=" + region_path(region)}};
+  void TearDown() override { ::close(region); }
+};
+
+TEST_F(VmRegionTest, ASliceCarriesDataBothWays) {
+  WindowGuest g(router, VmSlice{region, 2 << 20, 1 << 20});
+  ASSERT_TRUE(g.granted());
+  const uint64_t buf = g.make_buffer();
+  ASSERT_NE(buf, 0u);
+  const auto data = pattern_bytes(WindowGuest::kBuffer);
+  std::memcpy(g.mem() + 4096, data.data(), data.size());
+  EXPECT_STATUS(g.write(buf, 4096, data.size()), g.raw(), ReplyStatus::Ok);
+  std::memset(g.mem() + 131072, 0, data.size());
+  const auto r = g.read(buf, 131072, data.size());
+  EXPECT_STATUS(r, g.raw(), ReplyStatus::Ok);
+  EXPECT_LT(r->payload.size(), 1024u);
+  // The server wrote into the slice, at the slice's offset in the region.
+  EXPECT_EQ(std::memcmp(g.mem() + 131072, data.data(), data.size()), 0);
+  // References past the slice are refused even though the region goes on.
+  EXPECT_STATUS(g.write(buf, 1 << 20, 4096), g.raw(), ReplyStatus::BadFrame);
+}
+
+TEST_F(VmRegionTest, SlicesOutsideTheRegionOrTakenAreRefusedButTheGuestIsServed) {
+  WindowGuest first(router, VmSlice{region, 2 << 20, 2 << 20});
+  ASSERT_TRUE(first.granted());
+  // Overlapping a slice another guest process holds (from below, from
+  // inside), past the region's end, misaligned, too small, wrapping: no
+  // window, but the guest is served.
+  for (const auto &[offset, bytes] :
+       std::vector<std::pair<uint64_t, uint64_t>>{{1 << 20, 2 << 20},
+                                                  {3 << 20, 2 << 20},
+                                                  {7 << 20, 2 << 20},
+                                                  {(4 << 20) + 100, 1 << 20},
+                                                  {4 << 20, 4096},
+                                                  {~uint64_t{0} - 4095, 1 << 20}}) {
+    SCOPED_TRACE(offset);
+    RawGuest g(router.endpoint());
+    const auto ack = hello_with_slice(g.fd(), offset, bytes);
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(ack->h.func, 0u);
+    EXPECT_FALSE(window_granted(ack));
+  }
+  EXPECT_NE(router.process().err().find("holds that slice"), std::string::npos)
+      << router.process().err();
+  EXPECT_NE(router.process().err().find("not inside the VM's"), std::string::npos);
+}
+
+TEST_F(VmRegionTest, ASliceIsFreeAgainWhenItsGuestLeaves) {
+  {
+    WindowGuest first(router, VmSlice{region, 0, 1 << 20});
+    ASSERT_TRUE(first.granted());
+  }
+  // Its session ends asynchronously: the slice comes free soon after.
+  bool granted = false;
+  for (int i = 0; i < 200 && !granted; ++i) {
+    WindowGuest again(router, VmSlice{region, 0, 1 << 20});
+    granted = again.granted();
+    if (!granted) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(granted);
+}
+
+TEST(VmRegion, AGuestOfAVmWithoutARegionSendsDataInline) {
+  Router router;
+  RawGuest g(router.endpoint());
+  const auto ack = hello_with_slice(g.fd(), 0, 1 << 20);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->h.func, 0u);
+  EXPECT_FALSE(window_granted(ack));
+  EXPECT_NE(router.process().err().find("has no shared region"), std::string::npos)
+      << router.process().err();
 }
 
 }  // namespace

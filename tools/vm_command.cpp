@@ -223,11 +223,10 @@ Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
   // The device backend, on a socket bound here so QEMU can connect at once.
   const int vhost = bind_listener(dir / "vhost.sock");
   if (vhost < 0) return result;
-  const pid_t backend =
-      spawn({(self_dir() / "hira-vsock").string(), "--vhost-socket", "fd:3", "--cid",
-             std::to_string(o.cid), "--name", o.name, "--router", router_endpoint,
-             o.router.quiet ? "--quiet" : "--max-streams=64"},
-            vhost);
+  const pid_t backend = spawn({(self_dir() / "hira-vsock").string(), "--vhost-socket", "fd:3",
+                               "--cid", std::to_string(o.cid), "--name", o.name, "--router",
+                               router_endpoint, o.router.quiet ? "--quiet" : "--max-streams=64"},
+                              vhost);
   ::close(vhost);
 
   SerialPort out(dir / "stdout.sock", 1), err(dir / "stderr.sock", 2),
@@ -252,11 +251,10 @@ Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
     if (!region.empty()) {
       // The data path: host memory the VM sees as a PCI BAR and the API
       // servers map (the guest's hira_window module slices it).
-      a.insert(a.end(),
-               {"-object",
-                "memory-backend-file,id=hira-window,share=on,mem-path=" + region +
-                    ",size=" + std::to_string(o.window_mb) + "M",
-                "-device", "ivshmem-plain,memdev=hira-window"});
+      a.insert(a.end(), {"-object",
+                         "memory-backend-file,id=hira-window,share=on,mem-path=" + region +
+                             ",size=" + std::to_string(o.window_mb) + "M",
+                         "-device", "ivshmem-plain,memdev=hira-window"});
     }
     const pid_t qemu = spawn(a, -1, qemu_log);
     std::atomic<bool> done{false};
