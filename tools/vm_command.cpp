@@ -190,7 +190,7 @@ bool build_run_archive(const VmOptions &o, const std::string &guest_ld, std::vec
   script += "cd /tmp\n";
   if (o.shell) {
     script +=
-        "echo 'hira vm: a shell in the guest; HIRA_SOCKET reaches the host. exit ends the VM.'\n";
+        "echo 'hira vm: a shell in the guest; HIRA_SOCKET reaches the host. exit ends the VM.' >/dev/ttyS0\n";
     // A session of its own with ttyS0 as its terminal (job control, ^C).
     script += "setsid sh -c 'exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'\n";
     script += "status=0\n";
