@@ -44,7 +44,8 @@ struct Connection::Shadow {
   std::deque<uint64_t> seqs;      // arrival order of each queued frame
   std::atomic<size_t> queued{0};  // queue.size(), for polling without the lock
   bool stop = false;
-  Scratch scratch;  // touched only by this thread
+  Scratch scratch;    // touched only by this thread
+  AdaptiveSpin spin;  // how long it polls for its next call (this thread's)
   // The first failure of an async call since this thread's last sync reply.
   bool has_deferred = false;
   uint32_t deferred_func = 0;
@@ -319,11 +320,13 @@ void Connection::shadow_loop(Shadow *s) {
     Frame f;
     uint64_t seq = 0;
     // Poll before sleeping, as the channel does (polling.h).
-    poll_for([&] { return s->queued.load(std::memory_order_acquire) != 0; }, spin_budget_ns());
+    const auto start = std::chrono::steady_clock::now();
+    poll_for([&] { return s->queued.load(std::memory_order_acquire) != 0; }, s->spin.budget());
     {
       std::unique_lock lock(s->mu);
       s->cv.wait(lock, [&] { return s->stop || !s->queue.empty(); });
       if (s->queue.empty()) return;
+      s->spin.waited(std::chrono::steady_clock::now() - start);
       f = std::move(s->queue.front());
       s->queue.pop_front();
       s->queued.fetch_sub(1);

@@ -46,10 +46,11 @@ def descendants(root):
     return out
 
 
-def run_sampled(cmd):
-    """Runs cmd; returns (stdout JSON lines, host-side CPU seconds)."""
+def run_sampled(cmd, per_process=None):
+    """Runs cmd; returns (stdout JSON lines, host-side CPU seconds); CPU
+    seconds per process name go to per_process if given."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    seen = {}
+    seen, comm_of = {}, {}
     done = threading.Event()
 
     def sample():
@@ -57,6 +58,7 @@ def run_sampled(cmd):
             for pid, (comm, cpu) in descendants(proc.pid).items():
                 if comm in HOST_SIDE:
                     seen[pid] = max(seen.get(pid, 0.0), cpu)
+                    comm_of[pid] = comm
             time.sleep(0.01)
 
     t = threading.Thread(target=sample)
@@ -66,6 +68,10 @@ def run_sampled(cmd):
     t.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode})")
+    if per_process is not None:
+        for pid, cpu in seen.items():
+            name = comm_of.get(pid, "?")
+            per_process[name] = per_process.get(name, 0.0) + cpu
     return [json.loads(l) for l in out.splitlines() if l.startswith("{")], sum(seen.values())
 
 
@@ -81,22 +87,25 @@ def main():
     results = {}
 
     lo, hi = args.calls
-    per_call = {}
-    guest_us = {}
+    per_call, guest_us, parts = {}, {}, {}
     for where, prefix in (("vm", [hira, "vm", "--quiet", "--"]), ("run", [hira, "run", "--quiet", "--"])):
-        r_lo, cpu_lo = run_sampled(prefix + [bench, "latency", str(lo), "info"])
-        r_hi, cpu_hi = run_sampled(prefix + [bench, "latency", str(hi), "info"])
+        p_lo, p_hi = {}, {}
+        r_lo, cpu_lo = run_sampled(prefix + [bench, "latency", str(lo), "info"], p_lo)
+        r_hi, cpu_hi = run_sampled(prefix + [bench, "latency", str(hi), "info"], p_hi)
         per_call[where] = (cpu_hi - cpu_lo) / (2 * (hi - lo)) * 1e6  # "info" makes 2 calls per N
+        parts[where] = {k: (p_hi.get(k, 0) - p_lo.get(k, 0)) / (2 * (hi - lo)) * 1e6 for k in p_hi}
         guest_us[where] = r_hi[0]["us_per_call"]
     native, _ = run_sampled([bench, "latency", str(hi), "info"])
     results["sync_call"] = {"native_us": native[0]["us_per_call"], "hira_run_us": guest_us["run"],
                             "vm_guest_us": guest_us["vm"],
                             "host_cpu_us_per_call_vm": per_call["vm"],
-                            "host_cpu_us_per_call_run": per_call["run"]}
+                            "host_cpu_us_per_call_run": per_call["run"], "parts": parts}
     print(f"synchronous call (clGetContextInfo): native {native[0]['us_per_call']:.3f} us, "
           f"hira run {guest_us['run']:.1f} us, in the TCG guest {guest_us['vm']:.1f} us")
     print(f"host CPU per call outside QEMU (backend + router + server): VM {per_call['vm']:.1f} us, "
           f"hira run (router + server) {per_call['run']:.1f} us")
+    for where, p in parts.items():
+        print(f"  {where}: " + ", ".join(f"{k} {v:.1f} us" for k, v in sorted(p.items())))
 
     size = 16 << 20
     vm, _ = run_sampled([hira, "vm", "--quiet", "--", bench, "transfer", str(size)])

@@ -471,7 +471,7 @@ size_t Channel::buffered(size_t want) {
   }
   // A socket is polled a while before the read that sleeps (see
   // polling.h); rings poll by themselves.
-  bool poll_first = !rings_ && spin_budget_ns() != 0;
+  bool poll_first = !rings_ && read_spin_.budget() != 0;
   while (rend_ < want) {
     ssize_t r = -1;
     auto read_into_buffer = [&](bool wait) {
@@ -480,11 +480,15 @@ size_t Channel::buffered(size_t want) {
     };
     if (!poll_first) {
       read_into_buffer(true);
-    } else if (poll_for([&] { return read_into_buffer(false); }, spin_budget_ns())) {
-      poll_first = r > 0;  // poll again for the rest of a frame
     } else {
-      poll_first = false;
-      read_into_buffer(true);
+      const auto start = std::chrono::steady_clock::now();
+      if (poll_for([&] { return read_into_buffer(false); }, read_spin_.budget())) {
+        poll_first = r > 0;  // poll again for the rest of a frame
+      } else {
+        poll_first = false;
+        read_into_buffer(true);
+      }
+      read_spin_.waited(std::chrono::steady_clock::now() - start);
     }
     if (r < 0) {
       if (errno == EINTR) continue;

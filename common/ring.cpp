@@ -42,8 +42,6 @@ constexpr uint64_t kPairBytes = 2 * kControlBytes + 2 * kRingBytes;
 // A sleeping side is woken when its peer goes (see watch_peer()); it also
 // looks this often, should a wake-up ever be lost.
 constexpr auto kLivenessCheck = std::chrono::milliseconds(500);
-// A wait this long means polling for the peer is wasted (it is idle).
-constexpr auto kLongWait = std::chrono::milliseconds(1);
 
 // Wait and wake across processes (the pages are shared: no private futexes).
 void futex_wait(std::atomic<uint32_t> &word, uint32_t seen, std::chrono::nanoseconds timeout) {
@@ -114,8 +112,6 @@ RingStream::RingStream(std::unique_ptr<RingPair> pair, bool creator, int socket)
       in_data_(pair_->data(creator ? 1 : 0)),
       out_data_(pair_->data(creator ? 0 : 1)),
       socket_(socket),
-      read_spin_ns_(spin_budget_ns()),
-      write_spin_ns_(spin_budget_ns()),
       watcher_(start_watcher()) {}
 
 std::thread RingStream::start_watcher() {
@@ -153,21 +149,13 @@ bool RingStream::peer_gone() const {
 
 template <class Ready>
 bool RingStream::wait(Ready ready, std::atomic<uint32_t> &seq, std::atomic<uint32_t> &sleeping,
-                      int64_t &spin_ns, std::chrono::steady_clock::time_point deadline) {
-  // The budget grows when polling finds what it waits for, or would have
-  // with a longer budget, and halves after a long sleep: a peer that answers
-  // fast is polled for, an idle one is not.
-  const int64_t max_spin = spin_budget_ns();
+                      AdaptiveSpin *spin, std::chrono::steady_clock::time_point deadline) {
   const auto start = std::chrono::steady_clock::now();
   auto adapt = [&] {
-    const auto waited = std::chrono::steady_clock::now() - start;
-    if (waited <= std::chrono::nanoseconds(2 * max_spin)) {
-      spin_ns = std::min(max_spin, spin_ns * 2 + 1000);
-    } else if (waited > kLongWait) {
-      spin_ns /= 2;
-    }
+    if (spin != nullptr) spin->waited(std::chrono::steady_clock::now() - start);
   };
-  if (poll_for([&] { return ready() || shut_.load(std::memory_order_relaxed); }, spin_ns)) {
+  if (poll_for([&] { return ready() || shut_.load(std::memory_order_relaxed); },
+               spin != nullptr ? spin->budget() : 0)) {
     adapt();
     return !shut_.load();
   }
@@ -194,7 +182,7 @@ ssize_t RingStream::read(void *buf, size_t n, bool block) {
       errno = EAGAIN;
       return -1;
     }
-    if (!wait([&] { return available() != 0; }, in_->data_seq, in_->reader_sleeping, read_spin_ns_,
+    if (!wait([&] { return available() != 0; }, in_->data_seq, in_->reader_sleeping, &read_spin_,
               std::chrono::steady_clock::time_point::max()) &&
         available() == 0) {
       return 0;  // shut down, or the peer is gone and left nothing unread
@@ -226,8 +214,8 @@ bool RingStream::write(const iovec *iov, size_t iovcnt) {
     if (shut_.load()) return false;
     uint64_t room = space();
     if (room == 0) {
-      if (!wait([&] { return space() != 0; }, out_->space_seq, out_->writer_sleeping,
-                write_spin_ns_, std::chrono::steady_clock::time_point::max())) {
+      if (!wait([&] { return space() != 0; }, out_->space_seq, out_->writer_sleeping, &write_spin_,
+                std::chrono::steady_clock::time_point::max())) {
         return false;
       }
       room = space();
@@ -259,8 +247,8 @@ bool RingStream::wait_readable(std::chrono::milliseconds timeout) {
   auto ready = [&] { return in_->head.load(std::memory_order_seq_cst) != read_pos_; };
   if (ready() || shut_.load()) return true;
   if (timeout.count() <= 0) return false;
-  int64_t no_polling = 0;  // only the reading thread polls (and owns read_spin_ns_)
-  wait(ready, in_->data_seq, in_->reader_sleeping, no_polling,
+  // Only the reading thread polls (and owns read_spin_).
+  wait(ready, in_->data_seq, in_->reader_sleeping, nullptr,
        std::chrono::steady_clock::now() + timeout);
   return ready() || shut_.load() || peer_gone();
 }

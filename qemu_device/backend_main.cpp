@@ -148,15 +148,21 @@ int main(int argc, char **argv) {
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
   };
-  hira::vsock::VsockStreams streams(config, backend, connect,
+  int ep = -1;
+  // Edge-triggered: the streams keep what each edge said until a read or a
+  // write finds the socket empty or full, so no interest ever changes.
+  const auto watch = [&ep](int fd) {
+    epoll_event e{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.u64 = tag(kHost, fd)}};
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+  };
+  hira::vsock::VsockStreams streams(config, backend, connect, watch,
                                     [&log](const std::string &l) { log(l); });
   device.attach(&streams);
 
-  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  ep = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{EPOLLIN, {.u64 = tag(kVmm, vmm)}};
   ::epoll_ctl(ep, EPOLL_CTL_ADD, vmm, &ev);
   int kicks[3] = {-1, -1, -1};
-  std::map<int, uint32_t> watched;  // host fd -> its epoll events
 
   const auto sync_kicks = [&] {
     for (size_t i = 0; i < 3; ++i) {
@@ -168,29 +174,6 @@ int main(int argc, char **argv) {
       ::epoll_ctl(ep, EPOLL_CTL_ADD, k, &e);
     }
   };
-  const auto sync_hosts = [&] {
-    const auto want = streams.interests();
-    for (auto it = watched.begin(); it != watched.end();) {
-      if (want.count(it->first) == 0) {
-        it = watched.erase(it);  // closed: epoll dropped it already
-      } else {
-        ++it;
-      }
-    }
-    for (const auto &[fd, i] : want) {
-      const uint32_t events = (i.read ? EPOLLIN : 0u) | (i.write ? EPOLLOUT : 0u);
-      auto it = watched.find(fd);
-      epoll_event e{events, {.u64 = tag(kHost, fd)}};
-      if (it == watched.end()) {
-        ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
-        watched[fd] = events;
-      } else if (it->second != events) {
-        ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
-        it->second = events;
-      }
-    }
-  };
-
   if (!quiet) {
     std::fprintf(stderr, "hira-vsock %s: serving guest CID %lu, port %u, streams to %s\n",
                  name.c_str(), static_cast<unsigned long>(config.guest_cid), config.port,
@@ -225,12 +208,12 @@ int main(int argc, char **argv) {
         if (static_cast<size_t>(what) == kRxQueue && backend.running(kRxQueue)) streams.rx_kicked();
         // The event queue's buffers stay with us: we never reset the transport.
       } else {
-        streams.host_ready(what, (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0,
+        streams.host_ready(what,
+                           (events[e].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
                            (events[e].events & EPOLLOUT) != 0);
       }
     }
     if (vmm_gone) break;
-    sync_hosts();
   }
   const auto &s = streams.stats();
   if (!quiet || s.bad_packets > 0 || s.credit_violations > 0) {

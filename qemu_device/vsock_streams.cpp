@@ -15,10 +15,12 @@ namespace {
 constexpr int kTxBatch = 512;
 }  // namespace
 
-VsockStreams::VsockStreams(StreamsConfig config, VhostUserBackend &device, Connect connect, Log log)
+VsockStreams::VsockStreams(StreamsConfig config, VhostUserBackend &device, Connect connect,
+                           Watch watch, Log log)
     : config_(config),
       device_(device),
       connect_(std::move(connect)),
+      watch_(std::move(watch)),
       log_(std::move(log)),
       scratch_(kMaxPacketPayload) {}
 
@@ -233,6 +235,7 @@ void VsockStreams::open_stream(const PacketHeader &h) {
   s.peer_buf_alloc = h.buf_alloc;
   s.peer_fwd_cnt = h.fwd_cnt;
   by_fd_[fd] = k;
+  watch_(fd);
   auto &stored = streams_[k] = std::move(s);
   ++stats_.streams_opened;
   control(stored, kOpResponse);
@@ -382,18 +385,6 @@ void VsockStreams::flush_rx() {
     if (send_control()) pushed = true;  // SHUTDOWNs from send_data
   }
   if (pushed) device_.notify(kRxQueue);
-}
-
-std::map<int, VsockStreams::Interest> VsockStreams::interests() const {
-  std::map<int, Interest> out;
-  for (const auto &[k, s] : streams_) {
-    Interest i;
-    // Read only what can go somewhere: credit and receive buffers.
-    i.read = !s.host_readable && !s.host_eof && !rx_starved_ && peer_credit(s) > 0;
-    i.write = s.to_host_at < s.to_host.size();
-    out[s.fd] = i;
-  }
-  return out;
 }
 
 bool VsockStreams::pending() const { return tx_left_; }

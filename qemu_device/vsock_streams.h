@@ -40,8 +40,12 @@ class VsockStreams {
   using Connect = std::function<int(std::string *error)>;
   // Log lines about guests' misbehaviour (rate-limited by the caller).
   using Log = std::function<void(const std::string &)>;
+  // A new host socket to watch, edge-triggered, for reading and writing
+  // (host_ready() says which edge came); closing it stops the watch.
+  using Watch = std::function<void(int fd)>;
 
-  VsockStreams(StreamsConfig config, VhostUserBackend &device, Connect connect, Log log);
+  VsockStreams(StreamsConfig config, VhostUserBackend &device, Connect connect, Watch watch,
+               Log log);
   ~VsockStreams();
 
   void tx_kicked();  // the guest queued packets
@@ -50,11 +54,6 @@ class VsockStreams {
   // The device stopped (reset, reboot, VMM gone): every stream ends.
   void reset();
 
-  // The host sockets and what to wait for on each.
-  struct Interest {
-    bool read = false, write = false;
-  };
-  std::map<int, Interest> interests() const;
   // Work left that no event will announce (a flood cut short).
   bool pending() const;
   const StreamsStats &stats() const { return stats_; }
@@ -70,7 +69,8 @@ class VsockStreams {
     uint32_t fwd_cnt = 0;       // ... of which written to the host
     uint32_t fwd_reported = 0;  // fwd_cnt as the guest last heard it
     uint32_t peer_buf_alloc = 0, peer_fwd_cnt = 0, tx_cnt = 0;
-    bool host_readable = false, host_eof = false;
+    bool host_readable = false;  // an edge said so, and no read since found it empty
+    bool host_eof = false;
     bool guest_shut_send = false, guest_closed = false;
   };
   using Key = uint64_t;
@@ -96,6 +96,7 @@ class VsockStreams {
   StreamsConfig config_;
   VhostUserBackend &device_;
   Connect connect_;
+  Watch watch_;
   Log log_;
   std::map<Key, Stream> streams_;
   std::map<int, Key> by_fd_;

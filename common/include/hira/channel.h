@@ -173,6 +173,7 @@ class Channel {
   std::vector<int> passed_fds_;
   WindowView window_;
   std::vector<uint8_t> rbuf_;
+  AdaptiveSpin read_spin_;  // how long a socket read polls first (polling.h)
   size_t rpos_ = 0, rend_ = 0;
   std::mutex spare_mu_;
   std::unique_ptr<uint8_t[]> spare_;

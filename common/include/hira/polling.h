@@ -22,6 +22,29 @@ int64_t spin_budget_ns();
 // spinning without yielding delays the thread that would answer.
 int64_t spin_only_ns();
 
+// A polling budget that follows what polling achieves for one waiter. It
+// grows (doubling, up to spin_budget_ns()) when a wait ends within twice
+// the maximum budget, so a peer that answers fast is polled for; it shrinks
+// by a quarter when a wait runs longer, so a peer that keeps answering
+// slowly (a guest in an emulated VM, a server between a guest's bursts)
+// soon costs no CPU spinning.
+class AdaptiveSpin {
+ public:
+  AdaptiveSpin() : ns_(spin_budget_ns()) {}
+  int64_t budget() const { return ns_; }
+  void waited(std::chrono::nanoseconds how_long) {
+    const int64_t max = spin_budget_ns();
+    if (how_long.count() <= 2 * max) {
+      ns_ = std::min(max, ns_ * 2 + 1000);
+    } else {
+      ns_ -= ns_ / 4;  // gently: one preempted wait must not end polling
+    }
+  }
+
+ private:
+  int64_t ns_;
+};
+
 // One look's pause: gives the CPU to whoever else is runnable.
 void poll_pause();
 inline void cpu_relax() { __builtin_ia32_pause(); }

@@ -21,6 +21,8 @@
 #include <string>
 #include <thread>
 
+#include "hira/polling.h"
+
 namespace hira {
 
 // Data bytes of each direction. Frames larger than this stream through.
@@ -83,7 +85,7 @@ class RingStream {
   // adaptive budget, then sleeps on `seq` with `sleeping` raised.
   template <class Ready>
   bool wait(Ready ready, std::atomic<uint32_t> &seq, std::atomic<uint32_t> &sleeping,
-            int64_t &spin_ns, std::chrono::steady_clock::time_point deadline);
+            AdaptiveSpin *spin, std::chrono::steady_clock::time_point deadline);
 
   std::unique_ptr<RingPair> pair_;
   RingControl *in_, *out_;
@@ -94,8 +96,8 @@ class RingStream {
   uint64_t write_pos_ = 0;  // private: what this side produced
   std::atomic<bool> shut_{false};
   std::atomic<bool> peer_gone_{false};
-  // How long each side polls before sleeping: between 0 and spin_budget_ns().
-  int64_t read_spin_ns_, write_spin_ns_;
+  // How long each side polls before sleeping.
+  AdaptiveSpin read_spin_, write_spin_;
   std::thread watcher_;  // last: starts once everything above is set
 };
 
