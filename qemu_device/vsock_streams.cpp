@@ -49,19 +49,24 @@ uint32_t VsockStreams::peer_credit(const Stream &s) const {
   return in_flight >= s.peer_buf_alloc ? 0 : s.peer_buf_alloc - in_flight;
 }
 
-PacketHeader VsockStreams::header_for(const Stream &s, uint16_t op, uint32_t len, uint32_t flags) {
+PacketHeader VsockStreams::host_header(uint32_t host_port, uint32_t guest_port, uint16_t op,
+                                       uint32_t len, uint32_t flags, uint32_t fwd_cnt) const {
   PacketHeader h{};
   h.src_cid = kHostCid;
   h.dst_cid = config_.guest_cid;
-  h.src_port = s.host_port;
-  h.dst_port = s.guest_port;
+  h.src_port = host_port;
+  h.dst_port = guest_port;
   h.len = len;
   h.type = kTypeStream;
   h.op = op;
   h.flags = flags;
   h.buf_alloc = config_.buf_alloc;
-  h.fwd_cnt = s.fwd_cnt;
+  h.fwd_cnt = fwd_cnt;
   return h;
+}
+
+PacketHeader VsockStreams::header_for(const Stream &s, uint16_t op, uint32_t len, uint32_t flags) {
+  return host_header(s.host_port, s.guest_port, op, len, flags, s.fwd_cnt);
 }
 
 void VsockStreams::reply(const PacketHeader &to, uint16_t op, uint32_t flags) {
@@ -69,16 +74,7 @@ void VsockStreams::reply(const PacketHeader &to, uint16_t op, uint32_t flags) {
     ++stats_.control_dropped;
     return;
   }
-  PacketHeader h{};
-  h.src_cid = kHostCid;
-  h.dst_cid = config_.guest_cid;
-  h.src_port = to.dst_port;
-  h.dst_port = to.src_port;
-  h.type = kTypeStream;
-  h.op = op;
-  h.flags = flags;
-  h.buf_alloc = config_.buf_alloc;
-  control_.push_back(h);
+  control_.push_back(host_header(to.dst_port, to.src_port, op, 0, flags, 0));
 }
 
 void VsockStreams::control(const Stream &s, uint16_t op, uint32_t flags) {

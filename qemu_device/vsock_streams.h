@@ -89,6 +89,8 @@ class VsockStreams {
   bool send_control();        // true: some went out
   bool send_data(Stream &s);  // false: out of rx buffers
   std::optional<Chain> take_rx();
+  PacketHeader host_header(uint32_t host_port, uint32_t guest_port, uint16_t op, uint32_t len,
+                           uint32_t flags, uint32_t fwd_cnt) const;
   PacketHeader header_for(const Stream &s, uint16_t op, uint32_t len, uint32_t flags);
   uint32_t peer_credit(const Stream &s) const;
   void bad(const std::string &why);

@@ -189,8 +189,8 @@ class VsockDevice : public ::testing::Test {
     return v;
   }
 
-  // What QEMU does to start a vhost-user-vsock device.
-  void start_device() {
+  // Feature negotiation and the memory table, as QEMU starts.
+  void negotiate() {
     const uint64_t features = ask_u64(vu::kGetFeatures);
     ASSERT_NE(features & vu::kFeatureVersion1, 0u);
     ASSERT_TRUE(send(vu::kSetFeatures, &features, 8));
@@ -204,6 +204,11 @@ class VsockDevice : public ::testing::Test {
     } table{1, 0, {0, kMemSize, vmm_addr(0), 0}};
     ASSERT_TRUE(send(vu::kSetMemTable, &table, sizeof(table), {memfd_}, true));
     ASSERT_EQ(ask_ack(), 0u);
+  }
+
+  // What QEMU does to start a vhost-user-vsock device.
+  void start_device() {
+    negotiate();
     for (uint32_t q = 0; q < 3; ++q) {
       vu::VringState num{q, kRingSize};
       ASSERT_TRUE(send(vu::kSetVringNum, &num, sizeof(num)));
@@ -513,16 +518,8 @@ TEST_F(VsockDevice, AVmmBreakingTheProtocolEndsOnlyItsConnection) {
 }
 
 TEST_F(VsockDevice, RingsOutsideGuestMemoryAreRefused) {
+  negotiate();
   const uint64_t features = ask_u64(vu::kGetFeatures);
-  ASSERT_TRUE(send(vu::kSetFeatures, &features, 8));
-  const uint64_t protocol = ask_u64(vu::kGetProtocolFeatures);
-  ASSERT_TRUE(send(vu::kSetProtocolFeatures, &protocol, 8));
-  struct {
-    uint32_t nregions, padding;
-    vu::MemRegion r;
-  } table{1, 0, {0, kMemSize, vmm_addr(0), 0}};
-  ASSERT_TRUE(send(vu::kSetMemTable, &table, sizeof(table), {memfd_}, true));
-  ASSERT_EQ(ask_ack(), 0u);
   vu::VringState num{1, kRingSize};
   ASSERT_TRUE(send(vu::kSetVringNum, &num, sizeof(num)));
   vu::VringAddr addr{1, 0, vmm_addr(kMemSize - 16), vmm_addr(0x2000), vmm_addr(0x1000), 0};
