@@ -299,6 +299,16 @@ class VsockDevice : public ::testing::Test {
     return peer_->accept();
   }
 
+  // The device tells the guest RST, and the router's side sees the end.
+  void expect_reset(int host) {
+    const auto r = receive();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->first.op, hira::vsock::kOpRst);
+    char c;
+    EXPECT_EQ(::read(host, &c, 1), 0);
+    ::close(host);
+  }
+
   TempDir dir_;
   std::unique_ptr<RouterPeer> peer_;
   std::unique_ptr<Process> backend_;
@@ -344,12 +354,7 @@ TEST_F(VsockDevice, RelaysAStreamBothWaysAndClosesIt) {
   auto bye = header(hira::vsock::kOpShutdown);
   bye.flags = hira::vsock::kShutdownSend | hira::vsock::kShutdownReceive;
   transmit(bye);
-  const auto r = receive();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->first.op, hira::vsock::kOpRst);
-  char c;
-  EXPECT_EQ(::read(host, &c, 1), 0);
-  ::close(host);
+  expect_reset(host);
 }
 
 TEST_F(VsockDevice, RouterHangingUpShutsTheGuestStreamDown) {
@@ -422,12 +427,7 @@ TEST_F(VsockDevice, BadDescriptorsAreReturnedUnusedAndTheQueueGoesOn) {
   const int host = connect_stream(1010);
   ASSERT_GE(host, 0);
   transmit(header(hira::vsock::kOpRw, 1010, 60000), "short");
-  const auto r = receive();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->first.op, hira::vsock::kOpRst);
-  char c;
-  EXPECT_EQ(::read(host, &c, 1), 0);
-  ::close(host);
+  expect_reset(host);
   // Still serving.
   const int again = connect_stream(1011);
   EXPECT_GE(again, 0);
