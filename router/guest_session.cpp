@@ -1,8 +1,10 @@
 #include "guest_session.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,11 +64,36 @@ GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &po
   guest_.pass_bulk_through();
 }
 
+namespace {
+// Whether child `pid` exits within `ms` (reaped if it does).
+bool exits_within(pid_t pid, int ms) {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    ::poll(&p, 1, ms);
+    ::close(pidfd);
+    return ::waitpid(pid, nullptr, WNOHANG) != 0;
+  }
+  for (int waited = 0; waited < ms; ++waited) {  // kernels before 5.3
+    if (::waitpid(pid, nullptr, WNOHANG) != 0) return true;
+    ::usleep(1000);
+  }
+  return false;
+}
+}  // namespace
+
 GuestSession::~GuestSession() {
   if (region_slice_) region_->release(*region_slice_);
   if (server_pid_ > 0) {
+    // Its guest is gone: the server ends on SIGTERM, or on SIGKILL if it
+    // does not within a grace period (a vendor library stuck in a call).
     ::kill(server_pid_, SIGTERM);
-    ::waitpid(server_pid_, nullptr, 0);
+    if (!exits_within(server_pid_, 2000)) {
+      std::fprintf(stderr, "hira-router: the API server of %s ignored SIGTERM; killing it\n",
+                   name_.c_str());
+      ::kill(server_pid_, SIGKILL);
+      ::waitpid(server_pid_, nullptr, 0);
+    }
   }
   try {
     stats_.forget_guest(name_);

@@ -1,5 +1,6 @@
 #include "server_pool.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -97,13 +98,22 @@ SpawnedServer ServerPool::spawn(const ApiEntry &api, const std::string &vm) {
   for (auto &a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const std::string &path = args[0];
+  // Signals wait until the child has the default actions back: a SIGTERM
+  // sent to a server before its exec (its session ended at once) must end
+  // it, not run the router's handler in the child and be lost.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);
   const pid_t pid = ::fork();
   if (pid < 0) {
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::close(sv[0]);
     ::close(sv[1]);
     return {};
   }
   if (pid == 0) {
+    for (const int sig : {SIGTERM, SIGINT}) ::signal(sig, SIG_DFL);
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::dup2(sv[1], 3);  // dup2 clears close-on-exec on the copy
     if (!plan->enter()) {
       // Said by the child (the router cannot know why): then nothing runs.
@@ -114,6 +124,7 @@ SpawnedServer ServerPool::spawn(const ApiEntry &api, const std::string &vm) {
     ::execve(path.c_str(), argv.data(), plan->envp());
     ::_exit(127);
   }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::close(sv[1]);
   return {sv[0], pid, std::move(plan)};
 }
