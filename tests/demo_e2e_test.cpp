@@ -1,6 +1,8 @@
 // The demo application gives the same output natively and through hira.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -89,20 +91,41 @@ TEST(DemoEndToEnd, HiraRunWhoseRouterCannotStartFailsCleanly) {
   // cannot (no API under --apis) closes the socket, so the program's calls
   // fail at once and hira says why.
   TempDir empty;
-  const RunResult h = run({build_dir() + "/bin/hira", "run", "--apis", empty.path(), "--", kDemo,
-                           "1", "16"},
-                          {{"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"}},
-                          std::chrono::seconds(30));
+  const RunResult h =
+      run({build_dir() + "/bin/hira", "run", "--apis", empty.path(), "--", kDemo, "1", "16"},
+          {{"LD_LIBRARY_PATH", build_dir() + "/apis/acc/guest"}}, std::chrono::seconds(30));
   EXPECT_FALSE(h.timed_out);
   EXPECT_NE(h.exit_code, 0);
   EXPECT_NE(h.err.find("no API found"), std::string::npos) << h.err;
   EXPECT_NE(h.err.find("the router exited early"), std::string::npos) << h.err;
 }
 
+TEST(DemoEndToEnd, CtrlCReachesTheProgramUnderHiraRun) {
+  // hira ignores SIGINT itself, to clean up after the program; the program
+  // must not inherit that.
+  Process h({build_dir() + "/bin/hira", "run", "--quiet", "--", "sleep", "30"});
+  pid_t sleeper = -1;
+  for (int i = 0; i < 500 && sleeper < 0; ++i) {
+    for (const auto &entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string pid = entry.path().filename();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (read_file("/proc/" + pid + "/comm") == "sleep\n" &&
+          read_file("/proc/" + pid + "/stat").find(" " + std::to_string(h.pid()) + " ") !=
+              std::string::npos) {
+        sleeper = std::stoi(pid);
+      }
+    }
+    if (sleeper < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(sleeper, 0);
+  ::kill(sleeper, SIGINT);
+  EXPECT_EQ(h.wait(std::chrono::seconds(10)), 128 + SIGINT);
+}
+
 TEST(DemoEndToEnd, RouterRefusesAnInheritedDescriptorThatIsNoListener) {
-  const RunResult r = run({build_dir() + "/bin/hira-router", "--listen", "fd:0", "--apis",
-                           build_dir() + "/apis"},
-                          {}, std::chrono::seconds(30));
+  const RunResult r =
+      run({build_dir() + "/bin/hira-router", "--listen", "fd:0", "--apis", build_dir() + "/apis"},
+          {}, std::chrono::seconds(30));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("fd:0 is not an inherited listening socket"), std::string::npos) << r.err;
 }

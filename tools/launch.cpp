@@ -22,6 +22,8 @@ pid_t spawn(const std::vector<std::string> &args, int keep_fd, const char *stder
   argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
+    // hira ignores SIGINT while its children run; they get Ctrl-C.
+    ::signal(SIGINT, SIG_DFL);
     if (keep_fd >= 0) {
       sigset_t term;
       sigemptyset(&term);
