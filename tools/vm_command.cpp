@@ -190,7 +190,8 @@ bool build_run_archive(const VmOptions &o, const std::string &guest_ld, std::vec
   script += "cd /tmp\n";
   if (o.shell) {
     script +=
-        "echo 'hira vm: a shell in the guest; HIRA_SOCKET reaches the host. exit ends the VM.' >/dev/ttyS0\n";
+        "echo 'hira vm: a shell in the guest; HIRA_SOCKET reaches the host. exit ends the VM.' "
+        ">/dev/ttyS0\n";
     // A session of its own with ttyS0 as its terminal (job control, ^C).
     script += "setsid sh -c 'exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'\n";
     script += "status=0\n";
@@ -236,9 +237,8 @@ Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
     err.start();
     console.start();
     std::vector<std::string> a = {
-        "qemu-system-x86_64", "-machine",
-        std::string("q35,memory-backend=mem,accel=") + (kvm ? "kvm" : "tcg"), "-cpu",
-        kvm ? "host" : "max", "-smp", std::to_string(o.cpus), "-m", o.memory,
+        o.qemu, "-machine", std::string("q35,memory-backend=mem,accel=") + (kvm ? "kvm" : "tcg"),
+        "-cpu", kvm ? "host" : "max", "-smp", std::to_string(o.cpus), "-m", o.memory,
         // Shared, so the backend can map the guest's RAM.
         "-object", "memory-backend-memfd,id=mem,size=" + o.memory + ",share=on", "-kernel",
         (guest / "vmlinuz").string(), "-initrd", (dir.parent_path() / "initrd").string(), "-append",
@@ -248,6 +248,7 @@ Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
         "-no-reboot", "-serial", o.shell ? "mon:stdio" : "unix:" + (dir / "stdout.sock").string(),
         "-serial", "unix:" + (dir / "stderr.sock").string(), "-serial",
         "unix:" + (dir / "console.sock").string()};
+    if (!o.qemu_firmware.empty()) a.insert(a.end(), {"-L", o.qemu_firmware});
     if (!region.empty()) {
       // The data path: host memory the VM sees as a PCI BAR and the API
       // servers map (the guest's hira_window module slices it).
@@ -306,6 +307,9 @@ void add_vm_options(CLI::App *cmd, VmOptions *o) {
                   "the VM's shared region for its processes' data (an ivshmem device; each "
                   "process gets a 64 MiB slice), in MiB; 0: data through the vsock stream")
       ->check(CLI::Range(0u, 16384u));
+  cmd->add_option("--qemu", o->qemu, "the QEMU binary (default: qemu-system-x86_64 on PATH)");
+  cmd->add_option("--qemu-firmware", o->qemu_firmware,
+                  "DIR with QEMU's BIOS files, for a QEMU not installed from a package (-L)");
   cmd->add_option("--timeout", o->timeout_s, "stop the VM after this many seconds (0: never)");
   cmd->add_flag("--shell", o->shell, "an interactive shell in the guest instead of a program");
   cmd->add_option("--router", o->shared_router,
@@ -335,7 +339,11 @@ int run_vm(const VmOptions &o) {
     std::perror("hira vm: mkdtemp");
     return 1;
   }
-  const std::string guest_ld = guest_library_path(o.router.apis_dir);
+  // The guest libraries first, then whatever the caller's programs need.
+  std::string guest_ld = guest_library_path(o.router.apis_dir);
+  if (const char *ld = std::getenv("LD_LIBRARY_PATH"); ld != nullptr && *ld != '\0') {
+    guest_ld += std::string(":") + ld;
+  }
 
   // The initramfs: the base image, then this run's files (the kernel reads
   // an uncompressed archive appended at a 4-byte boundary).

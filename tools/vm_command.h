@@ -22,6 +22,8 @@ struct VmOptions {
   std::vector<std::string> add;  // more programs to copy in, with their libraries
   std::vector<std::string> env;  // NAME=VALUE for the program inside
   std::string shared_router;  // an operator's router listener for this VM, or "" for a private one
+  std::string qemu = "qemu-system-x86_64";
+  std::string qemu_firmware;  // -L: where QEMU finds its BIOS (a bundled QEMU)
   unsigned timeout_s = 0;
   unsigned window_mb = 256;  // the VM's shared region for data (ivshmem); 0: none
   bool shell = false;
