@@ -23,14 +23,13 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "acc_protocol.h"  // generated: kApiName, kApiSignature, FN_*, kFunctionCount
 #include "call_builder.h"
@@ -1140,7 +1139,8 @@ TEST(HostileServer, ItsAccountingCannotCorruptTheRouter) {
   ASSERT_EQ(hello, 0);
 
   // acc_buffer_create(ctx 1, 4096, &buf): the router books 4096 when the reply says so.
-  const uint64_t id = g.send_call(FN_acc_buffer_create, encode({u64(1), size_arg(4096), out_ptr(8, 1)}));
+  const uint64_t id =
+      g.send_call(FN_acc_buffer_create, encode({u64(1), size_arg(4096), out_ptr(8, 1)}));
   ASSERT_EQ(recv_frame(server, &f), Got::Frame);
   ASSERT_EQ(f.kind(), wire::Kind::Call);
   auto account = [&](std::vector<wire::AccountNotice> notices, size_t cut = 0) {
@@ -1170,7 +1170,8 @@ TEST(HostileServer, ItsAccountingCannotCorruptTheRouter) {
   w.end_blob(blob);
   const auto blobs = flatten(w);
   reply.insert(reply.end(), blobs.begin(), blobs.end());
-  ASSERT_TRUE(send_frame(server, make_header(wire::Kind::Reply, FN_acc_buffer_create, id, 1), reply));
+  ASSERT_TRUE(
+      send_frame(server, make_header(wire::Kind::Reply, FN_acc_buffer_create, id, 1), reply));
   std::string why;
   const auto r = g.wait_reply(id, &why);
   ASSERT_TRUE(r.has_value()) << why;
@@ -1499,6 +1500,44 @@ TEST(HostileRouter, CallsThatCannotRunYetAreBoundedInTheServer) {
     ASSERT_TRUE(reply) << "call " << id << ": " << why;
     EXPECT_EQ(prefix_of(*reply).status, 0u);
   }
+}
+
+}  // namespace
+}  // namespace hira::test
+
+namespace hira::test {
+namespace {
+
+// Two VMs on one router (one listener each, as hira-vsock connects them):
+// a guest process of one cannot reach the other's objects, whatever ids it
+// names, and each is accounted under its own VM.
+TEST(HostileRouter, AVmCannotReachAnotherVmsObjects) {
+  TempDir dir;
+  const std::string vm_b = "unix:" + dir.path() + "/vmB.sock";
+  Router router({"--listen", "vmB=" + vm_b});
+  RawGuest a(router.endpoint());
+  RawGuest b(vm_b);
+  ASSERT_EQ(a.hello(kApiName, kApiSignature), 0);
+  ASSERT_EQ(b.hello(kApiName, kApiSignature), 0);
+  const auto c = a.call(FN_acc_context_create, {in_ptr(1, 2, {'a', 0}), out_ptr(8, 1)});
+  EXPECT_STATUS(c, a, ReplyStatus::Ok);
+  const uint64_t ctx = returned_handle(*c, 2);
+  ASSERT_NE(ctx, 0u);
+  // VM B names VM A's context: its own server has no such object.
+  const auto r = b.call(FN_acc_buffer_create, {u64(ctx), size_arg(64), out_ptr(8, 1)});
+  EXPECT_STATUS(r, b, ReplyStatus::BadHandle);
+  EXPECT_STATUS(b.call(FN_acc_context_destroy, {u64(ctx)}), b, ReplyStatus::BadHandle);
+  // VM A's context is untouched.
+  const auto buf = a.call(FN_acc_buffer_create, {u64(ctx), size_arg(64), out_ptr(8, 1)});
+  EXPECT_STATUS(buf, a, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*buf), 0);
+  const auto stats = nlohmann::json::parse(router.stop());
+  // Only VM A (the listener labelled "local") holds device memory: B's
+  // attempts on A's context allocated nothing anywhere.
+  const auto &res = stats["acc"]["resources"];
+  ASSERT_EQ(res.size(), 1u) << res.dump(2);
+  EXPECT_EQ(res.begin().key().rfind("local#", 0), 0u) << res.dump(2);
+  EXPECT_EQ(res.begin().value()["device_memory"]["current"], 64) << res.dump(2);
 }
 
 }  // namespace
