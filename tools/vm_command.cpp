@@ -224,10 +224,17 @@ Boot boot_guest(const VmOptions &o, const fs::path &guest, const fs::path &dir,
   // The device backend, on a socket bound here so QEMU can connect at once.
   const int vhost = bind_listener(dir / "vhost.sock");
   if (vhost < 0) return result;
-  const pid_t backend = spawn({(self_dir() / "hira-vsock").string(), "--vhost-socket", "fd:3",
-                               "--cid", std::to_string(o.cid), "--name", o.name, "--router",
-                               router_endpoint, o.router.quiet ? "--quiet" : "--max-streams=64"},
-                              vhost);
+  std::vector<std::string> backend_args = {(self_dir() / "hira-vsock").string(),
+                                           "--vhost-socket",
+                                           "fd:3",
+                                           "--cid",
+                                           std::to_string(o.cid),
+                                           "--name",
+                                           o.name,
+                                           "--router",
+                                           router_endpoint};
+  if (o.router.quiet) backend_args.push_back("--quiet");
+  const pid_t backend = spawn(backend_args, vhost);
   ::close(vhost);
 
   SerialPort out(dir / "stdout.sock", 1), err(dir / "stderr.sock", 2),
