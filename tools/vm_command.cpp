@@ -147,7 +147,19 @@ std::string first_line(const fs::path &p) {
   return line;
 }
 
-bool kvm_usable() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
+// KVM needs /dev/kvm and the CPU's virtualization extensions: a /dev/kvm
+// on a CPU without them (a VM that does not pass them through) can hang
+// QEMU in the kernel with the guest never starting.
+bool kvm_usable() {
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) return false;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    return line.find(" vmx") != std::string::npos || line.find(" svm") != std::string::npos;
+  }
+  return false;
+}
 
 // The per-run archive: the programs and their libraries at their host
 // paths, and the script the guest's init runs.
