@@ -19,6 +19,7 @@
 
 #include "hira/channel.h"
 #include "vhost_user.h"
+#include "vsock_device.h"
 #include "vsock_streams.h"
 
 namespace {
@@ -56,29 +57,6 @@ class RateLimitedLog {
   std::chrono::steady_clock::time_point window_{};
   unsigned count_ = 0;
   unsigned long dropped_ = 0;
-};
-
-class VsockDevice : public hira::vsock::VirtioDevice {
- public:
-  explicit VsockDevice(uint64_t cid) : cid_(cid) {}
-  void attach(hira::vsock::VsockStreams *streams) { streams_ = streams; }
-  uint64_t device_features() const override { return 0; }
-  std::vector<uint8_t> config() const override {
-    std::vector<uint8_t> c(8);
-    std::memcpy(c.data(), &cid_, 8);  // guest_cid, little-endian
-    return c;
-  }
-  void queue_started(size_t i) override {
-    if (i == kRxQueue) streams_->rx_kicked();
-    if (i == kTxQueue) streams_->tx_kicked();
-  }
-  void queue_stopped(size_t i) override {
-    if (i == kRxQueue || i == kTxQueue) streams_->reset();
-  }
-
- private:
-  uint64_t cid_;
-  hira::vsock::VsockStreams *streams_ = nullptr;
 };
 
 // epoll tags: what kind of descriptor, and the descriptor.
@@ -141,7 +119,7 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  VsockDevice device(config.guest_cid);
+  hira::vsock::VsockDevice device(config.guest_cid);
   hira::vsock::VhostUserBackend backend(device);
   const auto connect = [&router](std::string *why) {
     const int fd = hira::connect_endpoint(router, why);
