@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "vhost_user.h"
+#include "vhost_user_frontend.h"
 #include "vsock_streams.h"
 
 namespace {
@@ -79,25 +80,10 @@ struct Session {
   }
   // Writes a message on the VMM's end and has the backend handle it.
   void send(uint32_t request, const void *payload, uint32_t size, int fd = -1) {
-    vu::Header h{request, vu::kVersion, size};
-    std::vector<uint8_t> buf(sizeof(h) + size);
-    std::memcpy(buf.data(), &h, sizeof(h));
-    if (size > 0) std::memcpy(buf.data() + sizeof(h), payload, size);
-    iovec iov{buf.data(), buf.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (fd >= 0) {
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (!hira::test::send_vhost_user(sv[0], request, payload, size,
+                                     fd >= 0 ? std::vector<int>{fd} : std::vector<int>{})) {
+      ::abort();
     }
-    if (::sendmsg(sv[0], &msg, MSG_NOSIGNAL) < 0) ::abort();
     std::string error;
     backend.handle_one(sv[1], &error);
     char drain[512];  // replies

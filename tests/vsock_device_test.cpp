@@ -20,6 +20,7 @@
 #include "hira/channel.h"
 #include "test_support.h"
 #include "vhost_user.h"
+#include "vhost_user_frontend.h"
 #include "vsock_packet.h"
 
 namespace hira::test {
@@ -149,25 +150,7 @@ class VsockDevice : public ::testing::Test {
 
   bool send(uint32_t request, const void *payload, uint32_t size, std::vector<int> fds = {},
             bool need_reply = false) {
-    vu::Header h{request, vu::kVersion | (need_reply ? vu::kFlagNeedReply : 0u), size};
-    std::vector<uint8_t> buf(sizeof(h) + size);
-    std::memcpy(buf.data(), &h, sizeof(h));
-    if (size > 0) std::memcpy(buf.data() + sizeof(h), payload, size);
-    iovec iov{buf.data(), buf.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
-    if (!fds.empty()) {
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-      cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    return ::sendmsg(vmm_, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(buf.size());
+    return send_vhost_user(vmm_, request, payload, size, fds, need_reply);
   }
   // A request and its reply payload.
   std::vector<uint8_t> ask(uint32_t request, const void *payload, uint32_t size,
