@@ -18,13 +18,13 @@
 #include <string>
 
 #include "hira/channel.h"
+#include "hira/stop_signals.h"
 #include "vhost_user.h"
 #include "vsock_device.h"
 #include "vsock_streams.h"
 
 namespace {
 
-using hira::vsock::kEventQueue;
 using hira::vsock::kRxQueue;
 using hira::vsock::kTxQueue;
 
@@ -105,10 +105,7 @@ int main(int argc, char **argv) {
   CLI11_PARSE(app, argc, argv);
 
   ::signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
+  hira::on_stop_signals(on_signal);
 
   RateLimitedLog log(name);
   std::string error;
@@ -157,7 +154,6 @@ int main(int argc, char **argv) {
                  name.c_str(), static_cast<unsigned long>(config.guest_cid), config.port,
                  router.c_str());
   }
-  int status = 0;
   while (!g_stop) {
     epoll_event events[32];
     const int n = ::epoll_wait(ep, events, 32, streams.pending() ? 0 : 1000);
@@ -207,6 +203,5 @@ int main(int argc, char **argv) {
   streams.reset();
   ::close(ep);
   ::close(vmm);
-  (void)kEventQueue;
-  return status;
+  return 0;
 }

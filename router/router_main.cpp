@@ -29,6 +29,7 @@
 #include "guest_session.h"
 #include "hira/channel.h"
 #include "hira/remote_auth.h"
+#include "hira/stop_signals.h"
 #include "hira/window.h"
 #include "stats.h"
 #include "vm_region.h"
@@ -186,14 +187,7 @@ int main(int argc, char **argv) {
   // with the number of guests.
   ::mallopt(M_ARENA_MAX, 4);
   ::signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  sigset_t term;  // hira run starts the router with SIGTERM blocked
-  sigemptyset(&term);
-  sigaddset(&term, SIGTERM);
-  ::sigprocmask(SIG_UNBLOCK, &term, nullptr);
+  hira::on_stop_signals(on_signal);
 
   hira::router::ApiRegistry apis;
   if (apis.load(apis_dir) == 0) {

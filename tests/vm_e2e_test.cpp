@@ -109,6 +109,17 @@ TEST(VmEndToEnd, ExitStatusAndStderrComeBackSeparately) {
   EXPECT_EQ(vm.err.find("to-stdout"), std::string::npos);
 }
 
+TEST(VmEndToEnd, AQemuThatCannotStartFailsCleanly) {
+  // QEMU never connects to the device backend: hira vm must still end it
+  // (it waits in accept with SIGTERM, blocked at spawn, unblocked).
+  const RunResult vm =
+      run({hira(), "vm", "--quiet", "--accel", "tcg", "--qemu", "/bin/false", "--", "/bin/true"},
+          {}, std::chrono::seconds(30));
+  EXPECT_FALSE(vm.timed_out);
+  EXPECT_EQ(vm.exit_code, 125) << vm.err;
+  EXPECT_NE(vm.err.find("did not report an exit status"), std::string::npos) << vm.err;
+}
+
 // An operator's router with two VMs, as docs/operator-guide.md shows.
 class TwoVms : public ::testing::Test {
  protected:
