@@ -92,24 +92,14 @@ Connection::~Connection() {
   deferred_.clear();
 }
 
-void Connection::map_window(const Frame &hello, int fd) {
+void Connection::map_window(int fd, const std::optional<RegionSlice> &slice) {
   std::string why;
-  if ((hello.header.flags & wire::kFlagVmWindow) == 0) {
+  if (!slice) {
     if (const auto size = check_window_fd(fd, kMaxWindowBytes, &why)) {
       window_ = std::make_unique<MappedWindow>(fd, *size);
     }
-  } else {
-    // The VM's whole region came; the guest's slice is named after its pid.
-    Reader r = hello.reader();
-    const uint32_t len = r.get_u32();
-    if (len <= 256) r.bulk(len);
-    r.get_u64();  // signature
-    r.get_u32();  // pid
-    const uint64_t offset = r.get_u64();
-    const uint64_t bytes = r.get_u64();
-    if (r.done() && check_region_slice(fd, offset, bytes, kMaxWindowBytes, &why)) {
-      window_ = std::make_unique<MappedWindow>(fd, bytes, offset);
-    }
+  } else if (check_region_slice(fd, slice->offset, slice->bytes, kMaxWindowBytes, &why)) {
+    window_ = std::make_unique<MappedWindow>(fd, slice->bytes, slice->offset);
   }
   if (window_ && !window_->ok()) window_.reset();
 }
@@ -120,8 +110,31 @@ bool Connection::handshake() {
   const RecvResult rr = channel_.recv_hello(f, &fds);
   const int window_fd = fds.window;
   const int rings_fd = fds.rings;
+  const bool hello = rr == RecvResult::Ok && f.kind() == wire::Kind::Hello;
+  // The hello, read once: the API it asks for and, from a guest in a VM,
+  // the slice of the VM's region that the window descriptor stands for.
+  bool matches = false;
+  const bool vm_window = (f.header.flags & wire::kFlagVmWindow) != 0;
+  std::optional<RegionSlice> slice;
+  bool slice_ok = !vm_window;
+  if (hello) {
+    Reader r = f.reader();
+    const uint32_t len = r.get_u32();
+    const uint8_t *name = len <= 256 ? r.bulk(len) : nullptr;
+    const uint64_t signature = r.get_u64();
+    matches = name != nullptr &&
+              std::string(reinterpret_cast<const char *>(name), len) == api_.name &&
+              signature == api_.signature;
+    if (vm_window) {
+      r.get_u32();  // pid
+      const uint64_t offset = r.get_u64();
+      const uint64_t bytes = r.get_u64();
+      slice_ok = r.done();
+      slice = RegionSlice{offset, bytes};
+    }
+  }
   if (window_fd >= 0) {
-    map_window(f, window_fd);
+    if (slice_ok) map_window(window_fd, slice);
     ::close(window_fd);
     if (window_) {
       channel_.set_window({window_->base(), window_->size()});
@@ -135,16 +148,8 @@ bool Connection::handshake() {
     rings = RingPair::attach(rings_fd, &why);
     ::close(rings_fd);
   }
-  if (rr != RecvResult::Ok || f.kind() != wire::Kind::Hello) return false;
-  Reader r = f.reader();
-  const uint32_t len = r.get_u32();
-  const uint8_t *name = len <= 256 ? r.bulk(len) : nullptr;
-  const uint64_t signature = r.get_u64();
-  auto status = wire::ReplyStatus::Ok;
-  if (name == nullptr || std::string(reinterpret_cast<const char *>(name), len) != api_.name ||
-      signature != api_.signature) {
-    status = wire::ReplyStatus::Unsupported;
-  }
+  if (!hello) return false;
+  const auto status = matches ? wire::ReplyStatus::Ok : wire::ReplyStatus::Unsupported;
   heartbeats_ = (f.header.flags & wire::kFlagHeartbeats) != 0;
   uint32_t flags = window_ ? uint32_t{wire::kFlagWindow} : 0u;
   if (rings) flags |= wire::kFlagRings;

@@ -90,9 +90,13 @@ class Connection {
   };
 
   bool handshake();
-  // Maps the guest's window from the hello's descriptor (its own memfd, or
-  // a slice of its VM's region).
-  void map_window(const Frame &hello, int fd);
+  // Where a guest in a VM has its window inside the region it came with.
+  struct RegionSlice {
+    uint64_t offset, bytes;
+  };
+  // Maps the guest's window from the hello's descriptor: its own memfd, or
+  // the given slice of its VM's region.
+  void map_window(int fd, const std::optional<RegionSlice> &slice);
   void dispatch(Frame f);
   void shadow_loop(Shadow *s);
   void execute(Shadow *s, Frame &f);
