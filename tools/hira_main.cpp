@@ -47,18 +47,11 @@ int run(const std::vector<std::string> &program, const RouterOptions &o) {
 int main(int argc, char **argv) {
   CLI::App app{"hira: remote accelerator APIs for guests"};
   app.require_subcommand(1);
-  const std::string apis_dir = (self_dir().parent_path() / "apis").string();
 
   auto *run_cmd = app.add_subcommand("run", "run a program with its API calls going through hira");
   std::vector<std::string> program;
   RouterOptions ro;
-  ro.apis_dir = apis_dir;
-  run_cmd->add_option("--apis", ro.apis_dir, "directory of generated APIs")
-      ->check(CLI::ExistingDirectory);
-  run_cmd->add_option("--json", ro.json, "write call statistics as JSON to this file");
-  run_cmd->add_flag("--quiet", ro.quiet, "do not print the call summary");
-  run_cmd->add_flag("--no-sandbox", ro.no_sandbox,
-                    "run the API server unconfined (see hira-router --no-sandbox)");
+  add_router_options(run_cmd, &ro);
   // Warm servers pay off when they start well before a guest arrives (a
   // long-running router); here the program connects at once, so by default
   // a server starts when it does.
@@ -69,9 +62,6 @@ int main(int argc, char **argv) {
   auto *vm_cmd = app.add_subcommand(
       "vm", "run a program inside a QEMU guest, its API calls leaving through the vsock device");
   VmOptions vo;
-  vo.router.apis_dir = apis_dir;
-  vm_cmd->add_option("--apis", vo.router.apis_dir, "directory of generated APIs")
-      ->check(CLI::ExistingDirectory);
   add_vm_options(vm_cmd, &vo);
 
   CLI11_PARSE(app, argc, argv);

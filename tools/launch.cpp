@@ -75,6 +75,16 @@ int bind_listener(const fs::path &path) {
   return fd;
 }
 
+void add_router_options(CLI::App *cmd, RouterOptions *o) {
+  o->apis_dir = (self_dir().parent_path() / "apis").string();
+  cmd->add_option("--apis", o->apis_dir, "directory of generated APIs")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--json", o->json, "write call statistics as JSON to this file");
+  cmd->add_flag("--quiet", o->quiet, "do not print the call summary");
+  cmd->add_flag("--no-sandbox", o->no_sandbox,
+                "run the API server unconfined (see hira-router --no-sandbox)");
+}
+
 PrivateRouter start_router(const fs::path &dir, const RouterOptions &o) {
   PrivateRouter r;
   // The socket is bound here and handed to the router, so a guest starts

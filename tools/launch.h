@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct PrivateRouter {
   pid_t pid = -1;
   std::string endpoint;  // unix:...
 };
+
+// The options both `hira run` and `hira vm` give their private router.
+void add_router_options(CLI::App *cmd, RouterOptions *o);
 
 // Binds the router's socket in dir and starts the router on it; callers may
 // connect at once (the backlog holds them until it serves).

@@ -160,9 +160,7 @@ void add_vm_options(CLI::App *cmd, VmOptions *o) {
   cmd->add_option("--router", o->shared_router,
                   "unix:PATH: a running router's listener for this VM (hira-router --listen "
                   "NAME=unix:PATH) instead of a private router; its accounting is the router's");
-  cmd->add_option("--json", o->router.json, "write call statistics as JSON to this file");
-  cmd->add_flag("--quiet", o->router.quiet, "do not print the call summary");
-  cmd->add_flag("--no-sandbox", o->router.no_sandbox, "run the API server unconfined");
+  add_router_options(cmd, &o->router);
   cmd->add_option("program", o->program, "the program and its arguments (after --)");
 }
 
