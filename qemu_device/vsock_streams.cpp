@@ -69,20 +69,20 @@ PacketHeader VsockStreams::header_for(const Stream &s, uint16_t op, uint32_t len
   return host_header(s.host_port, s.guest_port, op, len, flags, s.fwd_cnt);
 }
 
-void VsockStreams::reply(const PacketHeader &to, uint16_t op, uint32_t flags) {
+void VsockStreams::queue_control(const PacketHeader &h) {
   if (control_.size() >= config_.max_control) {
     ++stats_.control_dropped;
     return;
   }
-  control_.push_back(host_header(to.dst_port, to.src_port, op, 0, flags, 0));
+  control_.push_back(h);
+}
+
+void VsockStreams::reply(const PacketHeader &to, uint16_t op, uint32_t flags) {
+  queue_control(host_header(to.dst_port, to.src_port, op, 0, flags, 0));
 }
 
 void VsockStreams::control(const Stream &s, uint16_t op, uint32_t flags) {
-  if (control_.size() >= config_.max_control) {
-    ++stats_.control_dropped;
-    return;
-  }
-  control_.push_back(header_for(s, op, 0, flags));
+  queue_control(header_for(s, op, 0, flags));
 }
 
 void VsockStreams::reset_stream(Key k, bool tell_guest) {

@@ -80,6 +80,8 @@ class VsockStreams {
 
   void handle_packet(const PacketHeader &h, const Chain &c);
   void open_stream(const PacketHeader &h);
+  // Control packets wait for receive buffers, at most max_control of them.
+  void queue_control(const PacketHeader &h);
   void reply(const PacketHeader &to, uint16_t op, uint32_t flags = 0);
   void control(const Stream &s, uint16_t op, uint32_t flags = 0);
   void reset_stream(Key k, bool tell_guest);
