@@ -259,6 +259,11 @@ uint64_t export_handle_for(void *registration, void *obj, uint32_t type) {
       .export_handle(obj, type);
 }
 
+void CallContext::report_use(uint32_t resource, uint64_t amount) {
+  notices_.push_back(
+      {wire::kNoticeUse, resource, 0, static_cast<int64_t>(std::min<uint64_t>(amount, INT64_MAX))});
+}
+
 void CallContext::report_hold(uint32_t resource, uint64_t id, uint64_t amount) {
   if (id == 0) return;
   notices_.push_back({wire::kNoticeHold, resource, id,

@@ -33,12 +33,15 @@ void emit_failure_return(Code &c, const Function &f) {
   const Param *ec = error_code_param(f);
   const bool code_in_ret = !f.returns_void && !f.ret.getCanonicalType()->isPointerType();
   std::string code_type, fallback = "0";
+  const Expr *quota = nullptr;
   if (ec != nullptr) {
     code_type = ec->value->element->type_name_unqual;
     if (ec->value->element->error_value) fallback = ec->value->element->error_value->text;
+    if (ec->value->element->quota_error) quota = &*ec->value->element->quota_error;
   } else if (code_in_ret) {
     code_type = f.ret_type;
     if (f.error_value) fallback = f.error_value->text;
+    if (f.quota_error) quota = &*f.quota_error;
   }
   c.line("::hira::guest::report_failure(kApiInfo, FN_" + f.name + ", hira_call.status());");
   if (!code_type.empty()) {
@@ -52,6 +55,10 @@ void emit_failure_return(Code &c, const Function &f) {
       const Expr *in_then = handle_code(*v.then_v);
       return in_then != nullptr ? in_then : handle_code(*v.else_v);
     };
+    if (quota != nullptr) {
+      c.line("if (hira_call.status() == ::hira::wire::ReplyStatus::OverQuota) hira_code = (" +
+             code_type + ")(" + quota->text + ");  // quota_error");
+    }
     bool any_handle_code = false;
     for (const auto &p : f.params) any_handle_code |= handle_code(*p.value) != nullptr;
     if (any_handle_code) {

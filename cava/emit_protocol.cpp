@@ -103,8 +103,9 @@ nlohmann::json function_json(const Function &f) {
     pj["name"] = p.name;
     j["params"].push_back(pj);
   }
-  static const char *ops[] = {"consumes", "allocates", "deallocates", "server_allocates"};
-  static_assert(std::size(ops) == static_cast<size_t>(ResourceUse::Op::ServerAllocate) + 1);
+  static const char *ops[] = {"consumes", "allocates", "deallocates", "server_allocates",
+                              "server_consumes"};
+  static_assert(std::size(ops) == static_cast<size_t>(ResourceUse::Op::ServerConsume) + 1);
   for (const auto &u : f.resources) {
     j["resources"].push_back(
         {{"op", ops[static_cast<int>(u.op)]}, {"resource", u.resource}, {"amount", u.amount.text}});

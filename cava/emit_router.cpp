@@ -22,12 +22,14 @@ std::string blob_size(const Value &v) {
   return "::hira::router::kVariableSize";
 }
 
-// The resources the router computes itself (server_allocates_rc: the API
-// server reports them in an Account frame).
+// The resources the router computes itself (server_allocates_rc and
+// measured consumes_rc: the API server reports them in an Account frame).
 std::vector<const ResourceUse *> router_resources(const Function &f) {
   std::vector<const ResourceUse *> v;
   for (const auto &u : f.resources) {
-    if (u.op != ResourceUse::Op::ServerAllocate) v.push_back(&u);
+    if (u.op != ResourceUse::Op::ServerAllocate && u.op != ResourceUse::Op::ServerConsume) {
+      v.push_back(&u);
+    }
   }
   return v;
 }

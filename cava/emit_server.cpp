@@ -413,6 +413,11 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line("if (hira_own_" + p.name + ") " + df.event_param + " = nullptr;");
     c.line("}");
   }
+  for (const auto &u : f.resources) {
+    if (u.op != ResourceUse::Op::ServerConsume) continue;
+    c.line("hira_ctx.report_use(" + std::to_string(resource_index(api, u.resource)) + " /* " +
+           u.resource + " */, (uint64_t)(" + u.amount.text + "));");
+  }
   open_if_success(c, f, "hira_ret");
   for (const auto &p : f.params) emit_refcount(c, *p.value, p.name);
   for (const auto &p : f.params) {

@@ -25,6 +25,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
   c.line("#define utility [[maybe_unused]] static");
   c.line("#define __lapis_index() index");
   c.line("#define lapis_result(T) ((T)hira_ret)");
+  c.line("#define lapis_call_ns() hira_ctx.elapsed_ns()");
   // 1 only in the ICD vendor build of the guest library (see HiraApi.cmake).
   c.line("#ifdef HIRA_ICD_VENDOR");
   c.line("#define lapis_icd_vendor 1");

@@ -40,6 +40,7 @@ struct Descriptors {
   const clang::FunctionDecl *callback = nullptr;
   std::optional<Expr> invalid_handle;
   std::optional<Expr> error_value;
+  std::optional<Expr> quota_error;
   std::optional<Expr> server_value;
   std::optional<Expr> guest_value;
   std::optional<Expr> map_into;
@@ -81,6 +82,7 @@ struct Value {
   // deferred(ev, done, release): an out buffer filled after the call returns.
   std::optional<Descriptors::Deferred> deferred;
   std::optional<Expr> error_value;  // from type(T) { error_value(v); }
+  std::optional<Expr> quota_error;  // from type(T) { quota_error(v); }
   bool error_code = false;          // receives the call's error code
   const clang::FunctionDecl *callback = nullptr;
   int callback_id = -1;
@@ -112,7 +114,9 @@ struct Param {
 
 struct ResourceUse {
   // ServerAllocate: server_allocates_rc, evaluated by the API server.
-  enum class Op { Consume, Allocate, Deallocate, ServerAllocate };
+  // ServerConsume: consumes_rc whose amount uses lapis_call_ns(): measured
+  // by the API server.
+  enum class Op { Consume, Allocate, Deallocate, ServerAllocate, ServerConsume };
   Op op;
   std::string resource;
   Expr amount;
@@ -129,6 +133,7 @@ struct Function {
   bool async = false;
   std::optional<Expr> success;
   std::optional<Expr> error_value;
+  std::optional<Expr> quota_error;
   std::vector<ResourceUse> resources;
   std::vector<std::string> statements;  // plain C run after a successful call
   std::string guest_impl;               // guest_only: the guest_utility that implements it

@@ -21,7 +21,7 @@ using namespace clang;
 bool Descriptors::empty() const {
   return !in && !out && !handle && !no_copy && !lifetime_manual && !allocate && !deallocate &&
          !userdata && !buffer && !type_cast && callback == nullptr && !invalid_handle &&
-         !error_value && !success && !element && conds.empty();
+         !error_value && !quota_error && !success && !element && conds.empty();
 }
 
 bool Value::is_bulk() const {
@@ -234,7 +234,8 @@ class Parser {
         const auto n = f->getName();
         if (n.startswith("__lapis_") && n != "__lapis_metadata" && n != "__lapis_result" &&
             n != "__lapis_list_len" && n != "__lapis_is_handle" && n != "__lapis_index" &&
-            n != "__lapis_handle_id" && n != "__lapis_handle_object") {
+            n != "__lapis_handle_id" && n != "__lapis_handle_object" &&
+            n != "__lapis_call_ns") {
           return true;
         }
       }
@@ -545,7 +546,8 @@ class Parser {
       d.callback = cb;
       return;
     }
-    if (word == "invalid_handle" || word == "error_value" || word == "success") {
+    if (word == "invalid_handle" || word == "error_value" || word == "success" ||
+        word == "quota_error") {
       const auto *v = variadic_value(c);
       if (v == nullptr) return;
       if (word == "success") {
@@ -557,7 +559,9 @@ class Parser {
         return;
       }
       if (!need_value()) return;
-      (word == "invalid_handle" ? d.invalid_handle : d.error_value) = make_expr(v);
+      (word == "invalid_handle" ? d.invalid_handle
+       : word == "quota_error"  ? d.quota_error
+                                : d.error_value) = make_expr(v);
       return;
     }
     if (word == "server_value" || word == "guest_value") {
@@ -659,6 +663,14 @@ class Parser {
         return;
       }
       u.amount = make_expr(arg(c, 1)->IgnoreParenCasts());
+      if (u.amount.text.find("lapis_call_ns") != std::string::npos) {
+        if (u.op != ResourceUse::Op::Consume) {
+          error(l, word + ": lapis_call_ns() is measured time: use it in consumes_rc on an "
+                          "instantaneous_rc");
+          return;
+        }
+        u.op = ResourceUse::Op::ServerConsume;  // the API server measures it
+      }
       if (u.op == ResourceUse::Op::Deallocate) {
         const auto *e = arg(c, 1)->IgnoreParenCasts();
         if (const auto *r = dyn_cast<DeclRefExpr>(e)) {
@@ -713,6 +725,7 @@ class Parser {
     take(dst.map_into, src.map_into);
     take(dst.depends_on, src.depends_on);
     take(dst.error_value, src.error_value);
+    take(dst.quota_error, src.quota_error);
     take(dst.success, src.success);
     if (src.element) {
       auto e = std::make_shared<Descriptors>(dst.element ? *dst.element : Descriptors{});
@@ -806,6 +819,7 @@ class Parser {
     v->map_reads = d.map_reads;
     v->map_writes = d.map_writes;
     v->error_value = d.error_value;
+    v->quota_error = d.quota_error;
     v->map_into = d.map_into;
     v->depends_on = d.depends_on;
     v->error_code = d.error_code.value_or(false);
@@ -979,6 +993,7 @@ class Parser {
       if (fs.ret) merge_into(rd, *fs.ret);
       if (rd.success && !fn.success) fn.success = rd.success;
       fn.error_value = rd.error_value;
+      fn.quota_error = rd.quota_error;
       const QualType canon = fn.ret.getCanonicalType();
       const bool mapped = rd.allocate.value_or(false) && rd.buffer.has_value();
       if (canon->isPointerType() && !rd.handle.value_or(false) && !mapped) {
@@ -1108,7 +1123,9 @@ class Parser {
     for (const auto &u : fn.resources) {
       // server_allocates_rc: the API server evaluates it, with everything
       // the call's plain statements may use.
-      if (u.op == ResourceUse::Op::ServerAllocate) continue;
+      if (u.op == ResourceUse::Op::ServerAllocate || u.op == ResourceUse::Op::ServerConsume) {
+        continue;
+      }
       for (const auto &a : u.amount.args) {
         for (const auto &p : fn.params) {
           if (p.name == a && p.value->kind == Value::Kind::Pointer) {

@@ -46,6 +46,7 @@ void __lapis_callback(const volatile void *callback_decl);
 void __lapis_userdata(void);
 void __lapis_error_value(int unused, ...);
 void __lapis_invalid_handle(int unused, ...);
+void __lapis_quota_error(int unused, ...);
 size_t __lapis_index(void);
 #define in __lapis_in()
 #define out __lapis_out()
@@ -64,6 +65,10 @@ size_t __lapis_index(void);
 #define error_value(v) __lapis_error_value(0, (v))
 /* The value returned when this handle argument is unknown to the server. */
 #define invalid_handle(v) __lapis_invalid_handle(0, (v))
+/* In type(T): the value a call of this type returns (or stores in its
+ * error_code argument) when the router refuses it because its VM would go
+ * over a quota: the API's own out-of-memory error. Without it, error_value. */
+#define quota_error(v) __lapis_quota_error(0, (v))
 /* The API server passes v instead of the guest's value (e.g. makes a
  * non-blocking read blocking, because its data must travel with the reply). */
 void __lapis_server_value(int unused, ...);
@@ -104,6 +109,11 @@ void __lapis_map_writes(int cond);
 #define map_reads(cond) __lapis_map_reads(cond)
 #define map_writes(cond) __lapis_map_writes(cond)
 /* In plain statements: the function's return value. */
+/* In a consumes_rc amount: the wall time, in ns, the real call took on the API
+ * server, which measures it and reports it to the router (device time where
+ * the call waits for the device: the coarse estimate of the dissertation). */
+unsigned long long __lapis_call_ns(void);
+#define lapis_call_ns() __lapis_call_ns()
 void *__lapis_result(void);
 #define lapis_result(T) (*(T *)__lapis_result())
 /* The described (allocated) object lives inside obj: when the application's

@@ -50,13 +50,17 @@ std::string printable(const std::string &s) {
 
 }  // namespace
 
-GuestSession::GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
-                           std::string origin, const GuestLimits &limits, VmRegion *region)
+GuestSession::GuestSession(int guest_fd, const RouterParts &parts, Vm &vm, std::string origin,
+                           VmRegion *region)
     : guest_(guest_fd),
-      apis_(apis),
-      pool_(pool),
-      stats_(stats),
-      limits_(limits),
+      apis_(parts.apis),
+      pool_(parts.pool),
+      stats_(parts.stats),
+      limits_(parts.limits),
+      resources_(parts.resources),
+      dispatcher_(parts.dispatcher),
+      admission_(parts.admission),
+      vm_(vm),
       name_(std::move(origin)),
       region_(region) {
   guest_.grow_frames_as_they_arrive();
@@ -84,6 +88,12 @@ bool exits_within(pid_t pid, int ms) {
 
 GuestSession::~GuestSession() {
   if (region_slice_) region_->release(*region_slice_);
+  // Its server ends with it, and with the server what its objects held.
+  for (uint32_t r = 0; r < kMaxResources; ++r) {
+    vm_.ledger.held[r].fetch_sub(held_by_rc_[r].load(), std::memory_order_relaxed);
+  }
+  if (counted_) vm_.ledger.guests.fetch_sub(1, std::memory_order_relaxed);
+  vm_.ledger.releasing.fetch_sub(static_cast<uint32_t>(releasing_.size()));
   if (server_pid_ > 0) {
     // Its guest is gone: the server ends on SIGTERM, or on SIGKILL if it
     // does not within a grace period (a vendor library stuck in a call).
@@ -295,6 +305,8 @@ bool GuestSession::handshake() {
   if (!guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr)) return false;
   if (guest_rings) guest_.attach_rings(std::move(guest_rings), false);
   pool_.refill(*api_);
+  vm_.ledger.guests.fetch_add(1, std::memory_order_relaxed);
+  counted_ = true;
   return true;
 }
 
@@ -401,13 +413,17 @@ void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
       const ResourceDelta &d = a.deltas[i];
       if (!d.by_handle || std::find(seen.begin(), seen.end(), d.handle) != seen.end()) continue;
       seen.push_back(d.handle);
-      if (until_destroyed_.count(d.handle) != 0) continue;
       const auto r = refs_.find(d.handle);
       if (r == refs_.end()) continue;
-      if (--r->second == 0) {
-        refs_.erase(r);
-        last.push_back(d.handle);
+      if (--r->second != 0) continue;
+      refs_.erase(r);
+      if (until_destroyed_.count(d.handle) != 0) {
+        // Its holdings go when the server reports it destroyed: until then
+        // a refusal over quota waits for it (the application released it).
+        if (releasing_.insert(d.handle).second) vm_.ledger.releasing.fetch_add(1);
+        continue;
       }
+      last.push_back(d.handle);
     }
   }
   for (uint32_t i = 0; i < a.count && i < kMaxDeltas; ++i) {
@@ -417,8 +433,12 @@ void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
       if (std::find(last.begin(), last.end(), d.handle) != last.end()) {
         release(d.resource, d.handle);
       }
-    } else if (m.resource_continuous[d.resource] == 0 || d.amount < 0) {
+    } else if (m.resource_continuous[d.resource] == 0) {
       stats_.record_resource(m, name_, d.resource, d.amount);
+      book_used(d.resource, d.amount);
+    } else if (d.amount < 0) {
+      stats_.record_resource(m, name_, d.resource, d.amount);
+      book_held(d.resource, d.amount);
     }
     // Continuous allocations are booked when the reply shows they happened.
   }
@@ -452,6 +472,35 @@ void GuestSession::hold(uint32_t func, uint32_t resource, uint64_t handle, int64
     if (m.held_until_destroyed[func] != 0) until_destroyed_.insert(handle);
   }
   stats_.record_resource(m, name_, resource, amount);
+  book_held(resource, amount);
+}
+
+void GuestSession::book_held(uint32_t resource, int64_t delta) {
+  const uint32_t id = resources_.id(*api_->module, resource);
+  if (id >= kMaxResources) return;
+  held_by_rc_[id].fetch_add(delta, std::memory_order_relaxed);
+  vm_.ledger.held[id].fetch_add(delta, std::memory_order_relaxed);
+}
+
+void GuestSession::book_used(uint32_t resource, int64_t amount) {
+  const uint32_t id = resources_.id(*api_->module, resource);
+  if (id >= kMaxResources || amount <= 0) return;
+  vm_.ledger.used[id].fetch_add(static_cast<uint64_t>(amount), std::memory_order_relaxed);
+  if (id == HIRA_RC_DEVICE_TIME) {
+    vm_.ledger.device_ns.fetch_add(static_cast<uint64_t>(amount), std::memory_order_relaxed);
+  }
+}
+
+void GuestSession::reserve(const CallAccounting &a, int sign) {
+  const RouterModule &m = *api_->module;
+  for (uint32_t i = 0; i < a.count && i < kMaxDeltas; ++i) {
+    const ResourceDelta &d = a.deltas[i];
+    if (d.by_handle || d.amount <= 0 || d.resource >= m.resource_count ||
+        m.resource_continuous[d.resource] == 0) {
+      continue;
+    }
+    book_held(d.resource, sign * d.amount);
+  }
 }
 
 void GuestSession::release(uint32_t resource, uint64_t handle) {
@@ -464,6 +513,7 @@ void GuestSession::release(uint32_t resource, uint64_t handle) {
     held_.erase(it);
   }
   stats_.record_resource(*api_->module, name_, resource, -amount);
+  book_held(resource, -amount);
 }
 
 bool GuestSession::account_notices(const Frame &f) {
@@ -472,6 +522,17 @@ bool GuestSession::account_notices(const Frame &f) {
   for (size_t at = 0; at < f.size; at += sizeof(wire::AccountNotice)) {
     wire::AccountNotice n{};
     std::memcpy(&n, f.data.get() + at, sizeof(n));
+    if (n.op == wire::kNoticeUse) {
+      // Measured by the server (device time): instantaneous resources only.
+      if (n.resource >= m.resource_count || m.resource_continuous[n.resource] != 0 ||
+          n.amount < 0 || n.handle != 0) {
+        return false;
+      }
+      stats_.record_resource(m, name_, n.resource, n.amount);
+      book_used(n.resource, n.amount);
+      admission_.measured(vm_, resources_.id(m, n.resource), n.amount);
+      continue;
+    }
     if (n.op == wire::kNoticeGone) {
       {
         std::lock_guard lock(mu_);
@@ -479,6 +540,7 @@ bool GuestSession::account_notices(const Frame &f) {
         // release what the router books from release calls).
         if (until_destroyed_.erase(n.handle) == 0) continue;
         refs_.erase(n.handle);
+        if (releasing_.erase(n.handle) != 0) vm_.ledger.releasing.fetch_sub(1);
       }
       for (uint32_t r = 0; r < m.resource_count; ++r) release(r, n.handle);
       continue;
@@ -539,8 +601,29 @@ void GuestSession::guest_to_server() {
       }
     }
     m.account_call(f.header.func, blobs.data(), &p.accounting);
+    const uint64_t bytes = f.size + f.bulk_size;
+    // Its VM's queue: the policies in force let it go, hold it, or refuse it.
+    // (What waits to go to the server goes first: a release it holds may be
+    // what lets this command under its quota.)
+    const wire::ReplyStatus verdict = dispatcher_.pass(vm_, m, f.header.func, p.accounting, bytes,
+                                                       [this] { server_->flush(); });
+    if (verdict != wire::ReplyStatus::Ok) {
+      stats_.record_rejected(m, f.header.func);
+      if (async) {
+        // No reply to carry the refusal: said once per function here, and
+        // the guest's later calls on what it would have made fail.
+        if (refused_async_said_.insert(f.header.func).second) {
+          std::fprintf(stderr, "hira-router: guest %s: async %s refused (%s)\n", name_.c_str(),
+                       m.function_names[f.header.func], wire::status_name(verdict));
+        }
+      }
+      reply_status(f.header, verdict);
+      continue;
+    }
+    vm_.ledger.calls.fetch_add(1, std::memory_order_relaxed);
+    vm_.ledger.bytes_in.fetch_add(bytes, std::memory_order_relaxed);
     account_call(f.header.func, blobs, p.accounting);
-    stats_.record_call(m, f.header.func, async, f.size + f.bulk_size);
+    stats_.record_call(m, f.header.func, async, bytes);
     if (!async) {
       std::lock_guard lock(mu_);
       if (server_gone_) {
@@ -556,6 +639,7 @@ void GuestSession::guest_to_server() {
       }
       for (const auto &[begin, end] : p.writes) writes_[begin] = end;
     }
+    if (!async) reserve(p.accounting, +1);
     // Async calls travel on together while more are already here (one
     // system call for many); anything else, or an empty read-ahead, sends
     // what waits.
@@ -589,6 +673,8 @@ void GuestSession::server_to_guest() {
       const auto prefix = r.get<wire::ReplyPrefix>();
       stats_.record_reply(m, p.func, f.size + f.bulk_size, static_cast<uint64_t>(ns),
                           r.ok() && prefix.status == 0);
+      vm_.ledger.bytes_out.fetch_add(f.size + f.bulk_size, std::memory_order_relaxed);
+      reserve(p.accounting, -1);
       account_reply(p, f);
       f.header.func = p.func;
       if (!guest_.relay(f, *server_)) break;
@@ -619,6 +705,7 @@ void GuestSession::server_to_guest() {
     writes_.clear();
   }
   for (const auto &[id, p] : orphans) {
+    reserve(p.accounting, -1);
     auto h = make_header(wire::Kind::Call, p.func, id);
     reply_status(h, wire::ReplyStatus::NoServer);
   }

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -14,10 +16,13 @@
 #include <unordered_set>
 #include <vector>
 
+#include "admission.h"
 #include "api_registry.h"
+#include "dispatcher.h"
 #include "hira/channel.h"
 #include "server_pool.h"
 #include "stats.h"
+#include "vm.h"
 
 namespace hira::router {
 
@@ -28,12 +33,24 @@ struct GuestLimits {
   uint64_t max_window_bytes = 1ull << 30;  // 0: no shared-memory windows
 };
 
+// The router's parts every session uses.
+struct RouterParts {
+  const ApiRegistry &apis;
+  ServerPool &pool;
+  Stats &stats;
+  const GuestLimits &limits;
+  const ResourceIds &resources;
+  Dispatcher &dispatcher;
+  const Admission &admission;
+};
+
 class GuestSession {
  public:
-  // `origin` names where the guest came from (the listener's label);
-  // `region` is that VM's shared region, if the operator gave it one.
-  GuestSession(int guest_fd, const ApiRegistry &apis, ServerPool &pool, Stats &stats,
-               std::string origin, const GuestLimits &limits, VmRegion *region = nullptr);
+  // `vm` is the VM the guest's listener stands for; `origin` names the
+  // guest ("LABEL#n"); `region` is that VM's shared region, if the operator
+  // gave it one.
+  GuestSession(int guest_fd, const RouterParts &parts, Vm &vm, std::string origin,
+               VmRegion *region = nullptr);
   ~GuestSession();
   // Serves the guest until it or its server goes away.
   void run();
@@ -74,6 +91,13 @@ class GuestSession {
   // call of `func`; and the release of what it holds (mu_ not held).
   void hold(uint32_t func, uint32_t resource, uint64_t handle, int64_t amount);
   void release(uint32_t resource, uint64_t handle);
+  // The VM's ledger: what this guest holds (+/-) and consumed, by the
+  // module's resource index.
+  void book_held(uint32_t resource, int64_t delta);
+  void book_used(uint32_t resource, int64_t amount);
+  // Continuous amounts an admitted call asks for count against its VM's
+  // quota until its reply says whether they were taken.
+  void reserve(const CallAccounting &a, int sign);
 
   Channel guest_;
   std::unique_ptr<Channel> server_;
@@ -82,6 +106,15 @@ class GuestSession {
   const ApiEntry *api_ = nullptr;
   Stats &stats_;
   const GuestLimits &limits_;
+  const ResourceIds &resources_;
+  Dispatcher &dispatcher_;
+  const Admission &admission_;
+  Vm &vm_;
+  // What this guest holds, by router-wide resource id: its VM's ledger
+  // gives it back when the guest (and its server with its objects) goes.
+  std::array<std::atomic<int64_t>, kMaxResources> held_by_rc_{};
+  bool counted_ = false;
+  std::unordered_set<uint32_t> refused_async_said_;  // functions whose refusal was logged  // in its VM's ledger as a connected guest
   std::string name_;
   uint64_t window_bytes_ = 0;
   VmRegion *region_;
@@ -96,6 +129,8 @@ class GuestSession {
   // Handles whose holdings go when the server reports them destroyed
   // (rc_until_destroyed), not at their last release call.
   std::unordered_set<uint64_t> until_destroyed_;
+  // ... of which the application released the last reference (mu_).
+  std::unordered_set<uint64_t> releasing_;
   std::map<uint64_t, uint64_t> writes_;  // window ranges being filled: offset -> end (disjoint)
   bool server_gone_ = false;
 };

@@ -25,19 +25,28 @@
 #include <thread>
 #include <vector>
 
+#include "admission.h"
 #include "api_registry.h"
+#include "dispatcher.h"
 #include "guest_session.h"
 #include "hira/channel.h"
 #include "hira/remote_auth.h"
 #include "hira/stop_signals.h"
 #include "hira/window.h"
+#include "metrics.h"
+#include "policy.h"
+#include "resource_ids.h"
+#include "router_options.h"
 #include "stats.h"
+#include "vm.h"
 #include "vm_region.h"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
+std::atomic<bool> g_reload{false};
+void on_hangup(int) { g_reload = true; }
 
 struct Listener {
   std::string label;
@@ -180,6 +189,8 @@ int main(int argc, char **argv) {
   std::string ready_file;
   app.add_option("--ready-file", ready_file,
                  "create this file once every listener accepts guests (for supervisors)");
+  hira::router::PolicyOptions policy_options;
+  hira::router::add_policy_options(app, &policy_options);
   CLI11_PARSE(app, argc, argv);
 
   // A thread per guest would otherwise get a malloc arena each (64 MiB of
@@ -211,7 +222,11 @@ int main(int argc, char **argv) {
     apis.set_remote_key(*key);
   }
   hira::router::Stats stats;
-  for (const auto &[name, e] : apis.all()) stats.add_api(*e.module);
+  hira::router::ResourceIds resources;
+  for (const auto &[name, e] : apis.all()) {
+    stats.add_api(*e.module);
+    resources.add_api(*e.module);
+  }
 
   std::vector<Listener> listeners;
   for (const auto &arg : listen_args) {
@@ -252,6 +267,50 @@ int main(int argc, char **argv) {
     regions[vm] = std::move(region);
   }
 
+  // Every listener is a VM: its guests share its share and its quotas.
+  hira::router::VmTable vms;
+  try {
+    for (const auto &l : listeners) vms.add(l.label);
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "hira-router: %s\n", e.what());
+    return 1;
+  }
+  std::string policy_error;
+  const auto policy_paths = hira::router::configure_vms(policy_options, resources, &vms,
+                                                        &policy_error);
+  if (!policy_error.empty()) {
+    std::fprintf(stderr, "hira-router: %s\n", policy_error.c_str());
+    return 1;
+  }
+  hira::router::Admission admission(vms, resources);
+  hira::router::Dispatcher dispatcher(admission);
+  const std::string shipped = hira::router::shipped_policy_dir(policy_options);
+  if (!policy_paths.empty()) {
+    auto set = hira::router::PolicySet::load(policy_paths, shipped, vms, resources, &policy_error);
+    if (!set) {
+      std::fprintf(stderr, "hira-router: cannot load policy %s\n", policy_error.c_str());
+      return 1;
+    }
+    if (!quiet) {
+      std::string names;
+      for (const auto &n : set->names()) names += " " + n;
+      std::fprintf(stderr, "hira-router: policies in force:%s\n", names.c_str());
+    }
+    admission.set_policies(std::move(set));
+  }
+  struct sigaction hup {};
+  hup.sa_handler = on_hangup;
+  ::sigaction(SIGHUP, &hup, nullptr);
+  std::unique_ptr<hira::router::MetricsServer> metrics;
+  if (!policy_options.metrics.empty()) {
+    metrics = std::make_unique<hira::router::MetricsServer>(vms, resources, admission);
+    std::string error;
+    if (!metrics->start(policy_options.metrics, &error)) {
+      std::fprintf(stderr, "hira-router: %s\n", error.c_str());
+      return 1;
+    }
+  }
+
   hira::router::GuestLimits limits;
   limits.max_window_bytes = max_window_mb << 20;
   sandbox_options.enabled = !no_sandbox;
@@ -285,7 +344,25 @@ int main(int argc, char **argv) {
   uint64_t guest_number = 0;
   std::vector<pollfd> pfds;
   for (const auto &l : listeners) pfds.push_back({l.fd, POLLIN, 0});
+  const hira::router::RouterParts parts{apis,      pool,       stats,    limits,
+                                        resources, dispatcher, admission};
   while (!g_stop) {
+    if (g_reload.exchange(false)) {
+      // SIGHUP: the policy files are loaded again and swapped in; guests
+      // stay connected and commands waiting ask the new policies.
+      std::string error;
+      auto set = policy_paths.empty() ? nullptr
+                                      : hira::router::PolicySet::load(policy_paths, shipped, vms,
+                                                                      resources, &error);
+      if (!policy_paths.empty() && !set) {
+        std::fprintf(stderr, "hira-router: policies not reloaded (the old ones stay): %s\n",
+                     error.c_str());
+      } else if (set) {
+        admission.set_policies(std::move(set));
+        dispatcher.policies_changed();
+        std::fprintf(stderr, "hira-router: policies reloaded\n");
+      }
+    }
     if (::poll(pfds.data(), pfds.size(), 200) <= 0) continue;
     for (size_t i = 0; i < pfds.size(); ++i) {
       if ((pfds[i].revents & POLLIN) == 0) continue;
@@ -312,9 +389,10 @@ int main(int argc, char **argv) {
       try {
         std::atomic<unsigned> &count = served[i];
         hira::router::VmRegion *region = listeners[i].region;
-        std::thread([fd, origin, &apis, &pool, &stats, &sessions, &limits, &count, region] {
+        hira::router::Vm &vm = *vms.all()[i];
+        std::thread([fd, origin, &parts, &vm, &sessions, &count, region] {
           try {
-            hira::router::GuestSession s(fd, apis, pool, stats, origin, limits, region);
+            hira::router::GuestSession s(fd, parts, vm, origin, region);
             s.run();
           } catch (const std::exception &e) {  // no memory or threads left for this guest
             std::fprintf(stderr, "hira-router: guest %s dropped: %s\n", origin.c_str(), e.what());
@@ -339,7 +417,9 @@ int main(int argc, char **argv) {
   if (summary) stats.print(stderr);
   if (!stats_json.empty()) {
     std::ofstream out(stats_json);
-    out << stats.json().dump(2) << "\n";
+    auto j = stats.json();
+    j["vms"] = hira::router::vms_json(vms, resources);
+    out << j.dump(2) << "\n";
     out.close();
     if (!out) {
       std::fprintf(stderr, "hira-router: cannot write the statistics to %s: %s\n",

@@ -83,6 +83,16 @@ void add_router_options(CLI::App *cmd, RouterOptions *o) {
   cmd->add_flag("--quiet", o->quiet, "do not print the call summary");
   cmd->add_flag("--no-sandbox", o->no_sandbox,
                 "run the API server unconfined (see hira-router --no-sandbox)");
+  cmd->add_option("--policy", o->policies,
+                  "eBPF policy for the router to enforce (see hira-router --policy)")
+      ->group("Enforcement");
+  cmd->add_option("--quota", o->quotas,
+                  "RESOURCE=AMOUNT: the program's quota (device_memory=80M) or rate "
+                  "(calls=1000, per second); see hira-router --quota")
+      ->group("Enforcement");
+  cmd->add_option("--metrics", o->metrics,
+                  "HOST:PORT: serve live usage in the Prometheus text format at /metrics")
+      ->group("Enforcement");
 }
 
 PrivateRouter start_router(const fs::path &dir, const RouterOptions &o) {
@@ -106,10 +116,30 @@ PrivateRouter start_router(const fs::path &dir, const RouterOptions &o) {
   // that user's own); nobody else's runs can reach them.
   args.insert(args.end(), {"--server-cache", "/var/tmp/hira-cache-" + std::to_string(::getuid())});
   if (!o.json.empty()) args.insert(args.end(), {"--stats-json", o.json});
+  const std::string label = o.vm_label.empty() ? "local" : o.vm_label;
+  for (const auto &p : o.policies) args.insert(args.end(), {"--policy", p});
+  for (const auto &q : o.quotas) args.insert(args.end(), {"--quota", label + ":" + q});
+  if (!o.metrics.empty()) args.insert(args.end(), {"--metrics", o.metrics});
+  // Enforcement that cannot start must stop the run before the program does.
+  const bool wait_ready = !o.policies.empty() || !o.quotas.empty() || !o.metrics.empty();
+  const fs::path ready = dir / "router.ready";
+  if (wait_ready) args.insert(args.end(), {"--ready-file", ready.string()});
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   r.pid = spawn(args, listener);
   ::close(listener);
-  if (r.pid < 0) std::perror("hira: fork");
+  if (r.pid < 0) {
+    std::perror("hira: fork");
+    return r;
+  }
+  while (wait_ready && !fs::exists(ready)) {
+    int status = 0;
+    if (::waitpid(r.pid, &status, WNOHANG) == r.pid) {
+      r.pid = -1;
+      r.failed = true;
+      break;
+    }
+    ::usleep(2000);
+  }
   return r;
 }
 

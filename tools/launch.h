@@ -40,12 +40,17 @@ struct RouterOptions {
   bool quiet = false;
   bool no_sandbox = false;
   unsigned warm = 0;
+  // Enforcement for the one VM: --policy, --quota RESOURCE=AMOUNT, --metrics.
+  std::vector<std::string> policies, quotas;
+  std::string metrics;
   std::vector<std::string> extra_args;  // more hira-router options
 };
 
 struct PrivateRouter {
   pid_t pid = -1;
   std::string endpoint;  // unix:...
+  // It ended before it served (a policy it could not load): it said why.
+  bool failed = false;
 };
 
 // The options both `hira run` and `hira vm` give their private router.

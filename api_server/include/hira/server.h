@@ -1,6 +1,7 @@
 // The API-agnostic API server runtime that generated handlers call into.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -121,6 +122,16 @@ class CallContext {
   // watch utility hands to lapis_destroyed once the library destroys it.
   void report_hold(uint32_t resource, uint64_t id, uint64_t amount);
   static void *destruction_token(uint64_t id) { return reinterpret_cast<void *>(id); }
+  // The call consumed `amount` of router resource `resource` that only the
+  // server measures (consumes_rc with lapis_call_ns()): told to the router
+  // before the reply.
+  void report_use(uint32_t resource, uint64_t amount);
+  // Nanoseconds since the call began on its shadow thread (lapis_call_ns()).
+  uint64_t elapsed_ns() const {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - started_)
+                                     .count());
+  }
 
   // The server-side userdata for a guest callback registration.
   void *callback_userdata(uint64_t guest_registration, uint32_t callback_id);
@@ -160,6 +171,7 @@ class CallContext {
   std::vector<void *> deferred_;       // staging blocks not handed over yet
   std::vector<uint64_t> deferred_bytes_;
   std::vector<wire::AccountNotice> notices_;  // report_hold, sent before the reply
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   friend class Connection;
   uint64_t arena_bytes_ = 0;
   const void *unmapped_copy_ = nullptr;  // decode_unmap: where the guest's bytes were

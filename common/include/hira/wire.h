@@ -54,6 +54,11 @@ inline constexpr uint32_t kNoticeHold = 1;
 // The real library destroyed the object (rc_until_destroyed): whatever it
 // holds is released now, whenever its last reference went.
 inline constexpr uint32_t kNoticeGone = 2;
+// The call (the frame's func) consumed `amount` of an instantaneous resource
+// that only the server can measure (device time: consumes_rc with
+// lapis_call_ns()); handle is 0. Sent before its reply, or alone for an
+// async call.
+inline constexpr uint32_t kNoticeUse = 3;
 
 // Handle ids the guest chooses (for handles a call creates) have this bit;
 // the server's own never do.
@@ -119,6 +124,7 @@ enum class ReplyStatus : uint32_t {
   Unsupported = 5,  // function id unknown / API mismatch
   OutOfMemory = 6,  // server could not allocate a shadow buffer
   Denied = 7,       // refused by router policy
+  OverQuota = 8,    // refused by router policy: over the VM's quota (detail = resource)
 };
 
 struct ReplyPrefix {
@@ -149,6 +155,8 @@ inline constexpr const char *status_name(ReplyStatus s) {
       return "API server out of memory";
     case ReplyStatus::Denied:
       return "denied by policy";
+    case ReplyStatus::OverQuota:
+      return "over the VM's quota";
   }
   return "unknown status";
 }

@@ -1,0 +1,23 @@
+/* WFQ with feedback control: each VM's delay grows by a = 1 ms each time it
+ * is found over its share and halves (b = 1/2) each time it is not
+ * (additive increase, multiplicative decrease; AvA's a and b). */
+#include "wfq.bpf.h"
+
+#define AIMD_A_NS 1000000ull
+#define AIMD_MAX_NS 100000000ull
+
+SEC("syscall")
+int schedule(struct hira_cmd *ctx) {
+  __u32 vm = ctx->vm;
+  struct wfq_vm *self = bpf_map_lookup_elem(&wfq_vms, &vm);
+  if (!self) return HIRA_RUN;
+  self->last_ns = ctx->now_ns;
+  if (!wfq_over_share(ctx, self)) {
+    self->delay_ns /= 2;
+    return HIRA_RUN;
+  }
+  self->delay_ns += AIMD_A_NS;
+  if (self->delay_ns > AIMD_MAX_NS) self->delay_ns = AIMD_MAX_NS;
+  ctx->delay_ns = self->delay_ns;
+  return HIRA_WAIT;
+}

@@ -1,0 +1,57 @@
+/* allocations: makes COUNT buffers of MB MiB each (writing to each, so that
+ * the device really holds it), prints what each creation returned, releases
+ * the first, makes one more, then releases everything and makes one last.
+ * Natively every creation succeeds; under a hira quota the ones past it fail
+ * with CL_MEM_OBJECT_ALLOCATION_FAILURE and the memory released is usable
+ * again. Usage: ocl_allocations MB COUNT */
+#include "ocl_common.h"
+
+#define MAX_BUFFERS 64
+
+static cl_mem make(cl_context ctx, cl_command_queue q, size_t bytes, const char *what) {
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    printf("%s: %d\n", what, err);
+    if (m != NULL) {
+        const unsigned char one = 1;
+        CHECK("clEnqueueWriteBuffer", clEnqueueWriteBuffer(q, m, CL_TRUE, 0, 1, &one, 0, NULL, NULL));
+    } else if (err == CL_SUCCESS) {
+        printf("%s: NULL with CL_SUCCESS\n", what);
+    }
+    return m;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: ocl_allocations MB COUNT\n");
+        return 2;
+    }
+    const size_t bytes = (size_t)strtoul(argv[1], NULL, 10) << 20;
+    int count = atoi(argv[2]);
+    if (count < 1 || count > MAX_BUFFERS || bytes == 0) return 2;
+    cl_platform_id platform;
+    cl_device_id dev;
+    ocl_first_device(&platform, &dev);
+    cl_context ctx = ocl_context(platform, dev);
+    cl_command_queue q = ocl_queue(ctx, dev, 0);
+    cl_mem m[MAX_BUFFERS + 2] = {0};
+    char what[64];
+    for (int i = 0; i < count; i++) {
+        snprintf(what, sizeof(what), "buffer %d", i);
+        m[i] = make(ctx, q, bytes, what);
+    }
+    if (m[0] != NULL) {
+        CHECK("clReleaseMemObject", clReleaseMemObject(m[0]));
+        m[0] = NULL;
+    }
+    m[count] = make(ctx, q, bytes, "after releasing buffer 0");
+    for (int i = 0; i <= count; i++) {
+        if (m[i] != NULL) CHECK("clReleaseMemObject", clReleaseMemObject(m[i]));
+    }
+    CHECK("clFinish", clFinish(q));
+    m[count + 1] = make(ctx, q, bytes, "after releasing all");
+    if (m[count + 1] != NULL) CHECK("clReleaseMemObject", clReleaseMemObject(m[count + 1]));
+    clReleaseCommandQueue(q);
+    clReleaseContext(ctx);
+    return 0;
+}
