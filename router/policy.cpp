@@ -28,12 +28,13 @@ int collect_log(enum libbpf_print_level level, const char *format, va_list args)
 }
 
 std::string why_not_loaded(int err, const std::string &log) {
-  if (err == EPERM || err == EACCES) {
+  // EPERM: no privilege; the verifier's refusals come as EACCES or EINVAL.
+  if (err == EPERM) {
     return "the kernel refused to load eBPF programs (" + std::string(std::strerror(err)) +
            "): policies need root, or CAP_BPF and CAP_PERFMON; without --policy, --share and "
            "--quota the router serves guests without policies";
   }
-  std::string s = std::strerror(err);
+  std::string s = err == EACCES ? "the kernel's verifier refused it" : std::strerror(err);
   if (!log.empty()) s += "; libbpf and the verifier said:\n" + log;
   return s;
 }
@@ -71,7 +72,17 @@ std::unique_ptr<Policy> Policy::load(const std::string &path, std::string *error
         }
       }
     }
-    if (err == 0 && bpf_object__load(p->obj_) != 0) err = errno;
+    // The verifier gives up with EAGAIN when a signal arrives while it
+    // works (an operator's SIGHUPs): it is asked again.
+    for (int attempt = 0; err == 0 && attempt < 5; ++attempt) {
+      if (bpf_object__load(p->obj_) == 0) break;
+      err = errno;
+      if (err != EAGAIN || attempt == 4) break;
+      bpf_object__close(p->obj_);
+      log.clear();
+      p->obj_ = bpf_object__open_file(path.c_str(), nullptr);
+      err = p->obj_ == nullptr ? errno : 0;
+    }
     libbpf_set_print(old);
     g_log = nullptr;
     if (err != 0) {

@@ -351,9 +351,16 @@ int main(int argc, char **argv) {
       // SIGHUP: the policy files are loaded again and swapped in; guests
       // stay connected and commands waiting ask the new policies.
       std::string error;
+      // This thread takes no SIGHUP while the verifier works (one would
+      // interrupt it); another thread notes it for the next round.
+      sigset_t hangup, old;
+      sigemptyset(&hangup);
+      sigaddset(&hangup, SIGHUP);
+      ::pthread_sigmask(SIG_BLOCK, &hangup, &old);
       auto set = policy_paths.empty() ? nullptr
                                       : hira::router::PolicySet::load(policy_paths, shipped, vms,
                                                                       resources, &error);
+      ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
       if (!policy_paths.empty() && !set) {
         std::fprintf(stderr, "hira-router: policies not reloaded (the old ones stay): %s\n",
                      error.c_str());

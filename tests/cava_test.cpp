@@ -105,7 +105,8 @@ TEST(CavaDump, AccSpecModel) {
   EXPECT_FALSE(function(api, "acc_context_count").contains("success"));
   EXPECT_EQ(api.at("handle_types"), json({"acc_context", "acc_buffer"}));
   EXPECT_EQ(api.at("resources"), json::parse(R"([{"name": "device_memory", "continuous": true},
-                                                 {"name": "kernel_launches", "continuous": false}])"));
+                                                 {"name": "kernel_launches", "continuous": false},
+                                                 {"name": "device_time", "continuous": false}])"));
 
   const json &name = param(api, "acc_context_create", "name");
   EXPECT_EQ(name.at("kind"), "pointer");
@@ -134,8 +135,10 @@ TEST(CavaDump, AccSpecModel) {
   EXPECT_EQ(cb.at("params").size(), 3u);
 
   EXPECT_EQ(function(api, "acc_run").at("resources"),
-            json::parse(R"([{"op": "consumes", "resource": "kernel_launches",
-                             "amount": "steps > 0 ? steps : 0"}])"));
+            json::parse(R"j([{"op": "consumes", "resource": "kernel_launches",
+                               "amount": "steps > 0 ? steps : 0"},
+                              {"op": "server_consumes", "resource": "device_time",
+                               "amount": "lapis_call_ns()"}])j"));
   EXPECT_EQ(function(api, "acc_buffer_create").at("resources"),
             json::parse(R"([{"op": "allocates", "resource": "device_memory", "amount": "size"}])"));
   EXPECT_EQ(

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "launch.h"
+#include "top_command.h"
 #include "vm_command.h"
 
 namespace {
@@ -64,7 +65,12 @@ int main(int argc, char **argv) {
   VmOptions vo;
   add_vm_options(vm_cmd, &vo);
 
+  auto *top_cmd = app.add_subcommand("top", "show a router's per-VM usage live (its --metrics)");
+  TopOptions to;
+  add_top_options(top_cmd, &to);
+
   CLI11_PARSE(app, argc, argv);
+  if (*top_cmd) return run_top(to);
   ::signal(SIGINT, SIG_IGN);  // the program gets Ctrl-C; we clean up after it
   if (*vm_cmd) return run_vm(vo);
   return run(program, ro);

@@ -1,0 +1,272 @@
+// The shipped eBPF policies and the policy loader, against the real kernel:
+// each policy is verified and run with BPF_PROG_TEST_RUN as the router runs
+// it, on hand-built commands.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "admission.h"
+#include "policy.h"
+#include "resource_ids.h"
+#include "router_options.h"
+#include "test_support.h"
+#include "vm.h"
+
+namespace hira::router {
+namespace {
+
+std::string shipped() { return test::build_dir() + "/policies"; }
+std::string test_policy(const std::string &name) {
+  return test::build_dir() + "/tests/policies/" + name + ".bpf.o";
+}
+
+class PolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "loading eBPF programs needs root";
+    a_ = &vms_.add("a");
+    b_ = &vms_.add("b");
+  }
+  std::unique_ptr<Policy> load(const std::string &name) {
+    std::string error;
+    auto p = Policy::load(resolve_policy(name, shipped()), &error);
+    EXPECT_TRUE(p) << error;
+    if (p) {
+      EXPECT_TRUE(p->configure(vms_, ids_, &error)) << error;
+    }
+    return p;
+  }
+  hira_cmd command(const Vm &vm, uint64_t now_ns) const {
+    hira_cmd c{};
+    c.hook = HIRA_HOOK_SCHEDULE;
+    c.vm = vm.index;
+    c.vm_count = vms_.count();
+    c.now_ns = now_ns;
+    c.amount[HIRA_RC_CALLS] = 1;
+    return c;
+  }
+  uint32_t schedule(const Policy &p, hira_cmd *c) const {
+    uint32_t verdict = 99;
+    EXPECT_TRUE(p.schedule(c, &verdict));
+    return verdict;
+  }
+  void consume_device_time(const Policy &p, const Vm &vm, uint64_t now_ns, uint64_t ns) const {
+    hira_cmd c = command(vm, now_ns);
+    c.hook = HIRA_HOOK_CONSUME;
+    c.amount[HIRA_RC_CALLS] = 0;
+    c.amount[HIRA_RC_DEVICE_TIME] = static_cast<int64_t>(ns);
+    EXPECT_TRUE(p.consume(&c));
+  }
+
+  ResourceIds ids_;
+  VmTable vms_;
+  Vm *a_ = nullptr;
+  Vm *b_ = nullptr;
+  static constexpr uint64_t kSecond = 1000000000ull;
+};
+
+TEST_F(PolicyTest, QuotaOnAContinuousResource) {
+  // A router serving an API with a continuous device_memory (as the specs do).
+  static const char *names[] = {"device_memory"};
+  static const uint8_t continuous[] = {1};
+  RouterModule m{};
+  m.name = "test";
+  m.resource_count = 1;
+  m.resource_names = names;
+  m.resource_continuous = continuous;
+  ids_.add_api(m);
+  const uint32_t memory = *ids_.find("device_memory");
+  a_->limits[memory] = 8 << 20;
+  auto p = load("quota");
+  ASSERT_TRUE(p);
+  hira_cmd c = command(*a_, kSecond);
+  c.amount[memory] = 3 << 20;
+  c.held[memory] = 4 << 20;
+  EXPECT_EQ(schedule(*p, &c), uint32_t{HIRA_RUN});  // 7 MiB of 8
+  c.held[memory] = 6 << 20;
+  EXPECT_EQ(schedule(*p, &c), uint32_t{HIRA_OVER_QUOTA});  // 9 MiB of 8
+  uint32_t verdict = 0;
+  ASSERT_TRUE(p->schedule(&c, &verdict));
+  EXPECT_EQ(c.resource, memory);  // the hook names what is over
+  // An instantaneous limit is the rate limiter's business, not the quota's.
+  a_->limits.erase(memory);
+  a_->limits[HIRA_RC_BYTES] = 1;
+  std::string error;
+  ASSERT_TRUE(p->configure(vms_, ids_, &error));
+  hira_cmd bytes = command(*a_, kSecond);
+  bytes.amount[HIRA_RC_BYTES] = 1 << 20;
+  EXPECT_EQ(schedule(*p, &bytes), uint32_t{HIRA_RUN});
+  hira_cmd other = command(*b_, kSecond);  // VM b has no quota
+  other.amount[memory] = 1ll << 40;
+  EXPECT_EQ(schedule(*p, &other), uint32_t{HIRA_RUN});
+}
+
+TEST_F(PolicyTest, RateLimitHoldsCallsPastTheRate) {
+  a_->limits[HIRA_RC_CALLS] = 10;  // 10 calls a second
+  auto p = load("rate_limit");
+  ASSERT_TRUE(p);
+  uint64_t now = 5 * kSecond;
+  int ran = 0;
+  for (int i = 0; i < 12; ++i) {
+    hira_cmd c = command(*a_, now);
+    if (schedule(*p, &c) != HIRA_RUN) {
+      EXPECT_GT(c.delay_ns, 0u);
+      EXPECT_LE(c.delay_ns, kSecond / 4);
+      break;
+    }
+    c.hook = HIRA_HOOK_CONSUME;
+    EXPECT_TRUE(p->consume(&c));
+    ++ran;
+  }
+  EXPECT_EQ(ran, 10);  // a second's worth of burst, then waits
+  hira_cmd later = command(*a_, now + kSecond / 5);  // 2 calls' worth later
+  EXPECT_EQ(schedule(*p, &later), uint32_t{HIRA_RUN});
+  hira_cmd other = command(*b_, now);
+  EXPECT_EQ(schedule(*p, &other), uint32_t{HIRA_RUN});  // b is not limited
+}
+
+TEST_F(PolicyTest, WfqHoldsTheVmOverItsShare) {
+  auto p = load("wfq_fixed");
+  ASSERT_TRUE(p);
+  const uint64_t t = 10 * kSecond;
+  // Both VMs active; a used 300 ms of device time, b 100 ms.
+  hira_cmd ca = command(*a_, t), cb = command(*b_, t);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
+  EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+  consume_device_time(*p, *a_, t + 1, 300000000);
+  consume_device_time(*p, *b_, t + 1, 100000000);
+  ca = command(*a_, t + 2);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
+  EXPECT_EQ(ca.delay_ns, 5000000u);
+  cb = command(*b_, t + 2);
+  EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+}
+
+TEST_F(PolicyTest, WfqHonoursShares) {
+  a_->weight = 3;  // a may use three times what b does
+  auto p = load("wfq_fixed");
+  ASSERT_TRUE(p);
+  const uint64_t t = 10 * kSecond;
+  hira_cmd ca = command(*a_, t), cb = command(*b_, t);
+  schedule(*p, &ca);
+  schedule(*p, &cb);
+  consume_device_time(*p, *a_, t + 1, 280000000);
+  consume_device_time(*p, *b_, t + 1, 100000000);
+  ca = command(*a_, t + 2);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});  // 74% < 75%
+  consume_device_time(*p, *a_, t + 3, 40000000);
+  ca = command(*a_, t + 4);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});  // 76% > 75%
+}
+
+TEST_F(PolicyTest, AimdDelayGrowsAdditivelyAndHalves) {
+  auto p = load("wfq-aimd");
+  ASSERT_TRUE(p);
+  const uint64_t t = 10 * kSecond;
+  hira_cmd ca = command(*a_, t), cb = command(*b_, t);
+  schedule(*p, &ca);
+  schedule(*p, &cb);
+  consume_device_time(*p, *a_, t + 1, 300000000);
+  consume_device_time(*p, *b_, t + 1, 100000000);
+  for (uint64_t i = 1; i <= 3; ++i) {
+    ca = command(*a_, t + 1 + i);
+    ASSERT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
+    EXPECT_EQ(ca.delay_ns, i * 1000000u);
+  }
+  consume_device_time(*p, *b_, t + 10, 400000000);  // b catches up
+  ca = command(*a_, t + 11);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
+  consume_device_time(*p, *a_, t + 12, 400000000);  // a over again: 1.5 ms + 1 ms
+  ca = command(*a_, t + 13);
+  ASSERT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
+  EXPECT_EQ(ca.delay_ns, 2500000u);
+}
+
+TEST_F(PolicyTest, TheVerifierRefusesAPolicyThatCouldHang) {
+  std::string error;
+  EXPECT_FALSE(Policy::load(test_policy("unbounded_loop"), &error));
+  EXPECT_NE(error.find("unbounded_loop.bpf.o"), std::string::npos) << error;
+  // The kernel's own words reach the operator.
+  EXPECT_NE(error.find("verifier"), std::string::npos) << error;
+  EXPECT_TRUE(error.find("loop") != std::string::npos ||
+              error.find("too large") != std::string::npos ||
+              error.find("back-edge") != std::string::npos)
+      << error;
+}
+
+TEST_F(PolicyTest, TheVerifierRefusesAPolicyThatCouldCrash) {
+  std::string error;
+  EXPECT_FALSE(Policy::load(test_policy("out_of_bounds"), &error));
+  EXPECT_NE(error.find("map_value_or_null"), std::string::npos) << error;
+}
+
+TEST_F(PolicyTest, NotAPolicyIsRefusedClearly) {
+  std::string error;
+  EXPECT_FALSE(Policy::load(test::build_dir() + "/bin/hira-router", &error));
+  EXPECT_NE(error.find("hira-router"), std::string::npos);
+  EXPECT_FALSE(Policy::load("/nonexistent.bpf.o", &error));
+  EXPECT_NE(error.find("/nonexistent.bpf.o"), std::string::npos);
+}
+
+TEST_F(PolicyTest, TheStrictestVerdictWins) {
+  a_->limits[HIRA_RC_CALLS] = 1;
+  std::string error;
+  auto set = PolicySet::load({"rate_limit", test_policy("refuse_odd_calls")}, shipped(), vms_,
+                             ids_, &error);
+  ASSERT_TRUE(set) << error;
+  hira_cmd c = command(*a_, 7 * kSecond);
+  c.func = 2;
+  EXPECT_EQ(set->schedule(&c).verdict, uint32_t{HIRA_RUN});
+  set->consume(&c);
+  c.func = 4;
+  EXPECT_EQ(set->schedule(&c).verdict, uint32_t{HIRA_WAIT});  // rate spent
+  c.func = 3;
+  const PolicyVerdict v = set->schedule(&c);
+  EXPECT_EQ(v.verdict, uint32_t{HIRA_REFUSE});  // a refusal beats a wait
+  EXPECT_EQ(v.policy, "refuse_odd_calls.bpf.o");
+  EXPECT_GE(set->runs.load(), 6u);
+}
+
+TEST(PolicyOptions, AmountsAndTheirUnits) {
+  EXPECT_EQ(parse_amount("80M"), uint64_t{80} << 20);
+  EXPECT_EQ(parse_amount("2G"), uint64_t{2} << 30);
+  EXPECT_EQ(parse_amount("1000"), 1000u);
+  EXPECT_EQ(parse_amount("5ms"), 5000000u);
+  EXPECT_EQ(parse_amount("100MB"), 100000000u);
+  EXPECT_FALSE(parse_amount(""));
+  EXPECT_FALSE(parse_amount("-1"));
+  EXPECT_FALSE(parse_amount("12X"));
+  EXPECT_FALSE(parse_amount("99999999999999999999"));
+  EXPECT_FALSE(parse_amount("20000000T"));
+}
+
+TEST(PolicyOptions, SharesAndQuotasNameKnownVmsAndResources) {
+  ResourceIds ids;
+  VmTable vms;
+  vms.add("vm1");
+  std::string error;
+  PolicyOptions o;
+  o.quotas = {"vm2:calls=10"};
+  EXPECT_TRUE(configure_vms(o, ids, &vms, &error).empty());
+  EXPECT_NE(error.find("no VM named 'vm2'"), std::string::npos) << error;
+  EXPECT_NE(error.find("vm1"), std::string::npos) << error;
+  error.clear();
+  o.quotas = {"vm1:gpu_hours=10"};
+  configure_vms(o, ids, &vms, &error);
+  EXPECT_NE(error.find("no resource 'gpu_hours'"), std::string::npos) << error;
+  error.clear();
+  o.quotas = {"vm1:calls=1000"};
+  o.shares = {"vm1=3"};
+  const auto policies = configure_vms(o, ids, &vms, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(policies, (std::vector<std::string>{"wfq_fixed", "rate_limit"}));
+  EXPECT_EQ(vms.find("vm1")->weight, 3u);
+  EXPECT_EQ(vms.find("vm1")->limits.at(HIRA_RC_CALLS), 1000u);
+  o.shares = {"vm1=0"};
+  configure_vms(o, ids, &vms, &error);
+  EXPECT_NE(error.find("WEIGHT"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hira::router
