@@ -426,6 +426,12 @@ int main(int argc, char **argv) {
     std::ofstream out(stats_json);
     auto j = stats.json();
     j["vms"] = hira::router::vms_json(vms, resources);
+    if (const auto set = admission.policies()) {
+      j["policies"] = {{"loaded", set->names()},
+                       {"runs", set->runs.load()},
+                       {"run_ns", set->run_ns.load()},
+                       {"failures", set->failures.load()}};
+    }
     out << j.dump(2) << "\n";
     out.close();
     if (!out) {
