@@ -64,7 +64,9 @@ def run_vms(build, vms, iterations, items, seconds, policy):
     for out, p in zip(outs, procs):
         if p.returncode != 0:
             sys.exit(f"run_fairness_bench: kernel_loop failed ({p.returncode})")
-        runs.append([tuple(int(x) for x in line.split()) for line in out.splitlines() if line])
+        # The set-up's checks print "name: code"; each kernel prints two numbers.
+        runs.append([tuple(int(x) for x in line.split()) for line in out.splitlines()
+                     if line[:1].isdigit()])
     return runs, st
 
 

@@ -39,6 +39,7 @@ void Admission::add_amounts(hira_cmd *c, const RouterModule &m, const CallAccoun
 
 PolicyVerdict Admission::judge(const Vm &vm, const RouterModule &m, uint32_t func,
                                const CallAccounting &a, uint64_t bytes) const {
+  if (!enforcing()) return {};
   const auto set = policies_.load();
   if (!set || set->empty()) return {};
   hira_cmd c = context(vm, HIRA_HOOK_SCHEDULE, func);
@@ -48,6 +49,7 @@ PolicyVerdict Admission::judge(const Vm &vm, const RouterModule &m, uint32_t fun
 
 void Admission::admitted(const Vm &vm, const RouterModule &m, uint32_t func,
                          const CallAccounting &a, uint64_t bytes) const {
+  if (!enforcing()) return;
   const auto set = policies_.load();
   if (!set || set->empty()) return;
   hira_cmd c = context(vm, HIRA_HOOK_CONSUME, func);
@@ -56,6 +58,7 @@ void Admission::admitted(const Vm &vm, const RouterModule &m, uint32_t func,
 }
 
 void Admission::measured(const Vm &vm, uint32_t resource, int64_t amount) const {
+  if (!enforcing()) return;
   const auto set = policies_.load();
   if (!set || set->empty() || resource >= kMaxResources) return;
   hira_cmd c = context(vm, HIRA_HOOK_CONSUME, 0);

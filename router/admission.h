@@ -19,7 +19,13 @@ class Admission {
 
   // The policies in force; swapped at run time (commands being admitted
   // finish under the set they started with).
-  void set_policies(std::shared_ptr<const PolicySet> p) { policies_.store(std::move(p)); }
+  void set_policies(std::shared_ptr<const PolicySet> p) {
+    enforcing_.store(p && !p->empty(), std::memory_order_release);
+    policies_.store(std::move(p));
+  }
+  // Whether any policy is in force: the one check a command pays without
+  // policies (the shared pointer's load takes a lock every guest would share).
+  bool enforcing() const { return enforcing_.load(std::memory_order_acquire); }
   std::shared_ptr<const PolicySet> policies() const { return policies_.load(); }
 
   // The schedule hooks' verdict on a command (HIRA_RUN without policies).
@@ -38,6 +44,7 @@ class Admission {
   const VmTable &vms_;
   const ResourceIds &ids_;
   std::atomic<std::shared_ptr<const PolicySet>> policies_;
+  std::atomic<bool> enforcing_{false};
 };
 
 }  // namespace hira::router

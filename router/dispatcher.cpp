@@ -17,9 +17,7 @@ constexpr auto kReleaseWait = std::chrono::seconds(2);
 wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
                                    const CallAccounting &a, uint64_t bytes,
                                    const std::function<void()> &before_waiting) {
-  if (const auto p = admission_.policies(); !p || p->empty()) {
-    return wire::ReplyStatus::Ok;  // nothing to ask: no queue
-  }
+  if (!admission_.enforcing()) return wire::ReplyStatus::Ok;  // nothing to ask: no queue
   std::lock_guard turn(vm.queue);
   std::chrono::steady_clock::time_point waiting_since{};
   const auto start = std::chrono::steady_clock::now();
