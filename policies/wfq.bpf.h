@@ -57,6 +57,14 @@ int consume(struct hira_cmd *ctx) {
   return 0;
 }
 
+/* The asking VM's state, marked active now (null if out of range). */
+static __always_inline struct wfq_vm *wfq_asking(struct hira_cmd *ctx) {
+  __u32 vm = ctx->vm;
+  struct wfq_vm *self = bpf_map_lookup_elem(&wfq_vms, &vm);
+  if (self) self->last_ns = ctx->now_ns;
+  return self;
+}
+
 /* Is this VM over its share of what the active VMs used? */
 static __always_inline int wfq_over_share(struct hira_cmd *ctx, struct wfq_vm *self) {
   __u64 now = ctx->now_ns;

@@ -8,10 +8,8 @@
 
 SEC("syscall")
 int schedule(struct hira_cmd *ctx) {
-  __u32 vm = ctx->vm;
-  struct wfq_vm *self = bpf_map_lookup_elem(&wfq_vms, &vm);
+  struct wfq_vm *self = wfq_asking(ctx);
   if (!self) return HIRA_RUN;
-  self->last_ns = ctx->now_ns;
   if (!wfq_over_share(ctx, self)) {
     self->delay_ns /= 2;
     return HIRA_RUN;

@@ -65,8 +65,7 @@ std::string render_metrics(const VmTable &vms, const ResourceIds &ids, const Adm
     t.sample("hira_bytes_total", l + ",direction=\"in\"", get(vm->ledger.bytes_in));
     t.sample("hira_bytes_total", l + ",direction=\"out\"", get(vm->ledger.bytes_out));
   }
-  per_vm("hira_device_time_seconds_total", "counter",
-         "Device time the VM's API servers measured.",
+  per_vm("hira_device_time_seconds_total", "counter", "Device time the VM's API servers measured.",
          [](const Vm &vm) { return static_cast<double>(get(vm.ledger.device_ns)) / 1e9; });
   per_vm("hira_queue_delay_seconds_total", "counter",
          "Time the VM's commands waited in its queue because a policy held them.",

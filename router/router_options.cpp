@@ -40,11 +40,22 @@ std::optional<uint64_t> parse_amount(const std::string &text) {
     return std::nullopt;
   }
   const std::string unit = text.substr(used);
-  static const std::pair<const char *, uint64_t> kUnits[] = {
-      {"", 1},          {"K", 1ull << 10},      {"M", 1ull << 20},       {"G", 1ull << 30},
-      {"T", 1ull << 40}, {"ns", 1},             {"us", 1000},            {"ms", 1000000},
-      {"s", 1000000000}, {"k", 1000},           {"KB", 1000},            {"MB", 1000000},
-      {"GB", 1000000000}, {"KiB", 1ull << 10},  {"MiB", 1ull << 20},     {"GiB", 1ull << 30}};
+  static const std::pair<const char *, uint64_t> kUnits[] = {{"", 1},
+                                                             {"K", 1ull << 10},
+                                                             {"M", 1ull << 20},
+                                                             {"G", 1ull << 30},
+                                                             {"T", 1ull << 40},
+                                                             {"ns", 1},
+                                                             {"us", 1000},
+                                                             {"ms", 1000000},
+                                                             {"s", 1000000000},
+                                                             {"k", 1000},
+                                                             {"KB", 1000},
+                                                             {"MB", 1000000},
+                                                             {"GB", 1000000000},
+                                                             {"KiB", 1ull << 10},
+                                                             {"MiB", 1ull << 20},
+                                                             {"GiB", 1ull << 30}};
   for (const auto &[name, scale] : kUnits) {
     if (unit != name) continue;
     if (n > UINT64_MAX / scale) return std::nullopt;
@@ -53,8 +64,8 @@ std::optional<uint64_t> parse_amount(const std::string &text) {
   return std::nullopt;
 }
 
-std::vector<std::string> configure_vms(const PolicyOptions &o, const ResourceIds &ids,
-                                       VmTable *vms, std::string *error) {
+std::vector<std::string> configure_vms(const PolicyOptions &o, const ResourceIds &ids, VmTable *vms,
+                                       std::string *error) {
   std::vector<std::string> policies = o.policies;
   // Is a policy whose name starts so (wfq_, quota, ...) among those named?
   auto named = [&](const std::string &prefix) {
@@ -69,8 +80,8 @@ std::vector<std::string> configure_vms(const PolicyOptions &o, const ResourceIds
     if (vm == nullptr) {
       std::string known;
       for (const auto &v : vms->all()) known += (known.empty() ? "" : ", ") + v->name;
-      *error = arg + ": no VM named '" + name + "' (the VMs are the --listen labels: " + known +
-               ")";
+      *error =
+          arg + ": no VM named '" + name + "' (the VMs are the --listen labels: " + known + ")";
     }
     return vm;
   };

@@ -25,8 +25,8 @@ void add_policy_options(CLI::App &app, PolicyOptions *o);
 
 // Applies --share and --quota to the VMs; the policies to load (those named,
 // plus the shipped ones --share and --quota need). Sets *error on a bad option.
-std::vector<std::string> configure_vms(const PolicyOptions &o, const ResourceIds &ids,
-                                       VmTable *vms, std::string *error);
+std::vector<std::string> configure_vms(const PolicyOptions &o, const ResourceIds &ids, VmTable *vms,
+                                       std::string *error);
 
 // "80M", "2G", "1000", "5ms" (device time, in ns): the amount, or nullopt.
 std::optional<uint64_t> parse_amount(const std::string &text);

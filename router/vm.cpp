@@ -7,8 +7,7 @@ namespace hira::router {
 Vm &VmTable::add(const std::string &name) {
   if (Vm *vm = find(name)) return *vm;
   if (vms_.size() >= HIRA_MAX_VMS) {
-    throw std::runtime_error("more than " + std::to_string(HIRA_MAX_VMS) +
-                             " VMs on one router");
+    throw std::runtime_error("more than " + std::to_string(HIRA_MAX_VMS) + " VMs on one router");
   }
   auto vm = std::make_unique<Vm>();
   vm->name = name;

@@ -19,9 +19,9 @@ namespace hira::router {
 // Counted without a lock (every command passes here).
 struct VmLedger {
   std::atomic<uint64_t> calls{0};
-  std::atomic<uint64_t> bytes_in{0};   // guest -> server
-  std::atomic<uint64_t> bytes_out{0};  // server -> guest
-  std::atomic<uint64_t> device_ns{0};  // measured by the API servers
+  std::atomic<uint64_t> bytes_in{0};        // guest -> server
+  std::atomic<uint64_t> bytes_out{0};       // server -> guest
+  std::atomic<uint64_t> device_ns{0};       // measured by the API servers
   std::atomic<uint64_t> queue_delay_ns{0};  // commands held by policies
   std::atomic<uint64_t> waits{0};           // ... how many times
   std::atomic<uint64_t> refused_quota{0};
@@ -30,8 +30,8 @@ struct VmLedger {
   // Objects released by their applications whose servers have not yet
   // reported them destroyed (what they hold still counts).
   std::atomic<uint32_t> releasing{0};
-  std::array<std::atomic<int64_t>, kMaxResources> held{};     // continuous, now
-  std::array<std::atomic<uint64_t>, kMaxResources> used{};    // instantaneous, in total
+  std::array<std::atomic<int64_t>, kMaxResources> held{};   // continuous, now
+  std::array<std::atomic<uint64_t>, kMaxResources> used{};  // instantaneous, in total
 };
 
 struct Vm {

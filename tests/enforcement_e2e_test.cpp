@@ -1,9 +1,9 @@
 // The router as the policy point, with real processes: quotas refused with
 // the API's own error, policies the verifier refuses, policies swapped under
 // load, a rate-limited VM that floods, and the metrics an operator scrapes.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -92,9 +92,9 @@ TEST_F(Enforcement, WithoutAQuotaTheSameProgramMatchesNative) {
 }
 
 TEST_F(Enforcement, APolicyTheVerifierRefusesStopsTheRouterWithItsLog) {
-  const RunResult r = run({build_dir() + "/bin/hira-router", "--listen", "unix:/tmp/never.sock",
-                           "--apis", build_dir() + "/apis", "--policy",
-                           build_dir() + "/tests/policies/out_of_bounds.bpf.o"});
+  const RunResult r =
+      run({build_dir() + "/bin/hira-router", "--listen", "unix:/tmp/never.sock", "--apis",
+           build_dir() + "/apis", "--policy", build_dir() + "/tests/policies/out_of_bounds.bpf.o"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("cannot load policy"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("out_of_bounds.bpf.o"), std::string::npos) << r.err;
@@ -104,11 +104,11 @@ TEST_F(Enforcement, APolicyTheVerifierRefusesStopsTheRouterWithItsLog) {
 TEST_F(Enforcement, WithoutThePrivilegeTheRouterSaysWhatToDo) {
   TempDir dir;
   std::filesystem::permissions(dir.path(), std::filesystem::perms::all);
-  const RunResult r = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           build_dir() + "/bin/hira-router", "--listen",
-                           "unix:" + dir.path() + "/r.sock", "--apis", build_dir() + "/apis",
-                           "--no-sandbox", "--share", "local=2"},
-                          {{"TMPDIR", "/tmp"}});
+  const RunResult r =
+      run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+           build_dir() + "/bin/hira-router", "--listen", "unix:" + dir.path() + "/r.sock", "--apis",
+           build_dir() + "/apis", "--no-sandbox", "--share", "local=2"},
+          {{"TMPDIR", "/tmp"}});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("policies need root, or CAP_BPF and CAP_PERFMON"), std::string::npos)
       << r.err;
@@ -241,8 +241,8 @@ TEST_F(Enforcement, HiraRunEnforcesItsOneGuestsQuota) {
                            "device_memory=8M", "--", program("allocations"), "3", "3"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(lines_with(r.out, "buffer 2:"), std::vector<std::string>{"buffer 2: -4"});
-  const RunResult bad = run({build_dir() + "/bin/hira", "run", "--quiet", "--quota",
-                             "gpu_hours=8", "--", program("allocations"), "3", "3"});
+  const RunResult bad = run({build_dir() + "/bin/hira", "run", "--quiet", "--quota", "gpu_hours=8",
+                             "--", program("allocations"), "3", "3"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("no resource 'gpu_hours'"), std::string::npos) << bad.err;
   EXPECT_EQ(bad.out, "");  // the program never ran

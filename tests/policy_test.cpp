@@ -1,13 +1,14 @@
 // The shipped eBPF policies and the policy loader, against the real kernel:
 // each policy is verified and run with BPF_PROG_TEST_RUN as the router runs
 // it, on hand-built commands.
+#include "policy.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "admission.h"
-#include "policy.h"
 #include "resource_ids.h"
 #include "router_options.h"
 #include "test_support.h"
@@ -119,7 +120,7 @@ TEST_F(PolicyTest, RateLimitHoldsCallsPastTheRate) {
     EXPECT_TRUE(p->consume(&c));
     ++ran;
   }
-  EXPECT_EQ(ran, 10);  // a second's worth of burst, then waits
+  EXPECT_EQ(ran, 10);                                // a second's worth of burst, then waits
   hira_cmd later = command(*a_, now + kSecond / 5);  // 2 calls' worth later
   EXPECT_EQ(schedule(*p, &later), uint32_t{HIRA_RUN});
   hira_cmd other = command(*b_, now);
@@ -212,8 +213,8 @@ TEST_F(PolicyTest, NotAPolicyIsRefusedClearly) {
 TEST_F(PolicyTest, TheStrictestVerdictWins) {
   a_->limits[HIRA_RC_CALLS] = 1;
   std::string error;
-  auto set = PolicySet::load({"rate_limit", test_policy("refuse_odd_calls")}, shipped(), vms_,
-                             ids_, &error);
+  auto set = PolicySet::load({"rate_limit", test_policy("refuse_odd_calls")}, shipped(), vms_, ids_,
+                             &error);
   ASSERT_TRUE(set) << error;
   hira_cmd c = command(*a_, 7 * kSecond);
   c.func = 2;

@@ -69,11 +69,12 @@ int run_top(const TopOptions &o) {
     if (!before.is_null()) {
       if (tty) std::fputs("\x1b[H\x1b[2J", stdout);
       std::printf("hira top - %s - every %.1f s\n\n", o.metrics.c_str(), o.interval);
-      std::printf("%-16s %6s %6s %10s %8s %12s %10s %8s %9s\n", "VM", "share", "guests",
-                  "calls/s", "device%", "dev memory", "MB/s in", "queued%", "refusals");
+      std::printf("%-16s %6s %6s %10s %8s %12s %10s %8s %9s\n", "VM", "share", "guests", "calls/s",
+                  "device%", "dev memory", "MB/s in", "queued%", "refusals");
       double device_total = 0;
       for (auto &[vm, v] : now.items()) {
-        device_total += num(v, "device_ns") - (before.contains(vm) ? num(before[vm], "device_ns") : 0);
+        device_total +=
+            num(v, "device_ns") - (before.contains(vm) ? num(before[vm], "device_ns") : 0);
       }
       for (auto &[vm, v] : now.items()) {
         const nlohmann::json &b = before.contains(vm) ? before[vm] : nlohmann::json::object();
@@ -90,8 +91,9 @@ int run_top(const TopOptions &o) {
                     100.0 * rate("queue_delay_ns") / 1e9,
                     num(v, "refused_quota") + num(v, "refused_policy"));
       }
-      std::printf("\ndevice%%: each VM's part of the device time measured in the interval; "
-                  "queued%%: time its commands were held by policies\n");
+      std::printf(
+          "\ndevice%%: each VM's part of the device time measured in the interval; "
+          "queued%%: time its commands were held by policies\n");
       std::fflush(stdout);
       ++shown;
     }
