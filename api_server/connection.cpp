@@ -388,7 +388,7 @@ void Connection::execute(Shadow *s, Frame &f) {
   }
   // What the call's new object holds reaches the router before the guest
   // can release it (which it can only once it has the reply).
-  send_notices(func, ctx.notices_);
+  send_notices(func, ctx.notices_, f.header.call_id, f.header.flags & wire::kFlagAsync);
   if ((f.header.flags & wire::kFlagAsync) == 0) send_reply(f, ctx, s);
   if (sync) running_sync_.fetch_sub(1);
   for (const uint64_t addr : ctx.release_after_reply_) release_manual_buffer(addr);
@@ -609,11 +609,12 @@ void object_destroyed(void *token) {
   c->send_notices(0, {{wire::kNoticeGone, 0, id, 0}});
 }
 
-void Connection::send_notices(uint32_t func, const std::vector<wire::AccountNotice> &notices) {
+void Connection::send_notices(uint32_t func, const std::vector<wire::AccountNotice> &notices,
+                              uint64_t call_id, uint32_t flags) {
   if (notices.empty()) return;
   const iovec iov{const_cast<wire::AccountNotice *>(notices.data()),
                   notices.size() * sizeof(wire::AccountNotice)};
-  channel_.send(make_header(wire::Kind::Account, func), &iov, 1);
+  channel_.send(make_header(wire::Kind::Account, func, call_id, 0, flags), &iov, 1);
 }
 
 uint8_t *Connection::register_mapped(void *addr, uint64_t bytes) {

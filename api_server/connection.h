@@ -69,7 +69,9 @@ class Connection {
   void drop_manual(void *block);
   // Account notices to the router (see wire::AccountNotice); `func`: the
   // call they are about (0 for a destruction). Any thread.
-  void send_notices(uint32_t func, const std::vector<wire::AccountNotice> &notices);
+  // call_id and flags (kFlagAsync) name the call the notices are about, if any.
+  void send_notices(uint32_t func, const std::vector<wire::AccountNotice> &notices,
+                    uint64_t call_id = 0, uint32_t flags = 0);
   void *callback_userdata(uint64_t guest_id, uint32_t callback_id);
   bool invoke_callback(const CallbackRegistration &reg, Writer &args,
                        std::unique_ptr<uint8_t[]> *data, Reader *result);

@@ -4,7 +4,7 @@
 Two to four VMs (each a router listener, so a separate router identity) run
 ocl_kernel_loop at once, each with kernels of a different length, for
 --seconds. Each kernel's device time is its length when it runs alone (measured
-first, per VM, through hira without policies), so a VM's device time in a 1 s
+first, natively), so a VM's device time in a 1 s
 window is the sum of the solo lengths of the kernels it finished in it - a
 measure taken from the guests, not from the router's own accounting. Reported
 per policy (none, wfq_fixed, wfq_aimd): the median and 90th percentile of the
@@ -71,14 +71,23 @@ def run_vms(build, vms, iterations, items, seconds, policy):
 
 
 def windows(runs, solo, window_ns, skip_s):
-    """Per window: each VM's device time (solo length x kernels finished)."""
+    """Per window: each VM's device time. A kernel counts its solo length,
+    spread over the solo length before it finished, so that a window holds
+    the part of it that ran there (no quantization by whole kernels)."""
     start = min(r[0][0] for r in runs if r) + int(skip_s * 1e9)
     end = min(r[-1][0] for r in runs if r)
     out = []
     t = start
     while t + window_ns <= end:
-        out.append([sum(1 for (done, _) in r if t <= done < t + window_ns) * s
-                    for r, s in zip(runs, solo)])
+        row = []
+        for r, s in zip(runs, solo):
+            used = 0
+            for done, _ in r:
+                lo, hi = max(done - s, t), min(done, t + window_ns)
+                if hi > lo:
+                    used += hi - lo
+            row.append(used)
+        out.append(row)
         t += window_ns
     return out
 
@@ -108,11 +117,16 @@ def main():
     vms = [f"vm{i + 1}" for i in range(a.vms)]
     iterations = [int(x) for x in a.iterations.split(",")][: a.vms]
 
-    # Each kernel's length alone (through hira, no policy, one VM at a time).
+    # Each kernel's length alone, natively (through hira each would carry
+    # the round trips of its launch and its clFinish, and the short kernels
+    # would look longer than the device worked on them).
     solo = []
+    loop = os.path.join(a.build, "bin", "opencl", "ocl_kernel_loop")
     for iters in iterations:
-        runs, _ = run_vms(a.build, vms[:1], [iters], a.items, 1.5, "none")
-        solo.append(statistics.median(took for _, took in runs[0][3:]))
+        out = subprocess.run([loop, str(iters), str(a.items), "1.5"], capture_output=True,
+                             text=True, check=True).stdout
+        took = [int(line.split()[1]) for line in out.splitlines() if line[:1].isdigit()]
+        solo.append(statistics.median(took[3:]))
     print("solo kernel lengths: " + ", ".join(f"{s / 1e6:.2f} ms" for s in solo))
 
     results = {"vms": vms, "iterations": iterations, "items": a.items, "solo_ns": solo,

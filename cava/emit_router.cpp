@@ -1,4 +1,6 @@
 // The router module: command shapes for validation and resource accounting.
+#include <algorithm>
+
 #include "emit.h"
 #include "emit_util.h"
 
@@ -142,6 +144,15 @@ std::string emit_router(const Api &api) {
   std::string until;
   for (const auto &f : api.functions) until += f.destroy_watch.empty() ? "0, " : "1, ";
   c.line("const uint8_t kHeldUntilDestroyed[] = {" + until + "};");
+  // Measured device time: the calls that submit or wait for device work.
+  std::string device;
+  for (const auto &f : api.functions) {
+    const bool measured = std::any_of(f.resources.begin(), f.resources.end(), [](const auto &u) {
+      return u.op == ResourceUse::Op::ServerConsume;
+    });
+    device += measured ? "1, " : "0, ";
+  }
+  c.line("const uint8_t kDeviceWork[] = {" + device + "};");
   c.line("const uint32_t kArgSizes[] = {");
   c.raw(sizes);
   c.line("  0};");
@@ -190,7 +201,7 @@ std::string emit_router(const Api &api) {
       "  ::hira::router::kRouterModuleAbi, kApiName, kApiVersion, kApiSignature, kFunctionCount,");
   c.line("  kFunctionNames, kAsync, kArgOffset, kArgCount, kArgSizes, RC_COUNT_, kResourceNames,");
   c.line("  kResourceContinuous, account_call, allocated_handle, reply_succeeded, kRetainedArg,");
-  c.line("  kHeldUntilDestroyed,");
+  c.line("  kHeldUntilDestroyed, kDeviceWork,");
   c.line("};");
   return c.str();
 }

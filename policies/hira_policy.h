@@ -42,7 +42,11 @@ struct hira_cmd {
   __u32 hook;     /* enum hira_hook */
   __u32 vm;       /* the VM's index, < vm_count */
   __u32 vm_count; /* VMs the router knows (indices 0 .. vm_count-1) */
-  __u32 func;     /* the API's function id (0 for measured device time) */
+  __u32 func;     /* the API's function id */
+  /* The function submits work to the device or waits for it (the spec has
+   * its API server measure device time); consume: the measured call. */
+  __u32 device_work;
+  __u32 async;    /* the guest did not wait for this command */
   __u64 now_ns;   /* CLOCK_MONOTONIC */
   /* schedule: what the command asks for; consume: what was consumed. */
   __s64 amount[HIRA_MAX_RESOURCES];

@@ -1,8 +1,18 @@
 /* Weighted fair sharing of device time between VMs (dissertation 4.5.2.2):
  * each VM's device time over a sliding window is compared with its share
- * of what the active VMs used; a VM over its share has its commands
+ * of what the active VMs used; a VM over its share has its device work
  * postponed, by a fixed delay (wfq_fixed) or by an AIMD-adapted one
- * (wfq_aimd). Device time is what the API servers measure and report. */
+ * (wfq_aimd). Device time is what the API servers measure and report: the
+ * wall time of the calls that wait for the device.
+ *
+ * That measure is only true while one VM's work is on the device: two VMs
+ * waiting at once would both be charged for the time. So the device goes to
+ * one VM at a time, in turns: a VM's first device work takes the device,
+ * and its turn ends when its wait for the device returns (clFinish, a
+ * blocking read), or after QUANTUM_NS if it never waits; other VMs' device
+ * work waits for the turn (and is woken when it ends). Commands that are
+ * not device work always run. A GPU time-slices between processes anyway,
+ * so turns cost little; the share check runs when a VM takes a turn. */
 #ifndef HIRA_WFQ_BPF_H
 #define HIRA_WFQ_BPF_H
 
@@ -27,6 +37,39 @@ struct {
   __type(key, __u32);
   __type(value, struct wfq_vm);
 } wfq_vms SEC(".maps");
+
+#define QUANTUM_NS 20000000ull /* a turn that never waits ends after this */
+#define TURN_WAIT_NS 2000000ull /* ask again (woken sooner when the turn ends) */
+
+struct wfq_turn {
+  __u32 holder; /* VM index + 1; 0: the device is free */
+  __u32 pad;
+  __u64 since_ns;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct wfq_turn);
+} wfq_turn SEC(".maps");
+
+static __always_inline struct wfq_turn *wfq_the_turn(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&wfq_turn, &zero);
+}
+
+/* Another VM has the device now. */
+static __always_inline int wfq_turn_of_other(struct hira_cmd *ctx, struct wfq_turn *t) {
+  return t && t->holder != 0 && t->holder != ctx->vm + 1 &&
+         ctx->now_ns - t->since_ns < QUANTUM_NS;
+}
+
+static __always_inline void wfq_take_turn(struct hira_cmd *ctx, struct wfq_turn *t) {
+  if (!t) return;
+  t->holder = ctx->vm + 1;
+  t->since_ns = ctx->now_ns;
+}
 
 static __always_inline void wfq_roll(struct wfq_vm *s, __u64 now) {
   if (now < s->window_start) return;
@@ -54,7 +97,25 @@ int consume(struct hira_cmd *ctx) {
   wfq_roll(s, ctx->now_ns);
   s->used += (__u64)ctx->amount[HIRA_RC_DEVICE_TIME];
   s->last_ns = ctx->now_ns;
+  /* Its wait for the device returned: its turn is over. */
+  struct wfq_turn *t = wfq_the_turn();
+  if (t && ctx->device_work && !ctx->async && t->holder == vm + 1) t->holder = 0;
   return 0;
+}
+
+/* What a schedule hook decides before the share: HIRA_RUN for what is not
+ * device work or is the turn holder's, HIRA_WAIT while another VM has the
+ * turn, -1 when the VM may take the turn if it is within its share. */
+static __always_inline int wfq_turn_verdict(struct hira_cmd *ctx) {
+  if (!ctx->device_work) return HIRA_RUN;
+  struct wfq_turn *t = wfq_the_turn();
+  if (!t) return HIRA_RUN;
+  if (wfq_turn_of_other(ctx, t)) {
+    ctx->delay_ns = TURN_WAIT_NS;
+    return HIRA_WAIT;
+  }
+  if (t->holder == ctx->vm + 1 && ctx->now_ns - t->since_ns < QUANTUM_NS) return HIRA_RUN;
+  return -1;
 }
 
 /* The asking VM's state, marked active now (null if out of range). */

@@ -10,8 +10,11 @@ SEC("syscall")
 int schedule(struct hira_cmd *ctx) {
   struct wfq_vm *self = wfq_asking(ctx);
   if (!self) return HIRA_RUN;
+  int turn = wfq_turn_verdict(ctx);
+  if (turn >= 0) return turn;
   if (!wfq_over_share(ctx, self)) {
     self->delay_ns /= 2;
+    wfq_take_turn(ctx, wfq_the_turn());
     return HIRA_RUN;
   }
   self->delay_ns += AIMD_A_NS;

@@ -8,7 +8,12 @@ SEC("syscall")
 int schedule(struct hira_cmd *ctx) {
   struct wfq_vm *self = wfq_asking(ctx);
   if (!self) return HIRA_RUN;
-  if (!wfq_over_share(ctx, self)) return HIRA_RUN;
-  ctx->delay_ns = FIXED_DELAY_NS;
-  return HIRA_WAIT;
+  int turn = wfq_turn_verdict(ctx);
+  if (turn >= 0) return turn;
+  if (wfq_over_share(ctx, self)) {
+    ctx->delay_ns = FIXED_DELAY_NS;
+    return HIRA_WAIT;
+  }
+  wfq_take_turn(ctx, wfq_the_turn());
+  return HIRA_RUN;
 }

@@ -12,12 +12,15 @@ uint64_t monotonic_ns() {
 }
 }  // namespace
 
-hira_cmd Admission::context(const Vm &vm, uint32_t hook, uint32_t func) const {
+hira_cmd Admission::context(const Vm &vm, uint32_t hook, const RouterModule &m, uint32_t func,
+                            bool async) const {
   hira_cmd c{};
   c.hook = hook;
   c.vm = vm.index;
   c.vm_count = vms_.count();
   c.func = func;
+  c.device_work = func < m.function_count ? m.device_work[func] : 0;
+  c.async = async ? 1 : 0;
   c.now_ns = monotonic_ns();
   for (uint32_t r = 0; r < kMaxResources; ++r) {
     c.held[r] = vm.ledger.held[r].load(std::memory_order_relaxed);
@@ -37,31 +40,32 @@ void Admission::add_amounts(hira_cmd *c, const RouterModule &m, const CallAccoun
   }
 }
 
-PolicyVerdict Admission::judge(const Vm &vm, const RouterModule &m, uint32_t func,
+PolicyVerdict Admission::judge(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
                                const CallAccounting &a, uint64_t bytes) const {
   if (!enforcing()) return {};
   const auto set = policies_.load();
   if (!set || set->empty()) return {};
-  hira_cmd c = context(vm, HIRA_HOOK_SCHEDULE, func);
+  hira_cmd c = context(vm, HIRA_HOOK_SCHEDULE, m, func, async);
   add_amounts(&c, m, a, bytes);
   return set->schedule(&c);
 }
 
-void Admission::admitted(const Vm &vm, const RouterModule &m, uint32_t func,
+void Admission::admitted(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
                          const CallAccounting &a, uint64_t bytes) const {
   if (!enforcing()) return;
   const auto set = policies_.load();
   if (!set || set->empty()) return;
-  hira_cmd c = context(vm, HIRA_HOOK_CONSUME, func);
+  hira_cmd c = context(vm, HIRA_HOOK_CONSUME, m, func, async);
   add_amounts(&c, m, a, bytes);
   set->consume(&c);
 }
 
-void Admission::measured(const Vm &vm, uint32_t resource, int64_t amount) const {
+void Admission::measured(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
+                         uint32_t resource, int64_t amount) const {
   if (!enforcing()) return;
   const auto set = policies_.load();
   if (!set || set->empty() || resource >= kMaxResources) return;
-  hira_cmd c = context(vm, HIRA_HOOK_CONSUME, 0);
+  hira_cmd c = context(vm, HIRA_HOOK_CONSUME, m, func, async);
   c.amount[resource] = amount;
   set->consume(&c);
 }

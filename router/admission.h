@@ -29,16 +29,19 @@ class Admission {
   std::shared_ptr<const PolicySet> policies() const { return policies_.load(); }
 
   // The schedule hooks' verdict on a command (HIRA_RUN without policies).
-  PolicyVerdict judge(const Vm &vm, const RouterModule &m, uint32_t func, const CallAccounting &a,
-                      uint64_t bytes) const;
+  PolicyVerdict judge(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
+                      const CallAccounting &a, uint64_t bytes) const;
   // Tells the consume hooks what an admitted command takes.
-  void admitted(const Vm &vm, const RouterModule &m, uint32_t func, const CallAccounting &a,
-                uint64_t bytes) const;
-  // Tells them what an API server measured (router-wide resource id).
-  void measured(const Vm &vm, uint32_t resource, int64_t amount) const;
+  void admitted(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
+                const CallAccounting &a, uint64_t bytes) const;
+  // Tells them what an API server measured of a call of `func` (router-wide
+  // resource id).
+  void measured(const Vm &vm, const RouterModule &m, uint32_t func, bool async, uint32_t resource,
+                int64_t amount) const;
 
  private:
-  hira_cmd context(const Vm &vm, uint32_t hook, uint32_t func) const;
+  hira_cmd context(const Vm &vm, uint32_t hook, const RouterModule &m, uint32_t func,
+                   bool async) const;
   void add_amounts(hira_cmd *c, const RouterModule &m, const CallAccounting &a,
                    uint64_t bytes) const;
   const VmTable &vms_;

@@ -14,7 +14,7 @@ constexpr auto kMaxSleep = std::chrono::milliseconds(100);
 constexpr auto kReleaseWait = std::chrono::seconds(2);
 }  // namespace
 
-wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
+wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func, bool async,
                                    const CallAccounting &a, uint64_t bytes,
                                    const std::function<void()> &before_waiting) {
   if (!admission_.enforcing()) return wire::ReplyStatus::Ok;  // nothing to ask: no queue
@@ -22,7 +22,7 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
   std::chrono::steady_clock::time_point waiting_since{};
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
-    PolicyVerdict v = admission_.judge(vm, m, func, a, bytes);
+    PolicyVerdict v = admission_.judge(vm, m, func, async, a, bytes);
     // Over quota while objects the VM released are still being destroyed:
     // their memory is on its way back, so the command waits for it (a
     // while), as an allocation right after a release expects.
@@ -39,7 +39,7 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
         vm.ledger.queue_delay_ns.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
       }
       if (v.verdict == HIRA_RUN) {
-        admission_.admitted(vm, m, func, a, bytes);
+        admission_.admitted(vm, m, func, async, a, bytes);
         return wire::ReplyStatus::Ok;
       }
       if (v.verdict == HIRA_OVER_QUOTA) {
@@ -62,7 +62,7 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
   }
 }
 
-void Dispatcher::policies_changed() {
+void Dispatcher::wake_all() {
   {
     std::lock_guard lock(wake_mu_);
     ++generation_;

@@ -21,10 +21,12 @@ class Dispatcher {
   // status the guest gets instead (OverQuota, Denied).
   // `before_waiting` runs once if the command is held (the session sends
   // what it has queued for its server).
-  wire::ReplyStatus pass(Vm &vm, const RouterModule &m, uint32_t func, const CallAccounting &a,
-                         uint64_t bytes, const std::function<void()> &before_waiting);
-  // The policies changed: waiting commands ask the new ones at once.
-  void policies_changed();
+  wire::ReplyStatus pass(Vm &vm, const RouterModule &m, uint32_t func, bool async,
+                         const CallAccounting &a, uint64_t bytes,
+                         const std::function<void()> &before_waiting);
+  // The policies or what they decide on changed (swapped; a VM's wait for
+  // the device ended): waiting commands ask again at once.
+  void wake_all();
 
  private:
   const Admission &admission_;

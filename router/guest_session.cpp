@@ -530,7 +530,12 @@ bool GuestSession::account_notices(const Frame &f) {
       }
       stats_.record_resource(m, name_, n.resource, n.amount);
       book_used(n.resource, n.amount);
-      admission_.measured(vm_, resources_.id(m, n.resource), n.amount);
+      const bool async = (f.header.flags & wire::kFlagAsync) != 0;
+      admission_.measured(vm_, m, f.header.func, async, resources_.id(m, n.resource), n.amount);
+      // A wait for the device ended: commands held for the device ask again.
+      if (!async && f.header.func < m.function_count && m.device_work[f.header.func] != 0) {
+        dispatcher_.wake_all();
+      }
       continue;
     }
     if (n.op == wire::kNoticeGone) {
@@ -605,8 +610,8 @@ void GuestSession::guest_to_server() {
     // Its VM's queue: the policies in force let it go, hold it, or refuse it.
     // (What waits to go to the server goes first: a release it holds may be
     // what lets this command under its quota.)
-    const wire::ReplyStatus verdict = dispatcher_.pass(vm_, m, f.header.func, p.accounting, bytes,
-                                                       [this] { server_->flush(); });
+    const wire::ReplyStatus verdict = dispatcher_.pass(
+        vm_, m, f.header.func, async, p.accounting, bytes, [this] { server_->flush(); });
     if (verdict != wire::ReplyStatus::Ok) {
       stats_.record_rejected(m, f.header.func);
       if (async) {

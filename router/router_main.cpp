@@ -366,7 +366,7 @@ int main(int argc, char **argv) {
                      error.c_str());
       } else if (set) {
         admission.set_policies(std::move(set));
-        dispatcher.policies_changed();
+        dispatcher.wake_all();
         std::fprintf(stderr, "hira-router: policies reloaded\n");
       }
     }

@@ -38,14 +38,22 @@ class PolicyTest : public ::testing::Test {
     }
     return p;
   }
-  hira_cmd command(const Vm &vm, uint64_t now_ns) const {
+  // A command of `vm`; device work (a kernel launch, a clFinish) unless not.
+  hira_cmd command(const Vm &vm, uint64_t now_ns, bool device_work = true) const {
     hira_cmd c{};
     c.hook = HIRA_HOOK_SCHEDULE;
     c.vm = vm.index;
     c.vm_count = vms_.count();
     c.now_ns = now_ns;
+    c.device_work = device_work ? 1 : 0;
     c.amount[HIRA_RC_CALLS] = 1;
     return c;
+  }
+  // Both VMs ask for something that is not device work (they are active).
+  void both_active(const Policy &p, uint64_t t) const {
+    hira_cmd ca = command(*a_, t, false), cb = command(*b_, t, false);
+    EXPECT_EQ(schedule(p, &ca), uint32_t{HIRA_RUN});
+    EXPECT_EQ(schedule(p, &cb), uint32_t{HIRA_RUN});
   }
   uint32_t schedule(const Policy &p, hira_cmd *c) const {
     uint32_t verdict = 99;
@@ -132,16 +140,45 @@ TEST_F(PolicyTest, WfqHoldsTheVmOverItsShare) {
   ASSERT_TRUE(p);
   const uint64_t t = 10 * kSecond;
   // Both VMs active; a used 300 ms of device time, b 100 ms.
-  hira_cmd ca = command(*a_, t), cb = command(*b_, t);
-  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
-  EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+  both_active(*p, t);
   consume_device_time(*p, *a_, t + 1, 300000000);
   consume_device_time(*p, *b_, t + 1, 100000000);
-  ca = command(*a_, t + 2);
+  hira_cmd ca = command(*a_, t + 2);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
   EXPECT_EQ(ca.delay_ns, 5000000u);
-  cb = command(*b_, t + 2);
+  hira_cmd cb = command(*b_, t + 2);
   EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+}
+
+TEST_F(PolicyTest, TheDeviceGoesToOneVmAtATime) {
+  auto p = load("wfq_fixed");
+  ASSERT_TRUE(p);
+  const uint64_t t = 10 * kSecond;
+  hira_cmd ca = command(*a_, t);  // a launches a kernel: its turn
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
+  hira_cmd cb = command(*b_, t + 1);  // b's kernel waits for the turn
+  EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_WAIT});
+  EXPECT_EQ(cb.delay_ns, 2000000u);
+  cb = command(*b_, t + 1, false);  // what is not device work goes
+  EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+  ca = command(*a_, t + 2);  // a's own clFinish goes in its turn
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
+  consume_device_time(*p, *a_, t + 3, 1000000);  // ... and returns: the turn ends
+  cb = command(*b_, t + 4);
+  EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+  ca = command(*a_, t + 5);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
+  // b never waits for its work: after the quantum a takes the device.
+  ca = command(*a_, t + 4 + 20000000);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
+  // An async measured call (a launch) does not end a turn; a wait does.
+  hira_cmd launch = command(*a_, t + 4 + 20000001);
+  launch.hook = HIRA_HOOK_CONSUME;
+  launch.async = 1;
+  launch.amount[HIRA_RC_DEVICE_TIME] = 1000;
+  EXPECT_TRUE(p->consume(&launch));
+  cb = command(*b_, t + 4 + 20000002);
+  EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_WAIT});
 }
 
 TEST_F(PolicyTest, WfqHonoursShares) {
@@ -149,10 +186,9 @@ TEST_F(PolicyTest, WfqHonoursShares) {
   auto p = load("wfq_fixed");
   ASSERT_TRUE(p);
   const uint64_t t = 10 * kSecond;
-  hira_cmd ca = command(*a_, t), cb = command(*b_, t);
-  schedule(*p, &ca);
-  schedule(*p, &cb);
+  both_active(*p, t);
   consume_device_time(*p, *a_, t + 1, 280000000);
+  hira_cmd ca{};
   consume_device_time(*p, *b_, t + 1, 100000000);
   ca = command(*a_, t + 2);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});  // 74% < 75%
@@ -165,9 +201,8 @@ TEST_F(PolicyTest, AimdDelayGrowsAdditivelyAndHalves) {
   auto p = load("wfq-aimd");
   ASSERT_TRUE(p);
   const uint64_t t = 10 * kSecond;
-  hira_cmd ca = command(*a_, t), cb = command(*b_, t);
-  schedule(*p, &ca);
-  schedule(*p, &cb);
+  both_active(*p, t);
+  hira_cmd ca{};
   consume_device_time(*p, *a_, t + 1, 300000000);
   consume_device_time(*p, *b_, t + 1, 100000000);
   for (uint64_t i = 1; i <= 3; ++i) {

@@ -54,9 +54,12 @@ struct RouterModule {
   // released when its API server reports the object destroyed (an Account
   // frame), not by release calls.
   const uint8_t *held_until_destroyed;
+  // Per function: the API server measures its device time (consumes_rc
+  // with lapis_call_ns()): it submits work to the device or waits for it.
+  const uint8_t *device_work;
 };
 
-inline constexpr uint32_t kRouterModuleAbi = 3;
+inline constexpr uint32_t kRouterModuleAbi = 4;
 
 }  // namespace hira::router
 
