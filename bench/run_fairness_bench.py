@@ -74,7 +74,9 @@ def windows(runs, solo, window_ns, skip_s):
     """Per window: each VM's device time. A kernel counts its solo length,
     spread over the solo length before it finished, so that a window holds
     the part of it that ran there (no quantization by whole kernels)."""
-    start = min(r[0][0] for r in runs if r) + int(skip_s * 1e9)
+    # Only while every VM runs (their set-up, a kernel build, takes each a
+    # different time), past a first second of settling.
+    start = max(r[0][0] for r in runs if r) + int(skip_s * 1e9)
     end = min(r[-1][0] for r in runs if r)
     out = []
     t = start
@@ -109,7 +111,7 @@ def main():
     ap.add_argument("--iterations", default="20000,2000,8000,500",
                     help="kernel loop iterations per VM (the kernels' lengths)")
     ap.add_argument("--items", type=int, default=4096, help="work items per kernel")
-    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--policies", default="none,wfq_fixed,wfq_aimd")
     ap.add_argument("--json", default="bench/results/fairness.json")
     ap.add_argument("--plot", default="", help="PNG of the per-window shares")

@@ -11,6 +11,9 @@
  *   consume   a VM consumed resources: a command it admitted (calls, bytes,
  *             the spec's instantaneous resources) or device time its API
  *             server measured. The return value is ignored.
+ * A hook named schedule_device_work / consume_device_work instead runs only
+ * for device work (device_work set: the calls whose device time the spec
+ * has measured), and costs nothing on every other command.
  * State lives in the policy's own maps. The router fills, where the policy
  * defines them, `hira_shares` (array: VM index -> weight, 1 unless --share
  * says otherwise) and `hira_limits` (array: VM index * HIRA_MAX_RESOURCES +

@@ -90,7 +90,7 @@ static __always_inline __u64 wfq_usage(struct wfq_vm *s, __u64 now) {
 }
 
 SEC("syscall")
-int consume(struct hira_cmd *ctx) {
+int consume_device_work(struct hira_cmd *ctx) {
   __u32 vm = ctx->vm;
   struct wfq_vm *s = bpf_map_lookup_elem(&wfq_vms, &vm);
   if (!s || ctx->amount[HIRA_RC_DEVICE_TIME] <= 0) return 0;

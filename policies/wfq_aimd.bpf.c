@@ -7,7 +7,7 @@
 #define AIMD_MAX_NS 100000000ull
 
 SEC("syscall")
-int schedule(struct hira_cmd *ctx) {
+int schedule_device_work(struct hira_cmd *ctx) {
   struct wfq_vm *self = wfq_asking(ctx);
   if (!self) return HIRA_RUN;
   int turn = wfq_turn_verdict(ctx);

@@ -5,7 +5,7 @@
 #define FIXED_DELAY_NS 5000000ull
 
 SEC("syscall")
-int schedule(struct hira_cmd *ctx) {
+int schedule_device_work(struct hira_cmd *ctx) {
   struct wfq_vm *self = wfq_asking(ctx);
   if (!self) return HIRA_RUN;
   int turn = wfq_turn_verdict(ctx);

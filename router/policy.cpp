@@ -90,12 +90,22 @@ std::unique_ptr<Policy> Policy::load(const std::string &path, std::string *error
       return nullptr;
     }
   }
+  // A hook named *_device_work sees only the spec's device work (launches,
+  // transfers, waits): the router skips it for every other command.
   p->schedule_fd_ = prog_fd(p->obj_, "schedule");
   p->consume_fd_ = prog_fd(p->obj_, "consume");
+  if (p->schedule_fd_ < 0 && (p->schedule_fd_ = prog_fd(p->obj_, "schedule_device_work")) >= 0) {
+    p->schedule_device_work_only_ = true;
+  }
+  if (p->consume_fd_ < 0 && (p->consume_fd_ = prog_fd(p->obj_, "consume_device_work")) >= 0) {
+    p->consume_device_work_only_ = true;
+  }
   p->shares_fd_ = map_fd(p->obj_, "hira_shares");
   p->limits_fd_ = map_fd(p->obj_, "hira_limits");
   if (p->schedule_fd_ < 0 && p->consume_fd_ < 0) {
-    *error = path + ": no program named 'schedule' or 'consume' (the hooks a policy has)";
+    *error = path +
+             ": no program named 'schedule' or 'consume' (or their _device_work forms): the "
+             "hooks a policy has";
     return nullptr;
   }
   return p;
@@ -166,7 +176,7 @@ PolicyVerdict PolicySet::schedule(hira_cmd *cmd) const {
   PolicyVerdict v;
   const auto start = std::chrono::steady_clock::now();
   for (const auto &p : policies_) {
-    if (!p->has_schedule()) continue;
+    if (!p->has_schedule() || (p->schedule_device_work_only() && cmd->device_work == 0)) continue;
     hira_cmd c = *cmd;
     uint32_t r = HIRA_RUN;
     runs.fetch_add(1, std::memory_order_relaxed);
@@ -193,7 +203,7 @@ PolicyVerdict PolicySet::schedule(hira_cmd *cmd) const {
 void PolicySet::consume(hira_cmd *cmd) const {
   const auto start = std::chrono::steady_clock::now();
   for (const auto &p : policies_) {
-    if (!p->has_consume()) continue;
+    if (!p->has_consume() || (p->consume_device_work_only() && cmd->device_work == 0)) continue;
     hira_cmd c = *cmd;
     runs.fetch_add(1, std::memory_order_relaxed);
     if (!p->consume(&c)) failures.fetch_add(1, std::memory_order_relaxed);

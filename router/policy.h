@@ -44,6 +44,9 @@ class Policy {
   }
   bool has_schedule() const { return schedule_fd_ >= 0; }
   bool has_consume() const { return consume_fd_ >= 0; }
+  // Its hooks are named *_device_work: they run for device work only.
+  bool schedule_device_work_only() const { return schedule_device_work_only_; }
+  bool consume_device_work_only() const { return consume_device_work_only_; }
   const std::string &name() const { return name_; }
 
  private:
@@ -55,6 +58,8 @@ class Policy {
   int consume_fd_ = -1;
   int shares_fd_ = -1;
   int limits_fd_ = -1;
+  bool schedule_device_work_only_ = false;
+  bool consume_device_work_only_ = false;
 };
 
 // The policies in force: run in order; the strictest verdict wins.

@@ -264,6 +264,20 @@ TEST_F(PolicyTest, TheStrictestVerdictWins) {
   EXPECT_GE(set->runs.load(), 6u);
 }
 
+TEST_F(PolicyTest, DeviceWorkHooksCostNothingOnOtherCommands) {
+  std::string error;
+  auto set = PolicySet::load({"wfq_fixed"}, shipped(), vms_, ids_, &error);
+  ASSERT_TRUE(set) << error;
+  hira_cmd query = command(*a_, kSecond, false);  // clGetDeviceInfo, say
+  EXPECT_EQ(set->schedule(&query).verdict, uint32_t{HIRA_RUN});
+  set->consume(&query);
+  EXPECT_EQ(set->runs.load(), 0u);
+  hira_cmd launch = command(*a_, kSecond);
+  EXPECT_EQ(set->schedule(&launch).verdict, uint32_t{HIRA_RUN});
+  set->consume(&launch);
+  EXPECT_EQ(set->runs.load(), 2u);
+}
+
 TEST(PolicyOptions, AmountsAndTheirUnits) {
   EXPECT_EQ(parse_amount("80M"), uint64_t{80} << 20);
   EXPECT_EQ(parse_amount("2G"), uint64_t{2} << 30);
