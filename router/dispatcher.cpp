@@ -12,6 +12,8 @@ namespace {
 constexpr auto kMaxSleep = std::chrono::milliseconds(100);
 // How long an allocation over quota waits for memory being released.
 constexpr auto kReleaseWait = std::chrono::seconds(2);
+// A hold longer than this is logged.
+constexpr auto kLongHold = std::chrono::nanoseconds(std::chrono::milliseconds(500));
 }  // namespace
 
 wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func, bool async,
@@ -20,6 +22,7 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
   if (!admission_.enforcing()) return wire::ReplyStatus::Ok;  // nothing to ask: no queue
   std::lock_guard turn(vm.queue);
   std::chrono::steady_clock::time_point waiting_since{};
+  std::string last_waiting_policy;
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     PolicyVerdict v = admission_.judge(vm, m, func, async, a, bytes);
@@ -37,6 +40,15 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
                             std::chrono::steady_clock::now() - waiting_since)
                             .count();
         vm.ledger.queue_delay_ns.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+        // A command held this long is worth an operator's look (which
+        // policy, which VM); said at most once a second per VM.
+        if (ns > kLongHold.count() && std::chrono::steady_clock::now() - vm.last_long_hold_said >
+                                          std::chrono::seconds(1)) {
+          vm.last_long_hold_said = std::chrono::steady_clock::now();
+          std::fprintf(stderr, "hira-router: VM %s: %s waited %.0f ms for policy %s\n",
+                       vm.name.c_str(), func < m.function_count ? m.function_names[func] : "?",
+                       static_cast<double>(ns) / 1e6, last_waiting_policy.c_str());
+        }
       }
       if (v.verdict == HIRA_RUN) {
         admission_.admitted(vm, m, func, async, a, bytes);
@@ -49,6 +61,7 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
       vm.ledger.refused_policy.fetch_add(1, std::memory_order_relaxed);
       return wire::ReplyStatus::Denied;
     }
+    last_waiting_policy = v.policy;
     if (waiting_since == std::chrono::steady_clock::time_point{}) {
       waiting_since = std::chrono::steady_clock::now();
       vm.ledger.waits.fetch_add(1, std::memory_order_relaxed);

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -43,6 +44,7 @@ struct Vm {
   VmLedger ledger;
   // The VM's queue: its commands pass admission one at a time, in order.
   std::mutex queue;
+  std::chrono::steady_clock::time_point last_long_hold_said{};  // (queue held)
 };
 
 class VmTable {
