@@ -42,8 +42,8 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
         vm.ledger.queue_delay_ns.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
         // A command held this long is worth an operator's look (which
         // policy, which VM); said at most once a second per VM.
-        if (ns > kLongHold.count() && std::chrono::steady_clock::now() - vm.last_long_hold_said >
-                                          std::chrono::seconds(1)) {
+        if (ns > kLongHold.count() &&
+            std::chrono::steady_clock::now() - vm.last_long_hold_said > std::chrono::seconds(1)) {
           vm.last_long_hold_said = std::chrono::steady_clock::now();
           std::fprintf(stderr, "hira-router: VM %s: %s waited %.0f ms for policy %s\n",
                        vm.name.c_str(), func < m.function_count ? m.function_names[func] : "?",
