@@ -25,11 +25,14 @@ wire::ReplyStatus Dispatcher::pass(Vm &vm, const RouterModule &m, uint32_t func,
   std::string last_waiting_policy;
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
+    // Read before the verdict: a release that completes in between has
+    // already given its memory back when this says none is on its way.
+    const uint32_t releasing = vm.ledger.releasing.load();
     PolicyVerdict v = admission_.judge(vm, m, func, async, a, bytes);
     // Over quota while objects the VM released are still being destroyed:
     // their memory is on its way back, so the command waits for it (a
     // while), as an allocation right after a release expects.
-    if (v.verdict == HIRA_OVER_QUOTA && vm.ledger.releasing.load() != 0 &&
+    if (v.verdict == HIRA_OVER_QUOTA && releasing != 0 &&
         std::chrono::steady_clock::now() - start < kReleaseWait) {
       v.verdict = HIRA_WAIT;
       v.delay_ns = 500000;

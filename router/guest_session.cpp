@@ -539,15 +539,19 @@ bool GuestSession::account_notices(const Frame &f) {
       continue;
     }
     if (n.op == wire::kNoticeGone) {
+      bool was_releasing = false;
       {
         std::lock_guard lock(mu_);
         // Only what the server said it would report (a server cannot
         // release what the router books from release calls).
         if (until_destroyed_.erase(n.handle) == 0) continue;
         refs_.erase(n.handle);
-        if (releasing_.erase(n.handle) != 0) vm_.ledger.releasing.fetch_sub(1);
+        was_releasing = releasing_.erase(n.handle) != 0;
       }
       for (uint32_t r = 0; r < m.resource_count; ++r) release(r, n.handle);
+      // Only now: an allocation waiting for this memory must see it back
+      // in its VM's ledger when it sees nothing more on its way.
+      if (was_releasing) vm_.ledger.releasing.fetch_sub(1);
       continue;
     }
     // A server measures what its call's new object holds; a server that
