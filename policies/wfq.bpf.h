@@ -126,6 +126,20 @@ static __always_inline struct wfq_vm *wfq_asking(struct hira_cmd *ctx) {
   return self;
 }
 
+/* What both schedule hooks do before the share check: the asking VM's state
+ * in *self, and the verdict where the turn decides (-1: the share does). */
+static __always_inline int wfq_before_share(struct hira_cmd *ctx, struct wfq_vm **self) {
+  *self = wfq_asking(ctx);
+  if (!*self) return HIRA_RUN;
+  return wfq_turn_verdict(ctx);
+}
+
+/* Within its share: the VM's command runs, and the device is its turn. */
+static __always_inline int wfq_run_in_turn(struct hira_cmd *ctx) {
+  wfq_take_turn(ctx, wfq_the_turn());
+  return HIRA_RUN;
+}
+
 /* Is this VM over its share of what the active VMs used? */
 static __always_inline int wfq_over_share(struct hira_cmd *ctx, struct wfq_vm *self) {
   __u64 now = ctx->now_ns;

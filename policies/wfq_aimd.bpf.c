@@ -8,14 +8,12 @@
 
 SEC("syscall")
 int schedule_device_work(struct hira_cmd *ctx) {
-  struct wfq_vm *self = wfq_asking(ctx);
-  if (!self) return HIRA_RUN;
-  int turn = wfq_turn_verdict(ctx);
+  struct wfq_vm *self;
+  int turn = wfq_before_share(ctx, &self);
   if (turn >= 0) return turn;
   if (!wfq_over_share(ctx, self)) {
     self->delay_ns /= 2;
-    wfq_take_turn(ctx, wfq_the_turn());
-    return HIRA_RUN;
+    return wfq_run_in_turn(ctx);
   }
   self->delay_ns += AIMD_A_NS;
   if (self->delay_ns > AIMD_MAX_NS) self->delay_ns = AIMD_MAX_NS;

@@ -6,14 +6,10 @@
 
 SEC("syscall")
 int schedule_device_work(struct hira_cmd *ctx) {
-  struct wfq_vm *self = wfq_asking(ctx);
-  if (!self) return HIRA_RUN;
-  int turn = wfq_turn_verdict(ctx);
+  struct wfq_vm *self;
+  int turn = wfq_before_share(ctx, &self);
   if (turn >= 0) return turn;
-  if (wfq_over_share(ctx, self)) {
-    ctx->delay_ns = FIXED_DELAY_NS;
-    return HIRA_WAIT;
-  }
-  wfq_take_turn(ctx, wfq_the_turn());
-  return HIRA_RUN;
+  if (!wfq_over_share(ctx, self)) return wfq_run_in_turn(ctx);
+  ctx->delay_ns = FIXED_DELAY_NS;
+  return HIRA_WAIT;
 }

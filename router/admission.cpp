@@ -12,6 +12,12 @@ uint64_t monotonic_ns() {
 }
 }  // namespace
 
+std::shared_ptr<const PolicySet> Admission::in_force() const {
+  if (!enforcing()) return nullptr;
+  auto set = policies_.load();
+  return set && !set->empty() ? set : nullptr;
+}
+
 hira_cmd Admission::context(const Vm &vm, uint32_t hook, const RouterModule &m, uint32_t func,
                             bool async) const {
   hira_cmd c{};
@@ -42,9 +48,8 @@ void Admission::add_amounts(hira_cmd *c, const RouterModule &m, const CallAccoun
 
 PolicyVerdict Admission::judge(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
                                const CallAccounting &a, uint64_t bytes) const {
-  if (!enforcing()) return {};
-  const auto set = policies_.load();
-  if (!set || set->empty()) return {};
+  const auto set = in_force();
+  if (!set) return {};
   hira_cmd c = context(vm, HIRA_HOOK_SCHEDULE, m, func, async);
   add_amounts(&c, m, a, bytes);
   return set->schedule(&c);
@@ -52,9 +57,8 @@ PolicyVerdict Admission::judge(const Vm &vm, const RouterModule &m, uint32_t fun
 
 void Admission::admitted(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
                          const CallAccounting &a, uint64_t bytes) const {
-  if (!enforcing()) return;
-  const auto set = policies_.load();
-  if (!set || set->empty()) return;
+  const auto set = in_force();
+  if (!set) return;
   hira_cmd c = context(vm, HIRA_HOOK_CONSUME, m, func, async);
   add_amounts(&c, m, a, bytes);
   set->consume(&c);
@@ -62,9 +66,8 @@ void Admission::admitted(const Vm &vm, const RouterModule &m, uint32_t func, boo
 
 void Admission::measured(const Vm &vm, const RouterModule &m, uint32_t func, bool async,
                          uint32_t resource, int64_t amount) const {
-  if (!enforcing()) return;
-  const auto set = policies_.load();
-  if (!set || set->empty() || resource >= kMaxResources) return;
+  const auto set = in_force();
+  if (!set || resource >= kMaxResources) return;
   hira_cmd c = context(vm, HIRA_HOOK_CONSUME, m, func, async);
   c.amount[resource] = amount;
   set->consume(&c);

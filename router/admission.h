@@ -40,6 +40,8 @@ class Admission {
                 int64_t amount) const;
 
  private:
+  // The policies in force, or null (the cheap check first).
+  std::shared_ptr<const PolicySet> in_force() const;
   hira_cmd context(const Vm &vm, uint32_t hook, const RouterModule &m, uint32_t func,
                    bool async) const;
   void add_amounts(hira_cmd *c, const RouterModule &m, const CallAccounting &a,

@@ -48,6 +48,13 @@ std::string printable(const std::string &s) {
   return out;
 }
 
+// A delta by which a call allocates a continuous resource (booked when its
+// reply shows the allocation happened; counted against quotas until then).
+bool allocates(const RouterModule &m, const ResourceDelta &d) {
+  return !d.by_handle && d.amount > 0 && d.resource < m.resource_count &&
+         m.resource_continuous[d.resource] != 0;
+}
+
 }  // namespace
 
 GuestSession::GuestSession(int guest_fd, const RouterParts &parts, Vm &vm, std::string origin,
@@ -447,10 +454,7 @@ void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
 void GuestSession::account_reply(const Pending &p, const Frame &reply) {
   const RouterModule &m = *api_->module;
   bool any = false;
-  for (uint32_t i = 0; i < p.accounting.count; ++i) {
-    const auto &d = p.accounting.deltas[i];
-    any |= !d.by_handle && d.amount > 0 && m.resource_continuous[d.resource] != 0;
-  }
+  for (uint32_t i = 0; i < p.accounting.count; ++i) any |= allocates(m, p.accounting.deltas[i]);
   if (!any) return;
   Reader r = reply.reader();
   const auto prefix = r.get<wire::ReplyPrefix>();
@@ -458,8 +462,7 @@ void GuestSession::account_reply(const Pending &p, const Frame &reply) {
   const uint64_t h = m.allocated_handle(p.func, r);
   for (uint32_t i = 0; i < p.accounting.count; ++i) {
     const auto &d = p.accounting.deltas[i];
-    if (d.by_handle || d.amount <= 0 || m.resource_continuous[d.resource] == 0) continue;
-    hold(p.func, d.resource, h, d.amount);
+    if (allocates(m, d)) hold(p.func, d.resource, h, d.amount);
   }
 }
 
@@ -495,11 +498,7 @@ void GuestSession::reserve(const CallAccounting &a, int sign) {
   const RouterModule &m = *api_->module;
   for (uint32_t i = 0; i < a.count && i < kMaxDeltas; ++i) {
     const ResourceDelta &d = a.deltas[i];
-    if (d.by_handle || d.amount <= 0 || d.resource >= m.resource_count ||
-        m.resource_continuous[d.resource] == 0) {
-      continue;
-    }
-    book_held(d.resource, sign * d.amount);
+    if (allocates(m, d)) book_held(d.resource, sign * d.amount);
   }
 }
 
@@ -614,8 +613,8 @@ void GuestSession::guest_to_server() {
     // Its VM's queue: the policies in force let it go, hold it, or refuse it.
     // (What waits to go to the server goes first: a release it holds may be
     // what lets this command under its quota.)
-    const wire::ReplyStatus verdict = dispatcher_.pass(
-        vm_, m, f.header.func, async, p.accounting, bytes, [this] { server_->flush(); });
+    const wire::ReplyStatus verdict = dispatcher_.pass(vm_, m, f.header.func, async, p.accounting,
+                                                       bytes, [this] { server_->flush(); });
     if (verdict != wire::ReplyStatus::Ok) {
       stats_.record_rejected(m, f.header.func);
       if (async) {

@@ -28,13 +28,8 @@ class Text {
   void family(const char *name, const char *type, const char *help) {
     out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   }
-  void sample(const char *name, const std::string &labels, double v) {
-    out_ += fmt::format("{}{{{}}} {}\n", name, labels, v);
-  }
-  void sample(const char *name, const std::string &labels, uint64_t v) {
-    out_ += fmt::format("{}{{{}}} {}\n", name, labels, v);
-  }
-  void sample(const char *name, const std::string &labels, int64_t v) {
+  template <typename Number>
+  void sample(const char *name, const std::string &labels, Number v) {
     out_ += fmt::format("{}{{{}}} {}\n", name, labels, v);
   }
   std::string take() { return std::move(out_); }

@@ -193,10 +193,7 @@ PolicyVerdict PolicySet::schedule(hira_cmd *cmd) const {
       v.policy = p->name();
     }
   }
-  run_ns.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                             std::chrono::steady_clock::now() - start)
-                                             .count()),
-                   std::memory_order_relaxed);
+  add_run_time(start);
   return v;
 }
 
@@ -208,6 +205,10 @@ void PolicySet::consume(hira_cmd *cmd) const {
     runs.fetch_add(1, std::memory_order_relaxed);
     if (!p->consume(&c)) failures.fetch_add(1, std::memory_order_relaxed);
   }
+  add_run_time(start);
+}
+
+void PolicySet::add_run_time(std::chrono::steady_clock::time_point start) const {
   run_ns.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                              std::chrono::steady_clock::now() - start)
                                              .count()),

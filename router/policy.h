@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -80,6 +81,7 @@ class PolicySet {
   mutable std::atomic<uint64_t> failures{0};
 
  private:
+  void add_run_time(std::chrono::steady_clock::time_point start) const;
   std::vector<std::unique_ptr<Policy>> policies_;
 };
 
