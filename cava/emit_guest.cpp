@@ -246,17 +246,6 @@ void emit_async_return(Code &c, const Function &f) {
   c.line("return hira_ret;");
 }
 
-// "RET NAME(PARAMS)" for a stub of f under `name`.
-std::string signature(const Function &f, const std::string &name) {
-  std::string sig = f.ret_type + " " + name + "(";
-  for (size_t i = 0; i < f.params.size(); ++i) {
-    if (i != 0) sig += ", ";
-    sig += f.params[i].declaration;
-  }
-  if (f.params.empty()) sig += "void";
-  return sig + ")";
-}
-
 // The exported function of a guest_only or guest_wrap function: a call of
 // its utility.
 void emit_forward(Code &c, const Function &f, const std::string &to, const char *why) {
@@ -434,6 +423,9 @@ void emit_dispatch(Code &c, const Api &api) {
 
 std::string emit_guest(const Api &api) {
   Code c;
+  c.line("#include <atomic>");
+  c.line("#include <cstdio>");
+  c.line();
   c.line("#include \"hira/bulk_copy.h\"");
   c.line("#include \"hira/guest.h\"");
   emit_prelude(c, api, "Guest library stubs", Side::Guest, true);
@@ -443,7 +435,10 @@ std::string emit_guest(const Api &api) {
   for (const auto &f : api.functions) wraps |= !f.guest_wrap.empty();
   if (wraps) {
     c.line("// The remote calls of guest_wrap functions, for their utilities.");
-    c.line("#define lapis_remote(f) hira_remote_##f");
+    // Two levels, so that a name the vendor's header maps to a versioned one
+    // (cuCtxCreate -> cuCtxCreate_v4) names the stub of the versioned one.
+    c.line("#define hira_remote_of(f) hira_remote_##f");
+    c.line("#define lapis_remote(f) hira_remote_of(f)");
     for (const auto &f : api.functions) {
       if (!f.guest_wrap.empty()) c.line("static " + signature(f, "hira_remote_" + f.name) + ";");
     }
@@ -470,6 +465,30 @@ std::string emit_guest(const Api &api) {
   c.line("};");
   c.line();
   for (const auto &f : api.functions) emit_stub(c, f);
+  if (!api.unsupported.empty()) {
+    c.line("// The rest of the vendor's functions: loadable, never carried out");
+    c.line("// (lapis_unsupported_functions).");
+    c.line("#pragma GCC diagnostic push");
+    c.line("#pragma GCC diagnostic ignored \"-Wunused-parameter\"");
+    c.line("static void hira_unsupported(const char *name, std::atomic<bool> &said) {");
+    c.line("if (!said.exchange(true)) {");
+    c.line("fprintf(stderr, \"hira: %s is not supported through hira (the " + api.name +
+           " spec does not describe it); it returns " + api.unsupported_value->text +
+           "\\n\", name);");
+    c.line("}");
+    c.line("}");
+    c.line();
+    for (const auto &u : api.unsupported) {
+      c.line("extern \"C\" HIRA_EXPORT " + u.declaration + " {");
+      c.line("static std::atomic<bool> said{false};");
+      c.line("hira_unsupported(\"" + u.name + "\", said);");
+      c.line("return (" + u.declaration.substr(0, u.declaration.find(' ' + u.name + '(')) + ")(" +
+             api.unsupported_value->text + ");");
+      c.line("}");
+    }
+    c.line("#pragma GCC diagnostic pop");
+    c.line();
+  }
   if (!api.icd_dispatch_type.empty()) {
     // Fields named after a function of the spec get its stub, others stay NULL.
     c.line("extern const " + api.icd_dispatch_type + " hira_icd_dispatch = {");
@@ -488,9 +507,11 @@ std::string emit_version_script(const Api &api) {
   // Nodes in version order, each inheriting the one before it.
   std::map<std::string, std::vector<std::string>> nodes;
   for (const auto &f : api.functions) {
+    if (f.spec_only) continue;  // hira's own call: its guest utilities use it
     nodes[f.symbol_version.empty() ? api.default_symbol_version : f.symbol_version].push_back(
         f.name);
   }
+  for (const auto &u : api.unsupported) nodes[api.default_symbol_version].push_back(u.name);
   std::string previous;
   for (const auto &[node, names] : nodes) {
     // Plain appends: GCC 12 at -O3 misreads temporaries of `a + b` here

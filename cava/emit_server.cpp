@@ -577,7 +577,12 @@ std::string emit_server(const Api &api) {
   c.line("uint32_t n = 0;");
   for (const auto &f : api.functions) {
     if (!f.guest_impl.empty()) continue;  // runs in the guest
-    c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name + "\");");
+    if (!f.server_impl.empty()) {
+      c.line("real_" + f.name + " = &" + f.server_impl + ";  // server_impl");
+    } else {
+      c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name +
+             "\");");
+    }
     c.line("n += g_bound[FN_" + f.name + "] = real_" + f.name + " != nullptr;");
   }
   c.line("return n;");

@@ -2,6 +2,17 @@
 
 namespace cava {
 
+// "RET NAME(PARAMS)" for f (a stub or a declaration) under `name`.
+std::string signature(const Function &f, const std::string &name) {
+  std::string sig = f.ret_type + " " + name + "(";
+  for (size_t i = 0; i < f.params.size(); ++i) {
+    if (i != 0) sig += ", ";
+    sig += f.params[i].declaration;
+  }
+  if (f.params.empty()) sig += "void";
+  return sig + ")";
+}
+
 std::string protocol_header_name(const Api &api) { return api.name + "_protocol.h"; }
 
 void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, bool utilities) {
@@ -41,6 +52,15 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
   if (!api.declarations.empty()) {
     c.line("// Declarations copied from the spec.");
     for (const auto &d : api.declarations) c.line(d);
+    c.line();
+  }
+  bool any_spec_only = false;
+  for (const auto &f : api.functions) any_spec_only |= f.spec_only;
+  if (any_spec_only) {
+    c.line("// hira's own calls, declared by the spec (see server_impl).");
+    for (const auto &f : api.functions) {
+      if (f.spec_only) c.line("extern \"C\" " + signature(f, f.name) + ";");
+    }
     c.line();
   }
   // hira_handle_type<T>::id: the wire type of handle type T.

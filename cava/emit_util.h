@@ -39,6 +39,8 @@ class Code {
   int depth_ = 0;
 };
 
+// "RET NAME(PARAMS)" for f under `name`.
+std::string signature(const Function &f, const std::string &name);
 std::string protocol_header_name(const Api &api);
 enum class Side { Guest, Server };
 // Includes, spec declarations and utilities every generated file starts with.

@@ -138,6 +138,8 @@ struct Function {
   std::vector<std::string> statements;  // plain C run after a successful call
   std::string guest_impl;               // guest_only: the guest_utility that implements it
   std::string guest_wrap;               // guest_wrap: the guest_utility calls go through
+  std::string server_impl;              // server_impl: the utility the API server runs
+  bool spec_only = false;               // declared by the spec alone: hira's own call
   std::string symbol_version;           // version node in the guest library
   std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
   std::optional<Expr> async_if;         // async for calls where this holds
@@ -162,6 +164,13 @@ struct Callback {
   std::string userdata_param;
 };
 
+// A function of the vendor's headers the spec leaves out: the guest library
+// exports it anyway, answering lapis_unsupported_functions()'s value.
+struct Unsupported {
+  std::string name;
+  std::string declaration;  // "RET name(params)"
+};
+
 struct Resource {
   std::string name;
   bool continuous = false;
@@ -184,6 +193,9 @@ struct Api {
   std::vector<std::string> icd_dispatch_fields;  // in declaration order
   std::string metadata_type;                     // "" when no declare_metadata
   std::string server_warmup;                     // lapis_server_warmup: a utility, or ""
+  std::string unsupported_prefix;                // lapis_unsupported_functions: name prefix
+  std::optional<Expr> unsupported_value;         // ... and what those functions return
+  std::vector<Unsupported> unsupported;
   uint64_t signature = 0;
 };
 

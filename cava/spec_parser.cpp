@@ -126,6 +126,11 @@ class Parser {
       if (f->getName().startswith("__lapis")) continue;
       read_function(f);
     }
+    if (!api_.unsupported_prefix.empty()) {
+      std::set<std::string> seen;
+      for (const auto &f : api_.functions) seen.insert(f.name);
+      read_unsupported(tu, seen);
+    }
     if (api_.name.empty()) {
       error(
           Loc{api_.spec_file, 1},
@@ -234,8 +239,7 @@ class Parser {
         const auto n = f->getName();
         if (n.startswith("__lapis_") && n != "__lapis_metadata" && n != "__lapis_result" &&
             n != "__lapis_list_len" && n != "__lapis_is_handle" && n != "__lapis_index" &&
-            n != "__lapis_handle_id" && n != "__lapis_handle_object" &&
-            n != "__lapis_call_ns") {
+            n != "__lapis_handle_id" && n != "__lapis_handle_object" && n != "__lapis_call_ns") {
           return true;
         }
       }
@@ -294,6 +298,36 @@ class Parser {
       }
     }
     if (name == "__lapis_default_symbol_version") api_.default_symbol_version = str();
+    if (name == "__lapis_unsupported_prefix") api_.unsupported_prefix = str();
+    if (name == "__lapis_unsupported_value" && v->getInit() != nullptr) {
+      api_.unsupported_value = make_expr(v->getInit()->IgnoreParenImpCasts());
+    }
+  }
+
+  // The vendor's functions the spec leaves out (lapis_unsupported_functions).
+  void read_unsupported(const DeclContext *dc, std::set<std::string> &seen) {
+    for (const Decl *d : dc->decls()) {
+      if (const auto *ls = dyn_cast<LinkageSpecDecl>(d)) {
+        read_unsupported(ls, seen);
+        continue;
+      }
+      const auto *f = dyn_cast<FunctionDecl>(d);
+      if (f == nullptr || in_spec(f) || f->isVariadic()) continue;
+      const std::string name = f->getNameAsString();
+      if (name.rfind(api_.unsupported_prefix, 0) != 0 || !seen.insert(name).second) continue;
+      const QualType ret = f->getReturnType().getCanonicalType();
+      if (!ret->isIntegralOrEnumerationType()) continue;
+      std::string params;
+      unsigned i = 0;
+      for (const auto *p : f->parameters()) {
+        std::string pname = p->getNameAsString();
+        if (pname.empty()) pname = "p" + std::to_string(i);
+        params += (i++ == 0 ? "" : ", ") + declaration(p->getType(), pname);
+      }
+      if (params.empty()) params = "void";
+      api_.unsupported.push_back(
+          {name, type_name(f->getReturnType()) + " " + name + "(" + params + ")"});
+    }
   }
 
   void read_typedef(const TypedefNameDecl *t) {
@@ -591,6 +625,18 @@ class Parser {
       (word == "guest_only" ? fs->fn->guest_impl : fs->fn->guest_wrap) = impl->getNameAsString();
       return;
     }
+    if (word == "server_impl") {
+      if (!need_function()) return;
+      const auto *r = dyn_cast<DeclRefExpr>(c->getArg(0)->IgnoreParenCasts());
+      const auto *impl = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+      if (impl == nullptr || annotation(impl) != "lapis_utility" ||
+          impl->getNumParams() != fs->decl->getNumParams()) {
+        error(l, "server_impl(f) needs a utility function of the same signature");
+        return;
+      }
+      fs->fn->server_impl = impl->getNameAsString();
+      return;
+    }
     if (word == "guest_cache_if") {
       if (need_function()) fs->fn->cache_if = make_expr(c->getArg(0));
       return;
@@ -665,8 +711,9 @@ class Parser {
       u.amount = make_expr(arg(c, 1)->IgnoreParenCasts());
       if (u.amount.text.find("lapis_call_ns") != std::string::npos) {
         if (u.op != ResourceUse::Op::Consume) {
-          error(l, word + ": lapis_call_ns() is measured time: use it in consumes_rc on an "
-                          "instantaneous_rc");
+          error(l, word +
+                       ": lapis_call_ns() is measured time: use it in consumes_rc on an "
+                       "instantaneous_rc");
           return;
         }
         u.op = ResourceUse::Op::ServerConsume;  // the API server measures it
@@ -1020,17 +1067,21 @@ class Parser {
     const Loc l = loc_of(f->getLocation());
     bool declared_elsewhere = false;
     for (const auto *r : f->redecls()) declared_elsewhere |= !in_spec(r);
-    if (!declared_elsewhere) {
-      error(l, "'" + f->getNameAsString() +
-                   "' is not declared by any header the spec includes; a spec re-declares API "
-                   "functions (include the vendor header first), or mark helpers with utility");
-      return;
-    }
     if (f->isVariadic()) {
       error(l, "'" + f->getNameAsString() + "' is variadic; cava cannot remote variadic calls");
       return;
     }
     Function fn = build_function(f, Scope::Function);
+    // A function only the spec declares is the spec's own remote call: the
+    // API server runs its server_impl utility.
+    if (!declared_elsewhere && fn.server_impl.empty()) {
+      error(l, "'" + f->getNameAsString() +
+                   "' is not declared by any header the spec includes; a spec re-declares API "
+                   "functions (include the vendor header first), marks helpers with utility, "
+                   "or gives a call of its own server_impl(utility)");
+      return;
+    }
+    fn.spec_only = !declared_elsewhere;
     fn.id = static_cast<int>(api_.functions.size());
     if (!fn.guest_checks.empty() && !fn.async && !fn.async_if) {
       error(fn.guest_checks.front().loc,

@@ -189,6 +189,12 @@ void __lapis_symbol_version(const char *node);
  * or in parts (e.g. a large transfer as several, so that copying one part
  * overlaps the device's transfer of the one before). */
 #define guest_wrap(impl) __lapis_guest_wrap((const volatile void *)(impl))
+/* The API server runs this utility (same signature) instead of the real
+ * library's function. A function only the spec declares (hira's own remote
+ * call, e.g. one that returns a string the API keeps in static storage) must
+ * have one; guest utilities call it, and the guest library does not export it. */
+void __lapis_server_impl(const volatile void *impl);
+#define server_impl(impl) __lapis_server_impl((const volatile void *)(impl))
 /* In a guest_wrap utility: the function's remote call. */
 #define lapis_remote(f) f
 /* The symbol version node the guest library exports this function under. */
@@ -254,6 +260,14 @@ void __lapis_todo(const char *what);
 /* The version node for functions without symbol_version(...). */
 #define lapis_default_symbol_version(S) \
   __attribute__((unused)) static const char *const __lapis_default_symbol_version = S
+/* Every function of the included headers whose name starts with PREFIX and
+ * that the spec does not describe is still exported by the guest library: it
+ * says once on stderr that hira does not carry it and returns VALUE (so that
+ * a program linked against the whole API loads, and fails where it uses
+ * what the spec leaves out, with the API's own error). */
+#define lapis_unsupported_functions(PREFIX, VALUE)                                 \
+  __attribute__((unused)) static const char *const __lapis_unsupported_prefix = PREFIX; \
+  __attribute__((unused)) static const long long __lapis_unsupported_value = (VALUE)
 /* A utility the API server runs once it has loaded the real library, before
  * any guest arrives (a warm server from the router's pool): whatever makes
  * the first call slow, e.g. discovering platforms and devices. */

@@ -1,0 +1,118 @@
+// The CUDA driver API through hira's generated libcuda.so.1. Here the API
+// server loads the toolkit's stub libcuda (no GPU: every call answers
+// CUDA_ERROR_STUB_LIBRARY), so each program must fail exactly as it does
+// natively against the stub; scripts/gpu-check cuda runs the same programs
+// on a GPU. The library's exports are checked in-process.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "test_support.h"
+
+namespace hira::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string guest_dir() { return build_dir() + "/apis/cuda/guest"; }
+
+std::vector<std::string> cuda_programs() {
+  std::vector<std::string> v;
+  const fs::path dir = build_dir() + "/bin/cuda";
+  if (!fs::exists(dir)) return v;
+  for (const auto &e : fs::directory_iterator(dir)) v.push_back(e.path().filename().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+bool cuda_built() { return fs::exists(guest_dir() + "/libcuda.so.1"); }
+
+TEST(CudaPrograms, EachFailsThroughHiraExactlyAsNativelyAgainstTheStub) {
+  if (!cuda_built()) GTEST_SKIP() << "no CUDA toolkit: the cuda API is not built";
+  const auto programs = cuda_programs();
+  ASSERT_GE(programs.size(), 10u);
+  Router router;
+  auto env = router.guest_env();
+  env["LD_LIBRARY_PATH"] = guest_dir();
+  for (const auto &p : programs) {
+    SCOPED_TRACE(p);
+    const std::string path = build_dir() + "/bin/cuda/" + p;
+    const RunResult native = run({path}, {{"LD_LIBRARY_PATH", build_dir() + "/cuda-stub"}});
+    // The stub refuses the first call: the program says which, with the code.
+    ASSERT_EQ(native.exit_code, 1) << native.out << native.err;
+    ASSERT_NE(native.out.find("error 34"), std::string::npos) << native.out;
+    const RunResult remoted = run({path}, env);
+    EXPECT_EQ(remoted.exit_code, native.exit_code) << remoted.err;
+    EXPECT_EQ(remoted.out, native.out);
+  }
+  // The calls went through the router to the server (and its stub).
+  EXPECT_NE(router.stop().find("cuInit"), std::string::npos);
+}
+
+// The generated library, loaded in this process (no call below reaches a server).
+class CudaLibrary : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda_built()) GTEST_SKIP() << "no CUDA toolkit: the cuda API is not built";
+    lib_ = dlopen((guest_dir() + "/libcuda.so.1").c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(lib_, nullptr) << dlerror();
+  }
+  void TearDown() override {
+    if (lib_ != nullptr) dlclose(lib_);
+  }
+  void *sym(const char *name) { return dlsym(lib_, name); }
+  void *lib_ = nullptr;
+};
+
+TEST_F(CudaLibrary, ExportsTheNamesCudaHMapsTo) {
+  for (const char *name :
+       {"cuInit", "cuMemAlloc_v2", "cuCtxCreate_v4", "cuMemcpyHtoD_v2", "cuGetProcAddress_v2",
+        "cuLaunchKernel", "cuModuleGetGlobal_v2", "cuEventElapsedTime_v2", "cuStreamDestroy_v2"}) {
+    EXPECT_NE(sym(name), nullptr) << name;
+  }
+  // hira's own calls are not the API's.
+  EXPECT_EQ(sym("hira_cu_error_text"), nullptr);
+  EXPECT_EQ(sym("hira_cu_module_load_ex"), nullptr);
+}
+
+TEST_F(CudaLibrary, AFunctionTheSpecLeavesOutAnswersNotSupportedWithOneLine) {
+  using GraphCreate = int (*)(void **, unsigned);
+  auto graph_create = reinterpret_cast<GraphCreate>(sym("cuGraphCreate"));
+  ASSERT_NE(graph_create, nullptr) << "every function of cuda.h is exported";
+  void *graph = nullptr;
+  testing::internal::CaptureStderr();
+  const int first = graph_create(&graph, 0);
+  const int second = graph_create(&graph, 0);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(first, 801);  // CUDA_ERROR_NOT_SUPPORTED
+  EXPECT_EQ(second, 801);
+  EXPECT_EQ(err,
+            "hira: cuGraphCreate is not supported through hira (the cuda spec does not describe "
+            "it); it returns CUDA_ERROR_NOT_SUPPORTED\n");
+}
+
+TEST_F(CudaLibrary, GetProcAddressReturnsTheLibrarysOwnEntryPoints) {
+  using GetProcAddress = int (*)(const char *, void **, int, unsigned long long, int *);
+  auto get = reinterpret_cast<GetProcAddress>(sym("cuGetProcAddress_v2"));
+  ASSERT_NE(get, nullptr);
+  void *fn = nullptr;
+  int status = -1;
+  ASSERT_EQ(get("cuMemAlloc", &fn, 13000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuMemAlloc_v2"));
+  EXPECT_EQ(status, 0);  // CU_GET_PROC_ADDRESS_SUCCESS
+  ASSERT_EQ(get("cuCtxCreate", &fn, 13000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuCtxCreate_v4"));
+  ASSERT_EQ(get("cuInit", &fn, 13000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuInit"));
+  // Left out of the spec: its NOT_SUPPORTED answer, never a null pointer.
+  ASSERT_EQ(get("cuGraphCreate", &fn, 13000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuGraphCreate"));
+  EXPECT_EQ(get("cuNoSuchFunction", &fn, 13000, 0, &status), 500);  // CUDA_ERROR_NOT_FOUND
+  EXPECT_EQ(fn, nullptr);
+  EXPECT_EQ(status, 1);                                // CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND
+  EXPECT_EQ(get(nullptr, &fn, 13000, 0, &status), 1);  // CUDA_ERROR_INVALID_VALUE
+}
+
+}  // namespace
+}  // namespace hira::test
