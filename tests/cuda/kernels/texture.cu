@@ -1,0 +1,15 @@
+// Texture reads through texture objects (CUtexObject == cudaTextureObject_t).
+
+// out[y * w + x] = texel (x - shift, y) of a 2D float texture with point
+// filtering and clamped addressing: the first `shift` columns repeat column 0.
+extern "C" __global__ void tex2d_read(cudaTextureObject_t tex, float *out, int w, int h, int shift) {
+  int x = blockIdx.x * blockDim.x + threadIdx.x;
+  int y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x < w && y < h) out[y * w + x] = tex2D<float>(tex, x - shift + 0.5f, y + 0.5f);
+}
+
+// out[i] = 2 * element i of a texture over linear memory of int
+extern "C" __global__ void tex1d_fetch(cudaTextureObject_t tex, int *out, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = 2 * tex1Dfetch<int>(tex, i);
+}
