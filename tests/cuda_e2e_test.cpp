@@ -108,9 +108,19 @@ TEST_F(CudaLibrary, GetProcAddressReturnsTheLibrarysOwnEntryPoints) {
   // Left out of the spec: its NOT_SUPPORTED answer, never a null pointer.
   ASSERT_EQ(get("cuGraphCreate", &fn, 13000, 0, &status), 0);
   EXPECT_EQ(fn, sym("cuGraphCreate"));
-  EXPECT_EQ(get("cuNoSuchFunction", &fn, 13000, 0, &status), 500);  // CUDA_ERROR_NOT_FOUND
+  // As the driver answers: success, and the status says there is nothing.
+  EXPECT_EQ(get("cuNoSuchFunction", &fn, 13000, 0, &status), 0);
   EXPECT_EQ(fn, nullptr);
-  EXPECT_EQ(status, 1);                                // CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND
+  EXPECT_EQ(status, 1);  // CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND
+  // A program built for an older CUDA gets the variant of its time ...
+  ASSERT_EQ(get("cuCtxGetDevice", &fn, 12000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuCtxGetDevice"));
+  ASSERT_EQ(get("cuCtxGetDevice", &fn, 13000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuCtxGetDevice_v2"));
+  // ... and nothing for a function newer than it.
+  EXPECT_EQ(get("cuMemAllocAsync", &fn, 11000, 0, &status), 0);
+  EXPECT_EQ(fn, nullptr);
+  EXPECT_EQ(status, 2);                                // CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
   EXPECT_EQ(get(nullptr, &fn, 13000, 0, &status), 1);  // CUDA_ERROR_INVALID_VALUE
 }
 

@@ -1,9 +1,8 @@
 /* Memory: cuMemGetInfo, pitched allocations with 2D copies and memsets,
- * address ranges, pointer attributes, registered host memory seen by a
- * kernel, managed memory, and a 64 MiB round trip. */
+ * address ranges, pointer attributes, and a 64 MiB round trip. (Host memory
+ * a kernel reaches directly is in host_mapped.c.) */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
 
-#include <unistd.h>
 #include "ops_fatbin.h"
 
 enum { W = 50, H = 20 }; /* a 50 x 20 int image: rows shorter than the pitch */
@@ -58,38 +57,6 @@ int main(void) {
   CHECK(cuMemGetAddressRange(&base, &size, img + 100));
   printf("address range: base is the allocation %d, size covers it %d\n", base == img, size >= pitch * H);
   printf("memory type of a device allocation: %u\n", memory_type(img));
-
-  /* Registered host memory, written by a kernel through its device pointer. */
-  long page = sysconf(_SC_PAGESIZE);
-  int *reg = NULL;
-  cu_expect(posix_memalign((void **)&reg, (size_t)page, 1 << 20) == 0, "posix_memalign");
-  memset(reg, 0, 1 << 20);
-  CHECK(cuMemHostRegister(reg, 1 << 20, CU_MEMHOSTREGISTER_DEVICEMAP));
-  CUdeviceptr reg_dev;
-  CHECK(cuMemHostGetDevicePointer(&reg_dev, reg, 0));
-  printf("memory type of registered host memory: %u\n", memory_type(reg_dev));
-  int n = (1 << 20) / (int)sizeof(int), base7 = 7, mul3 = 3;
-  void *reg_params[] = {&reg_dev, &n, &base7, &mul3};
-  CHECK(cuLaunchKernel(iota, cu_blocks(n), 1, 1, 128, 1, 1, 0, NULL, reg_params, NULL));
-  CHECK(cuCtxSynchronize());
-  for (int i = 0; i < n; ++i) cu_expect(reg[i] == 7 + 3 * i, "kernel wrote registered memory");
-  printf("registered: reg[1]=%d reg[%d]=%d checksum 0x%08x\n", reg[1], n - 1, reg[n - 1], cu_fnv1a(reg, 1 << 20));
-  CHECK(cuMemHostUnregister(reg));
-  free(reg);
-
-  /* Managed memory: a kernel writes, the host reads after synchronizing. */
-  CUdeviceptr managed;
-  int mn = 4096, base0 = -5, mul2 = 2;
-  unsigned is_managed = 0;
-  CHECK(cuMemAllocManaged(&managed, mn * sizeof(int), CU_MEM_ATTACH_GLOBAL));
-  CHECK(cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, managed));
-  void *managed_params[] = {&managed, &mn, &base0, &mul2};
-  CHECK(cuLaunchKernel(iota, cu_blocks(mn), 1, 1, 128, 1, 1, 0, NULL, managed_params, NULL));
-  CHECK(cuCtxSynchronize());
-  const int *mh = (const int *)(uintptr_t)managed;
-  for (int i = 0; i < mn; ++i) cu_expect(mh[i] == -5 + 2 * i, "kernel wrote managed memory");
-  printf("managed: is managed %u, [0]=%d [%d]=%d\n", is_managed, mh[0], mn - 1, mh[mn - 1]);
-  CHECK(cuMemFree(managed));
 
   /* 64 MiB: host -> device -> device -> host. */
   const size_t big = 64u << 20;
