@@ -38,7 +38,7 @@ std::string emit_protocol_header(const Api &api) {
   c.line("// Handle types: a handle id is only accepted where its type is expected.");
   c.line("enum HandleType : uint32_t {");
   for (size_t i = 0; i < api.handle_types.size(); ++i) {
-    c.line("HT_" + std::to_string(i) + " = " + std::to_string(i) + ",  // " + api.handle_types[i]);
+    c.line(handle_type_enum(api.handle_types[i]) + " = " + std::to_string(i) + ",");
   }
   c.line("HT_COUNT_");
   c.line("};");
@@ -113,6 +113,9 @@ nlohmann::json function_json(const Function &f) {
   for (const auto &s : f.statements) j["statements"].push_back(s);
   for (const auto &check : f.guest_checks) j["guest_check"].push_back(check.text);
   if (!f.guest_impl.empty()) j["guest_only"] = f.guest_impl;
+  if (!f.guest_wrap.empty()) j["guest_wrap"] = f.guest_wrap;
+  if (!f.server_impl.empty()) j["server_impl"] = f.server_impl;
+  if (f.spec_only) j["spec_only"] = true;
   if (f.async_if) j["async_if"] = f.async_if->text;
   if (f.cache_if) j["guest_cache_if"] = f.cache_if->text;
   if (!f.destroy_watch.empty()) j["rc_until_destroyed"] = f.destroy_watch;
@@ -142,6 +145,10 @@ nlohmann::json model_json(const Api &api) {
     j["callbacks"].push_back(cj);
   }
   for (const auto &f : api.functions) j["functions"].push_back(function_json(f));
+  if (!api.unsupported.empty()) {
+    j["unsupported"]["returns"] = api.unsupported_value->text;
+    for (const auto &u : api.unsupported) j["unsupported"]["functions"].push_back(u.name);
+  }
   return j;
 }
 

@@ -39,7 +39,7 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
     case Value::Kind::Handle:
       // The slot may be wider than the handle (a handle inside an intptr_t list).
       c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(uintptr_t)hira_ctx.lookup(" +
-             a + ".get_u64(), HT_" + std::to_string(v.handle_type_id) + ", " + std::to_string(arg) +
+             a + ".get_u64(), " + handle_type_enum(v.handle_type) + ", " + std::to_string(arg) +
              ");");
       return;
     case Value::Kind::Callback:
@@ -202,7 +202,7 @@ void emit_server_value(Code &c, const Value &v, const std::string &name, size_t 
 // After a successful call: the app's references to handle arguments.
 void emit_refcount(Code &c, const Value &v, const std::string &x) {
   if (v.kind != Value::Kind::Handle) return;
-  const std::string args = "(void *)(uintptr_t)" + x + ", HT_" + std::to_string(v.handle_type_id);
+  const std::string args = "(void *)(uintptr_t)" + x + ", " + handle_type_enum(v.handle_type);
   if (v.deallocate) c.line("hira_ctx.release_handle(" + args + ");");
   if (v.allocate) c.line("hira_ctx.retain_handle(" + args + ");");
 }
@@ -210,7 +210,7 @@ void emit_refcount(Code &c, const Value &v, const std::string &x) {
 // An out handle: a new reference if the call allocates it.
 std::string export_expr(const Value &v, const std::string &x) {
   return std::string("hira_ctx.") + (v.allocate ? "retain_handle" : "export_handle") +
-         "((void *)(uintptr_t)" + x + ", HT_" + std::to_string(v.handle_type_id) + ")";
+         "((void *)(uintptr_t)" + x + ", " + handle_type_enum(v.handle_type) + ")";
 }
 
 void emit_reply_out(Code &c, const Value &v, const std::string &x, const std::string &count_lv,
@@ -230,13 +230,13 @@ void emit_reply_element(Code &c, const Value &e, const std::string &elem,
   } else if (e.kind == Value::Kind::Handle) {
     c.line("hira_w.put_u64(" +
            (gid.empty() ? export_expr(e, "(uintptr_t)" + elem)
-                        : "hira_ctx.retain_handle_as((void *)(uintptr_t)" + elem + ", HT_" +
-                              std::to_string(e.handle_type_id) + ", " + gid + ")") +
+                        : "hira_ctx.retain_handle_as((void *)(uintptr_t)" + elem + ", " +
+                              handle_type_enum(e.handle_type) + ", " + gid + ")") +
            ");");
     if (e.depends_on) {
-      c.line("hira_ctx.depends_on((void *)(uintptr_t)" + elem + ", HT_" +
-             std::to_string(e.handle_type_id) + ", (const void *)(uintptr_t)(" +
-             e.depends_on->text + "));");
+      c.line("hira_ctx.depends_on((void *)(uintptr_t)" + elem + ", " +
+             handle_type_enum(e.handle_type) + ", (const void *)(uintptr_t)(" + e.depends_on->text +
+             "));");
     }
   } else if (e.kind == Value::Kind::Scalar) {
     c.line("hira_w.put<" + e.type_name_unqual + ">((" + e.type_name_unqual + ")" + elem + ");");
@@ -432,13 +432,13 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
            " != nullptr) {");
     c.line("for (uint64_t hira_i = 0; hira_i < hira_n_" + p.name + "; ++hira_i) {");
     const Value &e = *p.value->element;
-    c.line("hira_ctx.retain_handle_as((void *)(uintptr_t)" + p.name + "[hira_i], HT_" +
-           std::to_string(e.handle_type_id) + ", hira_gid_" + p.name + "[hira_i]);");
+    c.line("hira_ctx.retain_handle_as((void *)(uintptr_t)" + p.name + "[hira_i], " +
+           handle_type_enum(e.handle_type) + ", hira_gid_" + p.name + "[hira_i]);");
     if (e.depends_on) {
       c.line("[[maybe_unused]] const uint64_t hira_i0 = hira_i;");
-      c.line("hira_ctx.depends_on((void *)(uintptr_t)" + p.name + "[hira_i], HT_" +
-             std::to_string(e.handle_type_id) + ", (const void *)(uintptr_t)(" +
-             e.depends_on->text + "));");
+      c.line("hira_ctx.depends_on((void *)(uintptr_t)" + p.name + "[hira_i], " +
+             handle_type_enum(e.handle_type) + ", (const void *)(uintptr_t)(" + e.depends_on->text +
+             "));");
     }
     c.line("}");
     c.line("}");
@@ -482,8 +482,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       c.line("const uint64_t hira_ret_id = " + export_expr(*f.ret_value, "hira_ret") + ";");
       c.line("hira_w.put_u64(hira_ret_id);");
       if (f.ret_value->depends_on) {
-        c.line("hira_ctx.depends_on((void *)(uintptr_t)hira_ret, HT_" +
-               std::to_string(f.ret_value->handle_type_id) + ", (const void *)(uintptr_t)(" +
+        c.line("hira_ctx.depends_on((void *)(uintptr_t)hira_ret, " +
+               handle_type_enum(f.ret_value->handle_type) + ", (const void *)(uintptr_t)(" +
                f.ret_value->depends_on->text + "));");
       }
       emit_object_accounting(c, api, f);

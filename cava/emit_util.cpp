@@ -1,6 +1,79 @@
 #include "emit_util.h"
 
+#include <cctype>
+#include <optional>
+#include <sstream>
+
 namespace cava {
+
+namespace {
+
+std::string trimmed(const std::string &s) {
+  const auto b = s.find_first_not_of(' ');
+  return b == std::string::npos ? "" : s.substr(b);
+}
+
+// "X" of a line "if (X) {", or nothing.
+std::optional<std::string> if_condition(const std::string &line) {
+  const std::string t = trimmed(line);
+  if (t.rfind("if (", 0) != 0 || t.size() < 7 || t.compare(t.size() - 3, 3, ") {") != 0) {
+    return std::nullopt;
+  }
+  return t.substr(4, t.size() - 7);
+}
+
+}  // namespace
+
+std::string Code::str() const {
+  std::vector<Part> p = parts_;
+  auto is_line = [&](size_t i, const char *text) {
+    return i < p.size() && !p[i].raw && trimmed(p[i].text) == text;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i + 1 < p.size(); ++i) {
+      if (p[i].raw || p[i + 1].raw) continue;
+      const auto cond = if_condition(p[i].text);
+      if (cond && is_line(i + 1, "}")) {  // if (c) { }
+        p.erase(p.begin() + static_cast<long>(i), p.begin() + static_cast<long>(i) + 2);
+      } else if (cond && is_line(i + 1, "} else {")) {  // if (c) { } else { ... }
+        p[i].text = "if (!(" + *cond + ")) {";
+        p.erase(p.begin() + static_cast<long>(i) + 1);
+      } else if (is_line(i, "} else {") && is_line(i + 1, "}")) {  // ... } else { }
+        p.erase(p.begin() + static_cast<long>(i) + 1);
+        p[i].text = "}";
+      } else {
+        continue;
+      }
+      changed = true;
+      break;
+    }
+  }
+  std::ostringstream os;
+  int depth = 0;
+  for (const auto &part : p) {
+    if (part.raw) {
+      os << part.text;
+      continue;
+    }
+    const std::string &s = part.text;
+    if (s.empty()) {
+      os << "\n";
+      continue;
+    }
+    // Indent by brace depth; a line starting with '}' closes before printing.
+    int opens = 0, closes = 0;
+    for (const char ch : s) {
+      opens += ch == '{';
+      closes += ch == '}';
+    }
+    const bool leading_close = s[0] == '}';
+    if (leading_close) --depth;
+    os << std::string(static_cast<size_t>(depth < 0 ? 0 : depth) * 2, ' ') << s << "\n";
+    depth += opens - closes + (leading_close ? 1 : 0);
+  }
+  return os.str();
+}
 
 // "RET NAME(PARAMS)" for f (a stub or a declaration) under `name`.
 std::string signature(const Function &f, const std::string &name) {
@@ -11,6 +84,12 @@ std::string signature(const Function &f, const std::string &name) {
   }
   if (f.params.empty()) sig += "void";
   return sig + ")";
+}
+
+std::string handle_type_enum(const std::string &type_name) {
+  std::string s = "HT_";
+  for (const char ch : type_name) s += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return s;
 }
 
 std::string protocol_header_name(const Api &api) { return api.name + "_protocol.h"; }
@@ -67,7 +146,8 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
   c.line("template <class T> struct hira_handle_type;");
   for (size_t i = 0; i < api.handle_types.size(); ++i) {
     c.line("template <> struct hira_handle_type<" + api.handle_types[i] +
-           "> { [[maybe_unused]] static constexpr uint32_t id = HT_" + std::to_string(i) + "; };");
+           "> { [[maybe_unused]] static constexpr uint32_t id = " +
+           handle_type_enum(api.handle_types[i]) + "; };");
   }
   if (side == Side::Server) {
     // The server decides nothing from the guest's handles (its conditions
@@ -127,14 +207,14 @@ std::string handle_from_id(const std::string &type, const std::string &id) {
 
 std::string guest_handle_from_id(const Value &v, const std::string &id) {
   if (!v.handle_is_pointer) return handle_from_id(v.type_name_unqual, id);
-  return "(" + v.type_name_unqual + ")::hira::guest::box_handle(" + id + ", HT_" +
-         std::to_string(v.handle_type_id) + ", kHandleDispatch)";
+  return "(" + v.type_name_unqual + ")::hira::guest::box_handle(" + id + ", " +
+         handle_type_enum(v.handle_type) + ", kHandleDispatch)";
 }
 
 std::string guest_id_of(const Value &v, const std::string &x) {
   if (!v.handle_is_pointer) return "(uint64_t)(" + x + ")";
-  return "::hira::guest::unbox_handle((const void *)(uintptr_t)(" + x + "), HT_" +
-         std::to_string(v.handle_type_id) + ")";
+  return "::hira::guest::unbox_handle((const void *)(uintptr_t)(" + x + "), " +
+         handle_type_enum(v.handle_type) + ")";
 }
 
 void declare_selectors(Code &c, const Value &v) {
@@ -221,7 +301,7 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
         c.line(w + ".put_u64(" + guest_id_of(v, x) + ");");
       } else {
         c.line(w + ".put_u64(::hira::server::export_handle_for(hira_reg, (void *)(uintptr_t)(" + x +
-               "), HT_" + std::to_string(v.handle_type_id) + "));");
+               "), " + handle_type_enum(v.handle_type) + "));");
       }
       return;
     case Value::Kind::Callback:

@@ -4,43 +4,39 @@
 
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "model.h"
 
 namespace cava {
 
+// Generated source, line by line; str() indents it by brace depth and drops
+// the branches that came out empty (an `if (c) { }`, an empty `else`), so
+// that what a user reads holds only code that does something.
 class Code {
  public:
   Code &line(const std::string &s = "") {
-    if (s.empty()) {
-      os_ << "\n";
-      return *this;
-    }
-    // Indent by brace depth; a line starting with '}' closes before printing.
-    int opens = 0, closes = 0;
-    for (const char ch : s) {
-      opens += ch == '{';
-      closes += ch == '}';
-    }
-    const bool leading_close = s[0] == '}';
-    if (leading_close) --depth_;
-    os_ << std::string(static_cast<size_t>(depth_ < 0 ? 0 : depth_) * 2, ' ') << s << "\n";
-    depth_ += opens - closes + (leading_close ? 1 : 0);
+    parts_.push_back({s, false});
     return *this;
   }
   Code &raw(const std::string &s) {
-    os_ << s;
+    parts_.push_back({s, true});
     return *this;
   }
-  std::string str() const { return os_.str(); }
+  std::string str() const;
 
  private:
-  std::ostringstream os_;
-  int depth_ = 0;
+  struct Part {
+    std::string text;
+    bool raw = false;
+  };
+  std::vector<Part> parts_;
 };
 
 // "RET NAME(PARAMS)" for f under `name`.
 std::string signature(const Function &f, const std::string &name);
+// The wire type constant of a handle type: HT_cl_mem.
+std::string handle_type_enum(const std::string &type_name);
 std::string protocol_header_name(const Api &api);
 enum class Side { Guest, Server };
 // Includes, spec declarations and utilities every generated file starts with.

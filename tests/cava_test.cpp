@@ -7,7 +7,9 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "test_support.h"
@@ -443,3 +445,33 @@ TEST(CavaDump, OpenClSpecModel) {
 }
 
 }  // namespace
+
+// The CUDA spec: functions under the names cuda.h maps them to, hira's own
+// calls (server_impl), and the rest of cuda.h exported as NOT_SUPPORTED.
+TEST(CavaDump, CudaSpecModel) {
+  const std::string cuda_include = "/usr/local/cuda/include";
+  if (!fs::exists(cuda_include + "/cuda.h")) GTEST_SKIP() << "no CUDA toolkit";
+  const auto r =
+      cava({"dump", hira::test::source_dir() + "/lapis_specs/cuda.lapis"}, {cuda_include});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto model = json::parse(r.out);
+  EXPECT_EQ(model["guest_soname"], "libcuda.so.1");
+  std::map<std::string, json> fns;
+  for (const auto &f : model["functions"]) fns[f["name"]] = f;
+  EXPECT_TRUE(fns.count("cuMemAlloc_v2"));
+  EXPECT_TRUE(fns.count("cuCtxCreate_v4"));
+  EXPECT_FALSE(fns.count("cuMemAlloc"));
+  EXPECT_EQ(fns["hira_cu_error_text"]["server_impl"], "hira_error_text_server");
+  EXPECT_EQ(fns["hira_cu_error_text"]["spec_only"], true);
+  EXPECT_FALSE(fns["cuMemAlloc_v2"].contains("spec_only"));
+  EXPECT_EQ(fns["cuLaunchKernel"]["guest_wrap"], "hira_launch_kernel");
+  EXPECT_EQ(fns["cuGetErrorString"]["guest_only"], "hira_error_string");
+  const auto &unsupported = model["unsupported"];
+  EXPECT_EQ(unsupported["returns"], "CUDA_ERROR_NOT_SUPPORTED");
+  std::set<std::string> left_out(unsupported["functions"].begin(), unsupported["functions"].end());
+  EXPECT_TRUE(left_out.count("cuGraphCreate"));
+  EXPECT_FALSE(left_out.count("cuMemAlloc_v2"));
+  // Every function of cuda.h is one or the other, none both.
+  for (const auto &[name, f] : fns) EXPECT_FALSE(left_out.count(name)) << name;
+  EXPECT_GT(fns.size() + left_out.size(), 400u);
+}
