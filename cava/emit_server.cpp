@@ -389,8 +389,18 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   const std::string call = "real_" + f.name + "(" + args + ")";
   if (f.returns_void) {
     c.line(call + ";");
-  } else {
+  } else if (f.server_checks.empty()) {
     c.line(f.ret_type + " hira_ret = " + call + ";");
+  } else {
+    // server_check: the first check that is not the success value is the
+    // call's answer, and the real function does not run.
+    c.line(f.ret_type + " hira_ret = (" + f.ret_type + ")(" + f.server_checks.front().text +
+           ");  // server_check");
+    for (size_t i = 1; i < f.server_checks.size(); ++i) {
+      c.line("if (" + success_test(f, "hira_ret") + ") hira_ret = (" + f.ret_type + ")(" +
+             f.server_checks[i].text + ");  // server_check");
+    }
+    c.line("if (" + success_test(f, "hira_ret") + ") hira_ret = " + call + ";");
   }
   for (const auto &p : f.params) {
     const Value *d = deferred_value(*p.value);

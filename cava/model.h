@@ -142,6 +142,7 @@ struct Function {
   bool spec_only = false;               // declared by the spec alone: hira's own call
   std::string symbol_version;           // version node in the guest library
   std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
+  std::vector<Expr> server_checks;      // server_check(expr): evaluated before the real call
   std::optional<Expr> async_if;         // async for calls where this holds
   std::optional<Expr> cache_if;         // guest_cache_if: answers reused while this holds
   std::string destroy_watch;            // rc_until_destroyed: the watch utility, or ""

@@ -645,6 +645,11 @@ class Parser {
       if (need_function()) fs->fn->async_if = make_expr(c->getArg(0));
       return;
     }
+    if (word == "server_check") {
+      if (!need_function()) return;
+      if (const auto *v = variadic_value(c)) fs->fn->server_checks.push_back(make_expr(v));
+      return;
+    }
     if (word == "guest_check") {
       if (!need_function()) return;
       if (const auto *v = variadic_value(c)) fs->fn->guest_checks.push_back(make_expr(v));
@@ -1083,6 +1088,12 @@ class Parser {
     }
     fn.spec_only = !declared_elsewhere;
     fn.id = static_cast<int>(api_.functions.size());
+    if (!fn.server_checks.empty() && !fn.success) {
+      error(fn.server_checks.front().loc,
+            fn.name +
+                " has no success value: server_check(expr) returns expr in place of the call "
+                "unless it is the success value; write success(v) in type(T) or the function");
+    }
     if (!fn.guest_checks.empty() && !fn.async && !fn.async_if) {
       error(fn.guest_checks.front().loc,
             fn.name +

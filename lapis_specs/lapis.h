@@ -204,6 +204,11 @@ void __lapis_server_impl(const volatile void *impl);
  * report the errors the real library would return at once. */
 void __lapis_guest_check(int unused, ...);
 #define guest_check(expr) __lapis_guest_check(0, (expr))
+/* The API server evaluates expr before the real call and, unless it is the
+ * success value, answers it without making the call (e.g. a device address
+ * range checked against the guest's allocations). */
+void __lapis_server_check(int unused, ...);
+#define server_check(expr) __lapis_server_check(0, (expr))
 #define async __lapis_async()
 /* Async when cond holds for this call (e.g. no event is asked for), else sync. */
 void __lapis_async_if(int cond);
