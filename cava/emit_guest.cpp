@@ -31,7 +31,7 @@ void emit_failure_return(Code &c, const Function &f) {
   // invalid-handle code for a refused argument, else the type's error_value.
   emit_forget_deferred(c, f);
   const Param *ec = error_code_param(f);
-  const bool code_in_ret = !f.returns_void && !f.ret.getCanonicalType()->isPointerType();
+  const bool code_in_ret = !f.returns_void && !f.returns_pointer;
   std::string code_type, fallback = "0";
   const Expr *quota = nullptr;
   if (ec != nullptr) {

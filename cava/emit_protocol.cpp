@@ -70,7 +70,7 @@ nlohmann::json value_json(const Value &v) {
   flag("deallocate", v.deallocate);
   if (v.count) j["buffer"] = v.count->text;
   if (v.invalid_handle) j["invalid_handle"] = v.invalid_handle->text;
-  if (v.callback != nullptr) j["callback"] = v.callback->getNameAsString();
+  if (!v.callback.empty()) j["callback"] = v.callback;
   flag("mapped", v.mapped);
   flag("error_code", v.error_code);
   if (v.server_value) j["server_value"] = v.server_value->text;

@@ -336,10 +336,10 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       if (p.value->kind == Value::Kind::Callback) {
         const Param *ud = userdata_param(f);
         c.line("if (const uint64_t hira_reg = " + a + ".get_u64(); hira_reg != 0) {");
-        c.line(p.name + " = hira_tramp_" + p.value->callback->getNameAsString() + ";");
+        c.line(p.name + " = hira_tramp_" + p.value->callback + ";");
         if (ud != nullptr) {
           c.line(ud->name + " = (" + ud->type_name + ")hira_ctx.callback_userdata(hira_reg, CB_" +
-                 p.value->callback->getNameAsString() + ");");
+                 p.value->callback + ");");
         }
         c.line("}");
         continue;
@@ -397,10 +397,10 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
     c.line(f.ret_type + " hira_ret = (" + f.ret_type + ")(" + f.server_checks.front().text +
            ");  // server_check");
     for (size_t i = 1; i < f.server_checks.size(); ++i) {
-      c.line("if (" + success_test(f, "hira_ret") + ") hira_ret = (" + f.ret_type + ")(" +
+      c.line("if " + success_test(f, "hira_ret") + " hira_ret = (" + f.ret_type + ")(" +
              f.server_checks[i].text + ");  // server_check");
     }
-    c.line("if (" + success_test(f, "hira_ret") + ") hira_ret = " + call + ";");
+    c.line("if " + success_test(f, "hira_ret") + " hira_ret = " + call + ";");
   }
   for (const auto &p : f.params) {
     const Value *d = deferred_value(*p.value);

@@ -86,6 +86,10 @@ std::string signature(const Function &f, const std::string &name) {
   return sig + ")";
 }
 
+bool Value::is_bulk() const {
+  return kind == Kind::Pointer && element && element->kind == Kind::Scalar && !element->pred;
+}
+
 std::string handle_type_enum(const std::string &type_name) {
   std::string s = "HT_";
   for (const char ch : type_name) s += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';

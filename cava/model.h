@@ -1,10 +1,9 @@
-// The typed model of an API that cava builds from a LAPIS spec and that
-// every emitter reads. Clang types stay attached (the AST outlives the model).
+// The model of an API that cava builds from a LAPIS spec and that every
+// emitter reads: plain data (C types as the text generated code spells
+// them), so that tests build models by hand and emitters need no Clang.
 #pragma once
 
-#include <clang/AST/Decl.h>
-#include <clang/AST/Type.h>
-
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,42 +30,17 @@ struct Expr {
   Loc loc;
 };
 
-// Descriptors as written in one scope. Unset fields inherit from type(T).
-struct Descriptors {
-  std::optional<bool> in, out, handle, no_copy, lifetime_manual, allocate, deallocate, userdata,
-      error_code;
-  std::optional<Expr> buffer;
-  std::optional<clang::QualType> type_cast;
-  const clang::FunctionDecl *callback = nullptr;
-  std::optional<Expr> invalid_handle;
-  std::optional<Expr> error_value;
-  std::optional<Expr> quota_error;
-  std::optional<Expr> server_value;
-  std::optional<Expr> guest_value;
-  std::optional<Expr> map_into;
-  std::optional<Expr> map_reads, map_writes;
-  std::optional<Expr> depends_on;
-  std::optional<Expr> success;  // only in type(T) scopes
-  struct Deferred {
-    std::string event_param, done_fn, retain_fn, release_fn;
-  };
-  std::optional<Deferred> deferred;
-  std::shared_ptr<Descriptors> element;
-  struct Conditional {
-    Expr pred;
-    std::shared_ptr<Descriptors> then_d, else_d;
-  };
-  std::vector<Conditional> conds;
-  Loc loc;
-  bool empty() const;
+// deferred(ev, done, retain, release): an out buffer the callee fills after
+// the call returns (see lapis.h).
+struct Deferred {
+  std::string event_param, done_fn, retain_fn, release_fn;
 };
 
 // A value after descriptors, type defaults and conditionals are resolved.
 struct Value {
   enum class Kind { Scalar, Handle, Pointer, Callback, Userdata };
   Kind kind = Kind::Scalar;
-  clang::QualType type;  // the C type of the value (after type_cast)
-  std::string type_name;
+  std::string type_name;           // the C type of the value (after type_cast)
   std::string type_name_unqual;    // for declaring mutable copies
   std::string handle_type;         // Handle: the handle's type name
   bool handle_is_pointer = false;  // pointer handles are boxed in the guest
@@ -80,11 +54,11 @@ struct Value {
   std::optional<Expr> server_value;
   std::optional<Expr> guest_value;  // what the guest sends instead (e.g. handles as wire ids)
   // deferred(ev, done, release): an out buffer filled after the call returns.
-  std::optional<Descriptors::Deferred> deferred;
+  std::optional<Deferred> deferred;
   std::optional<Expr> error_value;  // from type(T) { error_value(v); }
   std::optional<Expr> quota_error;  // from type(T) { quota_error(v); }
   bool error_code = false;          // receives the call's error code
-  const clang::FunctionDecl *callback = nullptr;
+  std::string callback;             // Callback: its callback_decl's name
   int callback_id = -1;
   // A conditional value: pred ? then_v : else_v (both fully resolved).
   std::optional<Expr> pred;
@@ -104,7 +78,6 @@ struct Value {
 
 struct Param {
   std::string name;
-  clang::QualType type;
   std::string type_name;
   std::string declaration;        // "T name" as a parameter declaration
   std::string local_declaration;  // the same without top-level qualifiers
@@ -125,9 +98,9 @@ struct ResourceUse {
 
 struct Function {
   std::string name;
-  clang::QualType ret;
   std::string ret_type;
   bool returns_void = false;
+  bool returns_pointer = false;
   std::shared_ptr<Value> ret_value;  // nullptr for void
   std::vector<Param> params;
   bool async = false;
@@ -155,7 +128,6 @@ struct Function {
   bool always_async() const { return async && guest_checks.empty(); }
   int id = 0;
   Loc loc;
-  const clang::FunctionDecl *decl = nullptr;
 };
 
 struct Callback {

@@ -18,14 +18,38 @@ namespace cava {
 
 using namespace clang;
 
+// Descriptors as written in one scope (the parser's, before they resolve to a
+// Value). Unset fields inherit from type(T).
+struct Descriptors {
+  std::optional<bool> in, out, handle, no_copy, lifetime_manual, allocate, deallocate, userdata,
+      error_code;
+  std::optional<Expr> buffer;
+  std::optional<clang::QualType> type_cast;
+  const clang::FunctionDecl *callback = nullptr;
+  std::optional<Expr> invalid_handle;
+  std::optional<Expr> error_value;
+  std::optional<Expr> quota_error;
+  std::optional<Expr> server_value;
+  std::optional<Expr> guest_value;
+  std::optional<Expr> map_into;
+  std::optional<Expr> map_reads, map_writes;
+  std::optional<Expr> depends_on;
+  std::optional<Expr> success;  // only in type(T) scopes
+  std::optional<Deferred> deferred;
+  std::shared_ptr<Descriptors> element;
+  struct Conditional {
+    Expr pred;
+    std::shared_ptr<Descriptors> then_d, else_d;
+  };
+  std::vector<Conditional> conds;
+  Loc loc;
+  bool empty() const;
+};
+
 bool Descriptors::empty() const {
   return !in && !out && !handle && !no_copy && !lifetime_manual && !allocate && !deallocate &&
          !userdata && !buffer && !type_cast && callback == nullptr && !invalid_handle &&
          !error_value && !quota_error && !success && !element && conds.empty();
-}
-
-bool Value::is_bulk() const {
-  return kind == Kind::Pointer && element && element->kind == Kind::Scalar && !element->pred;
 }
 
 namespace {
@@ -555,8 +579,8 @@ class Parser {
         const auto *f = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
         return f != nullptr && annotation(f) == "lapis_utility" ? f->getNameAsString() : "";
       };
-      Descriptors::Deferred df{ev != nullptr ? ev->getNameAsString() : "", utility_name(1),
-                               utility_name(2), utility_name(3)};
+      Deferred df{ev != nullptr ? ev->getNameAsString() : "", utility_name(1), utility_name(2),
+                  utility_name(3)};
       if (df.event_param.empty() || df.done_fn.empty() || df.retain_fn.empty() ||
           df.release_fn.empty()) {
         error(l,
@@ -854,14 +878,12 @@ class Parser {
       v->pred = c.pred;
       v->then_v = resolve_merged(t, a, l, what);
       v->else_v = resolve_merged(t, b, l, what);
-      v->type = t;
       v->type_name = type_name(t);
       v->type_name_unqual = type_name(t.getUnqualifiedType());
       v->kind = v->then_v->kind;
       return v;
     }
     if (d.type_cast) t = *d.type_cast;
-    v->type = t;
     v->type_name = type_name(t);
     v->type_name_unqual = type_name(t.getUnqualifiedType());
     v->invalid_handle = d.invalid_handle;
@@ -888,7 +910,7 @@ class Parser {
                      "' is not a function pointer");
       }
       v->kind = Value::Kind::Callback;
-      v->callback = d.callback;
+      v->callback = d.callback->getNameAsString();
       v->callback_id = callback_id(d.callback);
       return v;
     }
@@ -936,7 +958,6 @@ class Parser {
       if (pointee->isVoidType()) {
         auto e = std::make_shared<Value>();
         e->kind = Value::Kind::Scalar;
-        e->type = ctx_.UnsignedCharTy;
         e->type_name = "unsigned char";
         v->element = e;
         v->element_size = "1";
@@ -992,11 +1013,11 @@ class Parser {
   Function build_function(const FunctionDecl *f, Scope scope) {
     Function fn;
     fn.name = f->getNameAsString();
-    fn.decl = f;
     fn.loc = loc_of(f->getLocation());
-    fn.ret = f->getReturnType();
-    fn.ret_type = type_name(fn.ret);
-    fn.returns_void = fn.ret->isVoidType();
+    const QualType ret = f->getReturnType();
+    fn.ret_type = type_name(ret);
+    fn.returns_void = ret->isVoidType();
+    fn.returns_pointer = ret.getCanonicalType()->isPointerType();
     FnScope fs{&fn, {}, nullptr, f};
     parse_scope(f->getBody(), *std::make_shared<Descriptors>(), scope, &fs);
     if (!fn.guest_impl.empty()) {
@@ -1004,10 +1025,10 @@ class Parser {
       for (const auto *p : f->parameters()) {
         Param pr;
         pr.name = p->getNameAsString();
-        pr.type = p->getType();
-        pr.type_name = type_name(pr.type);
-        pr.declaration = declaration(pr.type, pr.name);
-        pr.local_declaration = declaration(pr.type.getUnqualifiedType(), pr.name);
+        const QualType type = p->getType();
+        pr.type_name = type_name(type);
+        pr.declaration = declaration(type, pr.name);
+        pr.local_declaration = declaration(type.getUnqualifiedType(), pr.name);
         pr.loc = loc_of(p->getLocation());
         pr.value = std::make_shared<Value>();
         fn.params.push_back(std::move(pr));
@@ -1027,26 +1048,25 @@ class Parser {
         error(pr.loc, "every argument of " + fn.name + " needs a name in the spec");
         continue;
       }
-      pr.type = p->getType();
-      pr.type_name = type_name(pr.type);
-      pr.declaration = declaration(pr.type, pr.name);
-      pr.local_declaration = declaration(pr.type.getUnqualifiedType(), pr.name);
+      const QualType type = p->getType();
+      pr.type_name = type_name(type);
+      pr.declaration = declaration(type, pr.name);
+      pr.local_declaration = declaration(type.getUnqualifiedType(), pr.name);
       const auto it = fs.args.find(pr.name);
       const Descriptors *given = it == fs.args.end() ? nullptr : it->second.get();
       if (given != nullptr) pr.loc = given->loc;
-      pr.value =
-          resolve(pr.type, given, pr.loc, "argument '" + pr.name + "' of " + fn.name, nullptr);
+      pr.value = resolve(type, given, pr.loc, "argument '" + pr.name + "' of " + fn.name, nullptr);
       fn.params.push_back(std::move(pr));
     }
     for (auto &pr : fn.params) mark_guest_decided(fn, *pr.value, pr.name);
     if (!fn.returns_void) {
       Descriptors rd;
-      if (auto ts = type_spec(fn.ret)) merge_into(rd, *ts);
+      if (auto ts = type_spec(ret)) merge_into(rd, *ts);
       if (fs.ret) merge_into(rd, *fs.ret);
       if (rd.success && !fn.success) fn.success = rd.success;
       fn.error_value = rd.error_value;
       fn.quota_error = rd.quota_error;
-      const QualType canon = fn.ret.getCanonicalType();
+      const QualType canon = ret.getCanonicalType();
       const bool mapped = rd.allocate.value_or(false) && rd.buffer.has_value();
       if (canon->isPointerType() && !rd.handle.value_or(false) && !mapped) {
         error(fn.loc, fn.name +
@@ -1054,7 +1074,7 @@ class Parser {
                           "the call maps: write return_value { handle; } or "
                           "return_value { out; buffer(n); allocate; }");
       } else {
-        fn.ret_value = resolve(fn.ret, fs.ret.get(), fn.loc, "return value of " + fn.name, nullptr);
+        fn.ret_value = resolve(ret, fs.ret.get(), fn.loc, "return value of " + fn.name, nullptr);
       }
       if (!fn.error_value && !canon->isPointerType() && scope == Scope::Function) {
         error(fn.loc, fn.name + " returns '" + fn.ret_type +
