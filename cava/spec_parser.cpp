@@ -131,6 +131,7 @@ class Parser {
       if (auto *f = dyn_cast<FunctionDecl>(d)) {
         const auto a = annotation(f);
         if (a == "lapis_type" && f->hasBody()) read_type_scope(f);
+        if (a == "lapis_argument_default" && f->hasBody()) read_argument_default(f);
         if (a == "lapis_callback" && f->hasBody()) callback_decls_.push_back(f);
         if (a == "lapis_utility") api_.utilities.push_back(expanded_text(f->getSourceRange()));
         if (a == "lapis_guest_utility") {
@@ -377,6 +378,46 @@ class Parser {
     d->loc = loc_of(f->getLocation());
     parse_scope(cast<CompoundStmt>(f->getBody()), *d, Scope::Type, nullptr);
     type_specs_[type_name(t)] = d;
+  }
+
+  // argument_default(T name, siblings...) { ... }
+  struct ArgumentDefault {
+    std::vector<std::pair<std::string, std::string>> params;  // (name, type): the described first
+    std::shared_ptr<Descriptors> d;
+  };
+  std::vector<ArgumentDefault> argument_defaults_;
+  void read_argument_default(const FunctionDecl *f) {
+    if (f->getNumParams() == 0 || f->getParamDecl(0)->getName().empty()) {
+      error(loc_of(f->getLocation()),
+            "argument_default needs the described argument with its type and name, e.g. "
+            "argument_default(cl_int *errcode_ret)");
+      return;
+    }
+    ArgumentDefault ad;
+    for (const auto *p : f->parameters()) {
+      ad.params.emplace_back(p->getNameAsString(), type_name(p->getType()));
+    }
+    ad.d = std::make_shared<Descriptors>();
+    ad.d->loc = loc_of(f->getLocation());
+    parse_scope(cast<CompoundStmt>(f->getBody()), *ad.d, Scope::Value, nullptr);
+    argument_defaults_.push_back(std::move(ad));
+  }
+  // The default for argument `name` of type `type` of f, if one applies.
+  const Descriptors *argument_default_for(const FunctionDecl *f, const std::string &name,
+                                          const std::string &type) const {
+    auto has = [&](const std::pair<std::string, std::string> &want) {
+      for (const auto *p : f->parameters()) {
+        if (p->getNameAsString() == want.first && type_name(p->getType()) == want.second) {
+          return true;
+        }
+      }
+      return false;
+    };
+    for (const auto &ad : argument_defaults_) {
+      if (ad.params.front().first != name || ad.params.front().second != type) continue;
+      if (std::all_of(ad.params.begin() + 1, ad.params.end(), has)) return ad.d.get();
+    }
+    return nullptr;
   }
 
   // ---- descriptor scopes ----------------------------------------------------
@@ -1053,7 +1094,9 @@ class Parser {
       pr.declaration = declaration(type, pr.name);
       pr.local_declaration = declaration(type.getUnqualifiedType(), pr.name);
       const auto it = fs.args.find(pr.name);
-      const Descriptors *given = it == fs.args.end() ? nullptr : it->second.get();
+      const Descriptors *given = it == fs.args.end()
+                                     ? argument_default_for(f, pr.name, pr.type_name)
+                                     : it->second.get();
       if (given != nullptr) pr.loc = given->loc;
       pr.value = resolve(type, given, pr.loc, "argument '" + pr.name + "' of " + fn.name, nullptr);
       fn.params.push_back(std::move(pr));

@@ -31,6 +31,14 @@ int __lapis_scope_return_value(void);
   __attribute__((annotate("lapis_type"), unused)) static void LAPIS_CAT( \
       __lapis_type_, __COUNTER__)(T __lapis_value)
 
+/* argument_default(T name, T2 sibling...) { ... }: descriptors for every
+ * argument `name` of type T of a function that does not describe it itself
+ * and has arguments `sibling...` of those types (the descriptors may read
+ * them). E.g. argument_default(cl_int *errcode_ret) { out; error_code; }. */
+#define argument_default(...)                                                       \
+  __attribute__((annotate("lapis_argument_default"), unused)) static void LAPIS_CAT( \
+      __lapis_default_, __COUNTER__)(__VA_ARGS__)
+
 /* ---- value descriptors --------------------------------------------------- */
 void __lapis_in(void);
 void __lapis_out(void);

@@ -185,7 +185,9 @@ TEST(CavaDump, WidgetSpecModel) {
   EXPECT_EQ(data.at("out"), true);
   EXPECT_EQ(data.at("buffer"), "size");
   EXPECT_EQ(param(api, "widget_read", "read_out").at("element").at("out"), true);
+  // From argument_default(const void *data, size_t size).
   EXPECT_EQ(param(api, "widget_write", "data").at("in"), true);
+  EXPECT_EQ(param(api, "widget_write", "data").at("buffer"), "size");
   EXPECT_EQ(param(api, "widget_move", "to").at("kind"), "scalar");  // a flat struct by value
   EXPECT_EQ(param(api, "widget_move", "to").at("type"), "widget_point");
 
@@ -264,10 +266,11 @@ TEST(CavaGen, ExpectSonameMismatchFails) {
 TEST(CavaSignature, HashesTheWireShapeNotJustThePrototypes) {
   hira::test::TempDir dir;
   const std::string text = hira::test::read_file(spec("widget.lapis"));
-  const std::string from = "argument(data) { in; buffer(size); }";
+  const std::string from = "argument_default(const void *data, size_t size) { in; buffer(size); }";
   ASSERT_NE(text.find(from), std::string::npos);
   std::string changed = text;
-  changed.replace(changed.find(from), from.size(), "argument(data) { in; buffer(size / 2); }");
+  changed.replace(changed.find(from), from.size(),
+                  "argument_default(const void *data, size_t size) { in; buffer(size / 2); }");
   const std::string same_path = dir.path() + "/same.lapis",
                     changed_path = dir.path() + "/changed.lapis";
   std::ofstream(same_path) << text;
@@ -277,6 +280,25 @@ TEST(CavaSignature, HashesTheWireShapeNotJustThePrototypes) {
   const auto other = dump(changed_path, specs_dir());
   EXPECT_EQ(original["signature"], same["signature"]);
   EXPECT_NE(original["signature"], other["signature"]);
+}
+
+// A default is shorthand: the same descriptors written in the function give
+// the same model, to the bit.
+TEST(CavaSignature, AnArgumentDefaultIsTheSameAsWritingItOut) {
+  hira::test::TempDir dir;
+  std::string text = hira::test::read_file(spec("widget.lapis"));
+  const std::string def = "argument_default(const void *data, size_t size) { in; buffer(size); }";
+  const std::string fn = "widget_status widget_write(widget w, const void *data, size_t size) {}";
+  ASSERT_NE(text.find(def), std::string::npos);
+  ASSERT_NE(text.find(fn), std::string::npos);
+  text.replace(text.find(def), def.size(), "");
+  text.replace(text.find(fn), fn.size(),
+               "widget_status widget_write(widget w, const void *data, size_t size) {\n"
+               "  argument(data) { in; buffer(size); }\n}");
+  const std::string written_path = dir.path() + "/written.lapis";
+  std::ofstream(written_path) << text;
+  EXPECT_EQ(dump(spec("widget.lapis"), specs_dir())["signature"],
+            dump(written_path, specs_dir())["signature"]);
 }
 
 // ---- bad specs: each bad_*.lapis marks its error with `// expect-error: TEXT` ----
