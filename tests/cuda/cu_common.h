@@ -72,4 +72,11 @@ static CU_UNUSED CUcontext cu_start(CUdevice *dev) {
 /* Blocks of 128 threads covering n elements. */
 static CU_UNUSED unsigned cu_blocks(int n) { return (unsigned)((n + 127) / 128); }
 
+/* CU_POINTER_ATTRIBUTE_MEMORY_TYPE of p (CU_MEMORYTYPE_DEVICE, ...). */
+static CU_UNUSED unsigned cu_memory_type(CUdeviceptr p) {
+  unsigned type = 0;
+  CHECK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p));
+  return type;
+}
+
 #endif

@@ -9,12 +9,6 @@
 #include <unistd.h>
 #include "ops_fatbin.h"
 
-static unsigned memory_type(CUdeviceptr p) {
-  unsigned type = 0;
-  CHECK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p));
-  return type;
-}
-
 int main(void) {
   CUdevice dev;
   cu_start(&dev);
@@ -31,7 +25,7 @@ int main(void) {
   CHECK(cuMemHostRegister(reg, 1 << 20, CU_MEMHOSTREGISTER_DEVICEMAP));
   CUdeviceptr reg_dev;
   CHECK(cuMemHostGetDevicePointer(&reg_dev, reg, 0));
-  printf("memory type of registered host memory: %u\n", memory_type(reg_dev));
+  printf("memory type of registered host memory: %u\n", cu_memory_type(reg_dev));
   int n = (1 << 20) / (int)sizeof(int), base7 = 7, mul3 = 3;
   void *reg_params[] = {&reg_dev, &n, &base7, &mul3};
   CHECK(cuLaunchKernel(iota, cu_blocks(n), 1, 1, 128, 1, 1, 0, NULL, reg_params, NULL));

@@ -7,12 +7,6 @@
 
 enum { W = 50, H = 20 }; /* a 50 x 20 int image: rows shorter than the pitch */
 
-static unsigned memory_type(CUdeviceptr p) {
-  unsigned type = 0;
-  CHECK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p));
-  return type;
-}
-
 int main(void) {
   CUdevice dev;
   cu_start(&dev);
@@ -56,7 +50,7 @@ int main(void) {
   size_t size;
   CHECK(cuMemGetAddressRange(&base, &size, img + 100));
   printf("address range: base is the allocation %d, size covers it %d\n", base == img, size >= pitch * H);
-  printf("memory type of a device allocation: %u\n", memory_type(img));
+  printf("memory type of a device allocation: %u\n", cu_memory_type(img));
 
   /* 64 MiB: host -> device -> device -> host. */
   const size_t big = 64u << 20;
