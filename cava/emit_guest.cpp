@@ -204,8 +204,9 @@ void emit_async_checks(Code &c, const Function &f) {
   for (const auto &p : f.params) {
     const Value &v = *p.value;
     if (v.kind != Value::Kind::Handle || !v.handle_is_pointer || !v.invalid_handle) continue;
-    c.line("if (" + p.name + " == nullptr || " + guest_id_of(v, p.name) +
-           " == ::hira::guest::kInvalidHandle) {");
+    // NULL: refused too, unless the type says NULL is a valid handle.
+    c.line("if (" + (v.nullable ? p.name + " != nullptr && " : p.name + " == nullptr || ") +
+           guest_id_of(v, p.name) + " == ::hira::guest::kInvalidHandle) {");
     c.line("return (" + f.ret_type + ")(" + v.invalid_handle->text + ");");
     c.line("}");
   }

@@ -62,6 +62,7 @@ nlohmann::json value_json(const Value &v) {
   auto flag = [&j](const char *name, bool b) {
     if (b) j[name] = true;
   };
+  flag("nullable", v.nullable);
   flag("in", v.in);
   flag("out", v.out);
   flag("no_copy", v.no_copy);

@@ -586,7 +586,12 @@ std::string emit_server(const Api &api) {
   c.line("static uint32_t hira_bind(void *lib) {");
   c.line("uint32_t n = 0;");
   for (const auto &f : api.functions) {
-    if (!f.guest_impl.empty()) continue;  // runs in the guest
+    if (!f.guest_impl.empty()) {
+      // Runs in the guest; bound all the same for the server's utilities.
+      c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name +
+             "\");  // for utilities");
+      continue;
+    }
     if (!f.server_impl.empty()) {
       c.line("real_" + f.name + " = &" + f.server_impl + ";  // server_impl");
     } else {

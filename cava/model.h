@@ -44,6 +44,7 @@ struct Value {
   std::string type_name_unqual;    // for declaring mutable copies
   std::string handle_type;         // Handle: the handle's type name
   bool handle_is_pointer = false;  // pointer handles are boxed in the guest
+  bool nullable = false;           // NULL is a valid handle (CUDA's default stream)
   int handle_type_id = -1;
   bool in = false, out = false, no_copy = false, lifetime_manual = false, allocate = false,
        deallocate = false;

@@ -21,8 +21,8 @@ using namespace clang;
 // Descriptors as written in one scope (the parser's, before they resolve to a
 // Value). Unset fields inherit from type(T).
 struct Descriptors {
-  std::optional<bool> in, out, handle, no_copy, lifetime_manual, allocate, deallocate, userdata,
-      error_code;
+  std::optional<bool> in, out, handle, nullable, no_copy, lifetime_manual, allocate, deallocate,
+      userdata, error_code;
   std::optional<Expr> buffer;
   std::optional<clang::QualType> type_cast;
   const clang::FunctionDecl *callback = nullptr;
@@ -47,9 +47,9 @@ struct Descriptors {
 };
 
 bool Descriptors::empty() const {
-  return !in && !out && !handle && !no_copy && !lifetime_manual && !allocate && !deallocate &&
-         !userdata && !buffer && !type_cast && callback == nullptr && !invalid_handle &&
-         !error_value && !quota_error && !success && !element && conds.empty();
+  return !in && !out && !handle && !nullable && !no_copy && !lifetime_manual && !allocate &&
+         !deallocate && !userdata && !buffer && !type_cast && callback == nullptr &&
+         !invalid_handle && !error_value && !quota_error && !success && !element && conds.empty();
 }
 
 namespace {
@@ -569,6 +569,7 @@ class Parser {
     if (word == "in") return flag(d.in);
     if (word == "out") return flag(d.out);
     if (word == "handle") return flag(d.handle);
+    if (word == "nullable") return flag(d.nullable);
     if (word == "no_copy") return flag(d.no_copy);
     if (word == "lifetime_manual") return flag(d.lifetime_manual);
     if (word == "lifetime_call") {
@@ -824,6 +825,7 @@ class Parser {
     take(dst.in, src.in);
     take(dst.out, src.out);
     take(dst.handle, src.handle);
+    take(dst.nullable, src.nullable);
     take(dst.no_copy, src.no_copy);
     take(dst.lifetime_manual, src.lifetime_manual);
     take(dst.allocate, src.allocate);
@@ -964,6 +966,7 @@ class Parser {
       v->handle_type = v->type_name_unqual;
       v->handle_type_id = handle_type_id(v->type_name_unqual);
       v->handle_is_pointer = canon->isPointerType();
+      v->nullable = d.nullable.value_or(false);
       if (!canon->isPointerType() && !canon->isIntegerType()) {
         error(l, what + ": a handle must be a pointer or integer type, not '" + v->type_name + "'");
       }
@@ -1094,9 +1097,8 @@ class Parser {
       pr.declaration = declaration(type, pr.name);
       pr.local_declaration = declaration(type.getUnqualifiedType(), pr.name);
       const auto it = fs.args.find(pr.name);
-      const Descriptors *given = it == fs.args.end()
-                                     ? argument_default_for(f, pr.name, pr.type_name)
-                                     : it->second.get();
+      const Descriptors *given =
+          it == fs.args.end() ? argument_default_for(f, pr.name, pr.type_name) : it->second.get();
       if (given != nullptr) pr.loc = given->loc;
       pr.value = resolve(type, given, pr.loc, "argument '" + pr.name + "' of " + fn.name, nullptr);
       fn.params.push_back(std::move(pr));

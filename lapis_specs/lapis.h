@@ -59,6 +59,10 @@ size_t __lapis_index(void);
 #define in __lapis_in()
 #define out __lapis_out()
 #define handle __lapis_handle()
+/* With handle: NULL is a valid value (CUDA's default stream), also for the
+ * calls the guest sends without waiting, which otherwise refuse NULL. */
+void __lapis_nullable(void);
+#define nullable __lapis_nullable()
 #define buffer(n) __lapis_buffer(n)
 #define type_cast(T) __lapis_type_cast((T *)0)
 #define no_copy __lapis_no_copy()
