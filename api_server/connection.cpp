@@ -602,6 +602,15 @@ void drop_manual_block(void *block) {
   if (Connection *c = g_connection.load(); c != nullptr && block != nullptr) c->drop_manual(block);
 }
 
+int guest_window(void **base, size_t *bytes) {
+  Connection *c = g_connection.load();
+  const MappedWindow *w = c != nullptr ? c->window() : nullptr;
+  if (w == nullptr || !w->ok()) return 0;
+  *base = w->base();
+  *bytes = w->size();
+  return 1;
+}
+
 void object_destroyed(void *token) {
   const auto id = reinterpret_cast<uintptr_t>(token);
   Connection *c = g_connection.load();

@@ -386,7 +386,10 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   }
   std::string args;
   for (const auto &p : f.params) args += (args.empty() ? "" : ", ") + p.name;
-  const std::string call = "real_" + f.name + "(" + args + ")";
+  // server_impl: the spec's utility runs in place of the library's function
+  // (which it may call itself, as real_<name>).
+  const std::string call =
+      (f.server_impl.empty() ? "real_" + f.name : f.server_impl) + "(" + args + ")";
   if (f.returns_void) {
     c.line(call + ";");
   } else if (f.server_checks.empty()) {
@@ -592,7 +595,7 @@ std::string emit_server(const Api &api) {
              "\");  // for utilities");
       continue;
     }
-    if (!f.server_impl.empty()) {
+    if (f.spec_only) {  // hira's own call: nothing to bind, its server_impl runs
       c.line("real_" + f.name + " = &" + f.server_impl + ";  // server_impl");
     } else {
       c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name +

@@ -161,7 +161,9 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     // (hira/server.h; declared here, before the utilities that use them).
     c.line(
         "namespace hira::server { void *hold_manual_block(void *block); "
-        "void drop_manual_block(void *block); void object_destroyed(void *token); }");
+        "void drop_manual_block(void *block); void object_destroyed(void *token); "
+        "int guest_window(void **base, size_t *bytes); }");
+    c.line("#define lapis_guest_window(base, bytes) ::hira::server::guest_window((base), (bytes))");
     c.line("#define lapis_in_server 1");
     c.line("#define lapis_manual_hold(p) ::hira::server::hold_manual_block((void *)(p))");
     c.line("#define lapis_manual_drop(p) ::hira::server::drop_manual_block((void *)(p))");
@@ -177,6 +179,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     c.line("#define lapis_manual_hold(p) ((void *)(p))");
     c.line("#define lapis_manual_drop(p) ((void)(p))");
     c.line("#define lapis_destroyed(token) ((void)(token))");
+    c.line("#define lapis_guest_window(base, bytes) ((void)(base), (void)(bytes), 0)");
     c.line(
         "#define lapis_handle_id(h, T) ((h) == 0 ? 0 : ::hira::guest::unbox_handle("
         "(const void *)(uintptr_t)(h), hira_handle_type<T>::id))");

@@ -176,6 +176,11 @@ void lapis_manual_drop(void *p);
  * the guest. */
 void lapis_destroyed(void *token);
 
+/* In utilities run by the API server: the guest's shared-memory window as
+ * the server maps it (1, and base and bytes set), or 0 when there is none
+ * (and always 0 in the guest). Bulk data of calls travels there. */
+int lapis_guest_window(void **base, size_t *bytes);
+
 /* In utilities: 1 in the ICD vendor variant of a guest library, else 0. */
 #ifndef lapis_icd_vendor
 #define lapis_icd_vendor 0

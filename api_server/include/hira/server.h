@@ -34,6 +34,9 @@ void drop_manual_block(void *block);
 // object whose destruction token (CallContext::destruction_token) this is;
 // the router releases what it held. Thread-safe.
 void object_destroyed(void *token);
+// The guest's shared-memory window as this server maps it: 1 and its place,
+// or 0 when the guest brought none (for the spec's utilities, e.g. to pin it).
+int guest_window(void **base, size_t *bytes);
 
 // What a handler needs for one call: the decoded command, the reply being
 // built, the guest process's handle table and a per-call arena.

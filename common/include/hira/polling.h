@@ -13,7 +13,7 @@
 namespace hira {
 
 // How long a thread polls before sleeping: $HIRA_SPIN_US (0 turns polling
-// off), else 50 us.
+// off, at most 10 ms), else 2 ms with 8 cores or more, 50 us with fewer.
 int64_t spin_budget_ns();
 
 // How long polling only spins before it starts yielding: a yield is a
