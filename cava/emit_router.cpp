@@ -88,6 +88,18 @@ void emit_allocated(Code &c, const Function &f) {
       c.line("}");
       return;
     }
+    // A scalar that names what the call allocated (a device address): the
+    // key its release names too (deallocates_rc(r, that_argument)).
+    if (v.kind == Value::Kind::Pointer && v.element && v.element->kind == Value::Kind::Scalar &&
+        v.element->allocate) {
+      c.line("case FN_" + f.name + ": {");
+      c.line("for (int i = 0; i < " + std::to_string(i + 1) + "; ++i) r.blob();");
+      c.line("::hira::Reader b = r.blob();");
+      c.line("if (b.get_u64() == 0) return 0;");
+      c.line("return (uint64_t)b.get<" + v.element->type_name_unqual + ">();");
+      c.line("}");
+      return;
+    }
   }
 }
 

@@ -87,7 +87,10 @@ std::string signature(const Function &f, const std::string &name) {
 }
 
 bool Value::is_bulk() const {
-  return kind == Kind::Pointer && element && element->kind == Kind::Scalar && !element->pred;
+  // An allocation key (a scalar element with allocate) goes value by value,
+  // where the router can read it in the reply.
+  return kind == Kind::Pointer && element && element->kind == Kind::Scalar && !element->pred &&
+         !element->allocate;
 }
 
 std::string handle_type_enum(const std::string &type_name) {

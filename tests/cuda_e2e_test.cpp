@@ -50,6 +50,23 @@ TEST(CudaPrograms, EachFailsThroughHiraExactlyAsNativelyAgainstTheStub) {
   EXPECT_NE(router.stop().find("cuInit"), std::string::npos);
 }
 
+// A VM's device memory quota holds for CUDA: an allocation over it gets
+// CUDA_ERROR_OUT_OF_MEMORY from the router (the driver never sees it; here
+// the stub would have answered 34), and a free makes room again.
+TEST(CudaQuota, AnAllocationOverTheQuotaGetsOutOfMemory) {
+  if (!cuda_built()) GTEST_SKIP() << "no CUDA toolkit: the cuda API is not built";
+  const std::string probe = build_dir() + "/bin/cuda/cu_quota_probe";
+  const RunResult r = run(
+      {build_dir() + "/bin/hira", "run", "--quiet", "--quota", "device_memory=2560K", "--", probe});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  // The stub answers the allocations the quota lets through; the one over
+  // it is refused before it gets there.
+  EXPECT_NE(r.out.find("cuMemAlloc 1 MiB: error 34\ncuMemAlloc 4 MiB: error 2\n"
+                       "cuMemAlloc 1 MiB again: error 34\n"),
+            std::string::npos)
+      << r.out << r.err;
+}
+
 // The generated library, loaded in this process (no call below reaches a server).
 class CudaLibrary : public ::testing::Test {
  protected:
