@@ -2,6 +2,7 @@
 //   cava gen SPEC --out DIR [-I DIR]...   generate every API-specific file
 //   cava dump SPEC [-I DIR]...            print the model cava understood (JSON)
 //   cava init HEADER [-o FILE]            draft a spec for every function of a header
+//   cava descriptors                      list the descriptors cava understands
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
@@ -68,6 +69,8 @@ int main(int argc, char **argv) {
   dump->add_option("spec", spec, "the .lapis spec")->required()->check(CLI::ExistingFile);
   dump->add_option("-I", includes, "include directory for the vendor headers");
 
+  auto *descriptors =
+      app.add_subcommand("descriptors", "list the descriptors cava understands, one per line");
   auto *init = app.add_subcommand("init", "draft a spec for every function of a C header");
   init->add_option("header", header, "the vendor header")->required()->check(CLI::ExistingFile);
   init->add_option("-o", out_file, "write the draft here instead of stdout");
@@ -76,6 +79,10 @@ int main(int argc, char **argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  if (*descriptors) {
+    for (const auto &name : cava::descriptor_names()) std::cout << name << "\n";
+    return 0;
+  }
   if (*init) {
     std::vector<std::string> errors;
     cava::InitOptions o{header, api_name, includes, CAVA_CLANG_RESOURCE_DIR};

@@ -534,272 +534,332 @@ class Parser {
     d.conds.push_back(std::move(c));
   }
 
+  // ---- the descriptor table --------------------------------------------------
+  // Every descriptor lapis.h declares (`__lapis_<word>`), in one place: where
+  // it may be written and what it records. apply_descriptor checks the place
+  // and dispatches; `cava descriptors` lists the table (a test keeps it and
+  // lapis.h in step).
+  enum class Where { Value, Function, TypeOrFunction, Anywhere };
+  struct Use {
+    const CallExpr *c;
+    const std::string &word;
+    Descriptors &d;
+    Scope scope;
+    FnScope *fs;
+    Loc l;
+  };
+  using Apply = void (*)(Parser &, Use &);
+  struct Rule {
+    Where where;
+    Apply apply;
+  };
+
+ public:
+  static const std::map<std::string, Rule> &descriptor_table() {
+    static const std::map<std::string, Rule> table = {
+        {"todo", {Where::Anywhere, &Parser::apply_todo}},
+        // Value descriptors: flags.
+        {"in", {Where::Value, [](Parser &, Use &u) { u.d.in = true; }}},
+        {"out", {Where::Value, [](Parser &, Use &u) { u.d.out = true; }}},
+        {"handle", {Where::Value, [](Parser &, Use &u) { u.d.handle = true; }}},
+        {"nullable", {Where::Value, [](Parser &, Use &u) { u.d.nullable = true; }}},
+        {"no_copy", {Where::Value, [](Parser &, Use &u) { u.d.no_copy = true; }}},
+        {"lifetime_manual", {Where::Value, [](Parser &, Use &u) { u.d.lifetime_manual = true; }}},
+        {"lifetime_call", {Where::Value, [](Parser &, Use &u) { u.d.lifetime_manual = false; }}},
+        {"allocate", {Where::Value, [](Parser &, Use &u) { u.d.allocate = true; }}},
+        {"deallocate", {Where::Value, [](Parser &, Use &u) { u.d.deallocate = true; }}},
+        {"userdata", {Where::Value, [](Parser &, Use &u) { u.d.userdata = true; }}},
+        {"error_code", {Where::Value, [](Parser &, Use &u) { u.d.error_code = true; }}},
+        // Value descriptors with an argument.
+        {"buffer", {Where::Value, &Parser::apply_buffer}},
+        {"type_cast", {Where::Value, &Parser::apply_type_cast}},
+        {"map_reads",
+         {Where::Value, [](Parser &p, Use &u) { u.d.map_reads = p.make_expr(u.c->getArg(0)); }}},
+        {"map_writes",
+         {Where::Value, [](Parser &p, Use &u) { u.d.map_writes = p.make_expr(u.c->getArg(0)); }}},
+        {"deferred", {Where::Value, &Parser::apply_deferred}},
+        {"callback", {Where::Value, &Parser::apply_callback}},
+        {"invalid_handle",
+         {Where::Value, [](Parser &p, Use &u) { p.set_variadic(u, u.d.invalid_handle); }}},
+        {"error_value",
+         {Where::Value, [](Parser &p, Use &u) { p.set_variadic(u, u.d.error_value); }}},
+        {"quota_error",
+         {Where::Value, [](Parser &p, Use &u) { p.set_variadic(u, u.d.quota_error); }}},
+        {"server_value",
+         {Where::Value, [](Parser &p, Use &u) { p.set_variadic(u, u.d.server_value); }}},
+        {"guest_value",
+         {Where::Value, [](Parser &p, Use &u) { p.set_variadic(u, u.d.guest_value); }}},
+        {"obj_depends_on",
+         {Where::Value,
+          [](Parser &p, Use &u) {
+            u.d.depends_on = p.make_expr(arg(u.c, 0)->IgnoreParenCasts());
+          }}},
+        {"map_into",
+         {Where::Value,
+          [](Parser &p, Use &u) { u.d.map_into = p.make_expr(arg(u.c, 0)->IgnoreParenCasts()); }}},
+        // In type(T): the value a call of type T returns on success; in a
+        // function: that function's.
+        {"success", {Where::TypeOrFunction, &Parser::apply_success}},
+        // Function descriptors.
+        {"guest_only", {Where::Function, &Parser::apply_guest_utility}},
+        {"guest_wrap", {Where::Function, &Parser::apply_guest_utility}},
+        {"server_impl", {Where::Function, &Parser::apply_server_impl}},
+        {"guest_cache_if",
+         {Where::Function,
+          [](Parser &p, Use &u) { u.fs->fn->cache_if = p.make_expr(u.c->getArg(0)); }}},
+        {"async_if",
+         {Where::Function,
+          [](Parser &p, Use &u) { u.fs->fn->async_if = p.make_expr(u.c->getArg(0)); }}},
+        {"server_check",
+         {Where::Function,
+          [](Parser &p, Use &u) {
+            if (const auto *v = p.variadic_value(u.c)) {
+              u.fs->fn->server_checks.push_back(p.make_expr(v));
+            }
+          }}},
+        {"guest_check",
+         {Where::Function,
+          [](Parser &p, Use &u) {
+            if (const auto *v = p.variadic_value(u.c)) {
+              u.fs->fn->guest_checks.push_back(p.make_expr(v));
+            }
+          }}},
+        {"symbol_version", {Where::Function, &Parser::apply_symbol_version}},
+        {"sync", {Where::Function, &Parser::apply_sync}},
+        {"async", {Where::Function, &Parser::apply_sync}},
+        {"rc_until_destroyed", {Where::Function, &Parser::apply_rc_until_destroyed}},
+        {"consumes_rc", {Where::Function, &Parser::apply_resource}},
+        {"allocates_rc", {Where::Function, &Parser::apply_resource}},
+        {"deallocates_rc", {Where::Function, &Parser::apply_resource}},
+        {"server_allocates_rc", {Where::Function, &Parser::apply_resource}},
+    };
+    return table;
+  }
+
+ private:
   void apply_descriptor(const CallExpr *c, const std::string &name, Descriptors &d, Scope scope,
                         FnScope *fs) {
-    const Loc l = loc_of(c->getBeginLoc());
     const std::string word = name.substr(std::string("__lapis_").size());
-    if (word == "todo") {
-      std::string what = "a decision is missing";
-      if (const auto *sl = dyn_cast<StringLiteral>(c->getArg(0)->IgnoreParenImpCasts())) {
-        what = sl->getString().str();
-      }
-      error(l, "unresolved lapis_todo: " + what);
+    Use u{c, word, d, scope, fs, loc_of(c->getBeginLoc())};
+    const auto &table = descriptor_table();
+    const auto it = table.find(word);
+    if (it == table.end()) {
+      error(u.l, "'" + word + "' cannot be used here");
       return;
     }
     const bool value_scope = scope == Scope::Value || scope == Scope::Type;
-    auto need_value = [&]() {
-      if (!value_scope) {
-        error(l, "'" + word +
-                     "' describes a value: put it inside argument(x) { }, "
-                     "return_value { } or type(T) { }");
-        return false;
-      }
-      return true;
-    };
-    auto need_function = [&]() {
-      if (scope != Scope::Function) {
-        error(l, "'" + word + "' describes a function: put it directly in the function's body");
-        return false;
-      }
-      return true;
-    };
-    auto flag = [&](std::optional<bool> &f) {
-      if (need_value()) f = true;
-    };
-    if (word == "in") return flag(d.in);
-    if (word == "out") return flag(d.out);
-    if (word == "handle") return flag(d.handle);
-    if (word == "nullable") return flag(d.nullable);
-    if (word == "no_copy") return flag(d.no_copy);
-    if (word == "lifetime_manual") return flag(d.lifetime_manual);
-    if (word == "lifetime_call") {
-      if (need_value()) d.lifetime_manual = false;
-      return;
-    }
-    if (word == "allocate") return flag(d.allocate);
-    if (word == "deallocate") return flag(d.deallocate);
-    if (word == "userdata") return flag(d.userdata);
-    if (word == "error_code") return flag(d.error_code);
-    if (word == "buffer") {
-      if (!need_value()) return;
-      d.buffer = make_expr(arg(c, 0));
-      WrappingArithmetic w(ctx_);
-      w.TraverseStmt(const_cast<clang::Expr *>(arg(c, 0)));
-      if (const BinaryOperator *b = w.found()) {
-        const bool mul = b->getOpcode() == BO_Mul;
-        error(loc_of(b->getOperatorLoc()),
-              "buffer size '" + source_text(b->getSourceRange()) + "' can wrap around 2^64 (the " +
-                  "guest chooses its operands) and let a short buffer pass for a huge one: write " +
-                  (mul ? "lapis_mul(" : "lapis_add(") + source_text(b->getLHS()->getSourceRange()) +
-                  ", " + source_text(b->getRHS()->getSourceRange()) + ")");
-      }
-      return;
-    }
-    if (word == "type_cast") {
-      if (!need_value()) return;
-      const auto *e = c->getArg(0)->IgnoreParenImpCasts();
-      if (const auto *ce = dyn_cast<ExplicitCastExpr>(e)) {
-        d.type_cast = ce->getTypeAsWritten()->getPointeeType();
-      }
-      return;
-    }
-    if (word == "map_reads" || word == "map_writes") {
-      if (need_value())
-        (word == "map_reads" ? d.map_reads : d.map_writes) = make_expr(c->getArg(0));
-      return;
-    }
-    if (word == "deferred") {
-      if (!need_value()) return;
-      const ParmVarDecl *ev = nullptr;
-      if (const auto *u = dyn_cast<UnaryOperator>(c->getArg(0)->IgnoreParenCasts())) {
-        if (const auto *r = dyn_cast<DeclRefExpr>(u->getSubExpr()->IgnoreParenCasts())) {
-          ev = dyn_cast<ParmVarDecl>(r->getDecl());
+    switch (it->second.where) {
+      case Where::Value:
+        if (!value_scope) {
+          error(u.l, "'" + word +
+                         "' describes a value: put it inside argument(x) { }, "
+                         "return_value { } or type(T) { }");
+          return;
         }
+        break;
+      case Where::Function:
+        if (scope != Scope::Function) {
+          error(u.l, "'" + word + "' describes a function: put it directly in the function's body");
+          return;
+        }
+        break;
+      case Where::TypeOrFunction:
+      case Where::Anywhere:
+        break;
+    }
+    it->second.apply(*this, u);
+  }
+
+  // An optional value written as descriptor(v): the variadic form lapis.h
+  // uses so that any type passes.
+  void set_variadic(Use &u, std::optional<Expr> &field) {
+    if (const auto *v = variadic_value(u.c)) field = make_expr(v);
+  }
+
+  static void apply_todo(Parser &p, Use &u) {
+    std::string what = "a decision is missing";
+    if (const auto *sl = dyn_cast<StringLiteral>(u.c->getArg(0)->IgnoreParenImpCasts())) {
+      what = sl->getString().str();
+    }
+    p.error(u.l, "unresolved lapis_todo: " + what);
+  }
+
+  static void apply_buffer(Parser &p, Use &u) {
+    u.d.buffer = p.make_expr(arg(u.c, 0));
+    WrappingArithmetic w(p.ctx_);
+    w.TraverseStmt(const_cast<clang::Expr *>(arg(u.c, 0)));
+    if (const BinaryOperator *b = w.found()) {
+      const bool mul = b->getOpcode() == BO_Mul;
+      p.error(
+          p.loc_of(b->getOperatorLoc()),
+          "buffer size '" + p.source_text(b->getSourceRange()) + "' can wrap around 2^64 (the " +
+              "guest chooses its operands) and let a short buffer pass for a huge one: write " +
+              (mul ? "lapis_mul(" : "lapis_add(") + p.source_text(b->getLHS()->getSourceRange()) +
+              ", " + p.source_text(b->getRHS()->getSourceRange()) + ")");
+    }
+  }
+
+  static void apply_type_cast(Parser &, Use &u) {
+    const auto *e = u.c->getArg(0)->IgnoreParenImpCasts();
+    if (const auto *ce = dyn_cast<ExplicitCastExpr>(e)) {
+      u.d.type_cast = ce->getTypeAsWritten()->getPointeeType();
+    }
+  }
+
+  static void apply_deferred(Parser &p, Use &u) {
+    const CallExpr *c = u.c;
+    const ParmVarDecl *ev = nullptr;
+    if (const auto *un = dyn_cast<UnaryOperator>(c->getArg(0)->IgnoreParenCasts())) {
+      if (const auto *r = dyn_cast<DeclRefExpr>(un->getSubExpr()->IgnoreParenCasts())) {
+        ev = dyn_cast<ParmVarDecl>(r->getDecl());
       }
-      auto utility_name = [&](unsigned i) -> std::string {
-        const auto *r = dyn_cast<DeclRefExpr>(c->getArg(i)->IgnoreParenCasts());
-        const auto *f = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
-        return f != nullptr && annotation(f) == "lapis_utility" ? f->getNameAsString() : "";
-      };
-      Deferred df{ev != nullptr ? ev->getNameAsString() : "", utility_name(1), utility_name(2),
-                  utility_name(3)};
-      if (df.event_param.empty() || df.done_fn.empty() || df.retain_fn.empty() ||
-          df.release_fn.empty()) {
-        error(l,
+    }
+    auto utility_name = [&](unsigned i) -> std::string {
+      const auto *r = dyn_cast<DeclRefExpr>(c->getArg(i)->IgnoreParenCasts());
+      const auto *f = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+      return f != nullptr && annotation(f) == "lapis_utility" ? f->getNameAsString() : "";
+    };
+    Deferred df{ev != nullptr ? ev->getNameAsString() : "", utility_name(1), utility_name(2),
+                utility_name(3)};
+    if (df.event_param.empty() || df.done_fn.empty() || df.retain_fn.empty() ||
+        df.release_fn.empty()) {
+      p.error(u.l,
               "deferred(ev, done, retain, release) needs the out argument that returns the "
               "completion object, then three utility functions: done(obj), retain(obj) and "
               "release(obj)");
-        return;
-      }
-      d.deferred = df;
       return;
     }
-    if (word == "callback") {
-      if (!need_value()) return;
-      const auto *e = c->getArg(0)->IgnoreParenCasts();
-      const FunctionDecl *cb = nullptr;
-      if (const auto *r = dyn_cast<DeclRefExpr>(e)) cb = dyn_cast<FunctionDecl>(r->getDecl());
-      if (cb == nullptr || annotation(cb) != "lapis_callback") {
-        error(l, "callback(x) needs the name of a callback_decl function declared in the spec");
-        return;
-      }
-      d.callback = cb;
+    u.d.deferred = df;
+  }
+
+  static void apply_callback(Parser &p, Use &u) {
+    const auto *e = u.c->getArg(0)->IgnoreParenCasts();
+    const FunctionDecl *cb = nullptr;
+    if (const auto *r = dyn_cast<DeclRefExpr>(e)) cb = dyn_cast<FunctionDecl>(r->getDecl());
+    if (cb == nullptr || annotation(cb) != "lapis_callback") {
+      p.error(u.l, "callback(x) needs the name of a callback_decl function declared in the spec");
       return;
     }
-    if (word == "invalid_handle" || word == "error_value" || word == "success" ||
-        word == "quota_error") {
-      const auto *v = variadic_value(c);
-      if (v == nullptr) return;
-      if (word == "success") {
-        if (scope == Scope::Type) {
-          d.success = make_expr(v);
-        } else if (need_function()) {
-          fs->fn->success = make_expr(v);
-        }
-        return;
-      }
-      if (!need_value()) return;
-      (word == "invalid_handle" ? d.invalid_handle
-       : word == "quota_error"  ? d.quota_error
-                                : d.error_value) = make_expr(v);
+    u.d.callback = cb;
+  }
+
+  static void apply_success(Parser &p, Use &u) {
+    const auto *v = p.variadic_value(u.c);
+    if (v == nullptr) return;
+    if (u.scope == Scope::Type) {
+      u.d.success = p.make_expr(v);
+    } else if (u.scope != Scope::Function) {
+      p.error(u.l, "'" + u.word + "' describes a function: put it directly in the function's body");
+    } else {
+      u.fs->fn->success = p.make_expr(v);
+    }
+  }
+
+  // The utility a descriptor names, if it is one of kind `annotation` with
+  // the function's own number of arguments.
+  static const FunctionDecl *same_shape_utility(const Use &u, const char *annotation_name) {
+    const auto *r = dyn_cast<DeclRefExpr>(u.c->getArg(0)->IgnoreParenCasts());
+    const auto *impl = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+    if (impl == nullptr || annotation(impl) != annotation_name ||
+        impl->getNumParams() != u.fs->decl->getNumParams()) {
+      return nullptr;
+    }
+    return impl;
+  }
+
+  static void apply_guest_utility(Parser &p, Use &u) {
+    const auto *impl = same_shape_utility(u, "lapis_guest_utility");
+    if (impl == nullptr) {
+      p.error(u.l, u.word + "(f) needs a guest_utility function of the same signature");
       return;
     }
-    if (word == "server_value" || word == "guest_value") {
-      if (const auto *v = variadic_value(c); v != nullptr && need_value()) {
-        (word == "server_value" ? d.server_value : d.guest_value) = make_expr(v);
-      }
+    (u.word == "guest_only" ? u.fs->fn->guest_impl : u.fs->fn->guest_wrap) =
+        impl->getNameAsString();
+  }
+
+  static void apply_server_impl(Parser &p, Use &u) {
+    const auto *impl = same_shape_utility(u, "lapis_utility");
+    if (impl == nullptr) {
+      p.error(u.l, "server_impl(f) needs a utility function of the same signature");
       return;
     }
-    if (word == "obj_depends_on") {
-      if (need_value()) d.depends_on = make_expr(arg(c, 0)->IgnoreParenCasts());
-      return;
+    u.fs->fn->server_impl = impl->getNameAsString();
+  }
+
+  static void apply_symbol_version(Parser &, Use &u) {
+    if (const auto *s = dyn_cast<StringLiteral>(u.c->getArg(0)->IgnoreParenImpCasts())) {
+      u.fs->fn->symbol_version = s->getString().str();
     }
-    if (word == "map_into") {
-      if (need_value()) d.map_into = make_expr(arg(c, 0)->IgnoreParenCasts());
-      return;
-    }
-    if (word == "guest_only" || word == "guest_wrap") {
-      if (!need_function()) return;
-      const auto *e = c->getArg(0)->IgnoreParenCasts();
-      const auto *r = dyn_cast<DeclRefExpr>(e);
-      const auto *impl = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
-      if (impl == nullptr || annotation(impl) != "lapis_guest_utility" ||
-          impl->getNumParams() != fs->decl->getNumParams()) {
-        error(l, word + "(f) needs a guest_utility function of the same signature");
-        return;
-      }
-      (word == "guest_only" ? fs->fn->guest_impl : fs->fn->guest_wrap) = impl->getNameAsString();
-      return;
-    }
-    if (word == "server_impl") {
-      if (!need_function()) return;
-      const auto *r = dyn_cast<DeclRefExpr>(c->getArg(0)->IgnoreParenCasts());
-      const auto *impl = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
-      if (impl == nullptr || annotation(impl) != "lapis_utility" ||
-          impl->getNumParams() != fs->decl->getNumParams()) {
-        error(l, "server_impl(f) needs a utility function of the same signature");
-        return;
-      }
-      fs->fn->server_impl = impl->getNameAsString();
-      return;
-    }
-    if (word == "guest_cache_if") {
-      if (need_function()) fs->fn->cache_if = make_expr(c->getArg(0));
-      return;
-    }
-    if (word == "async_if") {
-      if (need_function()) fs->fn->async_if = make_expr(c->getArg(0));
-      return;
-    }
-    if (word == "server_check") {
-      if (!need_function()) return;
-      if (const auto *v = variadic_value(c)) fs->fn->server_checks.push_back(make_expr(v));
-      return;
-    }
-    if (word == "guest_check") {
-      if (!need_function()) return;
-      if (const auto *v = variadic_value(c)) fs->fn->guest_checks.push_back(make_expr(v));
-      return;
-    }
-    if (word == "symbol_version") {
-      if (!need_function()) return;
-      if (const auto *s = dyn_cast<StringLiteral>(c->getArg(0)->IgnoreParenImpCasts())) {
-        fs->fn->symbol_version = s->getString().str();
-      }
-      return;
-    }
-    if (word == "sync" || word == "async") {
-      if (need_function()) {
-        fs->fn->async = word == "async";
-        async_loc_ = l;
-      }
-      return;
-    }
-    if (word == "rc_until_destroyed") {
-      if (!need_function()) return;
-      const auto *r = dyn_cast<DeclRefExpr>(c->getArg(0)->IgnoreParenCasts());
-      const auto *watch = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
-      if (watch == nullptr || annotation(watch) != "lapis_utility" || watch->getNumParams() != 2 ||
-          !watch->getParamDecl(1)->getType()->isVoidPointerType()) {
-        error(l,
+  }
+
+  static void apply_sync(Parser &p, Use &u) {
+    u.fs->fn->async = u.word == "async";
+    p.async_loc_ = u.l;
+  }
+
+  static void apply_rc_until_destroyed(Parser &p, Use &u) {
+    const auto *r = dyn_cast<DeclRefExpr>(u.c->getArg(0)->IgnoreParenCasts());
+    const auto *watch = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+    if (watch == nullptr || annotation(watch) != "lapis_utility" || watch->getNumParams() != 2 ||
+        !watch->getParamDecl(1)->getType()->isVoidPointerType()) {
+      p.error(u.l,
               "rc_until_destroyed(watch) needs a utility function 'void watch(T obj, void "
               "*token)' that calls lapis_destroyed(token) when obj is destroyed");
-        return;
-      }
-      fs->fn->destroy_watch = watch->getNameAsString();
-      fs->fn->destroy_watch_loc = l;
       return;
     }
-    if (word == "consumes_rc" || word == "allocates_rc" || word == "deallocates_rc" ||
-        word == "server_allocates_rc") {
-      if (!need_function()) return;
-      ResourceUse u;
-      u.op = word == "consumes_rc"           ? ResourceUse::Op::Consume
-             : word == "allocates_rc"        ? ResourceUse::Op::Allocate
-             : word == "server_allocates_rc" ? ResourceUse::Op::ServerAllocate
-                                             : ResourceUse::Op::Deallocate;
-      const auto *rc = c->getArg(0)->IgnoreParenCasts();
-      if (const auto *uo = dyn_cast<UnaryOperator>(rc)) rc = uo->getSubExpr()->IgnoreParenCasts();
-      const auto *ref = dyn_cast<DeclRefExpr>(rc);
-      const auto *var = ref != nullptr ? dyn_cast<VarDecl>(ref->getDecl()) : nullptr;
-      const auto a = var != nullptr ? annotation(var) : "";
-      if (a != "lapis_continuous_rc" && a != "lapis_instantaneous_rc") {
-        error(l, word + " needs a resource declared with continuous_rc or instantaneous_rc");
-        return;
-      }
-      u.resource = var->getNameAsString();
-      const bool continuous = a == "lapis_continuous_rc";
-      if (u.op == ResourceUse::Op::Consume && continuous) {
-        error(l, "consumes_rc needs an instantaneous_rc; '" + u.resource +
+    u.fs->fn->destroy_watch = watch->getNameAsString();
+    u.fs->fn->destroy_watch_loc = u.l;
+  }
+
+  static void apply_resource(Parser &p, Use &u) {
+    const CallExpr *c = u.c;
+    const std::string &word = u.word;
+    const Loc &l = u.l;
+    ResourceUse ru;
+    ru.op = word == "consumes_rc"           ? ResourceUse::Op::Consume
+            : word == "allocates_rc"        ? ResourceUse::Op::Allocate
+            : word == "server_allocates_rc" ? ResourceUse::Op::ServerAllocate
+                                            : ResourceUse::Op::Deallocate;
+    const auto *rc = c->getArg(0)->IgnoreParenCasts();
+    if (const auto *uo = dyn_cast<UnaryOperator>(rc)) rc = uo->getSubExpr()->IgnoreParenCasts();
+    const auto *ref = dyn_cast<DeclRefExpr>(rc);
+    const auto *var = ref != nullptr ? dyn_cast<VarDecl>(ref->getDecl()) : nullptr;
+    const auto a = var != nullptr ? annotation(var) : "";
+    if (a != "lapis_continuous_rc" && a != "lapis_instantaneous_rc") {
+      p.error(l, word + " needs a resource declared with continuous_rc or instantaneous_rc");
+      return;
+    }
+    ru.resource = var->getNameAsString();
+    const bool continuous = a == "lapis_continuous_rc";
+    if (ru.op == ResourceUse::Op::Consume && continuous) {
+      p.error(l, "consumes_rc needs an instantaneous_rc; '" + ru.resource +
                      "' is continuous: use allocates_rc/deallocates_rc");
-        return;
-      }
-      if (u.op != ResourceUse::Op::Consume && !continuous) {
-        error(l, word + " needs a continuous_rc; '" + u.resource +
+      return;
+    }
+    if (ru.op != ResourceUse::Op::Consume && !continuous) {
+      p.error(l, word + " needs a continuous_rc; '" + ru.resource +
                      "' is instantaneous: use consumes_rc");
-        return;
-      }
-      u.amount = make_expr(arg(c, 1)->IgnoreParenCasts());
-      if (u.amount.text.find("lapis_call_ns") != std::string::npos) {
-        if (u.op != ResourceUse::Op::Consume) {
-          error(l, word +
+      return;
+    }
+    ru.amount = p.make_expr(arg(c, 1)->IgnoreParenCasts());
+    if (ru.amount.text.find("lapis_call_ns") != std::string::npos) {
+      if (ru.op != ResourceUse::Op::Consume) {
+        p.error(l, word +
                        ": lapis_call_ns() is measured time: use it in consumes_rc on an "
                        "instantaneous_rc");
-          return;
-        }
-        u.op = ResourceUse::Op::ServerConsume;  // the API server measures it
+        return;
       }
-      if (u.op == ResourceUse::Op::Deallocate) {
-        const auto *e = arg(c, 1)->IgnoreParenCasts();
-        if (const auto *r = dyn_cast<DeclRefExpr>(e)) {
-          if (const auto *p = dyn_cast<ParmVarDecl>(r->getDecl()))
-            u.handle_arg = p->getNameAsString();
-        }
-      }
-      fs->fn->resources.push_back(std::move(u));
-      return;
+      ru.op = ResourceUse::Op::ServerConsume;  // the API server measures it
     }
-    error(l, "'" + word + "' cannot be used here");
+    if (ru.op == ResourceUse::Op::Deallocate) {
+      const auto *e = arg(c, 1)->IgnoreParenCasts();
+      if (const auto *r = dyn_cast<DeclRefExpr>(e)) {
+        if (const auto *pv = dyn_cast<ParmVarDecl>(r->getDecl())) {
+          ru.handle_arg = pv->getNameAsString();
+        }
+      }
+    }
+    u.fs->fn->resources.push_back(std::move(ru));
   }
 
   // ---- resolving values -----------------------------------------------------
@@ -1313,6 +1373,12 @@ class Parser {
 };
 
 }  // namespace
+
+std::vector<std::string> descriptor_names() {
+  std::vector<std::string> names;
+  for (const auto &[name, rule] : Parser::descriptor_table()) names.push_back(name);
+  return names;
+}
 
 ParseResult parse_spec(const ParseOptions &options) {
   ParseResult result;

@@ -26,4 +26,7 @@ struct ParseResult {
 
 ParseResult parse_spec(const ParseOptions &options);
 
+// The descriptors cava understands (lapis.h's `__lapis_<name>`), sorted.
+std::vector<std::string> descriptor_names();
+
 }  // namespace cava

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -496,4 +497,30 @@ TEST(CavaDump, CudaSpecModel) {
   // Every function of cuda.h is one or the other, none both.
   for (const auto &[name, f] : fns) EXPECT_FALSE(left_out.count(name)) << name;
   EXPECT_GT(fns.size() + left_out.size(), 400u);
+}
+
+// lapis.h declares each descriptor as `void __lapis_<name>(...)`; cava's
+// descriptor table must know every one, and nothing lapis.h does not declare.
+TEST(CavaDescriptors, TheTableAndLapisHAgree) {
+  const auto r = cava({"descriptors"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> table;
+  std::istringstream lines(r.out);
+  for (std::string l; std::getline(lines, l);) table.insert(l);
+  // What lapis.h declares that is not a descriptor: scopes, runtime helpers.
+  const std::set<std::string> not_descriptors = {
+      "scope_argument", "scope_element", "scope_return_value", "handle_id", "handle_object",
+      "call_ns",        "result",        "list_len",           "is_handle", "index",
+      "metadata"};
+  const std::string header =
+      hira::test::read_file(hira::test::source_dir() + "/lapis_specs/lapis.h");
+  const std::regex decl(R"(\b__lapis_([a-z_]+)\()");
+  std::set<std::string> declared;
+  for (auto it = std::sregex_iterator(header.begin(), header.end(), decl);
+       it != std::sregex_iterator(); ++it) {
+    const std::string name = (*it)[1];
+    if (not_descriptors.count(name) == 0) declared.insert(name);
+  }
+  for (const auto &name : declared) EXPECT_TRUE(table.count(name)) << "lapis.h: __lapis_" << name;
+  for (const auto &name : table) EXPECT_TRUE(declared.count(name)) << "table: " << name;
 }
