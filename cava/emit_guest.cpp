@@ -204,10 +204,16 @@ void emit_async_checks(Code &c, const Function &f) {
   for (const auto &p : f.params) {
     const Value &v = *p.value;
     if (v.kind != Value::Kind::Handle || !v.handle_is_pointer || !v.invalid_handle) continue;
-    // NULL: refused too, unless the type says NULL is a valid handle.
+    // NULL: refused too, unless the type says NULL is a valid handle. A call
+    // the guest may also send synchronously goes so instead, and the
+    // implementation gives its own error (as for a failed guest_check).
     c.line("if (" + (v.nullable ? p.name + " != nullptr && " : p.name + " == nullptr || ") +
            guest_id_of(v, p.name) + " == ::hira::guest::kInvalidHandle) {");
-    c.line("return (" + f.ret_type + ")(" + v.invalid_handle->text + ");");
+    if (f.async_per_call()) {
+      c.line("hira_async = false;");
+    } else {
+      c.line("return (" + f.ret_type + ")(" + v.invalid_handle->text + ");");
+    }
     c.line("}");
   }
   for (const auto &check : f.guest_checks) {

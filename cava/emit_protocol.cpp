@@ -63,6 +63,7 @@ nlohmann::json value_json(const Value &v) {
     if (b) j[name] = true;
   };
   flag("nullable", v.nullable);
+  if (!v.handle_constants.empty()) j["handle_constants"] = v.handle_constants;
   flag("in", v.in);
   flag("out", v.out);
   flag("no_copy", v.no_copy);

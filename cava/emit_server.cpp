@@ -37,6 +37,20 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
       c.line(x + " = " + a + ".get<" + v.type_name_unqual + ">();");
       return;
     case Value::Kind::Handle:
+      if (!v.handle_constants.empty()) {
+        // handle_constants: one of the API's own values passes as itself;
+        // any other id with the constant bit is unknown to the lookup.
+        c.line("{");
+        c.line("const uint64_t hira_id = " + a + ".get_u64();");
+        c.line("const uint64_t hira_value = hira_id & ~::hira::wire::kHandleConstantBit;");
+        c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(uintptr_t)(" +
+               "(hira_id & ::hira::wire::kHandleConstantBit) != 0 && hira_value != 0 && " +
+               "hira_value <= (uint64_t)(uintptr_t)(" + v.handle_constants +
+               ") ? (void *)(uintptr_t)hira_value : hira_ctx.lookup(hira_id, " +
+               handle_type_enum(v.handle_type) + ", " + std::to_string(arg) + "));");
+        c.line("}");
+        return;
+      }
       // The slot may be wider than the handle (a handle inside an intptr_t list).
       c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(uintptr_t)hira_ctx.lookup(" +
              a + ".get_u64(), " + handle_type_enum(v.handle_type) + ", " + std::to_string(arg) +

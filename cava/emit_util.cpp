@@ -223,8 +223,13 @@ std::string guest_handle_from_id(const Value &v, const std::string &id) {
 
 std::string guest_id_of(const Value &v, const std::string &x) {
   if (!v.handle_is_pointer) return "(uint64_t)(" + x + ")";
-  return "::hira::guest::unbox_handle((const void *)(uintptr_t)(" + x + "), " +
-         handle_type_enum(v.handle_type) + ")";
+  const std::string unbox = "::hira::guest::unbox_handle((const void *)(uintptr_t)(" + x + "), " +
+                            handle_type_enum(v.handle_type) + ")";
+  if (v.handle_constants.empty()) return unbox;
+  // handle_constants: the API's own values travel as themselves.
+  return "((uintptr_t)(" + x + ") != 0 && (uintptr_t)(" + x + ") <= (uintptr_t)(" +
+         v.handle_constants + ") ? (::hira::wire::kHandleConstantBit | (uint64_t)(uintptr_t)(" + x +
+         ")) : " + unbox + ")";
 }
 
 void declare_selectors(Code &c, const Value &v) {

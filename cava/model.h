@@ -45,6 +45,7 @@ struct Value {
   std::string handle_type;         // Handle: the handle's type name
   bool handle_is_pointer = false;  // pointer handles are boxed in the guest
   bool nullable = false;           // NULL is a valid handle (CUDA's default stream)
+  std::string handle_constants;    // handle_constants(max): 1..max are the API's constants
   int handle_type_id = -1;
   bool in = false, out = false, no_copy = false, lifetime_manual = false, allocate = false,
        deallocate = false;

@@ -27,6 +27,7 @@ struct Descriptors {
   std::optional<clang::QualType> type_cast;
   const clang::FunctionDecl *callback = nullptr;
   std::optional<Expr> invalid_handle;
+  std::optional<Expr> handle_constants;
   std::optional<Expr> error_value;
   std::optional<Expr> quota_error;
   std::optional<Expr> server_value;
@@ -47,8 +48,8 @@ struct Descriptors {
 };
 
 bool Descriptors::empty() const {
-  return !in && !out && !handle && !nullable && !no_copy && !lifetime_manual && !allocate &&
-         !deallocate && !userdata && !buffer && !type_cast && callback == nullptr &&
+  return !in && !out && !handle && !nullable && !handle_constants && !no_copy && !lifetime_manual &&
+         !allocate && !deallocate && !userdata && !buffer && !type_cast && callback == nullptr &&
          !invalid_handle && !error_value && !quota_error && !success && !element && conds.empty();
 }
 
@@ -563,6 +564,9 @@ class Parser {
         {"out", {Where::Value, [](Parser &, Use &u) { u.d.out = true; }}},
         {"handle", {Where::Value, [](Parser &, Use &u) { u.d.handle = true; }}},
         {"nullable", {Where::Value, [](Parser &, Use &u) { u.d.nullable = true; }}},
+        {"handle_constants",
+         {Where::Value,
+          [](Parser &p, Use &u) { u.d.handle_constants = p.make_expr(arg(u.c, 0)); }}},
         {"no_copy", {Where::Value, [](Parser &, Use &u) { u.d.no_copy = true; }}},
         {"lifetime_manual", {Where::Value, [](Parser &, Use &u) { u.d.lifetime_manual = true; }}},
         {"lifetime_call", {Where::Value, [](Parser &, Use &u) { u.d.lifetime_manual = false; }}},
@@ -886,6 +890,7 @@ class Parser {
     take(dst.out, src.out);
     take(dst.handle, src.handle);
     take(dst.nullable, src.nullable);
+    take(dst.handle_constants, src.handle_constants);
     take(dst.no_copy, src.no_copy);
     take(dst.lifetime_manual, src.lifetime_manual);
     take(dst.allocate, src.allocate);
@@ -1027,6 +1032,7 @@ class Parser {
       v->handle_type_id = handle_type_id(v->type_name_unqual);
       v->handle_is_pointer = canon->isPointerType();
       v->nullable = d.nullable.value_or(false);
+      if (d.handle_constants) v->handle_constants = d.handle_constants->text;
       if (!canon->isPointerType() && !canon->isIntegerType()) {
         error(l, what + ": a handle must be a pointer or integer type, not '" + v->type_name + "'");
       }

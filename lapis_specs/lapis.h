@@ -63,6 +63,11 @@ size_t __lapis_index(void);
  * calls the guest sends without waiting, which otherwise refuse NULL. */
 void __lapis_nullable(void);
 #define nullable __lapis_nullable()
+/* With handle: the values 1..max are the API's own constants of this type,
+ * not objects (CUDA: CU_STREAM_LEGACY, CU_STREAM_PER_THREAD); they travel as
+ * themselves and the server passes them on. */
+void __lapis_handle_constants(unsigned long long max);
+#define handle_constants(max) __lapis_handle_constants(max)
 #define buffer(n) __lapis_buffer(n)
 #define type_cast(T) __lapis_type_cast((T *)0)
 #define no_copy __lapis_no_copy()

@@ -63,6 +63,9 @@ inline constexpr uint32_t kNoticeUse = 3;
 // Handle ids the guest chooses (for handles a call creates) have this bit;
 // the server's own never do.
 inline constexpr uint64_t kGuestIdBit = 1ull << 63;
+// A constant of a handle type (LAPIS handle_constants: CUDA's
+// CU_STREAM_LEGACY) travels as itself with this bit; no object id has it.
+inline constexpr uint64_t kHandleConstantBit = 1ull << 62;
 
 // A returned mapping's blob: server address, bytes, then these flags.
 inline constexpr uint8_t kMapReads = 1;   // the mapped bytes follow
