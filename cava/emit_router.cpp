@@ -78,28 +78,22 @@ void emit_allocated(Code &c, const Function &f) {
   }
   for (size_t i = 0; i < f.params.size(); ++i) {
     const Value &v = *f.params[i].value;
-    if (v.kind == Value::Kind::Pointer && v.element && v.element->kind == Value::Kind::Handle &&
-        v.element->allocate) {
-      c.line("case FN_" + f.name + ": {");
-      c.line("for (int i = 0; i < " + std::to_string(i + 1) + "; ++i) r.blob();");
-      c.line("::hira::Reader b = r.blob();");
-      c.line("if (b.get_u64() == 0) return 0;");
-      c.line("return b.get_u64();");
-      c.line("}");
-      return;
+    if (v.kind != Value::Kind::Pointer || !v.element || !v.element->allocate) continue;
+    // A handle's id, or a scalar that names what the call allocated (a
+    // device address): the key its release names too.
+    std::string key;
+    if (v.element->kind == Value::Kind::Handle) key = "b.get_u64()";
+    if (v.element->kind == Value::Kind::Scalar) {
+      key = "(uint64_t)b.get<" + v.element->type_name_unqual + ">()";
     }
-    // A scalar that names what the call allocated (a device address): the
-    // key its release names too (deallocates_rc(r, that_argument)).
-    if (v.kind == Value::Kind::Pointer && v.element && v.element->kind == Value::Kind::Scalar &&
-        v.element->allocate) {
-      c.line("case FN_" + f.name + ": {");
-      c.line("for (int i = 0; i < " + std::to_string(i + 1) + "; ++i) r.blob();");
-      c.line("::hira::Reader b = r.blob();");
-      c.line("if (b.get_u64() == 0) return 0;");
-      c.line("return (uint64_t)b.get<" + v.element->type_name_unqual + ">();");
-      c.line("}");
-      return;
-    }
+    if (key.empty()) continue;
+    c.line("case FN_" + f.name + ": {");
+    c.line("for (int i = 0; i < " + std::to_string(i + 1) + "; ++i) r.blob();");
+    c.line("::hira::Reader b = r.blob();");
+    c.line("if (b.get_u64() == 0) return 0;");
+    c.line("return " + key + ";");
+    c.line("}");
+    return;
   }
 }
 
