@@ -489,8 +489,7 @@ std::string emit_guest(const Api &api) {
       c.line("extern \"C\" HIRA_EXPORT " + u.declaration + " {");
       c.line("static std::atomic<bool> said{false};");
       c.line("hira_unsupported(\"" + u.name + "\", said);");
-      c.line("return (" + u.declaration.substr(0, u.declaration.find(' ' + u.name + '(')) + ")(" +
-             api.unsupported_value->text + ");");
+      c.line("return (" + u.ret_type + ")(" + api.unsupported_value->text + ");");
       c.line("}");
     }
     c.line("#pragma GCC diagnostic pop");

@@ -603,18 +603,14 @@ std::string emit_server(const Api &api) {
   c.line("static uint32_t hira_bind(void *lib) {");
   c.line("uint32_t n = 0;");
   for (const auto &f : api.functions) {
-    if (!f.guest_impl.empty()) {
-      // Runs in the guest; bound all the same for the server's utilities.
-      c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name +
-             "\");  // for utilities");
-      continue;
-    }
     if (f.spec_only) {  // hira's own call: nothing to bind, its server_impl runs
       c.line("real_" + f.name + " = &" + f.server_impl + ";  // server_impl");
     } else {
+      // guest_only: runs in the guest, bound only for the server's utilities.
       c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name +
-             "\");");
+             "\");" + (f.guest_impl.empty() ? "" : "  // for utilities"));
     }
+    if (!f.guest_impl.empty()) continue;
     c.line("n += g_bound[FN_" + f.name + "] = real_" + f.name + " != nullptr;");
   }
   c.line("return n;");

@@ -46,7 +46,6 @@ struct Value {
   bool handle_is_pointer = false;  // pointer handles are boxed in the guest
   bool nullable = false;           // NULL is a valid handle (CUDA's default stream)
   std::string handle_constants;    // handle_constants(max): 1..max are the API's constants
-  int handle_type_id = -1;
   bool in = false, out = false, no_copy = false, lifetime_manual = false, allocate = false,
        deallocate = false;
   std::optional<Expr> count;       // Pointer: elements (default 1)
@@ -143,6 +142,7 @@ struct Callback {
 // exports it anyway, answering lapis_unsupported_functions()'s value.
 struct Unsupported {
   std::string name;
+  std::string ret_type;
   std::string declaration;  // "RET name(params)"
 };
 

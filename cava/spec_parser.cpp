@@ -351,8 +351,8 @@ class Parser {
         params += (i++ == 0 ? "" : ", ") + declaration(p->getType(), pname);
       }
       if (params.empty()) params = "void";
-      api_.unsupported.push_back(
-          {name, type_name(f->getReturnType()) + " " + name + "(" + params + ")"});
+      const std::string ret_type = type_name(f->getReturnType());
+      api_.unsupported.push_back({name, ret_type, ret_type + " " + name + "(" + params + ")"});
     }
   }
 
@@ -945,12 +945,10 @@ class Parser {
     return false;
   }
 
-  int handle_type_id(const std::string &name) {
-    for (size_t i = 0; i < api_.handle_types.size(); ++i) {
-      if (api_.handle_types[i] == name) return static_cast<int>(i);
-    }
-    api_.handle_types.push_back(name);
-    return static_cast<int>(api_.handle_types.size() - 1);
+  // Handle types get their wire numbers in the order the spec first uses them.
+  void register_handle_type(const std::string &name) {
+    auto &types = api_.handle_types;
+    if (std::find(types.begin(), types.end(), name) == types.end()) types.push_back(name);
   }
 
   int callback_id(const FunctionDecl *f) const {
@@ -1029,7 +1027,7 @@ class Parser {
     if (d.handle.value_or(false)) {
       v->kind = Value::Kind::Handle;
       v->handle_type = v->type_name_unqual;
-      v->handle_type_id = handle_type_id(v->type_name_unqual);
+      register_handle_type(v->type_name_unqual);
       v->handle_is_pointer = canon->isPointerType();
       v->nullable = d.nullable.value_or(false);
       if (d.handle_constants) v->handle_constants = d.handle_constants->text;

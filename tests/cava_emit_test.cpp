@@ -32,7 +32,6 @@ std::shared_ptr<Value> device_handle() {
   v->kind = Value::Kind::Handle;
   v->type_name = v->type_name_unqual = v->handle_type = "toy_dev";
   v->handle_is_pointer = true;
-  v->handle_type_id = 0;
   v->invalid_handle = expr("TOY_BAD_DEVICE");
   return v;
 }
@@ -164,7 +163,7 @@ TEST(CavaEmit, FunctionsTheSpecLeavesOutAnswerItsValueOnce) {
   Api api = toy_api();
   api.unsupported_prefix = "toy_";
   api.unsupported_value = expr("TOY_NOT_SUPPORTED");
-  api.unsupported = {{"toy_explode", "toy_status toy_explode(toy_dev dev, int how)"}};
+  api.unsupported = {{"toy_explode", "toy_status", "toy_status toy_explode(toy_dev dev, int how)"}};
   const std::string guest = emit_guest(api);
   EXPECT_TRUE(
       holds(guest, "extern \"C\" HIRA_EXPORT toy_status toy_explode(toy_dev dev, int how) {"));
