@@ -29,25 +29,23 @@ std::string Code::str() const {
   auto is_line = [&](size_t i, const char *text) {
     return i < p.size() && !p[i].raw && trimmed(p[i].text) == text;
   };
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t i = 0; i + 1 < p.size(); ++i) {
-      if (p[i].raw || p[i + 1].raw) continue;
-      const auto cond = if_condition(p[i].text);
-      if (cond && is_line(i + 1, "}")) {  // if (c) { }
-        p.erase(p.begin() + static_cast<long>(i), p.begin() + static_cast<long>(i) + 2);
-      } else if (cond && is_line(i + 1, "} else {")) {  // if (c) { } else { ... }
-        p[i].text = "if (!(" + *cond + ")) {";
-        p.erase(p.begin() + static_cast<long>(i) + 1);
-      } else if (is_line(i, "} else {") && is_line(i + 1, "}")) {  // ... } else { }
-        p.erase(p.begin() + static_cast<long>(i) + 1);
-        p[i].text = "}";
-      } else {
-        continue;
-      }
-      changed = true;
-      break;
+  // One pass; after a change only the line before can newly match (an
+  // enclosing branch that just became empty), so step back one.
+  for (size_t i = 0; i + 1 < p.size();) {
+    const auto cond = p[i].raw || p[i + 1].raw ? std::nullopt : if_condition(p[i].text);
+    if (cond && is_line(i + 1, "}")) {  // if (c) { }
+      p.erase(p.begin() + static_cast<long>(i), p.begin() + static_cast<long>(i) + 2);
+    } else if (cond && is_line(i + 1, "} else {")) {  // if (c) { } else { ... }
+      p[i].text = "if (!(" + *cond + ")) {";
+      p.erase(p.begin() + static_cast<long>(i) + 1);
+    } else if (is_line(i, "} else {") && is_line(i + 1, "}")) {  // ... } else { }
+      p.erase(p.begin() + static_cast<long>(i) + 1);
+      p[i].text = "}";
+    } else {
+      ++i;
+      continue;
     }
+    i = i > 0 ? i - 1 : 0;
   }
   std::ostringstream os;
   int depth = 0;
