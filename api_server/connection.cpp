@@ -12,6 +12,8 @@
 #include <system_error>
 #include <utility>
 
+#include "hira/hop_trace.h"
+
 namespace hira::server {
 
 namespace {
@@ -46,8 +48,9 @@ struct Connection::Shadow {
   bool stop = false;
   Scratch scratch;    // touched only by this thread
   AdaptiveSpin spin;  // how long it polls for its next call (this thread's)
-  // The first failure of an async call since this thread's last sync reply.
-  bool has_deferred = false;
+  // The first failure of an async call since this thread's last sync reply
+  // (set under mu; has_deferred is read without it first).
+  std::atomic<bool> has_deferred{false};
   uint32_t deferred_func = 0;
   int64_t deferred_value = 0;
   std::thread worker;
@@ -90,6 +93,7 @@ Connection::~Connection() {
     if (!in_window(d.buffer, 1)) staging_.give(d.buffer);
   }
   deferred_.clear();
+  deferred_count_.store(0);
 }
 
 void Connection::map_window(int fd, const std::optional<RegionSlice> &slice) {
@@ -278,6 +282,7 @@ void Connection::reply_status(const Frame &call, wire::ReplyStatus status, uint3
 }
 
 void Connection::dispatch(Frame f) {
+  hop_trace::mark(f.header.call_id, hop_trace::kServerGotCall);
   if (f.header.func >= api_.function_count) {
     reply_status(f, wire::ReplyStatus::Unsupported, 0);
     return;
@@ -370,6 +375,7 @@ void Connection::execute(Shadow *s, Frame &f) {
                  api_.function_names[func], ctx.is_async() ? " (async)" : "");
   }
   const bool sync = !ctx.is_async();
+  if (sync) hop_trace::mark(f.header.call_id, hop_trace::kServerRunCall);
   if (sync) running_sync_.fetch_add(1);
   if (api_.bound[func] == 0) {
     ctx.reject(wire::ReplyStatus::Unsupported, 0);
@@ -389,7 +395,9 @@ void Connection::execute(Shadow *s, Frame &f) {
   // What the call's new object holds reaches the router before the guest
   // can release it (which it can only once it has the reply).
   send_notices(func, ctx.notices_, f.header.call_id, f.header.flags & wire::kFlagAsync);
+  if (sync) hop_trace::mark(f.header.call_id, hop_trace::kServerRan);
   if ((f.header.flags & wire::kFlagAsync) == 0) send_reply(f, ctx, s);
+  if (sync) hop_trace::mark(f.header.call_id, hop_trace::kServerSentReply);
   if (sync) running_sync_.fetch_sub(1);
   for (const uint64_t addr : ctx.release_after_reply_) release_manual_buffer(addr);
   channel_.recycle(std::move(f));
@@ -412,6 +420,7 @@ void Connection::add_deferred(std::optional<uint64_t> token, void *buffer, uint6
                               bool send_bytes) {
   std::lock_guard lock(deferred_mu_);
   deferred_.push_back({token, buffer, bytes, std::move(done), std::move(release), send_bytes});
+  deferred_count_.store(deferred_.size(), std::memory_order_release);
   if (!deferred_watcher_.joinable()) {
     try {
       deferred_watcher_ = std::thread([this] { watch_deferred(); });
@@ -435,6 +444,9 @@ void Connection::watch_deferred() {
 }
 
 void Connection::flush_deferred() {
+  // Most replies have nothing to send first: no lock (the watcher thread
+  // holds it often) for them.
+  if (deferred_count_.load(std::memory_order_acquire) == 0) return;
   std::lock_guard lock(deferred_mu_);
   for (auto it = deferred_.begin(); it != deferred_.end();) {
     if (!it->done()) {
@@ -466,6 +478,7 @@ void Connection::flush_deferred() {
     }
     it = deferred_.erase(it);
   }
+  deferred_count_.store(deferred_.size(), std::memory_order_release);
 }
 
 void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
@@ -473,7 +486,7 @@ void Connection::send_reply(const Frame &call, CallContext &ctx, Shadow *s) {
   wire::ReplyPrefix p{};
   p.status = static_cast<uint32_t>(ctx.status());
   p.detail = ctx.detail();
-  {
+  if (s->has_deferred.load(std::memory_order_acquire)) {
     std::lock_guard lock(s->mu);
     if (s->has_deferred) {
       p.has_deferred = 1;
@@ -511,9 +524,9 @@ void Connection::defer_error(uint32_t thread, uint32_t func, int64_t value) {
   }
   std::lock_guard lock(s->mu);
   if (s->has_deferred) return;  // the first failure is the one reported
-  s->has_deferred = true;
   s->deferred_func = func;
   s->deferred_value = value;
+  s->has_deferred.store(true, std::memory_order_release);
 }
 
 void *Connection::manual_buffer(uint64_t guest_addr, uint64_t bytes, bool zeroed) {

@@ -159,6 +159,7 @@ class Connection {
   bool stop_watcher_ = false;            // guarded by deferred_mu_
   void watch_deferred();
   std::deque<DeferredOut> deferred_;
+  std::atomic<size_t> deferred_count_{0};  // deferred_.size(), for a look without the lock
   uint64_t deferred_bytes_ = 0;                     // reserved: in calls and waiting here
   std::map<uint8_t *, ManualBlock> manual_blocks_;  // by data
   std::map<uint64_t, uint8_t *> manual_;            // guest address -> its current block

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "connection.h"
+#include "hira/hop_trace.h"
 #include "hira/remote_auth.h"
 #include "hira/server.h"
 
@@ -126,6 +127,7 @@ int serve_channel(const ServerApi &api, int fd, const std::string &library) {
 }
 
 int server_main(const ServerApi &api, int argc, char **argv) {
+  hop_trace::init();
   // The real library may load hira's own guest library (an ICD loader that
   // finds hira's vendor file beside the native ones): it must never reach
   // hira from here, or a server would call itself through the router.

@@ -24,6 +24,7 @@
 
 #include "hira/bulk_copy.h"
 #include "hira/guest.h"
+#include "hira/hop_trace.h"
 #include "hira/trace.h"
 #include "hira/window.h"
 #include "hira_window.h"
@@ -220,7 +221,9 @@ class Connection {
   const ApiInfo &api() const { return api_; }
 
  private:
-  Connection(const ApiInfo &api, int fd) : api_(api), channel_(std::make_unique<Channel>(fd)) {}
+  Connection(const ApiInfo &api, int fd) : api_(api), channel_(std::make_unique<Channel>(fd)) {
+    hop_trace::init();
+  }
 
   static Connection *open(const ApiInfo &api) {
     if (std::getenv(wire::kInsideApiServerEnv) != nullptr) return nullptr;  // never from a server
@@ -428,6 +431,7 @@ class Connection {
     last_heard_.store(std::chrono::steady_clock::now());
     if (f.kind() == wire::Kind::Heartbeat) return true;  // only says the server lives
     if (f.kind() == wire::Kind::Reply) {
+      hop_trace::mark(f.header.call_id, hop_trace::kGuestGotReply);
       std::lock_guard lock(mu_);
       const auto it = waiting_.find(f.header.call_id);
       if (it == waiting_.end()) return true;  // nobody asked: ignore
@@ -648,11 +652,13 @@ bool Call::invoke() {
     return status_ == wire::ReplyStatus::Ok;
   }
   Waiter w;
+  hop_trace::mark(h.call_id, hop_trace::kGuestSend);
   if (!conn->call(h, args_, &w)) {
     status_ = wire::ReplyStatus::NoServer;
     return false;
   }
   conn->wait(w);
+  hop_trace::mark(h.call_id, hop_trace::kGuestReturn);
   if (!w.have_frame) {
     status_ = wire::ReplyStatus::NoServer;
     return false;

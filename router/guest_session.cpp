@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "command_check.h"
+#include "hira/hop_trace.h"
 #include "hira/remote_auth.h"
 #include "hira/window.h"
 #include "vm_region.h"
@@ -414,7 +415,11 @@ void GuestSession::account_call(uint32_t func, const std::vector<Reader> &blobs,
   // holds); only the last one releases them, unless the server reports
   // when the object is really gone.
   std::vector<uint64_t> seen, last;
-  {
+  // Most calls release nothing: they take no lock here (the server pump
+  // takes it for every reply).
+  const bool releases = std::any_of(a.deltas, a.deltas + std::min<uint32_t>(a.count, kMaxDeltas),
+                                    [](const ResourceDelta &d) { return d.by_handle; });
+  if (releases) {
     std::lock_guard lock(mu_);
     for (uint32_t i = 0; i < a.count && i < kMaxDeltas; ++i) {
       const ResourceDelta &d = a.deltas[i];
@@ -578,6 +583,7 @@ void GuestSession::guest_to_server() {
                    name_.c_str());
     }
     if (rr != RecvResult::Ok) return;
+    hop_trace::mark(f.header.call_id, hop_trace::kRouterGotCall);
     if (f.kind() == wire::Kind::CallbackDone) {
       if (!server_->relay(f, guest_)) return;
       continue;
@@ -655,6 +661,7 @@ void GuestSession::guest_to_server() {
                           ? server_->queue_forward(f)
                           : server_->relay(f, guest_);
     if (!sent) reply_status(f.header, wire::ReplyStatus::NoServer);
+    hop_trace::mark(f.header.call_id, hop_trace::kRouterSentCall);
     guest_.recycle(std::move(f));
   }
 }
@@ -665,6 +672,7 @@ void GuestSession::server_to_guest() {
     Frame f;
     if (server_->recv(f) != RecvResult::Ok) break;
     if (f.kind() == wire::Kind::Reply) {
+      hop_trace::mark(f.header.call_id, hop_trace::kRouterGotReply);
       Pending p{};
       {
         std::lock_guard lock(mu_);
@@ -686,6 +694,7 @@ void GuestSession::server_to_guest() {
       account_reply(p, f);
       f.header.func = p.func;
       if (!guest_.relay(f, *server_)) break;
+      hop_trace::mark(f.header.call_id, hop_trace::kRouterSentReply);
       server_->recycle(std::move(f));
     } else if (f.kind() == wire::Kind::Account) {
       if (!account_notices(f)) {

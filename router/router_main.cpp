@@ -30,6 +30,7 @@
 #include "dispatcher.h"
 #include "guest_session.h"
 #include "hira/channel.h"
+#include "hira/hop_trace.h"
 #include "hira/remote_auth.h"
 #include "hira/stop_signals.h"
 #include "hira/window.h"
@@ -124,6 +125,7 @@ void refuse_guest(int fd, std::atomic<int> *refusing) {
 
 int main(int argc, char **argv) {
   std::set_terminate(on_terminate);
+  hira::hop_trace::init();
   CLI::App app{"hira-router: interposes on every API call of its guests"};
   std::vector<std::string> listen_args, remote_args;
   std::string apis_dir, stats_json;

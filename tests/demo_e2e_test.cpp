@@ -1,6 +1,7 @@
 // The demo application gives the same output natively and through hira.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,32 @@ TEST(DemoEndToEnd, HiraRunMatchesNativeOutput) {
   EXPECT_NE(h.err.find("hira: calls to the acc API"), std::string::npos) << h.err;
   EXPECT_NE(h.err.find("acc_saxpy"), std::string::npos);
   EXPECT_NE(h.err.find("acc_run"), std::string::npos);
+}
+
+// HIRA_HOP_TRACE: every process of a call leaves its records, and
+// bench/hop_trace.py joins them into the hops of each synchronous call.
+TEST(DemoEndToEnd, HopTraceCoversEveryStageOfASyncCall) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("hira-hops-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // The API server runs as a user of its own.
+  fs::permissions(dir, fs::perms::all | fs::perms::sticky_bit);
+  const std::string prefix = (dir / "hop").string();
+  const RunResult h = run({build_dir() + "/bin/hira", "run", "--quiet", "--", kDemo, "2", "512"},
+                          {{"HIRA_HOP_TRACE", prefix}});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_EQ(h.out, native({"2", "512"}).out);
+  size_t files = 0;
+  for ([[maybe_unused]] const auto &e : fs::directory_iterator(dir)) ++files;
+  EXPECT_EQ(files, 3u) << "one per process: the program, the router, the API server";
+  const RunResult j =
+      run({"/usr/bin/python3", source_dir() + "/bench/hop_trace.py", prefix, "--skip", "0"});
+  fs::remove_all(dir);
+  ASSERT_EQ(j.exit_code, 0) << j.out << j.err;
+  EXPECT_NE(j.out.find("synchronous calls; median us per hop"), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("router got reply -> router sent reply"), std::string::npos) << j.out;
+  EXPECT_GT(std::stoul(j.out), 0u) << j.out;
 }
 
 TEST(DemoEndToEnd, ManyThreadsAtOnce) {
