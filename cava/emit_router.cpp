@@ -47,8 +47,9 @@ void emit_account(Code &c, const Api &api, const Function &f) {
     if (used.count(p.name) == 0) continue;
     c.line("::hira::Reader b" + std::to_string(i) + " = blobs[" + std::to_string(i) + "];");
     if (p.value->kind == Value::Kind::Scalar) {
-      c.line("const " + p.value->type_name_unqual + " " + p.name + " = b" + std::to_string(i) +
-             ".get<" + p.value->type_name_unqual + ">();");
+      // The guest's bytes: an enum is read as its integer (wire_repr_t).
+      const std::string t = "::hira::wire_repr_t<" + p.value->type_name_unqual + ">";
+      c.line("const " + t + " " + p.name + " = b" + std::to_string(i) + ".get<" + t + ">();");
     } else {
       c.line("const uint64_t " + p.name + " = b" + std::to_string(i) + ".get_u64();");
     }
@@ -84,7 +85,7 @@ void emit_allocated(Code &c, const Function &f) {
     std::string key;
     if (v.element->kind == Value::Kind::Handle) key = "b.get_u64()";
     if (v.element->kind == Value::Kind::Scalar) {
-      key = "(uint64_t)b.get<" + v.element->type_name_unqual + ">()";
+      key = "(uint64_t)b.get<::hira::wire_repr_t<" + v.element->type_name_unqual + ">>()";
     }
     if (key.empty()) continue;
     c.line("case FN_" + f.name + ": {");
@@ -189,7 +190,9 @@ std::string emit_router(const Api &api) {
     if (f.returns_void || !f.success) continue;
     c.line("case FN_" + f.name + ": {");
     c.line("::hira::Reader b = r.blob();");
-    c.line("const " + f.ret_type + " ret = b.get<" + f.ret_type + ">();");
+    // The server's bytes: an enum (CUresult) is read as its integer.
+    const std::string t = "::hira::wire_repr_t<" + f.ret_type + ">";
+    c.line("const " + t + " ret = b.get<" + t + ">();");
     c.line("return b.done() && " + success_test(f, "ret") + ";");
     c.line("}");
   }

@@ -1,7 +1,8 @@
 // libFuzzer target: what the router does with a guest's bytes. The input is
 // the byte stream a guest sends; every frame the router's channel accepts
-// goes through the shape check and the generated accounting of the OpenCL
-// router module, and through the reference-table check of a window, and
+// goes through the shape check and the generated accounting of an API's
+// router module (OpenCL's, and CUDA's in fuzz_cuda_router_frames), and
+// through the reference-table check of a window, and
 // every frame is also read as a reply (the server's bytes the router reads).
 // Built with ASan and UBSan by fuzz/CMakeLists.txt; `ctest -R fuzz` runs it
 // briefly from the committed corpus.

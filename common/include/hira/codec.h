@@ -251,6 +251,21 @@ struct WindowView {
   uint64_t size = 0;
 };
 
+// How a value of T is read where its bytes are not trusted (the router): an
+// enum as its underlying integer, since holding a value outside an enum's
+// range is undefined behaviour in C++ (CUresult from a hostile server).
+template <class T>
+struct wire_repr {
+  using type = T;
+};
+template <class T>
+requires std::is_enum_v<T>
+struct wire_repr<T> {
+  using type = std::underlying_type_t<T>;
+};
+template <class T>
+using wire_repr_t = typename wire_repr<T>::type;
+
 class Reader {
  public:
   Reader() = default;
@@ -294,6 +309,7 @@ class Reader {
     return e;
   }
 
+  // (An enum read from bytes nobody vouches for: get<wire_repr_t<E>>().)
   template <class T>
   T get() {
     static_assert(std::is_trivially_copyable_v<T>);
