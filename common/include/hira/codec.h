@@ -309,16 +309,23 @@ class Reader {
     return e;
   }
 
-  // (An enum read from bytes nobody vouches for: get<wire_repr_t<E>>().)
+  // An enum is read as its integer and converted, never loaded from the
+  // bytes as an enum object: a guest may send any value, which the API's C
+  // implementation then judges (as it would from a C caller). Code that
+  // decides on such a value itself (the router) reads get<wire_repr_t<E>>().
   template <class T>
   T get() {
     static_assert(std::is_trivially_copyable_v<T>);
-    T v{};
-    if (need(sizeof(T))) {
-      std::memcpy(&v, base_ + pos_, sizeof(T));
-      pos_ += sizeof(T);
+    if constexpr (std::is_enum_v<T>) {
+      return static_cast<T>(get<std::underlying_type_t<T>>());
+    } else {
+      T v{};
+      if (need(sizeof(T))) {
+        std::memcpy(&v, base_ + pos_, sizeof(T));
+        pos_ += sizeof(T);
+      }
+      return v;
     }
-    return v;
   }
   uint8_t get_u8() { return get<uint8_t>(); }
   uint32_t get_u32() { return get<uint32_t>(); }
