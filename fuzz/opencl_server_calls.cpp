@@ -129,12 +129,7 @@ bool left_out(uint32_t f) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  void *lib = ::dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    std::fprintf(stderr, "fuzz_opencl_server_calls: %s\n", ::dlerror());
-    std::abort();
-  }
-  hira_server_api.bind(lib);
+  hira::fuzz::bind_or_abort(hira_server_api, "libOpenCL.so.1", "fuzz_opencl_server_calls");
   return 0;
 }
 

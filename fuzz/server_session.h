@@ -3,10 +3,13 @@
 // shadow threads; the server's replies are read and dropped.
 #pragma once
 
+#include <dlfcn.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -95,6 +98,30 @@ void put_calls(std::vector<uint8_t> &out, const uint8_t *data, size_t size, uint
     }
     off += len;
   }
+}
+
+// Binds `api` to the library at `path` (a fuzz target's LLVMFuzzerInitialize),
+// or says why not and aborts.
+inline void bind_or_abort(const server::ServerApi &api, const char *path, const char *target) {
+  void *lib = ::dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    std::fprintf(stderr, "%s: %s\n", target, ::dlerror());
+    std::abort();
+  }
+  api.bind(lib);
+}
+
+// One session of calls built from the input (put_calls) after a hello, on
+// `threads` guest threads, every function id but those `skip` refuses.
+template <class Skip>
+void run_calls(const server::ServerApi &api, const char *name, uint64_t signature,
+               uint32_t function_count, uint32_t threads, const uint8_t *data, size_t size,
+               Skip skip) {
+  if (size > (1u << 16)) return;
+  std::vector<uint8_t> stream;
+  put_hello(stream, name, signature);
+  put_calls(stream, data, size, function_count, threads, skip);
+  run_session(api, stream);
 }
 
 }  // namespace hira::fuzz
