@@ -7,7 +7,8 @@ a synchronous call.
     bench/hop_trace.py /tmp/hop
 
 Only calls that passed every stage count (synchronous ones); the first
---skip of them (warm-up) are left out."""
+--skip of them (warm-up) are left out. Call ids are one guest process's:
+trace one guest process (and its router and server) at a time."""
 import argparse
 import glob
 import statistics

@@ -4,7 +4,8 @@
 // own file PREFIX.<pid>, a shared mapping that outlives a killed process;
 // bench/hop_trace.py joins them by call id into a median per hop. Without
 // the variable a mark is one predictable branch. PREFIX's folder must be
-// writable by the API server's own user (the router sandboxes it).
+// writable by the API server's own user (the router sandboxes it). Call
+// ids are a guest process's own: trace one guest process at a time.
 #pragma once
 
 #include <atomic>
