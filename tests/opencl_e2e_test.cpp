@@ -78,6 +78,16 @@ TEST(OpenClHandles, InvalidForeignAndStaleHandlesGetTheSpecifiedErrors) {
   EXPECT_EQ(router.process().err().find("went away"), std::string::npos);
 }
 
+// What hira answers in the guest (GL/EGL/SVM sharing, native kernels,
+// device fission, KHR names of core functions), each error as specified.
+TEST(OpenClGuestAnswers, UnshareableEntryPointsFailAsSpecifiedAndAliasesActAsCore) {
+  Router router;
+  const RunResult r = run({program("guest_answers")}, dropin_env(router));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("guest answers: all as specified"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+}
+
 // Immutable object properties are answered by the guest after the first
 // query (guest_cache_if); counts that change are always asked.
 TEST(OpenClInfo, ImmutablePropertiesAreAnsweredInTheGuest) {
