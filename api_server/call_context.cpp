@@ -110,6 +110,10 @@ uint64_t CallContext::retain_handle_as(void *obj, uint32_t type, uint64_t guest_
   return conn_.handles().retain(obj, type, guest_id);
 }
 
+void CallContext::add_handle_reference(void *obj, uint32_t type) {
+  conn_.handles().add_reference(obj, type);
+}
+
 void CallContext::depends_on(void *obj, uint32_t type, const void *parent) {
   conn_.handles().depends_on(obj, type, parent);
 }

@@ -46,6 +46,14 @@ uint64_t HandleTable::export_locked(void *obj, uint32_t type, bool creating, uin
   return id;
 }
 
+void HandleTable::add_reference(void *obj, uint32_t type) {
+  std::lock_guard lock(mu_);
+  const auto it = by_obj_.find({obj, type});
+  if (it == by_obj_.end()) return;
+  Entry &e = by_id_[it->second];
+  if (e.refs != 0) ++e.refs;
+}
+
 void HandleTable::release(void *obj, uint32_t type) {
   std::lock_guard lock(mu_);
   const auto it = by_obj_.find({obj, type});

@@ -22,6 +22,10 @@ class HandleTable {
   // gets `guest_id` when that is an unused id of the guest's half
   // (wire::kGuestIdBit), else one of the server's.
   uint64_t retain(void *obj, uint32_t type, uint64_t guest_id = 0);
+  // The app retained a handle it already holds (a retain call): +1 on a
+  // counted handle. One the app never created (a root device from a query)
+  // stays uncounted, as the implementation's retain and release leave it.
+  void add_reference(void *obj, uint32_t type);
   // The app dropped a reference (a release or destroy call). A handle the app
   // created dies when its count reaches zero: using it afterwards is an
   // invalid handle, not a use-after-free in the real library.

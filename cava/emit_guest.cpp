@@ -190,7 +190,8 @@ void emit_refcounts(Code &c, const Function &f) {
   for (const auto &p : f.params) {
     if (!has_refcount(*p.value)) continue;
     c.line(std::string("::hira::guest::") +
-           (p.value->allocate ? "retain_handle" : "release_handle") + "((const void *)" + p.name +
+           (p.value->allocate ? "add_handle_reference" : "release_handle") + "((const void *)" +
+           p.name +
            ");");
   }
 }

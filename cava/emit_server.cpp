@@ -218,7 +218,7 @@ void emit_refcount(Code &c, const Value &v, const std::string &x) {
   if (v.kind != Value::Kind::Handle) return;
   const std::string args = "(void *)(uintptr_t)" + x + ", " + handle_type_enum(v.handle_type);
   if (v.deallocate) c.line("hira_ctx.release_handle(" + args + ");");
-  if (v.allocate) c.line("hira_ctx.retain_handle(" + args + ");");
+  if (v.allocate) c.line("hira_ctx.add_handle_reference(" + args + ");");
 }
 
 // An out handle: a new reference if the call allocates it.

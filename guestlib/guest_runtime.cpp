@@ -854,6 +854,11 @@ class BoxTable {
     auto *b = static_cast<HandleBox *>(const_cast<void *>(h));
     if (h != nullptr && boxes_.count(b) != 0) ++b->refs;
   }
+  void add_reference(const void *h) {
+    std::lock_guard lock(mu_);
+    auto *b = static_cast<HandleBox *>(const_cast<void *>(h));
+    if (h != nullptr && boxes_.count(b) != 0 && b->refs != 0) ++b->refs;
+  }
   void release(const void *h) {
     std::lock_guard lock(mu_);
     auto *b = static_cast<HandleBox *>(const_cast<void *>(h));
@@ -884,6 +889,7 @@ void *box_handle(uint64_t id, uint32_t type, const void *dispatch) {
 uint64_t unbox_handle(const void *handle, uint32_t type) { return boxes().unbox(handle, type); }
 void retain_handle(const void *handle) { boxes().retain(handle); }
 void release_handle(const void *handle) { boxes().release(handle); }
+void add_handle_reference(const void *handle) { boxes().add_reference(handle); }
 
 namespace {
 

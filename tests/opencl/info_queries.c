@@ -445,6 +445,17 @@ int main(void)
     CHECK("clReleaseProgram", clReleaseProgram(prog));
     CHECK("clReleaseCommandQueue", clReleaseCommandQueue(q));
     CHECK("clReleaseContext", clReleaseContext(ctx));
+
+    /* A root device is not reference counted: its retains and releases do
+     * nothing, however many, and it stays usable. */
+    CHECK("clRetainDevice(root)", clRetainDevice(dev));
+    for (int i = 0; i < 3; ++i) CHECK("clReleaseDevice(root)", clReleaseDevice(dev));
+    cl_device_type type = 0;
+    CHECK("clGetDeviceInfo(root, after releases)",
+          clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof(type), &type, NULL));
+    cl_context again = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    CHECK("clCreateContext(root, after releases)", err);
+    CHECK("clReleaseContext(again)", clReleaseContext(again));
     if (fails) {
         printf("FAIL: %u checks\n", fails);
         return 1;

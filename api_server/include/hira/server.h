@@ -77,6 +77,8 @@ class CallContext {
   // The same for a handle the guest chose the id of: a new object gets
   // `guest_id` (if it is a fresh id of the guest's), a known one keeps its id.
   uint64_t retain_handle_as(void *obj, uint32_t type, uint64_t guest_id);
+  // A retain call on a handle the app holds (see HandleTable::add_reference).
+  void add_handle_reference(void *obj, uint32_t type);
   // obj_depends_on: when parent dies (last app reference), obj dies with it.
   void depends_on(void *obj, uint32_t type, const void *parent);
   void release_handle(void *obj, uint32_t type);

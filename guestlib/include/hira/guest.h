@@ -118,6 +118,9 @@ uint64_t unbox_handle(const void *handle, uint32_t type);
 // async call on it is refused at once instead of failing later.
 void retain_handle(const void *handle);
 void release_handle(const void *handle);
+// A retain call on a handle the app holds: +1 on a counted handle; one the
+// app never created (a root device from a query) stays uncounted.
+void add_handle_reference(const void *handle);
 
 // Mapped memory: the guest's copy of a region the server mapped. map_region
 // reads (server address, bytes, data) from a reply blob and returns the
