@@ -191,8 +191,7 @@ void emit_refcounts(Code &c, const Function &f) {
     if (!has_refcount(*p.value)) continue;
     c.line(std::string("::hira::guest::") +
            (p.value->allocate ? "add_handle_reference" : "release_handle") + "((const void *)" +
-           p.name +
-           ");");
+           p.name + ");");
   }
 }
 
@@ -265,9 +264,53 @@ void emit_forward(Code &c, const Function &f, const std::string &to, const char 
   c.line();
 }
 
+// A guest_answer function: its handle arguments are checked as the server
+// would (an unknown one fails with its own code), then it fails with the
+// spec's answer, in the result or the error_code argument.
+void emit_guest_answer(Code &c, const Function &f) {
+  c.line("extern \"C\" HIRA_EXPORT " + signature(f, f.name) + " {  // guest_answer: never sent");
+  std::string unused;
+  for (const auto &p : f.params) unused += (unused.empty() ? "(void)" : ", (void)") + p.name;
+  if (!unused.empty()) c.line(unused + ";");
+  const Param *ec = error_code_param(f);
+  const bool code_in_ret = !f.returns_void && !f.returns_pointer;
+  auto fail = [&](const std::string &code) {
+    if (ec != nullptr) {
+      c.line("if (" + ec->name + " != nullptr) *" + ec->name + " = (" +
+             ec->value->element->type_name_unqual + ")(" + code + ");");
+      c.line(f.returns_void ? "return;" : "return (" + f.ret_type + ")0;");
+    } else if (code_in_ret || (f.returns_pointer && !f.guest_answer->text.empty())) {
+      c.line("return (" + f.ret_type + ")(" + code + ");");
+    } else {
+      c.line(f.returns_void ? "return;" : "return (" + f.ret_type + ")0;");
+    }
+  };
+  if (ec != nullptr || code_in_ret) {
+    for (const auto &p : f.params) {
+      const Value &v = *p.value;
+      if (v.kind != Value::Kind::Handle || !v.handle_is_pointer || !v.invalid_handle) continue;
+      c.line("if (" + (v.nullable ? p.name + " != nullptr && " : p.name + " == nullptr || ") +
+             guest_id_of(v, p.name) + " == ::hira::guest::kInvalidHandle) {");
+      fail(v.invalid_handle->text);
+      c.line("}");
+    }
+  }
+  fail(f.guest_answer->text.empty() ? "0" : f.guest_answer->text);
+  c.line("}");
+  c.line();
+}
+
 void emit_stub(Code &c, const Function &f) {
   if (!f.guest_impl.empty()) {
     emit_forward(c, f, f.guest_impl, "guest_only");
+    return;
+  }
+  if (!f.same_as.empty()) {
+    emit_forward(c, f, f.same_as, "same_as");
+    return;
+  }
+  if (f.guest_answer) {
+    emit_guest_answer(c, f);
     return;
   }
   if (!f.guest_wrap.empty()) {

@@ -116,6 +116,8 @@ nlohmann::json function_json(const Function &f) {
   for (const auto &check : f.guest_checks) j["guest_check"].push_back(check.text);
   for (const auto &check : f.server_checks) j["server_check"].push_back(check.text);
   if (!f.guest_impl.empty()) j["guest_only"] = f.guest_impl;
+  if (!f.same_as.empty()) j["same_as"] = f.same_as;
+  if (f.guest_answer) j["guest_answer"] = f.guest_answer->text;
   if (!f.guest_wrap.empty()) j["guest_wrap"] = f.guest_wrap;
   if (!f.server_impl.empty()) j["server_impl"] = f.server_impl;
   if (f.spec_only) j["spec_only"] = true;

@@ -126,9 +126,9 @@ std::string emit_router(const Api &api) {
     counts += std::to_string(f.params.size()) + ", ";
     asyncs += std::string(f.always_async() ? "1" : f.async_per_call() ? "2" : "0") + ", ";
     for (const auto &p : f.params) {
-      // guest_only functions never travel: any shape is refused by function id anyway.
+      // Guest-side functions never travel: any shape is refused by function id anyway.
       const std::string size =
-          f.guest_impl.empty() ? blob_size(*p.value) : "::hira::router::kVariableSize";
+          f.guest_side() ? "::hira::router::kVariableSize" : blob_size(*p.value);
       sizes += "  " + size + ",  // " + f.name + "." + p.name + "\n";
     }
     off += static_cast<uint32_t>(f.params.size());

@@ -315,8 +315,8 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
   (void)api;
   const size_t np = f.params.size();
   c.line("static void handle_" + f.name + "(::hira::server::CallContext &hira_ctx) {");
-  if (!f.guest_impl.empty()) {
-    c.line("hira_ctx.reject(::hira::wire::ReplyStatus::Unsupported, 0);  // guest_only");
+  if (f.guest_side()) {
+    c.line("hira_ctx.reject(::hira::wire::ReplyStatus::Unsupported, 0);  // answered in the guest");
     c.line("}");
     c.line();
     return;
@@ -606,11 +606,11 @@ std::string emit_server(const Api &api) {
     if (f.spec_only) {  // hira's own call: nothing to bind, its server_impl runs
       c.line("real_" + f.name + " = &" + f.server_impl + ";  // server_impl");
     } else {
-      // guest_only: runs in the guest, bound only for the server's utilities.
+      // Answered in the guest: bound only for the server's utilities.
       c.line("real_" + f.name + " = (decltype(real_" + f.name + "))dlsym(lib, \"" + f.name +
-             "\");" + (f.guest_impl.empty() ? "" : "  // for utilities"));
+             "\");" + (f.guest_side() ? "  // for utilities" : ""));
     }
-    if (!f.guest_impl.empty()) continue;
+    if (f.guest_side()) continue;
     c.line("n += g_bound[FN_" + f.name + "] = real_" + f.name + " != nullptr;");
   }
   c.line("return n;");
@@ -619,7 +619,7 @@ std::string emit_server(const Api &api) {
   c.line("extern const ::hira::server::ServerApi hira_server_api = {");
   c.line("  kApiName, kApiSignature, kFunctionCount, kFunctionNames, kAsync, kHandlers,");
   size_t remote = 0;
-  for (const auto &f : api.functions) remote += f.guest_impl.empty() ? 1 : 0;
+  for (const auto &f : api.functions) remote += f.guest_side() ? 0 : 1;
   c.line("  \"" + api.server_library + "\", hira_bind, g_bound, " + std::to_string(remote) + ",");
   c.line("  " + (api.server_warmup.empty() ? std::string("nullptr") : api.server_warmup) +
          ",  // lapis_server_warmup");

@@ -111,6 +111,8 @@ struct Function {
   std::vector<ResourceUse> resources;
   std::vector<std::string> statements;  // plain C run after a successful call
   std::string guest_impl;               // guest_only: the guest_utility that implements it
+  std::string same_as;                  // same_as: the API function the guest calls instead
+  std::optional<Expr> guest_answer;     // guest_answer: the guest fails the call with this
   std::string guest_wrap;               // guest_wrap: the guest_utility calls go through
   std::string server_impl;              // server_impl: the utility the API server runs
   bool spec_only = false;               // declared by the spec alone: hira's own call
@@ -125,6 +127,10 @@ struct Function {
   // with guest_checks (a call the checks refuse goes sync, so that the real
   // implementation decides its error, exactly as natively).
   bool async_per_call() const { return async_if.has_value() || (async && !guest_checks.empty()); }
+  // Never sent: the guest answers it (guest_only, same_as, guest_answer).
+  bool guest_side() const {
+    return !guest_impl.empty() || !same_as.empty() || guest_answer.has_value();
+  }
   // Every call is sent async.
   bool always_async() const { return async && guest_checks.empty(); }
   int id = 0;

@@ -146,11 +146,21 @@ class Parser {
       }
     }
     for (const auto *f : callback_decls_) read_callback(f);
+    // Functions, in the spec's order: definitions, and lists of functions
+    // (functions(f, g) { ... }: a marker with the names, then the body).
+    std::vector<std::pair<const FunctionDecl *, Loc>> listed;
     for (Decl *d : tu->decls()) {
       auto *f = dyn_cast<FunctionDecl>(d);
-      if (f == nullptr || !in_spec(f) || !annotation(f).empty() || !f->hasBody()) continue;
-      if (f->getName().startswith("__lapis")) continue;
-      read_function(f);
+      if (f == nullptr || !in_spec(f) || !f->hasBody()) continue;
+      const auto a = annotation(f);
+      if (a == "lapis_functions") {
+        listed = read_function_list(f);
+      } else if (a == "lapis_functions_body") {
+        for (const auto &[fd, at] : listed) read_function(fd, f->getBody(), &at);
+        listed.clear();
+      } else if (a.empty() && !f->getName().startswith("__lapis")) {
+        read_function(f, f->getBody(), nullptr);
+      }
     }
     if (!api_.unsupported_prefix.empty()) {
       std::set<std::string> seen;
@@ -190,7 +200,15 @@ class Parser {
     return {p.getFilename(), p.getLine()};
   }
   void error(const Loc &l, const std::string &msg) {
-    errors_.push_back(l.str() + ": error: " + msg);
+    // (a list's body is read once per function it lists: say each thing once)
+    std::string e = l.str() + ": error: " + msg;
+    if (std::find(errors_.begin(), errors_.end(), e) == errors_.end()) errors_.push_back(e);
+  }
+  // Where a token was written: a macro's argument where it was written.
+  Loc written_loc(SourceLocation l) const {
+    const auto p = sm_.getPresumedLoc(file_loc(l, false));
+    if (p.isInvalid()) return {api_.spec_file, 0};
+    return {p.getFilename(), p.getLine()};
   }
   std::string source_text(SourceRange r) const {
     const auto range = CharSourceRange::getTokenRange(sm_.getSpellingLoc(r.getBegin()),
@@ -607,6 +625,13 @@ class Parser {
         // Function descriptors.
         {"guest_only", {Where::Function, &Parser::apply_guest_utility}},
         {"guest_wrap", {Where::Function, &Parser::apply_guest_utility}},
+        {"same_as", {Where::Function, &Parser::apply_same_as}},
+        {"guest_answer",
+         {Where::Function,
+          [](Parser &p, Use &u) {
+            const auto *v = p.variadic_value(u.c);
+            u.fs->fn->guest_answer = v != nullptr ? p.make_expr(v) : Expr{};
+          }}},
         {"server_impl", {Where::Function, &Parser::apply_server_impl}},
         {"guest_cache_if",
          {Where::Function,
@@ -779,6 +804,28 @@ class Parser {
     }
     (u.word == "guest_only" ? u.fs->fn->guest_impl : u.fs->fn->guest_wrap) =
         impl->getNameAsString();
+  }
+
+  // same_as(g): the guest calls API function g with the same arguments (an
+  // extension's name for a core function). Their types must be the same.
+  static void apply_same_as(Parser &p, Use &u) {
+    const auto *r = dyn_cast<DeclRefExpr>(u.c->getArg(0)->IgnoreParenCasts());
+    const auto *g = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+    const FunctionDecl *f = u.fs->decl;
+    bool same = g != nullptr && g->getCanonicalDecl() != f->getCanonicalDecl() &&
+                g->getNumParams() == f->getNumParams() &&
+                p.ctx_.hasSameType(g->getReturnType(), f->getReturnType());
+    for (unsigned i = 0; same && i < f->getNumParams(); ++i) {
+      same = p.ctx_.hasSameUnqualifiedType(g->getParamDecl(i)->getType(),
+                                           f->getParamDecl(i)->getType());
+    }
+    if (!same) {
+      p.error(u.l, "same_as(g) on " + f->getNameAsString() +
+                       " needs another API function whose arguments and result have the same "
+                       "types; write guest_only(utility) to adapt them instead");
+      return;
+    }
+    u.fs->fn->same_as = g->getNameAsString();
   }
 
   static void apply_server_impl(Parser &p, Use &u) {
@@ -1118,28 +1165,57 @@ class Parser {
   }
 
   // ---- functions ---------------------------------------------------------
-  Function build_function(const FunctionDecl *f, Scope scope) {
+  // f's descriptors are `body` (its own, or a list's); `at` is where a list
+  // names it (its arguments are the header's, and errors point there).
+  Function build_function(const FunctionDecl *f, Scope scope, const Stmt *body = nullptr,
+                          const Loc *at = nullptr) {
     Function fn;
     fn.name = f->getNameAsString();
-    fn.loc = loc_of(f->getLocation());
+    fn.loc = at != nullptr ? *at : loc_of(f->getLocation());
     const QualType ret = f->getReturnType();
     fn.ret_type = type_name(ret);
     fn.returns_void = ret->isVoidType();
     fn.returns_pointer = ret.getCanonicalType()->isPointerType();
     FnScope fs{&fn, {}, nullptr, f};
-    parse_scope(f->getBody(), *std::make_shared<Descriptors>(), scope, &fs);
-    if (!fn.guest_impl.empty()) {
-      // Runs in the guest: nothing is marshalled, so nothing to decide.
+    parse_scope(body != nullptr ? body : f->getBody(), *std::make_shared<Descriptors>(), scope,
+                &fs);
+    auto param_loc = [&](const ParmVarDecl *p) {
+      return at != nullptr ? *at : loc_of(p->getLocation());
+    };
+    if (fn.guest_side()) {
+      // Answered in the guest: nothing is marshalled, so nothing to decide;
+      // guest_answer checks handles and stores its code (error_code).
+      unsigned i = 0;
       for (const auto *p : f->parameters()) {
         Param pr;
         pr.name = p->getNameAsString();
+        if (pr.name.empty()) pr.name = "hira_arg" + std::to_string(i);
+        ++i;
         const QualType type = p->getType();
         pr.type_name = type_name(type);
         pr.declaration = declaration(type, pr.name);
         pr.local_declaration = declaration(type.getUnqualifiedType(), pr.name);
-        pr.loc = loc_of(p->getLocation());
+        pr.loc = param_loc(p);
         pr.value = std::make_shared<Value>();
+        if (fn.guest_answer) {
+          const auto it = fs.args.find(pr.name);
+          const Descriptors *given = it == fs.args.end()
+                                         ? argument_default_for(f, pr.name, pr.type_name)
+                                         : it->second.get();
+          const auto ts = type_spec(type);
+          if ((ts && ts->handle.value_or(false)) ||
+              (given != nullptr && given->error_code.value_or(false))) {
+            pr.value =
+                resolve(type, given, pr.loc, "argument '" + pr.name + "' of " + fn.name, nullptr);
+          }
+        }
         fn.params.push_back(std::move(pr));
+      }
+      if (fn.guest_answer && fn.guest_answer->text.empty() && !fn.returns_void) {
+        error(fn.loc, fn.name + " returns '" + fn.ret_type +
+                          "': guest_answer needs the value the call fails with, e.g. "
+                          "guest_answer(" +
+                          (fn.returns_pointer ? "NULL" : "ERROR_CODE") + ")");
       }
       return fn;
     }
@@ -1151,9 +1227,12 @@ class Parser {
     for (const auto *p : f->parameters()) {
       Param pr;
       pr.name = p->getNameAsString();
-      pr.loc = loc_of(p->getLocation());
+      pr.loc = param_loc(p);
       if (pr.name.empty()) {
-        error(pr.loc, "every argument of " + fn.name + " needs a name in the spec");
+        error(pr.loc, "every argument of " + fn.name + " needs a name in the spec" +
+                          (at != nullptr ? ": the header names none, so write the function out "
+                                           "with its arguments named instead of listing it"
+                                         : ""));
         continue;
       }
       const QualType type = p->getType();
@@ -1197,15 +1276,41 @@ class Parser {
     return fn;
   }
 
-  void read_function(const FunctionDecl *f) {
-    const Loc l = loc_of(f->getLocation());
+  // functions(f, g, ...): the API functions a list names, and where.
+  std::vector<std::pair<const FunctionDecl *, Loc>> read_function_list(const FunctionDecl *list) {
+    std::vector<std::pair<const FunctionDecl *, Loc>> out;
+    const auto *body = cast<CompoundStmt>(list->getBody());
+    const auto *call = body->size() == 1 ? dyn_cast<CallExpr>(body->body_front()) : nullptr;
+    if (call == nullptr) return out;
+    for (unsigned i = 1; i < call->getNumArgs(); ++i) {
+      const auto *e = call->getArg(i)->IgnoreParenImpCasts();
+      const auto *r = dyn_cast<DeclRefExpr>(e);
+      const auto *fd = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+      const Loc at = written_loc(e->getBeginLoc());
+      if (fd == nullptr) {
+        error(at, "functions(...) lists API functions by name; write each function's name");
+        continue;
+      }
+      out.emplace_back(fd, at);
+    }
+    return out;
+  }
+
+  std::map<std::string, Loc> described_;  // each function, where the spec describes it
+  void read_function(const FunctionDecl *f, const Stmt *body, const Loc *at) {
+    const Loc l = at != nullptr ? *at : loc_of(f->getLocation());
+    if (const auto [it, fresh] = described_.emplace(f->getNameAsString(), l); !fresh) {
+      error(l, "'" + f->getNameAsString() + "' is described twice, here and at " +
+                   it->second.str() + ": keep one");
+      return;
+    }
     bool declared_elsewhere = false;
     for (const auto *r : f->redecls()) declared_elsewhere |= !in_spec(r);
     if (f->isVariadic()) {
       error(l, "'" + f->getNameAsString() + "' is variadic; cava cannot remote variadic calls");
       return;
     }
-    Function fn = build_function(f, Scope::Function);
+    Function fn = build_function(f, Scope::Function, body, at);
     // A function only the spec declares is the spec's own remote call: the
     // API server runs its server_impl utility.
     if (!declared_elsewhere && fn.server_impl.empty()) {

@@ -39,6 +39,21 @@ int __lapis_scope_return_value(void);
   __attribute__((annotate("lapis_argument_default"), unused)) static void LAPIS_CAT( \
       __lapis_default_, __COUNTER__)(__VA_ARGS__)
 
+/* functions(f, g, ...) { ... }: API functions of the included headers that
+ * need no descriptor naming an argument: each is described by the defaults
+ * (type(T), argument_default) and the function descriptors in the braces,
+ * with its arguments as the header names them. E.g.
+ *   functions(clFlush, clEnqueueBarrier) {}
+ *   functions(clSVMAlloc, clSVMFree) { symbol_version("OPENCL_2.0"); guest_answer(NULL); } */
+void __lapis_functions(int unused, ...);
+#define functions(...)                                                          \
+  __attribute__((annotate("lapis_functions"), unused)) static void LAPIS_CAT(    \
+      __lapis_functions_, __COUNTER__)(void) {                                  \
+    __lapis_functions(0, __VA_ARGS__);                                          \
+  }                                                                             \
+  __attribute__((annotate("lapis_functions_body"), unused)) static void LAPIS_CAT( \
+      __lapis_functions_body_, __COUNTER__)(void)
+
 /* ---- value descriptors --------------------------------------------------- */
 void __lapis_in(void);
 void __lapis_out(void);
@@ -206,6 +221,17 @@ void __lapis_symbol_version(const char *node);
 #define sync __lapis_sync()
 /* The function runs in the guest only, as this guest_utility (same signature). */
 #define guest_only(impl) __lapis_guest_only((const volatile void *)(impl))
+/* The guest calls API function g with the same arguments instead (an
+ * extension's name for a core function; the types must be the same). */
+void __lapis_same_as(const volatile void *g);
+#define same_as(g) __lapis_same_as((const volatile void *)(g))
+/* The call never leaves the guest and fails with v, as an implementation
+ * without the feature must (GL sharing, SVM): a handle argument the guest
+ * does not hold fails first with its invalid_handle code; v is returned, or
+ * stored in the error_code argument with a NULL result. A void function
+ * takes no v. */
+void __lapis_guest_answer(int unused, ...);
+#define guest_answer(...) __lapis_guest_answer(0, ##__VA_ARGS__)
 /* The application's calls go through this guest_utility (same signature),
  * which makes the remote call itself with lapis_remote(function)(...), once
  * or in parts (e.g. a large transfer as several, so that copying one part

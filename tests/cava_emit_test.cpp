@@ -186,6 +186,53 @@ TEST(CavaEmit, GuestWrapCallsItsUtilityAndKeepsTheRemoteStub) {
   EXPECT_TRUE(holds(guest, "#define lapis_remote(f) hira_remote_of(f)"));
 }
 
+// guest_answer: never sent; a handle the guest does not hold fails first with
+// its own code, then the answer, in the result or in the error_code argument.
+TEST(CavaEmit, GuestAnswersCheckHandlesThenFailWithTheirValue) {
+  Api api = toy_api();
+  api.functions[1].async = false;
+  api.functions[1].guest_answer = expr("TOY_NO_SHARING");
+  Function open = toy_function("toy_open_shared", 2);
+  open.ret_type = "toy_dev";
+  open.returns_pointer = true;
+  open.guest_answer = expr("TOY_NO_SHARING");
+  auto code = std::make_shared<Value>();
+  code->kind = Value::Kind::Pointer;
+  code->type_name = code->type_name_unqual = "toy_status *";
+  code->error_code = true;
+  code->element = scalar("toy_status");
+  open.params = {param("dev", "toy_dev dev", device_handle()),
+                 param("err", "toy_status *err", code)};
+  api.functions.push_back(open);
+  const std::string guest = emit_guest(api);
+  EXPECT_TRUE(holds(guest,
+                    "extern \"C\" HIRA_EXPORT toy_status toy_reset(toy_dev dev) {  // "
+                    "guest_answer: never sent\n"
+                    "  (void)dev;\n"
+                    "  if (dev == nullptr || ::hira::guest::unbox_handle((const void "
+                    "*)(uintptr_t)(dev), HT_toy_dev) == ::hira::guest::kInvalidHandle) {\n"
+                    "    return (toy_status)(TOY_BAD_DEVICE);\n"
+                    "  }\n"
+                    "  return (toy_status)(TOY_NO_SHARING);\n"
+                    "}"));
+  EXPECT_TRUE(holds(guest,
+                    "    if (err != nullptr) *err = (toy_status)(TOY_BAD_DEVICE);\n"
+                    "    return (toy_dev)0;\n"
+                    "  }\n"
+                    "  if (err != nullptr) *err = (toy_status)(TOY_NO_SHARING);\n"
+                    "  return (toy_dev)0;\n"));
+  EXPECT_EQ(guest.find("FN_toy_reset, "), std::string::npos);  // no call is made
+  expect_clean(guest);
+  // The server refuses it (a hand-made frame); the router takes any shape.
+  EXPECT_TRUE(holds(emit_server(api), "Unsupported, 0);  // answered in the guest"));
+}
+
+TEST(CavaEmit, SameAsCallsTheOtherFunction) {
+  Api api = toy_api();
+  api.functions[1].same_as = "toy_reset_v2";
+  EXPECT_TRUE(holds(emit_guest(api), "return toy_reset_v2(dev);  // same_as"));
+}
+
 TEST(CavaEmit, CodeDropsBranchesThatCameOutEmpty) {
   Code c;
   c.line("void f(int a, int b) {");

@@ -160,7 +160,8 @@ TEST(CavaDump, WidgetSpecModel) {
                 {"widget_pool_create", "widget_pool_destroy", "widget_create", "widget_destroy",
                  "widget_write", "widget_read", "widget_fill", "widget_move", "widget_get_position",
                  "widget_set_tags", "widget_transfer", "widget_on_event", "widget_draw",
-                 "widget_pool_first", "widget_count", "widget_flush"}));
+                 "widget_pool_first", "widget_count", "widget_flush", "widget_close",
+                 "widget_pool_share", "widget_name"}));
   for (const auto &f : api.at("functions")) {
     EXPECT_EQ(f.at("async"), f.at("name") == "widget_draw") << f.at("name");
   }
@@ -189,6 +190,14 @@ TEST(CavaDump, WidgetSpecModel) {
   // From argument_default(const void *data, size_t size).
   EXPECT_EQ(param(api, "widget_write", "data").at("in"), true);
   EXPECT_EQ(param(api, "widget_write", "data").at("buffer"), "size");
+  // functions(widget_write) {}: the header's argument names, the defaults.
+  EXPECT_EQ(function(api, "widget_write").at("params").size(), 3u);
+  EXPECT_EQ(param(api, "widget_write", "w").at("kind"), "handle");
+  // Answered in the guest.
+  EXPECT_EQ(function(api, "widget_close").at("same_as"), "widget_destroy");
+  EXPECT_EQ(function(api, "widget_pool_share").at("guest_answer"), "WIDGET_ERR_UNAVAILABLE");
+  EXPECT_EQ(param(api, "widget_pool_share", "pool").at("invalid_handle"), "WIDGET_ERR_INVALID");
+  EXPECT_EQ(function(api, "widget_name").at("guest_answer"), "NULL");
   EXPECT_EQ(param(api, "widget_move", "to").at("kind"), "scalar");  // a flat struct by value
   EXPECT_EQ(param(api, "widget_move", "to").at("type"), "widget_point");
 
@@ -289,13 +298,28 @@ TEST(CavaSignature, AnArgumentDefaultIsTheSameAsWritingItOut) {
   hira::test::TempDir dir;
   std::string text = hira::test::read_file(spec("widget.lapis"));
   const std::string def = "argument_default(const void *data, size_t size) { in; buffer(size); }";
-  const std::string fn = "widget_status widget_write(widget w, const void *data, size_t size) {}";
+  const std::string fn = "functions(widget_write) {}";
   ASSERT_NE(text.find(def), std::string::npos);
   ASSERT_NE(text.find(fn), std::string::npos);
   text.replace(text.find(def), def.size(), "");
   text.replace(text.find(fn), fn.size(),
                "widget_status widget_write(widget w, const void *data, size_t size) {\n"
                "  argument(data) { in; buffer(size); }\n}");
+  const std::string written_path = dir.path() + "/written.lapis";
+  std::ofstream(written_path) << text;
+  EXPECT_EQ(dump(spec("widget.lapis"), specs_dir())["signature"],
+            dump(written_path, specs_dir())["signature"]);
+}
+
+// functions(f) { ... } is shorthand too: the same model as f written out
+// with the header's prototype and the same descriptors.
+TEST(CavaSignature, AListedFunctionIsTheSameAsWritingItOut) {
+  hira::test::TempDir dir;
+  std::string text = hira::test::read_file(spec("widget.lapis"));
+  const std::string listed = "functions(widget_write) {}";
+  ASSERT_NE(text.find(listed), std::string::npos);
+  text.replace(text.find(listed), listed.size(),
+               "widget_status widget_write(widget w, const void *data, size_t size) {}");
   const std::string written_path = dir.path() + "/written.lapis";
   std::ofstream(written_path) << text;
   EXPECT_EQ(dump(spec("widget.lapis"), specs_dir())["signature"],
@@ -430,7 +454,13 @@ TEST(CavaDump, OpenClSpecModel) {
   EXPECT_EQ(fns.size(), 136u);
   EXPECT_EQ(fns["clCreateCommandQueueWithProperties"]["symbol_version"], "OPENCL_2.0");
   EXPECT_EQ(fns["clCreateBufferWithProperties"]["symbol_version"], "OPENCL_3.0");
-  EXPECT_EQ(fns["clSVMAlloc"]["guest_only"], "hira_no_svm_alloc");
+  EXPECT_EQ(fns["clSVMAlloc"]["guest_answer"], "NULL");
+  EXPECT_EQ(fns["clEnqueueSVMMap"]["guest_answer"], "CL_INVALID_OPERATION");
+  EXPECT_EQ(fns["clRetainDeviceEXT"]["same_as"], "clRetainDevice");
+  // Listed (functions(...)): the header's argument names, the defaults.
+  EXPECT_EQ(fns["clEnqueueCopyBufferRect"]["symbol_version"], "OPENCL_1.1");
+  EXPECT_NE(fns["clEnqueueCopyBufferRect"]["params"][3].dump().find("\"buffer\":\"3\""),
+            std::string::npos);
   EXPECT_EQ(fns["clGetImageInfo"]["guest_cache_if"], "1");
   EXPECT_NE(fns["clGetMemObjectInfo"]["guest_cache_if"].get<std::string>().find("CL_MEM_MAP_COUNT"),
             std::string::npos);
@@ -511,7 +541,7 @@ TEST(CavaDescriptors, TheTableAndLapisHAgree) {
   const std::set<std::string> not_descriptors = {
       "scope_argument", "scope_element", "scope_return_value", "handle_id", "handle_object",
       "call_ns",        "result",        "list_len",           "is_handle", "index",
-      "metadata"};
+      "metadata",       "functions"};
   const std::string header =
       hira::test::read_file(hira::test::source_dir() + "/lapis_specs/lapis.h");
   const std::regex decl(R"(\b__lapis_([a-z_]+)\()");

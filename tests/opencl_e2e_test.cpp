@@ -13,8 +13,6 @@
 namespace hira::test {
 namespace {
 
-
-
 // A guest of `router` that loads hira's drop-in libOpenCL.so.1.
 std::map<std::string, std::string> dropin_env(const Router &router) {
   auto env = router.guest_env();

@@ -23,6 +23,7 @@ widget_status widget_pool_create(const char *name, widget_pool *pool_out);
 widget_status widget_pool_destroy(widget_pool pool);
 widget_status widget_create(widget_pool pool, int kind, double scale, widget *widget_out);
 widget_status widget_destroy(widget w);
+widget_status widget_close(widget w); /* the old name of widget_destroy */
 widget_status widget_write(widget w, const void *data, size_t size);
 widget_status widget_read(widget w, void *data, size_t size, size_t *read_out);
 widget_status widget_fill(widget w, const void *values, size_t n);
@@ -35,6 +36,7 @@ widget_status widget_transfer(widget w, int upload, void *data, size_t size);
 widget_status widget_on_event(widget w, widget_event_fn fn, void *user_data);
 widget_status widget_sort(widget w, widget_compare_fn cmp);
 widget_status widget_draw(widget w, unsigned frames);
+widget_status widget_pool_share(widget_pool pool, int gl_object);
 widget_status widget_logf(widget w, const char *fmt, ...);
 const char *widget_name(widget w);
 widget widget_pool_first(widget_pool pool);
