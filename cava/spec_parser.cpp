@@ -1028,6 +1028,20 @@ class Parser {
       Descriptors a = d, b = d;
       merge_into(a, *c.then_d);
       merge_into(b, *c.else_d);
+      // A branch that casts a buffer of bytes to T * keeps its bytes: it
+      // holds n / sizeof(T) elements unless it says otherwise.
+      const QualType outer = d.type_cast ? *d.type_cast : t;
+      auto keep_bytes = [&](Descriptors &x, const Descriptors &branch) {
+        if (!branch.type_cast || branch.buffer || !d.buffer || !outer->isPointerType()) return;
+        const QualType from = outer->getPointeeType(), to = branch.type_cast->getTypePtr()
+                                                               ->getPointeeType();
+        if (to.isNull() || !(from->isVoidType() || from->isCharType())) return;
+        x.buffer = *d.buffer;
+        x.buffer->text = "(" + d.buffer->text + ") / sizeof(" +
+                         type_name(to.getUnqualifiedType()) + ")";
+      };
+      keep_bytes(a, *c.then_d);
+      keep_bytes(b, *c.else_d);
       v->pred = c.pred;
       v->then_v = resolve_merged(t, a, l, what);
       v->else_v = resolve_merged(t, b, l, what);

@@ -457,6 +457,10 @@ TEST(CavaDump, OpenClSpecModel) {
   EXPECT_EQ(fns["clSVMAlloc"]["guest_answer"], "NULL");
   EXPECT_EQ(fns["clEnqueueSVMMap"]["guest_answer"], "CL_INVALID_OPERATION");
   EXPECT_EQ(fns["clRetainDeviceEXT"]["same_as"], "clRetainDevice");
+  // A branch that casts a buffer of bytes keeps its bytes.
+  const auto &devices = fns["clGetContextInfo"]["params"][3]["then"];
+  EXPECT_EQ(devices["type"], "cl_device_id *");
+  EXPECT_EQ(devices["buffer"], "(param_value_size) / sizeof(cl_device_id)");
   // Listed (functions(...)): the header's argument names, the defaults.
   EXPECT_EQ(fns["clEnqueueCopyBufferRect"]["symbol_version"], "OPENCL_1.1");
   EXPECT_NE(fns["clEnqueueCopyBufferRect"]["params"][3].dump().find("\"buffer\":\"3\""),
