@@ -226,6 +226,35 @@ class Parser {
     }
     return l;
   }
+  // Is l a token of the body of a macro the spec itself defines? Such text
+  // cannot be copied from the spec (its words are the macro's parameters),
+  // unlike a macro argument or a lapis.h macro's use.
+  bool in_spec_macro_body(SourceLocation l) const {
+    while (l.isMacroID()) {
+      if (sm_.isMacroArgExpansion(l)) {
+        l = sm_.getImmediateSpellingLoc(l);
+        continue;
+      }
+      const SourceLocation spelled = sm_.getImmediateSpellingLoc(l);
+      if (spelled.isFileID() && sm_.isWrittenInMainFile(spelled)) return true;
+      l = sm_.getImmediateExpansionRange(l).getBegin();
+    }
+    return false;
+  }
+  // The text of code a spec-local macro expands to, printed from the AST;
+  // lapis.h's names print as their expansions, which generated code lacks.
+  std::string printed_from_macro(const Stmt *s, const Loc &l) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    s->printPretty(os, nullptr, PrintingPolicy(ctx_.getLangOpts()));
+    os.flush();
+    if (text.find("__lapis") != std::string::npos) {
+      error(l, "'" + text +
+                   "' is written inside a macro of the spec and uses LAPIS names (metadata, "
+                   "lapis_result, ...): pass it to the macro as an argument instead");
+    }
+    return text;
+  }
   // The spec's text for a range that may start or end inside macros.
   std::string written_text(SourceRange r) const {
     const auto b = file_loc(r.getBegin(), false);
@@ -262,7 +291,9 @@ class Parser {
     // they were written, other macros to where they were used.
     const auto b = file_loc(e->getBeginLoc(), false);
     const auto en = file_loc(e->getEndLoc(), true);
-    if (sm_.getFileID(b) == sm_.getFileID(en) && sm_.isWrittenInMainFile(b)) {
+    if (in_spec_macro_body(e->getBeginLoc()) || in_spec_macro_body(e->getEndLoc())) {
+      out.text = printed_from_macro(e, out.loc);
+    } else if (sm_.getFileID(b) == sm_.getFileID(en) && sm_.isWrittenInMainFile(b)) {
       out.text =
           Lexer::getSourceText(CharSourceRange::getTokenRange(b, en), sm_, ctx_.getLangOpts())
               .str();
@@ -464,7 +495,11 @@ class Parser {
     const FunctionDecl *m = marker(s);
     if (m == nullptr) {
       if (scope == Scope::Function && fs != nullptr) {
-        fs->fn->statements.push_back(written_text(s->getSourceRange()) + ";");
+        fs->fn->statements.push_back(
+            (in_spec_macro_body(s->getBeginLoc()) || in_spec_macro_body(s->getEndLoc())
+                 ? printed_from_macro(s, loc_of(s->getBeginLoc()))
+                 : written_text(s->getSourceRange())) +
+            ";");
         return;
       }
       error(loc_of(s->getBeginLoc()),
@@ -536,7 +571,11 @@ class Parser {
     if (scope == Scope::Function) {
       if (!contains_descriptor(is)) {
         // The range ends before a braceless body's ';' (an extra one is harmless).
-        fs->fn->statements.push_back(written_text(is->getSourceRange()) + ";");
+        fs->fn->statements.push_back(
+            (in_spec_macro_body(is->getBeginLoc()) || in_spec_macro_body(is->getEndLoc())
+                 ? printed_from_macro(is, l)
+                 : written_text(is->getSourceRange())) +
+            ";");
         return;
       }
       error(l, "conditional descriptors must describe a value: put the if inside argument(x) { }");
@@ -1033,12 +1072,12 @@ class Parser {
       const QualType outer = d.type_cast ? *d.type_cast : t;
       auto keep_bytes = [&](Descriptors &x, const Descriptors &branch) {
         if (!branch.type_cast || branch.buffer || !d.buffer || !outer->isPointerType()) return;
-        const QualType from = outer->getPointeeType(), to = branch.type_cast->getTypePtr()
-                                                               ->getPointeeType();
+        const QualType from = outer->getPointeeType(),
+                       to = branch.type_cast->getTypePtr()->getPointeeType();
         if (to.isNull() || !(from->isVoidType() || from->isCharType())) return;
         x.buffer = *d.buffer;
-        x.buffer->text = "(" + d.buffer->text + ") / sizeof(" +
-                         type_name(to.getUnqualifiedType()) + ")";
+        x.buffer->text =
+            "(" + d.buffer->text + ") / sizeof(" + type_name(to.getUnqualifiedType()) + ")";
       };
       keep_bytes(a, *c.then_d);
       keep_bytes(b, *c.else_d);

@@ -326,6 +326,18 @@ TEST(CavaSignature, AListedFunctionIsTheSameAsWritingItOut) {
             dump(written_path, specs_dir())["signature"]);
 }
 
+// A spec's own macros: an expression written in a macro's body is read with
+// the macro's arguments in place (not as the macro's use).
+TEST(CavaDump, SpecMacrosExpandWithTheirArguments) {
+  const json api = dump(spec("macros.lapis"), specs_dir());
+  EXPECT_EQ(function_names(api),
+            std::vector<std::string>({"widget_write", "widget_fill", "widget_read"}));
+  EXPECT_EQ(param(api, "widget_write", "data").at("buffer"), "size / 2");
+  EXPECT_EQ(param(api, "widget_fill", "values").at("buffer"), "lapis_mul(n, 4)");
+  EXPECT_EQ(param(api, "widget_read", "data").at("buffer"), "size - size % 8");
+  EXPECT_EQ(param(api, "widget_read", "read_out").at("element").at("out"), true);
+}
+
 // ---- bad specs: each bad_*.lapis marks its error with `// expect-error: TEXT` ----
 
 std::vector<std::string> bad_specs() {
