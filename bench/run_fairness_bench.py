@@ -47,15 +47,25 @@ def run_vms(build, vms, iterations, items, seconds, policy):
                 sys.exit("run_fairness_bench: the router did not start")
             time.sleep(0.01)
         loop = os.path.join(build, "bin", "opencl", "ocl_kernel_loop")
-        procs = []
+        procs, logs = [], []
         for vm, iters in zip(vms, iterations):
             env = {**os.environ, "HIRA_SOCKET": f"unix:{tmp}/{vm}.sock",
                    "LD_LIBRARY_PATH": ":".join(
                        [os.path.join(build, "apis", "opencl", "guest")] +
                        ([os.environ["LD_LIBRARY_PATH"]] if os.environ.get("LD_LIBRARY_PATH") else []))}
+            # Into a file, not a pipe: a VM that fills a pipe nobody reads
+            # yet (they were read one after the other) stops until it is
+            # read - a stall that looked like unfairness.
+            logs.append(open(os.path.join(tmp, f"{vm}.out"), "w+"))
             procs.append(subprocess.Popen([loop, str(iters), str(items), str(seconds)], env=env,
-                                          stdout=subprocess.PIPE, text=True))
-        outs = [p.communicate()[0] for p in procs]
+                                          stdout=logs[-1], text=True))
+        for p in procs:
+            p.wait()
+        outs = []
+        for log in logs:
+            log.seek(0)
+            outs.append(log.read())
+            log.close()
         router.terminate()
         router.wait()
         with open(stats) as f:
@@ -153,9 +163,24 @@ def main():
                "work_per_s": work, "throughput_vs_none": work / base if base else None,
                "hook_us_per_command": hook_us, "shares": shares,
                "router_device_ns": {vm: st["vms"][vm]["device_ns"] for vm in vms},
-               "queue_delay_ns": {vm: st["vms"][vm]["queue_delay_ns"] for vm in vms}}
+               "queue_delay_ns": {vm: st["vms"][vm]["queue_delay_ns"] for vm in vms},
+               # What each window held (device ns per VM), and each VM's
+               # longest time without finishing a kernel: a stalled VM shows.
+               "windows_ns": ws,
+               "first_last_finish_s": {vm: [r[0][0] / 1e9, r[-1][0] / 1e9] if r else None
+                                       for vm, r in zip(vms, runs)},
+               "longest_stall_ms": {vm: max((b[0] - a_[0] for a_, b in zip(r, r[1:])),
+                                            default=0) / 1e6 for vm, r in zip(vms, runs)},
+               "waits": {vm: st["vms"][vm].get("waits", 0) for vm in vms},
+               # The longest call from the router's forward to its reply (any VM).
+               "max_call_ms": {fn: f.get("max_ns", 0) / 1e6
+                               for fn, f in st.get("opencl", {}).get("functions", {}).items()
+                               if fn in ("clFinish", "clEnqueueNDRangeKernel")}}
         results["policies"][policy] = row
         series[policy] = [[x / sum(w) if sum(w) else 0 for x in w] for w in ws]
+        if not ws:  # the VMs never ran together past the first second
+            print(f"{policy:<10} {0:>7} (no window: the VMs did not run together)")
+            continue
         print(f"{policy:<10} {len(ws):>7} {row['unfairness_median'] * 100:>13.1f}% "
               f"{row['unfairness_p90'] * 100:>10.1f}% {work:>8.3f} {work / base:>8.3f} "
               f"{hook_us:>11.2f} {' '.join(f'{s * 100:.0f}%' for s in shares):>20}")
