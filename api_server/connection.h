@@ -181,6 +181,9 @@ class Connection {
   std::condition_variable backlog_cv_;
   std::atomic<uint64_t> backlog_bytes_{0};
   bool heartbeats_ = false;           // the guest asked for them (kFlagHeartbeats)
+  // Sync calls reach an idle shadow through its mail slot (Shadow::mail);
+  // HIRA_SERVER_HANDOFF=queue turns it off, to measure what it saves.
+  const bool use_mail_;
   std::atomic<int> running_sync_{0};  // sync calls executing now
   void wait_for_backlog();
   void drained(uint64_t bytes);
