@@ -55,6 +55,9 @@ TEST(DemoEndToEnd, HopTraceCoversEveryStageOfASyncCall) {
   ASSERT_EQ(j.exit_code, 0) << j.out << j.err;
   EXPECT_NE(j.out.find("synchronous calls; median us per hop"), std::string::npos) << j.out;
   EXPECT_NE(j.out.find("router got reply -> router sent reply"), std::string::npos) << j.out;
+  // The router's own finer marks split its hops.
+  EXPECT_NE(j.out.find("router admitted -> router recorded"), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("router got reply -> router matched reply"), std::string::npos) << j.out;
   EXPECT_GT(std::stoul(j.out), 0u) << j.out;
 }
 

@@ -26,6 +26,12 @@ enum Stage : uint32_t {
   kRouterSentReply,  // ... and has passed it to the guest's channel
   kGuestGotReply,    // the guest's reading thread has it
   kGuestReturn,      // the calling thread has its reply
+  // Finer marks inside the router's handling of a call (bench/hop_trace.py
+  // splits the hop they fall in).
+  kRouterChecked = 100,  // its shape is checked
+  kRouterAdmitted,       // accounted for, and the policies let it go
+  kRouterRecorded,       // recorded as in flight, about to be passed on
+  kRouterMatched = 110,  // a reply is matched to its call
 };
 
 struct Record {
