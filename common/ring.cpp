@@ -206,19 +206,26 @@ ssize_t RingStream::read(void *buf, size_t n, bool block) {
 
 bool RingStream::write(const iovec *iov, size_t iovcnt) {
   size_t idx = 0, done_in_iov = 0;
-  auto space = [&]() -> uint64_t {
-    const uint64_t used = write_pos_ - out_->tail.load(std::memory_order_seq_cst);
+  uint64_t left = 0;
+  for (size_t i = 0; i < iovcnt; ++i) left += iov[i].iov_len;
+  auto space = [&](bool fresh) -> uint64_t {
+    if (fresh) tail_seen_ = out_->tail.load(std::memory_order_seq_cst);
+    const uint64_t used = write_pos_ - tail_seen_;
     return used > kRingBytes ? ~uint64_t{0} : kRingBytes - used;  // ~0: broken
   };
   while (idx < iovcnt) {
     if (shut_.load()) return false;
-    uint64_t room = space();
+    uint64_t room = space(false);
+    if (room < left || ++writes_since_tail_ >= kTailCheckEvery) {
+      room = space(true);
+      writes_since_tail_ = 0;
+    }
     if (room == 0) {
-      if (!wait([&] { return space() != 0; }, out_->space_seq, out_->writer_sleeping, &write_spin_,
-                std::chrono::steady_clock::time_point::max())) {
+      if (!wait([&] { return space(true) != 0; }, out_->space_seq, out_->writer_sleeping,
+                &write_spin_, std::chrono::steady_clock::time_point::max())) {
         return false;
       }
-      room = space();
+      room = space(false);
     }
     if (room > kRingBytes) return false;  // the peer's position is nonsense
     // As much as fits, then publish it: a large frame streams through.
@@ -231,6 +238,7 @@ bool RingStream::write(const iovec *iov, size_t iovcnt) {
       std::memcpy(out_data_, src + first, take - first);
       write_pos_ += take;
       room -= take;
+      left -= take;
       done_in_iov += take;
       if (done_in_iov == iov[idx].iov_len) {
         ++idx;

@@ -196,10 +196,13 @@ TEST(Rings, PositionsAPeerScribbledBreakTheStreamInsteadOfReadingOutside) {
     ASSERT_EQ(reader.wait_for(std::chrono::seconds(5)), std::future_status::ready);
     EXPECT_EQ(reader.get(), RecvResult::Malformed);
   }
-  {  // A tail the reader never reached: the writer stops.
+  {  // A tail the reader never reached: the writer stops (it reads the
+     // reader's position when it needs room, and every 32nd frame).
     RingedPair p;
     p.positions(0)->tail = 12345;
-    EXPECT_FALSE(send_bytes(*p.creator, {1}, 1));
+    int sent = 0;
+    while (sent < 40 && send_bytes(*p.creator, {1}, 1)) ++sent;
+    EXPECT_LT(sent, 32);
   }
 }
 
@@ -320,11 +323,18 @@ TEST(RingsThroughTheRouter, AGuestThatScribblesOnItsRingsIsCutOffAlone) {
     g.positions(0)->head += 10 * kRingBytes;  // "this much more to read"
     EXPECT_TRUE(wait_closed(g.fd())) << "the router kept a guest with broken rings";
   }
-  {  // The same with the ring the router writes: a tail it never reached.
+  {  // The same with the ring the router writes: a tail it never reached
+     // (the router reads it when it needs room, and every 32nd frame).
     RingGuest g(router);
     ASSERT_TRUE(g.granted());
-    g.positions(1)->tail = 99 * kRingBytes;
-    EXPECT_EQ(g.get_version(), -1);
+    // (Each read of the guest's own puts its true position back: the
+    // scribble is made again before every call.)
+    int answered = 0;
+    for (; answered < 40; ++answered) {
+      g.positions(1)->tail = 99 * kRingBytes;
+      if (g.get_version() != 0) break;
+    }
+    EXPECT_LT(answered, 32);
     EXPECT_TRUE(wait_closed(g.fd()));
   }
   EXPECT_EQ(bystander.get_version(), 0);

@@ -94,6 +94,14 @@ class RingStream {
   int socket_;
   uint64_t read_pos_ = 0;   // private: what this side consumed
   uint64_t write_pos_ = 0;  // private: what this side produced
+  // The reader's position as the writer last read it: read again only when
+  // it does not leave room enough, so that the reader's line is not pulled
+  // to the writer's core on every frame (and back on every read).
+  // (Every kTailCheckEvery-th write reads it anyway: a peer that scribbled
+  // on it is found within that many frames.)
+  uint64_t tail_seen_ = 0;
+  uint32_t writes_since_tail_ = 0;
+  static constexpr uint32_t kTailCheckEvery = 32;
   std::atomic<bool> shut_{false};
   std::atomic<bool> peer_gone_{false};
   // How long each side polls before sleeping.
