@@ -602,6 +602,7 @@ void GuestSession::guest_to_server() {
                                                                 : wire::ReplyStatus::BadFrame);
       continue;
     }
+    hop_trace::mark(f.header.call_id, hop_trace::kRouterChecked);
     const bool async = (f.header.flags & wire::kFlagAsync) != 0;
     Pending p{f.header.func, std::chrono::steady_clock::now(), {}, {}};
     if (f.tagged()) {
@@ -634,26 +635,48 @@ void GuestSession::guest_to_server() {
       reply_status(f.header, verdict);
       continue;
     }
+    hop_trace::mark(f.header.call_id, hop_trace::kRouterAdmitted);
     vm_.ledger.calls.fetch_add(1, std::memory_order_relaxed);
     vm_.ledger.bytes_in.fetch_add(bytes, std::memory_order_relaxed);
     account_call(f.header.func, blobs, p.accounting);
     stats_.record_call(m, f.header.func, async, bytes);
     if (!async) {
-      std::lock_guard lock(mu_);
-      if (server_gone_) {
-        reply_status(f.header, wire::ReplyStatus::NoServer);
-        continue;
+      const uint64_t id = f.header.call_id;
+      FastSlot &slot = fast_[id % kFastSlots];
+      if (id != 0 && p.writes.empty() && pending_count_.load() == 0 && !server_gone_.load() &&
+          slot.id.load(std::memory_order_acquire) == 0) {
+        slot.p = p;  // (p.writes is empty: nothing to copy but a few words)
+        slot.id.store(id);
+        // The server went while this was recorded: answered here, unless
+        // the sweep took it first.
+        if (server_gone_.load()) {
+          uint64_t mine = id;
+          if (slot.id.compare_exchange_strong(mine, 0)) {
+            reply_status(f.header, wire::ReplyStatus::NoServer);
+          }
+          continue;
+        }
+      } else {
+        std::lock_guard lock(mu_);
+        if (server_gone_) {
+          reply_status(f.header, wire::ReplyStatus::NoServer);
+          continue;
+        }
+        bool duplicate = false;
+        for (const auto &s : fast_) duplicate |= id != 0 && s.id.load() == id;
+        if (duplicate || pending_.size() >= kMaxPending || !pending_.emplace(id, p).second) {
+          std::fprintf(stderr,
+                       "hira-router: guest %s: too many or duplicate call ids; "
+                       "disconnecting it\n",
+                       name_.c_str());
+          return;
+        }
+        pending_count_.store(pending_.size());
+        for (const auto &[begin, end] : p.writes) writes_[begin] = end;
       }
-      if (pending_.size() >= kMaxPending || !pending_.emplace(f.header.call_id, p).second) {
-        std::fprintf(stderr,
-                     "hira-router: guest %s: too many or duplicate call ids; "
-                     "disconnecting it\n",
-                     name_.c_str());
-        return;
-      }
-      for (const auto &[begin, end] : p.writes) writes_[begin] = end;
     }
     if (!async) reserve(p.accounting, +1);
+    hop_trace::mark(f.header.call_id, hop_trace::kRouterRecorded);
     // Async calls travel on together while more are already here (one
     // system call for many); anything else, or an empty read-ahead, sends
     // what waits.
@@ -674,14 +697,22 @@ void GuestSession::server_to_guest() {
     if (f.kind() == wire::Kind::Reply) {
       hop_trace::mark(f.header.call_id, hop_trace::kRouterGotReply);
       Pending p{};
-      {
+      const uint64_t id = f.header.call_id;
+      FastSlot &slot = fast_[id % kFastSlots];
+      uint64_t expect = id;
+      if (id != 0 && slot.id.load(std::memory_order_acquire) == id) {
+        p = std::move(slot.p);
+        slot.id.compare_exchange_strong(expect, 0);  // only this thread frees it while serving
+      } else {
         std::lock_guard lock(mu_);
-        const auto it = pending_.find(f.header.call_id);
+        const auto it = pending_.find(id);
         if (it == pending_.end()) continue;  // not a call we forwarded
         p = it->second;
         end_writes(p);
         pending_.erase(it);
+        pending_count_.store(pending_.size());
       }
+      hop_trace::mark(f.header.call_id, hop_trace::kRouterMatched);
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::steady_clock::now() - p.start)
                           .count();
@@ -719,7 +750,14 @@ void GuestSession::server_to_guest() {
     std::lock_guard lock(mu_);
     server_gone_ = true;
     orphans.swap(pending_);
+    pending_count_.store(0);
     writes_.clear();
+  }
+  for (auto &slot : fast_) {
+    uint64_t id = slot.id.load();
+    if (id == 0) continue;
+    Pending p = slot.p;  // while the slot is still this call's
+    if (slot.id.compare_exchange_strong(id, 0)) orphans.emplace(id, std::move(p));
   }
   for (const auto &[id, p] : orphans) {
     reserve(p.accounting, -1);
