@@ -292,38 +292,39 @@ TEST(CavaSignature, HashesTheWireShapeNotJustThePrototypes) {
   EXPECT_NE(original["signature"], other["signature"]);
 }
 
+// The signature of widget.lapis with each (text, replacement) applied.
+json::value_type widget_signature_with(
+    const std::vector<std::pair<std::string, std::string>> &edits) {
+  hira::test::TempDir dir;
+  std::string text = hira::test::read_file(spec("widget.lapis"));
+  for (const auto &[from, to] : edits) {
+    const auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+  }
+  const std::string path = dir.path() + "/edited.lapis";
+  std::ofstream(path) << text;
+  return dump(path, specs_dir())["signature"];
+}
+
 // A default is shorthand: the same descriptors written in the function give
 // the same model, to the bit.
 TEST(CavaSignature, AnArgumentDefaultIsTheSameAsWritingItOut) {
-  hira::test::TempDir dir;
-  std::string text = hira::test::read_file(spec("widget.lapis"));
-  const std::string def = "argument_default(const void *data, size_t size) { in; buffer(size); }";
-  const std::string fn = "functions(widget_write) {}";
-  ASSERT_NE(text.find(def), std::string::npos);
-  ASSERT_NE(text.find(fn), std::string::npos);
-  text.replace(text.find(def), def.size(), "");
-  text.replace(text.find(fn), fn.size(),
-               "widget_status widget_write(widget w, const void *data, size_t size) {\n"
-               "  argument(data) { in; buffer(size); }\n}");
-  const std::string written_path = dir.path() + "/written.lapis";
-  std::ofstream(written_path) << text;
   EXPECT_EQ(dump(spec("widget.lapis"), specs_dir())["signature"],
-            dump(written_path, specs_dir())["signature"]);
+            widget_signature_with(
+                {{"argument_default(const void *data, size_t size) { in; buffer(size); }", ""},
+                 {"functions(widget_write) {}",
+                  "widget_status widget_write(widget w, const void *data, size_t size) {\n"
+                  "  argument(data) { in; buffer(size); }\n}"}}));
 }
 
 // functions(f) { ... } is shorthand too: the same model as f written out
 // with the header's prototype and the same descriptors.
 TEST(CavaSignature, AListedFunctionIsTheSameAsWritingItOut) {
-  hira::test::TempDir dir;
-  std::string text = hira::test::read_file(spec("widget.lapis"));
-  const std::string listed = "functions(widget_write) {}";
-  ASSERT_NE(text.find(listed), std::string::npos);
-  text.replace(text.find(listed), listed.size(),
-               "widget_status widget_write(widget w, const void *data, size_t size) {}");
-  const std::string written_path = dir.path() + "/written.lapis";
-  std::ofstream(written_path) << text;
   EXPECT_EQ(dump(spec("widget.lapis"), specs_dir())["signature"],
-            dump(written_path, specs_dir())["signature"]);
+            widget_signature_with({{"functions(widget_write) {}",
+                                    "widget_status widget_write(widget w, const void *data, "
+                                    "size_t size) {}"}}));
 }
 
 // A spec's own macros: an expression written in a macro's body is read with
