@@ -199,6 +199,13 @@ void emit_refcounts(Code &c, const Function &f) {
 // unknown and released handles are refused before sending (their errors are
 // the guest's to decide exactly). A call that a guest_check expects to fail
 // goes sync instead, so that the implementation itself returns its error.
+// The guest's test that refuses handle argument `name` before sending: NULL
+// (unless the type allows it), unknown or released.
+std::string handle_refused(const Value &v, const std::string &name) {
+  return (v.nullable ? name + " != nullptr && " : name + " == nullptr || ") + guest_id_of(v, name) +
+         " == ::hira::guest::kInvalidHandle";
+}
+
 void emit_async_checks(Code &c, const Function &f) {
   if (f.returns_void) return;
   for (const auto &p : f.params) {
@@ -207,8 +214,7 @@ void emit_async_checks(Code &c, const Function &f) {
     // NULL: refused too, unless the type says NULL is a valid handle. A call
     // the guest may also send synchronously goes so instead, and the
     // implementation gives its own error (as for a failed guest_check).
-    c.line("if (" + (v.nullable ? p.name + " != nullptr && " : p.name + " == nullptr || ") +
-           guest_id_of(v, p.name) + " == ::hira::guest::kInvalidHandle) {");
+    c.line("if (" + handle_refused(v, p.name) + ") {");
     if (f.async_per_call()) {
       c.line("hira_async = false;");
     } else {
@@ -289,8 +295,7 @@ void emit_guest_answer(Code &c, const Function &f) {
     for (const auto &p : f.params) {
       const Value &v = *p.value;
       if (v.kind != Value::Kind::Handle || !v.handle_is_pointer || !v.invalid_handle) continue;
-      c.line("if (" + (v.nullable ? p.name + " != nullptr && " : p.name + " == nullptr || ") +
-             guest_id_of(v, p.name) + " == ::hira::guest::kInvalidHandle) {");
+      c.line("if (" + handle_refused(v, p.name) + ") {");
       fail(v.invalid_handle->text);
       c.line("}");
     }

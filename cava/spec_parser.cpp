@@ -255,6 +255,14 @@ class Parser {
     }
     return text;
   }
+  // A plain statement's text for generated code: as written, or printed
+  // where it comes from a spec-local macro's body.
+  std::string statement_text(const Stmt *s, const Loc &l) {
+    return (in_spec_macro_body(s->getBeginLoc()) || in_spec_macro_body(s->getEndLoc())
+                ? printed_from_macro(s, l)
+                : written_text(s->getSourceRange())) +
+           ";";
+  }
   // The spec's text for a range that may start or end inside macros.
   std::string written_text(SourceRange r) const {
     const auto b = file_loc(r.getBegin(), false);
@@ -495,11 +503,7 @@ class Parser {
     const FunctionDecl *m = marker(s);
     if (m == nullptr) {
       if (scope == Scope::Function && fs != nullptr) {
-        fs->fn->statements.push_back(
-            (in_spec_macro_body(s->getBeginLoc()) || in_spec_macro_body(s->getEndLoc())
-                 ? printed_from_macro(s, loc_of(s->getBeginLoc()))
-                 : written_text(s->getSourceRange())) +
-            ";");
+        fs->fn->statements.push_back(statement_text(s, loc_of(s->getBeginLoc())));
         return;
       }
       error(loc_of(s->getBeginLoc()),
@@ -571,11 +575,7 @@ class Parser {
     if (scope == Scope::Function) {
       if (!contains_descriptor(is)) {
         // The range ends before a braceless body's ';' (an extra one is harmless).
-        fs->fn->statements.push_back(
-            (in_spec_macro_body(is->getBeginLoc()) || in_spec_macro_body(is->getEndLoc())
-                 ? printed_from_macro(is, l)
-                 : written_text(is->getSourceRange())) +
-            ";");
+        fs->fn->statements.push_back(statement_text(is, l));
         return;
       }
       error(l, "conditional descriptors must describe a value: put the if inside argument(x) { }");
