@@ -1462,6 +1462,56 @@ TEST(HostileRouter, GuestsBeyondWhatTheRouterCanHoldFailCleanly) {
 // calls behind them meets back-pressure: its server holds at most the
 // operator's backlog limit (--max-backlog-mb) of calls, not everything the
 // guest sends, and every call still runs once the blocked one returns.
+// The router keeps a sync call in flight in the slot of (call id % 64), or
+// in its map where that slot is taken: ids that share a slot are both
+// answered, and an id already in flight, in either place, cuts the guest off
+// (a fresh guest is served after).
+TEST(HostileRouter, CallIdsThatShareASlotOrRepeatAreHandled) {
+  Router router;
+  const auto version = encode({out_ptr(4, 1), out_ptr(4, 1)});
+  auto context = [](RawGuest &g) {
+    auto r = g.call(FN_acc_context_create, {in_ptr(1, 2, {'s', 0}), out_ptr(8, 1)});
+    EXPECT_TRUE(r) << g.last_error();
+    return r ? returned_handle(*r, 2) : 0;
+  };
+  std::string why;
+  {  // 1000 sleeps on guest thread 1 while 1064 (the same slot) runs on thread 2.
+    RawGuest g(router.endpoint());
+    ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
+    const uint64_t ctx = context(g);
+    g.send_call_as(1000, FN_acc_sleep, encode({u64(ctx), scalar(300, 4)}), 0, 1);
+    g.send_call_as(1064, FN_acc_get_version, version, 0, 2);
+    auto quick = g.wait_reply(1064, &why);
+    ASSERT_TRUE(quick) << why;
+    EXPECT_EQ(prefix_of(*quick).status, 0u);
+    auto slept = g.wait_reply(1000, &why);
+    ASSERT_TRUE(slept) << why;
+    EXPECT_EQ(prefix_of(*slept).status, 0u);
+  }
+  {  // An id in flight in its slot, sent again.
+    RawGuest g(router.endpoint());
+    ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
+    const uint64_t ctx = context(g);
+    g.send_call_as(2000, FN_acc_sleep, encode({u64(ctx), scalar(300, 4)}), 0, 1);
+    g.send_call_as(2000, FN_acc_get_version, version, 0, 2);
+    EXPECT_TRUE(wait_closed(g.fd())) << "the router kept a guest that repeated a call id";
+  }
+  {  // An id in flight in the map (its slot was taken), sent again.
+    RawGuest g(router.endpoint());
+    ASSERT_EQ(g.hello(kApiName, kApiSignature), 0);
+    const uint64_t ctx = context(g);
+    g.send_call_as(3000, FN_acc_sleep, encode({u64(ctx), scalar(300, 4)}), 0, 1);
+    g.send_call_as(3064, FN_acc_sleep, encode({u64(ctx), scalar(300, 4)}), 0, 2);
+    g.send_call_as(3064, FN_acc_get_version, version, 0, 3);
+    EXPECT_TRUE(wait_closed(g.fd())) << "the router kept a guest that repeated a call id";
+  }
+  RawGuest next(router.endpoint());
+  ASSERT_EQ(next.hello(kApiName, kApiSignature), 0);
+  const auto r = next.call(FN_acc_get_version, {out_ptr(4, 1), out_ptr(4, 1)});
+  ASSERT_TRUE(r) << next.last_error();
+  EXPECT_EQ(prefix_of(*r).status, 0u);
+}
+
 TEST(HostileRouter, CallsThatCannotRunYetAreBoundedInTheServer) {
   Router router({"--max-backlog-mb", "96"});
   RawGuest g(router.endpoint());

@@ -209,7 +209,11 @@ class RawGuest {
 
   uint64_t send_call(uint32_t func, const std::vector<uint8_t> &payload, uint32_t flags = 0,
                      uint32_t thread = 1) {
-    const uint64_t id = next_call_++;
+    return send_call_as(next_call_++, func, payload, flags, thread);
+  }
+  // The same with a call id of the test's choosing.
+  uint64_t send_call_as(uint64_t id, uint32_t func, const std::vector<uint8_t> &payload,
+                        uint32_t flags = 0, uint32_t thread = 1) {
     send_frame(fd_, make_header(wire::Kind::Call, func, id, thread, flags), payload);
     return id;
   }
