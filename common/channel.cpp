@@ -34,7 +34,7 @@ constexpr size_t kReadAhead = 64u << 10;
 constexpr size_t kGrowStep = 1u << 20;
 
 // Sends every byte; `fds` ride with the first sendmsg.
-bool write_all(int fd, std::vector<iovec> iov, std::span<const int> fds) {
+bool write_all(int fd, std::span<iovec> iov, std::span<const int> fds) {
   size_t idx = 0;
   constexpr size_t kMaxFds = 8;
   if (fds.size() > kMaxFds) return false;
@@ -316,9 +316,9 @@ std::vector<iovec> payload_of(wire::FrameHeader &header, Writer *payload) {
 }
 }  // namespace
 
-bool Channel::write_out(std::vector<iovec> iov, std::span<const int> fds) {
+bool Channel::write_out(std::span<iovec> iov, std::span<const int> fds) {
   if (rings_) return fds.empty() && rings_->write(iov.data(), iov.size());
-  return write_all(fd_, std::move(iov), fds);
+  return write_all(fd_, iov, fds);
 }
 
 namespace {
@@ -342,9 +342,10 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
   const size_t body = seal(header, iov, iovcnt) + (bulk_bytes != 0 ? sizeof(bulk_bytes) : 0);
   if (body > wire::kMaxPayload || bulk_bytes > wire::kMaxBulk) return false;
   header.length = static_cast<uint32_t>(body);
-  std::vector<iovec> all;
-  all.reserve(iovcnt + 3);
   std::lock_guard lock(send_mu_);
+  // Kept between frames (send_mu_ held): most frames then allocate nothing.
+  std::vector<iovec> &all = send_iov_;
+  all.clear();
   // What is queued goes first, in the same system call.
   if (!queued_.empty()) all.push_back({queued_.data(), queued_.size()});
   all.push_back({&header, sizeof(header)});
@@ -376,7 +377,8 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
       }
       left -= len;
     }
-    ok = write_out(std::exchange(all, {}), fds);
+    ok = write_out(all, fds);
+    all.clear();
     fds = {};
     queued_.clear();
   } while (ok && left != 0);
@@ -386,11 +388,12 @@ bool Channel::send(wire::FrameHeader header, const iovec *iov, size_t iovcnt,
 bool Channel::relay(const Frame &f, Channel &from) {
   if (from.bulk_left_ == 0) return forward(f);
   std::lock_guard lock(send_mu_);
-  std::vector<iovec> first;
-  if (!queued_.empty()) first.push_back({queued_.data(), queued_.size()});
-  first.push_back({const_cast<wire::FrameHeader *>(&f.header), sizeof(f.header)});
-  first.push_back({f.data.get(), f.size});
-  bool ok = write_out(std::move(first), {});
+  iovec first[3];
+  size_t n = 0;
+  if (!queued_.empty()) first[n++] = {queued_.data(), queued_.size()};
+  first[n++] = {const_cast<wire::FrameHeader *>(&f.header), sizeof(f.header)};
+  first[n++] = {f.data.get(), f.size};
+  bool ok = write_out({first, n}, {});
   queued_.clear();
   uint8_t *chunk = from.chunk_buffer();
   if (chunk == nullptr) return false;
@@ -401,7 +404,8 @@ bool Channel::relay(const Frame &f, Channel &from) {
     if (len == 0) return false;
     if (ok) {
       wire::FrameHeader h = chunk_header(f.header, len);
-      ok = write_out({{&h, sizeof(h)}, {chunk, len}}, {});
+      iovec piece[2] = {{&h, sizeof(h)}, {chunk, len}};
+      ok = write_out(piece, {});
     }
   }
   return ok;
@@ -409,7 +413,8 @@ bool Channel::relay(const Frame &f, Channel &from) {
 
 bool Channel::flush_locked() {
   if (queued_.empty()) return true;
-  const bool ok = write_out({{queued_.data(), queued_.size()}}, {});
+  iovec all{queued_.data(), queued_.size()};
+  const bool ok = write_out({&all, 1}, {});
   queued_.clear();
   return ok;
 }

@@ -260,6 +260,7 @@ bool GuestSession::handshake() {
                   "guest library for '" + api + "' was generated from another spec version");
   }
   name_ += "/pid" + std::to_string(pid);
+  fstats_ = stats_.functions(*api_->module);
   if (!start_server()) return refuse(wire::ReplyStatus::NoServer, "cannot start the API server");
   // Forward the hello so the server checks it serves the same API; the
   // window goes to this guest's server only, and only after the check. The
@@ -312,7 +313,7 @@ bool GuestSession::handshake() {
   if (guest_rings) ack_flags |= wire::kFlagRings;
   if (!guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr)) return false;
   if (guest_rings) guest_.attach_rings(std::move(guest_rings), false);
-  pool_.refill(*api_);
+  pool_.refill(*api_, name_.substr(0, name_.find('#')));
   vm_.ledger.guests.fetch_add(1, std::memory_order_relaxed);
   counted_ = true;
   return true;
@@ -371,6 +372,27 @@ void GuestSession::reply_status(const wire::FrameHeader &call, wire::ReplyStatus
   p.detail = detail;
   const iovec iov{&p, sizeof(p)};
   guest_.send(make_header(wire::Kind::Reply, call.func, call.call_id, call.thread), &iov, 1);
+}
+
+void GuestSession::FastSlot::put(const Pending &call) {
+  p.func = call.func;
+  p.start = call.start;
+  p.accounting.count = std::min(call.accounting.count, kMaxDeltas);
+  std::copy_n(call.accounting.deltas, p.accounting.count, p.accounting.deltas);
+}
+
+void GuestSession::FastSlot::take(Pending *call) const {
+  call->func = p.func;
+  call->start = p.start;
+  call->accounting.count = p.accounting.count;
+  std::copy_n(p.accounting.deltas, p.accounting.count, call->accounting.deltas);
+  call->writes.clear();
+}
+
+void GuestSession::rejected(uint32_t func) {
+  if (fstats_ != nullptr && func < api_->module->function_count) {
+    Stats::record_rejected(fstats_[func]);
+  }
 }
 
 bool GuestSession::references_clear(const Frame &f,
@@ -597,7 +619,7 @@ void GuestSession::guest_to_server() {
     }
     const CheckResult cr = check_call(m, f, &blobs);
     if (cr != CheckResult::Ok) {
-      stats_.record_rejected(m, f.header.func);
+      rejected(f.header.func);
       reply_status(f.header, cr == CheckResult::UnknownFunction ? wire::ReplyStatus::Unsupported
                                                                 : wire::ReplyStatus::BadFrame);
       continue;
@@ -610,7 +632,7 @@ void GuestSession::guest_to_server() {
       // the guest would read or write them while the server does.
       std::lock_guard lock(mu_);
       if (!references_clear(f, &p.writes)) {
-        stats_.record_rejected(m, f.header.func);
+        rejected(f.header.func);
         reply_status(f.header, wire::ReplyStatus::BadArgument, kNoArgument);
         continue;
       }
@@ -623,7 +645,7 @@ void GuestSession::guest_to_server() {
     const wire::ReplyStatus verdict = dispatcher_.pass(vm_, m, f.header.func, async, p.accounting,
                                                        bytes, [this] { server_->flush(); });
     if (verdict != wire::ReplyStatus::Ok) {
-      stats_.record_rejected(m, f.header.func);
+      rejected(f.header.func);
       if (async) {
         // No reply to carry the refusal: said once per function here, and
         // the guest's later calls on what it would have made fail.
@@ -639,13 +661,13 @@ void GuestSession::guest_to_server() {
     vm_.ledger.calls.fetch_add(1, std::memory_order_relaxed);
     vm_.ledger.bytes_in.fetch_add(bytes, std::memory_order_relaxed);
     account_call(f.header.func, blobs, p.accounting);
-    stats_.record_call(m, f.header.func, async, bytes);
+    if (fstats_ != nullptr) Stats::record_call(fstats_[f.header.func], async, bytes);
     if (!async) {
       const uint64_t id = f.header.call_id;
       FastSlot &slot = fast_[id % kFastSlots];
       if (id != 0 && p.writes.empty() && pending_count_.load() == 0 && !server_gone_.load() &&
           slot.id.load(std::memory_order_acquire) == 0) {
-        slot.p = p;  // (p.writes is empty: nothing to copy but a few words)
+        slot.put(p);  // (p.writes is empty)
         slot.id.store(id);
         // The server went while this was recorded: answered here, unless
         // the sweep took it first.
@@ -690,7 +712,6 @@ void GuestSession::guest_to_server() {
 }
 
 void GuestSession::server_to_guest() {
-  const RouterModule &m = *api_->module;
   for (;;) {
     Frame f;
     if (server_->recv(f) != RecvResult::Ok) break;
@@ -701,7 +722,7 @@ void GuestSession::server_to_guest() {
       FastSlot &slot = fast_[id % kFastSlots];
       uint64_t expect = id;
       if (id != 0 && slot.id.load(std::memory_order_acquire) == id) {
-        p = std::move(slot.p);
+        slot.take(&p);
         slot.id.compare_exchange_strong(expect, 0);  // only this thread frees it while serving
       } else {
         std::lock_guard lock(mu_);
@@ -718,8 +739,10 @@ void GuestSession::server_to_guest() {
                           .count();
       Reader r = f.reader();
       const auto prefix = r.get<wire::ReplyPrefix>();
-      stats_.record_reply(m, p.func, f.size + f.bulk_size, static_cast<uint64_t>(ns),
-                          r.ok() && prefix.status == 0);
+      if (fstats_ != nullptr) {
+        Stats::record_reply(fstats_[p.func], f.size + f.bulk_size, static_cast<uint64_t>(ns),
+                            r.ok() && prefix.status == 0);
+      }
       vm_.ledger.bytes_out.fetch_add(f.size + f.bulk_size, std::memory_order_relaxed);
       reserve(p.accounting, -1);
       account_reply(p, f);
@@ -756,7 +779,8 @@ void GuestSession::server_to_guest() {
   for (auto &slot : fast_) {
     uint64_t id = slot.id.load();
     if (id == 0) continue;
-    Pending p = slot.p;  // while the slot is still this call's
+    Pending p;
+    slot.take(&p);  // while the slot is still this call's
     if (slot.id.compare_exchange_strong(id, 0)) orphans.emplace(id, std::move(p));
   }
   for (const auto &[id, p] : orphans) {

@@ -76,6 +76,8 @@ class GuestSession {
   std::unique_ptr<RingPair> accept_rings(int fd);
   void guest_to_server();
   void server_to_guest();
+  // Counts a call of `func` the router refused.
+  void rejected(uint32_t func);
   void reply_status(const wire::FrameHeader &call, wire::ReplyStatus status, uint32_t detail = 0);
   // A tagged call's window references against the writes in flight (mu_
   // held): false if one overlaps (the server may be filling those bytes).
@@ -105,6 +107,7 @@ class GuestSession {
   ServerPool &pool_;
   const ApiEntry *api_ = nullptr;
   Stats &stats_;
+  FunctionStats *fstats_ = nullptr;  // stats_ of api_'s functions, looked up once
   const GuestLimits &limits_;
   const ResourceIds &resources_;
   Dispatcher &dispatcher_;
@@ -133,9 +136,14 @@ class GuestSession {
   // changes it from a call's id to 0 (reply, or the sweep when the server
   // goes) answers that call.
   static constexpr size_t kFastSlots = 64;
-  struct FastSlot {
+  // A slot's call is copied in and out field by field, only as many
+  // deltas as it has: most calls have none, and then the other pump reads
+  // one cache line of the slot, not the whole Pending.
+  struct alignas(64) FastSlot {
     std::atomic<uint64_t> id{0};
     Pending p;
+    void put(const Pending &call);
+    void take(Pending *call) const;
   };
   std::array<FastSlot, kFastSlots> fast_;
   std::atomic<size_t> pending_count_{0};  // pending_.size(), read without mu_

@@ -146,8 +146,9 @@ int main(int argc, char **argv) {
   app.add_flag("--quiet", quiet, "no informational lines on stderr (warnings and errors only)");
   unsigned warm = 0;
   app.add_option("--warm-servers", warm,
-                 "API servers kept started and initialized per API, ready for the next guest "
-                 "(0: start one when a guest arrives)")
+                 "API servers kept started and initialized per API (and per VM with "
+                 "--server-cache, in that VM's home), ready for the next guest (0: start one "
+                 "when a guest arrives)")
       ->check(CLI::Range(0u, 16u));
   uint64_t max_window_mb = 1024;
   app.add_option("--max-window-mb", max_window_mb,
@@ -321,7 +322,9 @@ int main(int argc, char **argv) {
   if (!quiet) std::fprintf(stderr, "hira-router: %s\n", sandbox.describe().c_str());
   hira::router::ServerPool pool(apis, warm, sandbox,
                                 {"--max-backlog-mb", std::to_string(max_backlog_mb)});
-  pool.fill();
+  std::vector<std::string> vm_labels;
+  for (const auto &l : listeners) vm_labels.push_back(l.label);
+  pool.fill(vm_labels);
 
   if (!ready_file.empty()) {
     // Written aside and renamed: whoever sees the file sees it whole.

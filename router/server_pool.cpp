@@ -30,16 +30,20 @@ ServerPool::~ServerPool() {
   }
 }
 
-void ServerPool::fill() {
+void ServerPool::fill(const std::vector<std::string> &vms) {
   if (warm_ == 0) return;
+  const std::vector<std::string> pools =
+      sandbox_.homes_per_vm() ? vms : std::vector<std::string>{""};
   std::lock_guard lock(mu_);
   for (const auto &[name, api] : apis_.all()) {
     if (!api.remote_endpoint.empty()) continue;
-    auto &servers = idle_[name];
-    while (servers.size() < warm_) {
-      const SpawnedServer s = spawn(api);
-      if (s.pid < 0) break;
-      servers.push_back(s);
+    for (const std::string &vm : pools) {
+      auto &servers = idle_[{name, vm}];
+      while (servers.size() < warm_) {
+        const SpawnedServer s = spawn(api, vm);
+        if (s.pid < 0) break;
+        servers.push_back(s);
+      }
     }
   }
 }
@@ -48,30 +52,35 @@ SpawnedServer ServerPool::take(const ApiEntry &api, const std::string &vm) {
   SpawnedServer got;
   {
     std::lock_guard lock(mu_);
-    auto &servers = idle_[api.module->name];
-    while (!servers.empty() && got.pid < 0) {
-      const SpawnedServer s = servers.front();
-      servers.erase(servers.begin());
-      if (::waitpid(s.pid, nullptr, WNOHANG) == 0) {
-        got = s;  // still running: warm
-      } else {
-        ::close(s.fd);  // it died while idle (reaped above)
+    for (const std::string &pool : {vm, std::string()}) {
+      auto &servers = idle_[{api.module->name, pool}];
+      while (!servers.empty() && got.pid < 0) {
+        const SpawnedServer s = servers.front();
+        servers.erase(servers.begin());
+        if (::waitpid(s.pid, nullptr, WNOHANG) == 0) {
+          got = s;  // still running: warm
+        } else {
+          ::close(s.fd);  // it died while idle (reaped above)
+        }
       }
+      if (got.pid >= 0 || pool.empty()) break;
     }
   }
   return got.pid >= 0 ? got : spawn(api, vm);
 }
 
-void ServerPool::refill(const ApiEntry &api) {
+void ServerPool::refill(const ApiEntry &api, const std::string &vm) {
   if (warm_ == 0 || !api.remote_endpoint.empty()) return;
+  const std::pair<std::string, std::string> key{api.module->name,
+                                                sandbox_.homes_per_vm() ? vm : ""};
   {
     std::lock_guard lock(mu_);
-    if (idle_[api.module->name].size() >= warm_) return;
+    if (idle_[key].size() >= warm_) return;
   }
-  const SpawnedServer next = spawn(api);  // fork and exec outside the lock
+  const SpawnedServer next = spawn(api, key.second);  // fork and exec outside the lock
   if (next.pid < 0) return;
   std::lock_guard lock(mu_);
-  auto &servers = idle_[api.module->name];
+  auto &servers = idle_[key];
   if (servers.size() < warm_) {
     servers.push_back(next);
     return;

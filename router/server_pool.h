@@ -33,14 +33,20 @@ class ServerPool {
   ServerPool(const ServerPool &) = delete;
   ServerPool &operator=(const ServerPool &) = delete;
 
-  // Starts the warm servers (call once the registry is complete).
-  void fill();
-  // A server for a new guest of `api`: a warm one if there is one alive,
-  // else a fresh one.
+  // Starts the warm servers (call once the registry is complete): for any
+  // VM, or where the servers of a VM share a home, for each of `vms` (the
+  // listeners' labels) in its home.
+  void fill(const std::vector<std::string> &vms);
+  // A server for a new guest of `api` in VM `vm`: a warm one if there is one
+  // alive (that VM's own first, then one for any VM), else a fresh one.
   SpawnedServer take(const ApiEntry &api, const std::string &vm);
   // Starts a replacement for what take() handed out (call it once the guest
-  // is served, so that its start-up is not on that guest's path).
-  void refill(const ApiEntry &api);
+  // is served, so that its start-up is not on that guest's path). Where the
+  // servers of a VM share a home (--server-cache: the vendor's compile
+  // caches), the replacement is that VM's, started in its home: a server
+  // warmed for any VM has a private home and would compile every program
+  // again (PoCL: 0.75 s instead of 0.09 s for a small test program).
+  void refill(const ApiEntry &api, const std::string &vm);
 
   // Starts `hira-server-NAME --fd 3` on a new socket pair, in its sandbox
   // (for the guests of VM `vm`, or any VM when "").
@@ -52,7 +58,8 @@ class ServerPool {
   std::vector<std::string> server_args_;
   unsigned warm_;
   std::mutex mu_;
-  std::map<std::string, std::vector<SpawnedServer>> idle_;  // by API name
+  // Idle servers by (API name, VM; "" for any VM).
+  std::map<std::pair<std::string, std::string>, std::vector<SpawnedServer>> idle_;
 };
 
 }  // namespace hira::router

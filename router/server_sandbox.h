@@ -74,6 +74,8 @@ class Sandbox {
                                     std::string *error);
   // What servers get, for the router's start-up line.
   std::string describe() const;
+  // Whether the servers of one VM share a home (--server-cache in use).
+  bool homes_per_vm() { return options_.enabled && cache_root_usable(); }
 
  private:
   // --server-cache is set and safe to use (says once why not).

@@ -13,34 +13,28 @@ void Stats::add_api(const RouterModule &m) {
   a.functions = std::make_unique<FunctionStats[]>(m.function_count);
 }
 
-FunctionStats *Stats::function(const RouterModule &m, uint32_t func) {
+FunctionStats *Stats::functions(const RouterModule &m) {
   const auto it = apis_.find(std::string_view(m.name));
-  if (it == apis_.end() || func >= it->second.module->function_count) return nullptr;
-  return &it->second.functions[func];
+  return it == apis_.end() ? nullptr : it->second.functions.get();
 }
 
-void Stats::record_call(const RouterModule &m, uint32_t func, bool async, uint64_t bytes) {
-  FunctionStats *f = function(m, func);
-  if (f == nullptr) return;
-  f->calls.fetch_add(1, std::memory_order_relaxed);
-  if (async) f->async_calls.fetch_add(1, std::memory_order_relaxed);
-  f->bytes_in.fetch_add(bytes, std::memory_order_relaxed);
+void Stats::record_call(FunctionStats &f, bool async, uint64_t bytes) {
+  f.calls.fetch_add(1, std::memory_order_relaxed);
+  if (async) f.async_calls.fetch_add(1, std::memory_order_relaxed);
+  f.bytes_in.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-void Stats::record_reply(const RouterModule &m, uint32_t func, uint64_t bytes, uint64_t ns,
-                         bool ok) {
-  FunctionStats *f = function(m, func);
-  if (f == nullptr) return;
-  f->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
-  f->total_ns.fetch_add(ns, std::memory_order_relaxed);
-  uint64_t seen = f->max_ns.load(std::memory_order_relaxed);
-  while (ns > seen && !f->max_ns.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+void Stats::record_reply(FunctionStats &f, uint64_t bytes, uint64_t ns, bool ok) {
+  f.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+  f.total_ns.fetch_add(ns, std::memory_order_relaxed);
+  uint64_t seen = f.max_ns.load(std::memory_order_relaxed);
+  while (ns > seen && !f.max_ns.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
   }
-  if (!ok) f->failed.fetch_add(1, std::memory_order_relaxed);
+  if (!ok) f.failed.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Stats::record_rejected(const RouterModule &m, uint32_t func) {
-  if (FunctionStats *f = function(m, func)) f->rejected.fetch_add(1, std::memory_order_relaxed);
+void Stats::record_rejected(FunctionStats &f) {
+  f.rejected.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Stats::forget_guest(const std::string &guest) {

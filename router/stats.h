@@ -37,9 +37,12 @@ struct ResourceStats {
 class Stats {
  public:
   void add_api(const RouterModule &m);
-  void record_call(const RouterModule &m, uint32_t func, bool async, uint64_t bytes);
-  void record_reply(const RouterModule &m, uint32_t func, uint64_t bytes, uint64_t ns, bool ok);
-  void record_rejected(const RouterModule &m, uint32_t func);
+  // The counters of API m's functions (m.function_count of them), or null:
+  // a session looks them up once (apis_ does not change after add_api).
+  FunctionStats *functions(const RouterModule &m);
+  static void record_call(FunctionStats &f, bool async, uint64_t bytes);
+  static void record_reply(FunctionStats &f, uint64_t bytes, uint64_t ns, bool ok);
+  static void record_rejected(FunctionStats &f);
   void record_resource(const RouterModule &m, const std::string &guest, uint32_t rc, int64_t delta);
   // The guest process has gone: its resources join its VM's departed total
   // ("LABEL/departed"), so that a long-running router keeps one entry per
@@ -55,8 +58,6 @@ class Stats {
     std::unique_ptr<FunctionStats[]> functions;                // module->function_count of them
     std::map<std::string, std::vector<ResourceStats>> guests;  // guest -> per resource
   };
-  // The functions' counters of an API (apis_ does not change after add_api).
-  FunctionStats *function(const RouterModule &m, uint32_t func);
   mutable std::mutex mu_;  // guards the resources
   std::map<std::string, ApiStats, std::less<>> apis_;
 };

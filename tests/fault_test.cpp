@@ -65,25 +65,42 @@ TEST(Faults, GuestKilledMidCallLeavesRouterServing) {
   EXPECT_TRUE(router.servers().empty());
 }
 
+// The router's server processes once their number is `want` (or 5 s).
+size_t settle(const Router &router, size_t want) {
+  for (int i = 0; i < 200 && router.servers().size() != want; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return router.servers().size();
+}
+
+// The APIs the build generated (acc, opencl, and cuda where a CUDA toolkit
+// is installed).
+size_t built_apis() {
+  size_t built = 0;
+  for (const auto &e : std::filesystem::directory_iterator(build_dir() + "/apis")) {
+    built += std::filesystem::exists(e.path() / "router_module.so") ? 1 : 0;
+  }
+  return built;
+}
+
+// HOME in a process's environment.
+std::string home_of(pid_t pid) {
+  const std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
+  for (size_t at = 0; at < env.size(); at = env.find('\0', at) + 1) {
+    if (env.compare(at, 5, "HOME=") == 0) return env.substr(at + 5, env.find('\0', at) - at - 5);
+    if (env.find('\0', at) == std::string::npos) break;
+  }
+  return "";
+}
+
 // --warm-servers: one started server per API waits for the next guest; a
 // guest takes it and the pool starts another. A warm server that died while
 // idle is never handed out.
 TEST(ServerPool, GuestsGetWarmServersAndThePoolRefills) {
   Router router({"--warm-servers", "1"});
-  auto settle = [&](size_t want) {
-    for (int i = 0; i < 200 && router.servers().size() != want; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return router.servers().size();
-  };
-  // One per API the build generated (acc, opencl, and cuda where a CUDA
-  // toolkit is installed).
-  size_t built = 0;
-  for (const auto &e : std::filesystem::directory_iterator(build_dir() + "/apis")) {
-    built += std::filesystem::exists(e.path() / "router_module.so") ? 1 : 0;
-  }
+  const size_t built = built_apis();
   ASSERT_GE(built, 2u);
-  const size_t apis = settle(built);
+  const size_t apis = settle(router, built);
   ASSERT_EQ(apis, built);
   const auto warm = router.servers();
   Process guest({kStress, "sleep", "2000"}, router.guest_env());
@@ -95,12 +112,34 @@ TEST(ServerPool, GuestsGetWarmServersAndThePoolRefills) {
   for (const pid_t p : warm) kept += std::count(during.begin(), during.end(), p);
   EXPECT_EQ(kept, built);
   EXPECT_EQ(guest.wait(std::chrono::seconds(30)), 0) << guest.err();
-  EXPECT_EQ(settle(built), built);  // the used server ended with its guest
+  EXPECT_EQ(settle(router, built), built);  // the used server ended with its guest
   // Kill every idle server: the next guest still gets a working one.
   for (const pid_t p : router.servers()) ::kill(p, SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const RunResult next = run({kStress, "loop", "20"}, router.guest_env());
   EXPECT_EQ(next.exit_code, 0) << next.err;
+}
+
+// With --server-cache the servers of a VM share a home (the vendor's
+// compile caches): warm servers wait in their VM's home, before the first
+// guest and after every refill, not in a private one (where every program
+// would be compiled again).
+TEST(ServerPool, WarmServersWaitInTheirVmsCacheHome) {
+  TempDir dir;
+  std::filesystem::permissions(
+      dir.path(), std::filesystem::perms::owner_all | std::filesystem::perms::others_exec);
+  const std::string cache = dir.path() + "/cache";
+  Router router({"--warm-servers", "1", "--server-cache", cache});
+  const size_t built = built_apis();
+  ASSERT_EQ(settle(router, built), built);
+  const auto warm = router.servers();
+  for (const pid_t p : warm) EXPECT_EQ(home_of(p), cache + "/local") << "server " << p;
+  const RunResult guest = run({kStress, "loop", "20"}, router.guest_env());
+  EXPECT_EQ(guest.exit_code, 0) << guest.err;
+  ASSERT_EQ(settle(router, built), built);
+  const auto after = router.servers();
+  EXPECT_NE(after, warm);  // the guest's server ended; another took its place
+  for (const pid_t p : after) EXPECT_EQ(home_of(p), cache + "/local") << "server " << p;
 }
 
 }  // namespace

@@ -141,7 +141,8 @@ class Channel {
   bool queue_locked(wire::FrameHeader header, const iovec *iov, size_t iovcnt);
   bool flush_locked();
   // Every byte out (send_mu_ held).
-  bool write_out(std::vector<iovec> iov, std::span<const int> fds);
+  bool write_out(std::span<iovec> iov, std::span<const int> fds);
+  std::vector<iovec> send_iov_;  // send()'s pieces, guarded by send_mu_
   // Read-ahead (receiving thread only): bytes [rpos_, rend_) of rbuf_.
   size_t buffered(size_t want);
   ssize_t read_some(void *buf, size_t n, bool wait = true);
