@@ -544,6 +544,16 @@ std::string emit_guest(const Api &api) {
     c.line("#pragma GCC diagnostic pop");
     c.line();
   }
+  if (!api.guest_exports.empty()) {
+    c.line("// Entry points written in the spec (guest_export): names the vendor's header");
+    c.line("// declares only in another configuration. (Between the markers: C code that");
+    c.line("// a test compiles against that configuration of the header.)");
+    c.line("#define guest_export extern \"C\" HIRA_EXPORT");
+    c.line("// hira-guest-exports-begin");
+    for (const auto &e : api.guest_exports) c.line(e.text);
+    c.line("// hira-guest-exports-end");
+    c.line();
+  }
   if (!api.icd_dispatch_type.empty()) {
     // Fields named after a function of the spec get its stub, others stay NULL.
     c.line("extern const " + api.icd_dispatch_type + " hira_icd_dispatch = {");
@@ -567,6 +577,7 @@ std::string emit_version_script(const Api &api) {
         f.name);
   }
   for (const auto &u : api.unsupported) nodes[api.default_symbol_version].push_back(u.name);
+  for (const auto &e : api.guest_exports) nodes[api.default_symbol_version].push_back(e.name);
   std::string previous;
   for (const auto &[node, names] : nodes) {
     // Plain appends: GCC 12 at -O3 misreads temporaries of `a + b` here

@@ -150,6 +150,7 @@ nlohmann::json model_json(const Api &api) {
     j["callbacks"].push_back(cj);
   }
   for (const auto &f : api.functions) j["functions"].push_back(function_json(f));
+  for (const auto &e : api.guest_exports) j["guest_exports"].push_back(e.name);
   if (!api.unsupported.empty()) {
     j["unsupported"]["returns"] = api.unsupported_value->text;
     for (const auto &u : api.unsupported) j["unsupported"]["functions"].push_back(u.name);

@@ -157,6 +157,14 @@ struct Resource {
   bool continuous = false;
 };
 
+// A C function of the spec that the guest library exports under its own
+// name (guest_export): an entry point the vendor's header declares only in
+// another configuration (CUDA's per-thread default stream, _ptsz/_ptds).
+struct GuestExport {
+  std::string name;
+  std::string text;  // its definition, as written (spec-local macros expanded)
+};
+
 struct Api {
   std::string name, version, guest_soname, server_library;
   std::string spec_file;
@@ -168,6 +176,7 @@ struct Api {
   std::vector<std::string> declarations;  // types the spec declares (structs, typedefs)
   std::vector<std::string> utilities;     // source text of utility functions
   std::vector<std::string> guest_utilities;
+  std::vector<GuestExport> guest_exports;
   std::vector<std::string> defines;  // #define lines the spec puts before its includes
   std::string default_symbol_version;
   std::string icd_dispatch_type;                 // "" when the API has no ICD table

@@ -138,6 +138,7 @@ class Parser {
         if (a == "lapis_guest_utility") {
           api_.guest_utilities.push_back(expanded_text(f->getSourceRange()));
         }
+        if (a == "lapis_guest_export") read_guest_export(f);
       }
       if (isa<RecordDecl, EnumDecl>(d) || (isa<TypedefNameDecl>(d) && !is_marker_name(d))) {
         if (!cast<NamedDecl>(d)->getName().startswith("__lapis")) {
@@ -411,6 +412,58 @@ class Parser {
       const std::string ret_type = type_name(f->getReturnType());
       api_.unsupported.push_back({name, ret_type, ret_type + " " + name + "(" + params + ")"});
     }
+  }
+
+  // guest_export RET name(params) { C }: exported by the guest library as
+  // written. Not for a function the vendor's header declares (that one is
+  // the API's: describe it).
+  void read_guest_export(const FunctionDecl *f) {
+    const std::string name = f->getNameAsString();
+    const Loc at = loc_of(f->getLocation());
+    if (!f->hasBody()) {
+      error(at, "guest_export " + name +
+                    " has no body: write the C code the guest library exports under this name");
+      return;
+    }
+    if (f->getLocation().isMacroID() || f->getBody()->getEndLoc().isMacroID()) {
+      // Its text is copied as written: a macro's use is not C the guest has.
+      error(at, "guest_export " + name +
+                    " comes from a macro: write the function out (its text is copied into the "
+                    "guest library as written)");
+      return;
+    }
+    for (const FunctionDecl *prev = f->getPreviousDecl(); prev != nullptr;
+         prev = prev->getPreviousDecl()) {
+      if (in_spec(prev)) continue;
+      const Loc hdr = loc_of(prev->getLocation());
+      error(at, "guest_export " + name + ": the vendor's header declares " + name + " (" +
+                    hdr.file + ":" + std::to_string(hdr.line) +
+                    "): it is an API function; describe it (functions(" + name +
+                    ") { ... }) instead of exporting C code");
+      return;
+    }
+    // Spec-local macros are not in the guest library: the text would not build.
+    struct SpecMacroUse : RecursiveASTVisitor<SpecMacroUse> {
+      const Parser &p;
+      SourceLocation at;
+      explicit SpecMacroUse(const Parser &parser) : p(parser) {}
+      bool VisitStmt(Stmt *st) {
+        if (!p.in_spec_macro_body(st->getBeginLoc())) return true;
+        at = st->getBeginLoc();
+        return false;
+      }
+    } use(*this);
+    use.TraverseStmt(f->getBody());
+    if (use.at.isValid()) {
+      error(loc_of(use.at), "guest_export " + name +
+                                " uses a macro of the spec: its text is copied into the guest "
+                                "library as written, without the spec's macros; write the "
+                                "expression out");
+      return;
+    }
+    // (Two definitions of one name, or one with a described function's
+    // name, are already Clang's redefinition errors.)
+    api_.guest_exports.push_back({name, expanded_text(f->getSourceRange())});
   }
 
   void read_typedef(const TypedefNameDecl *t) {

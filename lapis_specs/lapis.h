@@ -292,6 +292,12 @@ void __lapis_todo(const char *what);
 #define instantaneous_rc __attribute__((annotate("lapis_instantaneous_rc"), unused)) static int
 /* A helper copied into the guest library only (may call the API's stubs). */
 #define guest_utility __attribute__((annotate("lapis_guest_utility"), unused)) static
+/* A C function the guest library exports under its own name, as written:
+ * an entry point the vendor's header declares only in another configuration
+ * (CUDA's per-thread default stream: cuMemcpyAsync_ptsz calls cuMemcpyAsync
+ * with CU_STREAM_PER_THREAD for a NULL stream). Not for the header's own
+ * functions (describe those). */
+#define guest_export __attribute__((annotate("lapis_guest_export"), unused))
 /* A helper function copied into the guest library and the API server. */
 #define utility __attribute__((annotate("lapis_utility"), unused)) static
 /* callback_decl RET name(params) { descriptors }: the shape of a callback. */

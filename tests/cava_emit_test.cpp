@@ -173,6 +173,29 @@ TEST(CavaEmit, FunctionsTheSpecLeavesOutAnswerItsValueOnce) {
   EXPECT_TRUE(holds(emit_version_script(api), "toy_explode;"));
 }
 
+// guest_export: the spec's C code, exported under its name (between markers
+// a test compiles against the header's other configuration); not a remote
+// call, so nothing on the wire or in the server.
+TEST(CavaEmit, GuestExportsAreExportedAsWritten) {
+  Api api = toy_api();
+  api.guest_exports = {
+      {"toy_read_ptsz",
+       "guest_export toy_status toy_read_ptsz(toy_dev dev, void *data, "
+       "size_t size) {\n  return toy_read(dev ? dev : (toy_dev)2, data, size);\n}"}};
+  const std::string guest = emit_guest(api);
+  EXPECT_TRUE(
+      holds(guest,
+            "#define guest_export extern \"C\" HIRA_EXPORT\n"
+            "// hira-guest-exports-begin\n"
+            "guest_export toy_status toy_read_ptsz(toy_dev dev, void *data, size_t size) {\n"
+            "  return toy_read(dev ? dev : (toy_dev)2, data, size);\n"
+            "}\n"
+            "// hira-guest-exports-end\n"));
+  EXPECT_TRUE(holds(emit_version_script(api), "toy_read_ptsz;"));
+  EXPECT_EQ(emit_server(api).find("toy_read_ptsz"), std::string::npos);
+  EXPECT_EQ(emit_protocol_header(api).find("toy_read_ptsz"), std::string::npos);
+}
+
 TEST(CavaEmit, GuestWrapCallsItsUtilityAndKeepsTheRemoteStub) {
   Api api = toy_api();
   api.functions[0].guest_wrap = "toy_read_in_parts";

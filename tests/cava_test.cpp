@@ -198,6 +198,8 @@ TEST(CavaDump, WidgetSpecModel) {
   EXPECT_EQ(function(api, "widget_pool_share").at("guest_answer"), "WIDGET_ERR_UNAVAILABLE");
   EXPECT_EQ(param(api, "widget_pool_share", "pool").at("invalid_handle"), "WIDGET_ERR_INVALID");
   EXPECT_EQ(function(api, "widget_name").at("guest_answer"), "NULL");
+  // Exported as written (not an API function: no stub, no wire id).
+  EXPECT_EQ(api.at("guest_exports"), json({"widget_count_default"}));
   EXPECT_EQ(param(api, "widget_move", "to").at("kind"), "scalar");  // a flat struct by value
   EXPECT_EQ(param(api, "widget_move", "to").at("type"), "widget_point");
 

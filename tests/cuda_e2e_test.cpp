@@ -93,6 +93,38 @@ TEST_F(CudaLibrary, ExportsTheNamesCudaHMapsTo) {
   EXPECT_EQ(sym("hira_cu_module_load_ex"), nullptr);
 }
 
+// A program built for the per-thread default stream links cuda.h's _ptsz
+// and _ptds names; cuGetProcAddress asked for per-thread symbols (as the
+// runtime and cuda.h's inline cuGetProcAddress do) gives those variants,
+// and the plain function where there is none.
+TEST_F(CudaLibrary, ExportsThePerThreadDefaultStreamVariants) {
+  for (const char *name : {"cuMemcpyAsync_ptsz", "cuMemcpyHtoD_v2_ptds", "cuLaunchKernel_ptsz",
+                           "cuStreamSynchronize_ptsz", "cuEventRecord_ptsz", "cuMemsetD32_v2_ptds",
+                           "cuStreamGetCaptureInfo_v3_ptsz", "cuLaunchKernelEx_ptsz"}) {
+    EXPECT_NE(sym(name), nullptr) << name;
+  }
+  using GetProcAddress = int (*)(const char *, void **, int, unsigned long long, int *);
+  auto get = reinterpret_cast<GetProcAddress>(sym("cuGetProcAddress_v2"));
+  ASSERT_NE(get, nullptr);
+  const unsigned long long kPerThread = 1u << 1;  // CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
+  struct Lookup {
+    const char *symbol, *per_thread, *legacy;
+  };
+  for (const Lookup &l : {Lookup{"cuMemcpyAsync", "cuMemcpyAsync_ptsz", "cuMemcpyAsync"},
+                          Lookup{"cuMemcpyHtoD", "cuMemcpyHtoD_v2_ptds", "cuMemcpyHtoD_v2"},
+                          Lookup{"cuStreamGetCaptureInfo", "cuStreamGetCaptureInfo_v3_ptsz",
+                                 "cuStreamGetCaptureInfo_v3"},
+                          Lookup{"cuCtxGetDevice", "cuCtxGetDevice_v2", "cuCtxGetDevice_v2"}}) {
+    void *fn = nullptr;
+    int status = -1;
+    ASSERT_EQ(get(l.symbol, &fn, 13000, kPerThread, &status), 0) << l.symbol;
+    EXPECT_EQ(fn, sym(l.per_thread)) << l.symbol;
+    EXPECT_EQ(status, 0) << l.symbol;
+    ASSERT_EQ(get(l.symbol, &fn, 13000, 0, &status), 0) << l.symbol;
+    EXPECT_EQ(fn, sym(l.legacy)) << l.symbol;
+  }
+}
+
 TEST_F(CudaLibrary, AFunctionTheSpecLeavesOutAnswersNotSupportedWithOneLine) {
   using GraphCreate = int (*)(void **, unsigned);
   auto graph_create = reinterpret_cast<GraphCreate>(sym("cuGraphCreate"));
