@@ -13,10 +13,9 @@ int schedule_device_work(struct hira_cmd *ctx) {
   if (turn >= 0) return turn;
   if (!wfq_over_share(ctx, self)) {
     self->delay_ns /= 2;
-    return wfq_run_in_turn(ctx);
+    return wfq_run_in_turn(ctx, self);
   }
   self->delay_ns += AIMD_A_NS;
   if (self->delay_ns > AIMD_MAX_NS) self->delay_ns = AIMD_MAX_NS;
-  ctx->delay_ns = self->delay_ns;
-  return HIRA_WAIT;
+  return wfq_hold(ctx, self, self->delay_ns);
 }

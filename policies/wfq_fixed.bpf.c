@@ -9,7 +9,6 @@ int schedule_device_work(struct hira_cmd *ctx) {
   struct wfq_vm *self;
   int turn = wfq_before_share(ctx, &self);
   if (turn >= 0) return turn;
-  if (!wfq_over_share(ctx, self)) return wfq_run_in_turn(ctx);
-  ctx->delay_ns = FIXED_DELAY_NS;
-  return HIRA_WAIT;
+  if (!wfq_over_share(ctx, self)) return wfq_run_in_turn(ctx, self);
+  return wfq_hold(ctx, self, FIXED_DELAY_NS);
 }

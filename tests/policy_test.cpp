@@ -60,6 +60,15 @@ class PolicyTest : public ::testing::Test {
     EXPECT_TRUE(p.schedule(c, &verdict));
     return verdict;
   }
+  // `waiter` asks for the device while `holder` has it (so it waits), then
+  // the holder's wait for the device returns (its turn ends); at t .. t + 2.
+  void wait_behind(const Policy &p, const Vm &holder, const Vm &waiter, uint64_t t) const {
+    hira_cmd h = command(holder, t);
+    EXPECT_EQ(schedule(p, &h), uint32_t{HIRA_RUN});
+    hira_cmd w = command(waiter, t + 1);
+    EXPECT_EQ(schedule(p, &w), uint32_t{HIRA_WAIT});
+    consume_device_time(p, holder, t + 2, 1);
+  }
   void consume_device_time(const Policy &p, const Vm &vm, uint64_t now_ns, uint64_t ns) const {
     hira_cmd c = command(vm, now_ns);
     c.hook = HIRA_HOOK_CONSUME;
@@ -143,11 +152,22 @@ TEST_F(PolicyTest, WfqHoldsTheVmOverItsShare) {
   both_active(*p, t);
   consume_device_time(*p, *a_, t + 1, 300000000);
   consume_device_time(*p, *b_, t + 1, 100000000);
-  hira_cmd ca = command(*a_, t + 2);
+  // Nobody else waits for the device: a, over its share, still runs (the
+  // device would idle), and b's device work waits for a's turn.
+  wait_behind(*p, *a_, *b_, t + 2);
+  // Now b waits: a is held, b runs.
+  hira_cmd ca = command(*a_, t + 5);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
   EXPECT_EQ(ca.delay_ns, 5000000u);
-  hira_cmd cb = command(*b_, t + 2);
+  hira_cmd cb = command(*b_, t + 6);
   EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+  // b's turn ends: b sends its next work at once, so a still waits; once b
+  // has sent nothing for 2 ms, a runs again.
+  consume_device_time(*p, *b_, t + 7, 1);
+  ca = command(*a_, t + 8);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
+  ca = command(*a_, t + 7 + 2000001);
+  EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
 }
 
 TEST_F(PolicyTest, TheDeviceGoesToOneVmAtATime) {
@@ -188,12 +208,12 @@ TEST_F(PolicyTest, WfqHonoursShares) {
   const uint64_t t = 10 * kSecond;
   both_active(*p, t);
   consume_device_time(*p, *a_, t + 1, 280000000);
-  hira_cmd ca{};
   consume_device_time(*p, *b_, t + 1, 100000000);
-  ca = command(*a_, t + 2);
+  wait_behind(*p, *a_, *b_, t + 2);  // b waits for the device
+  hira_cmd ca = command(*a_, t + 5);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});  // 74% < 75%
-  consume_device_time(*p, *a_, t + 3, 40000000);
-  ca = command(*a_, t + 4);
+  consume_device_time(*p, *a_, t + 6, 40000000);     // its turn ends; b still waits
+  ca = command(*a_, t + 7);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});  // 76% > 75%
 }
 
@@ -205,18 +225,25 @@ TEST_F(PolicyTest, AimdDelayGrowsAdditivelyAndHalves) {
   hira_cmd ca{};
   consume_device_time(*p, *a_, t + 1, 300000000);
   consume_device_time(*p, *b_, t + 1, 100000000);
+  wait_behind(*p, *a_, *b_, t + 2);  // b waits for the device
   for (uint64_t i = 1; i <= 3; ++i) {
-    ca = command(*a_, t + 1 + i);
+    ca = command(*a_, t + 4 + i);
     ASSERT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
     EXPECT_EQ(ca.delay_ns, i * 1000000u);
   }
-  consume_device_time(*p, *b_, t + 10, 400000000);  // b catches up
+  hira_cmd cb = command(*b_, t + 9);  // b takes the device and catches up
+  ASSERT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
+  consume_device_time(*p, *b_, t + 10, 400000000);
   ca = command(*a_, t + 11);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
-  consume_device_time(*p, *a_, t + 12, 400000000);  // a over again: 1.5 ms + 1 ms
-  ca = command(*a_, t + 13);
+  // a over again: while b does not wait a runs (its delay halves again,
+  // 1.5 -> 0.75 ms); once b waits, a is held for 0.75 + 1 ms.
+  consume_device_time(*p, *a_, t + 12, 400000000);
+  const uint64_t later = t + 10 + 2000001;  // b's turn (ended at t + 10) is 2 ms old
+  wait_behind(*p, *a_, *b_, later);
+  ca = command(*a_, later + 3);
   ASSERT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
-  EXPECT_EQ(ca.delay_ns, 2500000u);
+  EXPECT_EQ(ca.delay_ns, 1750000u);
 }
 
 TEST_F(PolicyTest, TheVerifierRefusesAPolicyThatCouldHang) {
