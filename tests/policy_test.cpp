@@ -162,11 +162,11 @@ TEST_F(PolicyTest, WfqHoldsTheVmOverItsShare) {
   hira_cmd cb = command(*b_, t + 6);
   EXPECT_EQ(schedule(*p, &cb), uint32_t{HIRA_RUN});
   // b's turn ends: b sends its next work at once, so a still waits; once b
-  // has sent nothing for 2 ms, a runs again.
+  // has sent nothing for 10 ms, a runs again.
   consume_device_time(*p, *b_, t + 7, 1);
   ca = command(*a_, t + 8);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
-  ca = command(*a_, t + 7 + 2000001);
+  ca = command(*a_, t + 7 + 10000001);
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
 }
 
@@ -239,7 +239,7 @@ TEST_F(PolicyTest, AimdDelayGrowsAdditivelyAndHalves) {
   // a over again: while b does not wait a runs (its delay halves again,
   // 1.5 -> 0.75 ms); once b waits, a is held for 0.75 + 1 ms.
   consume_device_time(*p, *a_, t + 12, 400000000);
-  const uint64_t later = t + 10 + 2000001;  // b's turn (ended at t + 10) is 2 ms old
+  const uint64_t later = t + 10 + 10000001;  // b's turn (ended at t + 10) is 10 ms old
   wait_behind(*p, *a_, *b_, later);
   ca = command(*a_, later + 3);
   ASSERT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});
