@@ -78,6 +78,19 @@ int main(void) {
   cu_expect(back[9] == lin[9] && back[10] == got[0] && back[14] == got[4] && back[15] == lin[15], "HtoA/AtoH");
   printf("array 1D: back[9]=%d back[10]=%d back[14]=%d back[15]=%d\n", back[9], back[10], back[14], back[15]);
 
+  /* Copies that stay on the device: AtoA, DtoA at an offset, AtoD back. */
+  CUarray copy1d;
+  CHECK(cuArrayCreate(&copy1d, &ad1));
+  CHECK(cuMemcpyAtoA(copy1d, 0, array1d, 0, sizeof back));
+  CHECK(cuMemcpyDtoA(copy1d, 20 * sizeof(int), dgot, 4 * sizeof(int)));
+  CHECK(cuMemcpyAtoD(dlin, copy1d, 0, sizeof lin));
+  int trip[N];
+  CHECK(cuMemcpyDtoH(trip, dlin, sizeof trip));
+  cu_expect(trip[19] == back[19] && trip[20] == got[0] && trip[23] == got[3] && trip[24] == back[24],
+            "AtoA/DtoA/AtoD");
+  printf("array copies on the device: trip[20]=%d checksum 0x%08x\n", trip[20], cu_fnv1a(trip, sizeof trip));
+  CHECK(cuArrayDestroy(copy1d));
+
   CHECK(cuTexObjectDestroy(tex2d));
   CHECK(cuTexObjectDestroy(tex1d));
   CHECK(cuArrayDestroy(array));
