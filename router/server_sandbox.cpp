@@ -222,8 +222,10 @@ std::unique_ptr<SandboxPlan> Sandbox::plan(const std::vector<std::string> &set_e
         return nullptr;
       }
     } else {
-      p->uid_ = as_root_ ? options_.uid_base + (next_++ % 1000000u) : ::getuid();
-      p->home_ = base_ + "/server-" + std::to_string(p->uid_) + "-" + std::to_string(next_);
+      // One number per server: sessions plan servers from their own threads.
+      const unsigned n = next_.fetch_add(1, std::memory_order_relaxed);
+      p->uid_ = as_root_ ? options_.uid_base + (n % 1000000u) : ::getuid();
+      p->home_ = base_ + "/server-" + std::to_string(p->uid_) + "-" + std::to_string(n + 1);
       if (::mkdir(p->home_.c_str(), 0700) != 0 ||
           (as_root_ && ::chown(p->home_.c_str(), p->uid_, p->uid_) != 0)) {
         *error = "cannot create " + p->home_ + ": " + std::strerror(errno);

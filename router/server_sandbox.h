@@ -87,7 +87,7 @@ class Sandbox {
   std::string base_;  // folder of the servers' home folders
   struct Filter;
   std::unique_ptr<Filter> filter_;
-  unsigned next_ = 0;
+  std::atomic<unsigned> next_{0};  // servers planned (their uids and homes)
 };
 
 }  // namespace hira::router
