@@ -69,6 +69,15 @@ static CU_UNUSED CUcontext cu_start(CUdevice *dev) {
   return ctx;
 }
 
+/* Function `name` of a module loaded from `image` (PTX, cubin or fatbin). */
+static CU_UNUSED CUfunction cu_load_function(CUmodule *module, const void *image,
+                                             const char *name) {
+  CUfunction f;
+  CHECK(cuModuleLoadData(module, image));
+  CHECK(cuModuleGetFunction(&f, *module, name));
+  return f;
+}
+
 /* Blocks of 128 threads covering n elements. */
 static CU_UNUSED unsigned cu_blocks(int n) { return (unsigned)((n + 127) / 128); }
 

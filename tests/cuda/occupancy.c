@@ -14,9 +14,7 @@ int main(void) {
   CUdevice dev;
   const CUcontext ctx = cu_start(&dev);
   CUmodule module;
-  CUfunction f;
-  CHECK(cuModuleLoadData(&module, vector_add_ptx));
-  CHECK(cuModuleGetFunction(&f, module, "vector_add"));
+  const CUfunction f = cu_load_function(&module, vector_add_ptx, "vector_add");
 
   const int sizes[] = {32, 128, 256, 1024};
   for (int i = 0; i < 4; ++i) {

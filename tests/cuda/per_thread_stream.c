@@ -58,9 +58,7 @@ int main(void) {
   CUdevice dev;
   const CUcontext ctx = cu_start(&dev);
   CUmodule module;
-  CUfunction add;
-  CHECK(cuModuleLoadData(&module, vector_add_ptx));
-  CHECK(cuModuleGetFunction(&add, module, "vector_add"));
+  const CUfunction add = cu_load_function(&module, vector_add_ptx, "vector_add");
 
   struct job jobs[THREADS];
   pthread_t threads[THREADS];
