@@ -139,6 +139,7 @@ class Parser {
           api_.guest_utilities.push_back(expanded_text(f->getSourceRange()));
         }
         if (a == "lapis_guest_export") read_guest_export(f);
+        if (a == "lapis_export_variants" && f->hasBody()) read_export_variants(f);
       }
       if (isa<RecordDecl, EnumDecl>(d) || (isa<TypedefNameDecl>(d) && !is_marker_name(d))) {
         if (!cast<NamedDecl>(d)->getName().startswith("__lapis")) {
@@ -464,6 +465,56 @@ class Parser {
     // (Two definitions of one name, or one with a described function's
     // name, are already Clang's redefinition errors.)
     api_.guest_exports.push_back({name, expanded_text(f->getSourceRange())});
+  }
+
+  // guest_export_variants(suffix, T, value, f, ...): a guest_export per f,
+  // f's symbol + suffix, calling f (as the spec spells it: a header macro
+  // that maps it to a versioned symbol maps it in either configuration)
+  // with NULL arguments of type T given as value.
+  void read_export_variants(const FunctionDecl *marker) {
+    const auto *body = cast<CompoundStmt>(marker->getBody());
+    const auto *call = body->size() == 1 ? dyn_cast<CallExpr>(body->body_front()) : nullptr;
+    if (call == nullptr || call->getNumArgs() < 4) {
+      error(loc_of(marker->getLocation()),
+            "guest_export_variants(\"suffix\", T, value, f, ...) names at least one function");
+      return;
+    }
+    const auto *suffix = dyn_cast<StringLiteral>(call->getArg(0)->IgnoreParenImpCasts());
+    if (suffix == nullptr || suffix->getString().empty()) {
+      error(written_loc(call->getArg(0)->getBeginLoc()),
+            "guest_export_variants: the suffix is a string literal (\"_ptsz\")");
+      return;
+    }
+    const QualType t = call->getArg(1)->IgnoreParenImpCasts()->getType()->getPointeeType();
+    const std::string value = make_expr(call->getArg(2)).text;
+    for (unsigned i = 3; i < call->getNumArgs(); ++i) {
+      const auto *e = call->getArg(i)->IgnoreParenImpCasts();
+      const auto *r = dyn_cast<DeclRefExpr>(e);
+      const auto *ref = r != nullptr ? dyn_cast<FunctionDecl>(r->getDecl()) : nullptr;
+      // The header's declaration (the spec may describe the function too).
+      const FunctionDecl *fd = ref != nullptr ? ref->getFirstDecl() : nullptr;
+      const Loc at = written_loc(e->getBeginLoc());
+      if (fd == nullptr || in_spec(fd)) {
+        error(at, "guest_export_variants lists API functions of the included headers by name");
+        continue;
+      }
+      const std::string name = fd->getNameAsString() + suffix->getString().str();
+      std::string params, args;
+      unsigned n = 0;
+      for (const auto *p : fd->parameters()) {
+        std::string pname = p->getNameAsString();
+        if (pname.empty()) pname = "p" + std::to_string(n);
+        params += (n == 0 ? "" : ", ") + declaration(p->getType(), pname);
+        const bool swap = ctx_.hasSameUnqualifiedType(p->getType(), t);
+        args += (n++ == 0 ? "" : ", ") + (swap ? pname + " ? " + pname + " : " + value : pname);
+      }
+      const std::string ret = type_name(fd->getReturnType());
+      const bool returns = !fd->getReturnType()->isVoidType();
+      api_.guest_exports.push_back({name, "guest_export " + ret + " " + name + "(" +
+                                              (params.empty() ? "void" : params) + ") {\n  " +
+                                              (returns ? "return " : "") + make_expr(e).text + "(" +
+                                              args + ");\n}"});
+    }
   }
 
   void read_typedef(const TypedefNameDecl *t) {

@@ -298,6 +298,18 @@ void __lapis_todo(const char *what);
  * with CU_STREAM_PER_THREAD for a NULL stream). Not for the header's own
  * functions (describe those). */
 #define guest_export __attribute__((annotate("lapis_guest_export"), unused))
+/* guest_export_variants("_ptsz", CUstream, CU_STREAM_PER_THREAD, f, g, ...):
+ * for each API function f of the included headers, the guest library also
+ * exports f's symbol with the suffix, as a guest_export that calls f with
+ * every argument of type T that is NULL (0) given as `value` (no such
+ * argument: f as it is). One line per function for an API's other
+ * configuration of its entry points. */
+void __lapis_export_variants(const char *suffix, const volatile void *type_marker, ...);
+#define guest_export_variants(suffix, T, value, ...)                                  \
+  __attribute__((annotate("lapis_export_variants"), unused)) static void LAPIS_CAT(     \
+      __lapis_variants_, __COUNTER__)(void) {                                         \
+    __lapis_export_variants(suffix, (T *)0, value, __VA_ARGS__);                      \
+  }
 /* A helper function copied into the guest library and the API server. */
 #define utility __attribute__((annotate("lapis_utility"), unused)) static
 /* callback_decl RET name(params) { descriptors }: the shape of a callback. */

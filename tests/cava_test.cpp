@@ -199,7 +199,8 @@ TEST(CavaDump, WidgetSpecModel) {
   EXPECT_EQ(param(api, "widget_pool_share", "pool").at("invalid_handle"), "WIDGET_ERR_INVALID");
   EXPECT_EQ(function(api, "widget_name").at("guest_answer"), "NULL");
   // Exported as written (not an API function: no stub, no wire id).
-  EXPECT_EQ(api.at("guest_exports"), json({"widget_count_default"}));
+  EXPECT_EQ(api.at("guest_exports"),
+            json({"widget_count_default", "widget_count_v9", "widget_flush_v9"}));
   EXPECT_EQ(param(api, "widget_move", "to").at("kind"), "scalar");  // a flat struct by value
   EXPECT_EQ(param(api, "widget_move", "to").at("type"), "widget_point");
 
@@ -257,9 +258,20 @@ TEST(CavaGen, WritesEveryFile) {
   EXPECT_NE(hira::test::read_file(out + "/widget_protocol.h").find("FN_widget_set_tags = 9"),
             std::string::npos);
   const std::string map = hira::test::read_file(out + "/widget_guest.map");
-  for (const auto *fn : {"widget_pool_create;", "widget_draw;", "widget_flush;"}) {
+  for (const auto *fn : {"widget_pool_create;", "widget_draw;", "widget_flush;",
+                         "widget_count_default;", "widget_count_v9;", "widget_flush_v9;"}) {
     EXPECT_NE(map.find(fn), std::string::npos) << fn << " not exported:\n" << map;
   }
+  // guest_export_variants: the header's prototype, NULL pools given as the
+  // value, a void function called without return.
+  const std::string guest = hira::test::read_file(out + "/widget_guest.cpp");
+  EXPECT_NE(guest.find("guest_export int widget_count_v9(widget_pool pool) {\n"
+                       "  return widget_count(pool ? pool : (widget_pool)1);\n}"),
+            std::string::npos)
+      << guest;
+  EXPECT_NE(guest.find("guest_export void widget_flush_v9(widget_pool pool) {\n"
+                       "  widget_flush(pool ? pool : (widget_pool)1);\n}"),
+            std::string::npos);
 }
 
 TEST(CavaGen, ExpectSonameMismatchFails) {
@@ -560,7 +572,7 @@ TEST(CavaDescriptors, TheTableAndLapisHAgree) {
   const std::set<std::string> not_descriptors = {
       "scope_argument", "scope_element", "scope_return_value", "handle_id", "handle_object",
       "call_ns",        "result",        "list_len",           "is_handle", "index",
-      "metadata",       "functions"};
+      "metadata",       "functions",     "export_variants"};
   const std::string header =
       hira::test::read_file(hira::test::source_dir() + "/lapis_specs/lapis.h");
   const std::regex decl(R"(\b__lapis_([a-z_]+)\()");
