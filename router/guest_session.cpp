@@ -313,7 +313,7 @@ bool GuestSession::handshake() {
   if (guest_rings) ack_flags |= wire::kFlagRings;
   if (!guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr)) return false;
   if (guest_rings) guest_.attach_rings(std::move(guest_rings), false);
-  pool_.refill(*api_, name_.substr(0, name_.find('#')));
+  pool_.refill(*api_, vm_.name);
   vm_.ledger.guests.fetch_add(1, std::memory_order_relaxed);
   counted_ = true;
   return true;
@@ -353,7 +353,7 @@ bool GuestSession::start_server() {
     server_->pass_bulk_through();
     return true;
   }
-  const SpawnedServer s = pool_.take(*api_, name_.substr(0, name_.find('#')));
+  const SpawnedServer s = pool_.take(*api_, vm_.name);
   if (s.pid < 0) return false;
   server_pid_ = s.pid;
   server_sandbox_ = s.sandbox;

@@ -54,6 +54,7 @@ struct Listener {
   std::string endpoint;
   int fd = -1;
   hira::router::VmRegion *region = nullptr;  // --vm-window for this VM
+  hira::router::Vm *vm = nullptr;            // listeners with one label share their VM
 };
 
 // Out of file descriptors: frees the reserve to accept the waiting guest and
@@ -273,14 +274,14 @@ int main(int argc, char **argv) {
   // Every listener is a VM: its guests share its share and its quotas.
   hira::router::VmTable vms;
   try {
-    for (const auto &l : listeners) vms.add(l.label);
+    for (auto &l : listeners) l.vm = &vms.add(l.label);
   } catch (const std::exception &e) {
     std::fprintf(stderr, "hira-router: %s\n", e.what());
     return 1;
   }
   std::string policy_error;
-  const auto policy_paths = hira::router::configure_vms(policy_options, resources, &vms,
-                                                        &policy_error);
+  const auto policy_paths =
+      hira::router::configure_vms(policy_options, resources, &vms, &policy_error);
   if (!policy_error.empty()) {
     std::fprintf(stderr, "hira-router: %s\n", policy_error.c_str());
     return 1;
@@ -323,7 +324,7 @@ int main(int argc, char **argv) {
   hira::router::ServerPool pool(apis, warm, sandbox,
                                 {"--max-backlog-mb", std::to_string(max_backlog_mb)});
   std::vector<std::string> vm_labels;
-  for (const auto &l : listeners) vm_labels.push_back(l.label);
+  for (const auto &vm : vms.all()) vm_labels.push_back(vm->name);
   pool.fill(vm_labels);
 
   if (!ready_file.empty()) {
@@ -362,9 +363,9 @@ int main(int argc, char **argv) {
       sigemptyset(&hangup);
       sigaddset(&hangup, SIGHUP);
       ::pthread_sigmask(SIG_BLOCK, &hangup, &old);
-      auto set = policy_paths.empty() ? nullptr
-                                      : hira::router::PolicySet::load(policy_paths, shipped, vms,
-                                                                      resources, &error);
+      auto set = policy_paths.empty()
+                     ? nullptr
+                     : hira::router::PolicySet::load(policy_paths, shipped, vms, resources, &error);
       ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
       if (!policy_paths.empty() && !set) {
         std::fprintf(stderr, "hira-router: policies not reloaded (the old ones stay): %s\n",
@@ -401,7 +402,7 @@ int main(int argc, char **argv) {
       try {
         std::atomic<unsigned> &count = served[i];
         hira::router::VmRegion *region = listeners[i].region;
-        hira::router::Vm &vm = *vms.all()[i];
+        hira::router::Vm &vm = *listeners[i].vm;
         std::thread([fd, origin, &parts, &vm, &sessions, &count, region] {
           try {
             hira::router::GuestSession s(fd, parts, vm, origin, region);

@@ -83,6 +83,21 @@ TEST_F(Enforcement, AnAllocationOverQuotaGetsTheApisOwnErrorAndLeaksNothing) {
   EXPECT_EQ(stats["opencl"]["functions"]["clCreateBuffer"]["rejected"], 2);
 }
 
+TEST_F(Enforcement, TwoListenersWithOneLabelAreOneVmWithOneQuota) {
+  TempDir dir;
+  const std::string second = "unix:" + dir.path() + "/second.sock";
+  Router router({"--listen", "local=" + second, "--quota", "local:device_memory=8M"});
+  auto env = dropin(router.guest_env());
+  env["HIRA_SOCKET"] = second;
+  const RunResult r = run({program("allocations"), "3", "4"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_with(r.out, "buffer 2:"), std::vector<std::string>{"buffer 2: -4"});
+  const auto stats = nlohmann::json::parse(router.stop());
+  ASSERT_EQ(stats["vms"].size(), 1u) << stats["vms"].dump();
+  EXPECT_EQ(stats["vms"]["local"]["refused_quota"], 2);
+  EXPECT_EQ(stats["vms"]["local"]["held"]["device_memory"], 0);
+}
+
 TEST_F(Enforcement, WithoutAQuotaTheSameProgramMatchesNative) {
   const RunResult native = run({program("allocations"), "3", "4"});
   ASSERT_EQ(native.exit_code, 0);
