@@ -91,6 +91,18 @@ int main(void) {
   printf("array copies on the device: trip[20]=%d checksum 0x%08x\n", trip[20], cu_fnv1a(trip, sizeof trip));
   CHECK(cuArrayDestroy(copy1d));
 
+  /* The async forms on a stream: HtoA then AtoH of part of the array. */
+  CUstream s;
+  CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  int part[8], again[8];
+  for (int i = 0; i < 8; ++i) part[i] = 1000 + i;
+  CHECK(cuMemcpyHtoAAsync(array1d, 30 * sizeof(int), part, sizeof part, s));
+  CHECK(cuMemcpyAtoHAsync(again, array1d, 30 * sizeof(int), sizeof again, s));
+  CHECK(cuStreamSynchronize(s));
+  cu_expect(memcmp(part, again, sizeof part) == 0, "HtoAAsync/AtoHAsync");
+  printf("array async copies: again[0]=%d again[7]=%d\n", again[0], again[7]);
+  CHECK(cuStreamDestroy(s));
+
   CHECK(cuTexObjectDestroy(tex2d));
   CHECK(cuTexObjectDestroy(tex1d));
   CHECK(cuArrayDestroy(array));
