@@ -1,9 +1,10 @@
 /* CUDA driver-API micro-benchmarks, run natively and through hira
  * (scripts/gpu-check cuda): call latency, kernel launch rate, host<->device
  * bandwidth (pageable and pinned, 4 KiB - 1 GiB), and launches that do real
- * work on the device. One JSON object per line.
+ * work on the device, and an iterative step as kernels or as one graph. One
+ * JSON object per line.
  *
- *   cu_bench [all|latency|launch|bandwidth|work] */
+ *   cu_bench [all|latency|launch|bandwidth|work|graph] */
 #include <cuda.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,48 @@ static void launch(void) {
       m, dt / m * 1e6);
 }
 
+/* An iterative solver's step: 20 small kernels, then a synchronization,
+ * 1000 times; launched one by one, and as a captured graph (one launch per
+ * step). Through hira the graph is one call instead of 20. */
+static void graph(void) {
+  enum { KERNELS = 20, STEPS = 1000 };
+  CUstream s;
+  CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  double t0 = now_s();
+  for (int i = 0; i < STEPS; ++i) {
+    for (int k = 0; k < KERNELS; ++k) {
+      CHECK(cuLaunchKernel(g_noop, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+    }
+    CHECK(cuStreamSynchronize(s));
+  }
+  double dt = now_s() - t0;
+  printf("{\"bench\":\"graph\",\"mode\":\"kernels\",\"kernels_per_step\":%d,\"steps\":%d,"
+         "\"us_per_step\":%.3f}\n",
+         KERNELS, STEPS, dt / STEPS * 1e6);
+  CUgraph g;
+  CUgraphExec exec;
+  CHECK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  for (int k = 0; k < KERNELS; ++k) {
+    CHECK(cuLaunchKernel(g_noop, 1, 1, 1, 32, 1, 1, 0, s, NULL, NULL));
+  }
+  CHECK(cuStreamEndCapture(s, &g));
+  CHECK(cuGraphInstantiate(&exec, g, 0));
+  CHECK(cuGraphLaunch(exec, s));
+  CHECK(cuStreamSynchronize(s));
+  t0 = now_s();
+  for (int i = 0; i < STEPS; ++i) {
+    CHECK(cuGraphLaunch(exec, s));
+    CHECK(cuStreamSynchronize(s));
+  }
+  dt = now_s() - t0;
+  printf("{\"bench\":\"graph\",\"mode\":\"graph\",\"kernels_per_step\":%d,\"steps\":%d,"
+         "\"us_per_step\":%.3f}\n",
+         KERNELS, STEPS, dt / STEPS * 1e6);
+  CHECK(cuGraphExecDestroy(exec));
+  CHECK(cuGraphDestroy(g));
+  CHECK(cuStreamDestroy(s));
+}
+
 static void bandwidth_one(const char *kind, void *host, CUdeviceptr dev, size_t size) {
   /* About 1 GiB moved per direction, at least 3 and at most 2000 copies. */
   int reps = (int)((1ull << 30) / size);
@@ -167,6 +210,7 @@ int main(int argc, char **argv) {
   if (all || strcmp(mode, "latency") == 0) latency();
   if (all || strcmp(mode, "launch") == 0) launch();
   if (all || strcmp(mode, "work") == 0) work();
+  if (all || strcmp(mode, "graph") == 0) graph();
   if (all || strcmp(mode, "bandwidth") == 0) bandwidth();
   CHECK(cuModuleUnload(mod));
   CHECK(cuDevicePrimaryCtxRelease(dev));

@@ -1,4 +1,4 @@
-/* Memory: cuMemGetInfo, pitched allocations with 2D copies and memsets,
+/* Memory: cuMemGetInfo, pitched allocations with 2D and 3D copies and memsets,
  * address ranges, pointer attributes, and a 64 MiB round trip. (Host memory
  * a kernel reaches directly is in host_mapped.c.) */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
@@ -44,6 +44,68 @@ int main(void) {
     }
   printf("2D: out[2][3]=%d out[5][10]=%d out[0][0]=0x%08x checksum 0x%08x\n", out[2][3], out[5][10],
          (unsigned)out[0][0], cu_fnv1a(out, sizeof out));
+
+  /* The same image read back unaligned, from column 1, row 1. */
+  static int part[H - 1][W - 1];
+  CUDA_MEMCPY2D unaligned = {.srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = img, .srcPitch = pitch,
+                             .srcXInBytes = sizeof(int), .srcY = 1, .dstMemoryType = CU_MEMORYTYPE_HOST,
+                             .dstHost = part, .dstPitch = sizeof part[0], .WidthInBytes = sizeof part[0],
+                             .Height = H - 1};
+  CHECK(cuMemcpy2DUnaligned(&unaligned));
+  cu_expect(part[1][2] == out[2][3] && part[H - 2][W - 2] == out[H - 1][W - 1], "2D unaligned copy");
+  printf("2D unaligned: checksum 0x%08x\n", cu_fnv1a(part, sizeof part));
+
+  /* 3D: a 7 x 5 x 6 int volume, pitched on the device (slices of 5 rows);
+   * a 3 x 2 x 4 host box copied in at (2, 1, 1), the volume read back on a
+   * stream, then through a 3D array and back. */
+  enum { VW = 7, VH = 5, VD = 6 };
+  CUdeviceptr vol;
+  size_t vpitch;
+  CHECK(cuMemAllocPitch(&vol, &vpitch, VW * sizeof(int), VH * VD, sizeof(int)));
+  CHECK(cuMemsetD2D32(vol, vpitch, 7, VW, VH * VD));
+  int box[4][2][3], back3[VD][VH][VW], again3[VD][VH][VW];
+  for (int z = 0; z < 4; ++z)
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < 3; ++x) box[z][y][x] = 1000 * z + 100 * y + x;
+  CUDA_MEMCPY3D in3 = {.srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = box, .srcPitch = sizeof box[0][0],
+                       .srcHeight = 2, .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = vol,
+                       .dstPitch = vpitch, .dstHeight = VH, .dstXInBytes = 2 * sizeof(int), .dstY = 1,
+                       .dstZ = 1, .WidthInBytes = sizeof box[0][0], .Height = 2, .Depth = 4};
+  CHECK(cuMemcpy3D(&in3));
+  CUstream s;
+  CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  CUDA_MEMCPY3D out3 = {.srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = vol, .srcPitch = vpitch,
+                        .srcHeight = VH, .dstMemoryType = CU_MEMORYTYPE_HOST, .dstHost = back3,
+                        .dstPitch = sizeof back3[0][0], .dstHeight = VH, .WidthInBytes = sizeof back3[0][0],
+                        .Height = VH, .Depth = VD};
+  CHECK(cuMemcpy3DAsync(&out3, s));
+  CHECK(cuStreamSynchronize(s));
+  for (int z = 0; z < VD; ++z)
+    for (int y = 0; y < VH; ++y)
+      for (int x = 0; x < VW; ++x) {
+        int inside = z >= 1 && z < 5 && y >= 1 && y < 3 && x >= 2 && x < 5;
+        cu_expect(back3[z][y][x] == (inside ? box[z - 1][y - 1][x - 2] : 7), "3D copy");
+      }
+  printf("3D: back[1][1][2]=%d back[4][2][4]=%d checksum 0x%08x\n", back3[1][1][2], back3[4][2][4],
+         cu_fnv1a(back3, sizeof back3));
+  CUarray arr3;
+  CUDA_ARRAY3D_DESCRIPTOR ad3 = {.Width = VW, .Height = VH, .Depth = VD, .Format = CU_AD_FORMAT_SIGNED_INT32,
+                                 .NumChannels = 1};
+  CHECK(cuArray3DCreate(&arr3, &ad3));
+  CUDA_MEMCPY3D to_array = {.srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = back3, .srcPitch = sizeof back3[0][0],
+                            .srcHeight = VH, .dstMemoryType = CU_MEMORYTYPE_ARRAY, .dstArray = arr3,
+                            .WidthInBytes = sizeof back3[0][0], .Height = VH, .Depth = VD};
+  CHECK(cuMemcpy3D(&to_array));
+  CUDA_MEMCPY3D from_array = {.srcMemoryType = CU_MEMORYTYPE_ARRAY, .srcArray = arr3,
+                              .dstMemoryType = CU_MEMORYTYPE_HOST, .dstHost = again3,
+                              .dstPitch = sizeof again3[0][0], .dstHeight = VH,
+                              .WidthInBytes = sizeof again3[0][0], .Height = VH, .Depth = VD};
+  CHECK(cuMemcpy3D(&from_array));
+  cu_expect(memcmp(back3, again3, sizeof back3) == 0, "3D array round trip");
+  printf("3D array round trip: checksum 0x%08x\n", cu_fnv1a(again3, sizeof again3));
+  CHECK(cuArrayDestroy(arr3));
+  CHECK(cuStreamDestroy(s));
+  CHECK(cuMemFree(vol));
 
   /* The allocation a pointer inside it belongs to, and its memory type. */
   CUdeviceptr base;
