@@ -7,7 +7,7 @@ ocl_kernel_loop at once, each with kernels of a different length, for
 first, natively), so a VM's device time in a 1 s
 window is the sum of the solo lengths of the kernels it finished in it - a
 measure taken from the guests, not from the router's own accounting. Reported
-per policy (none, wfq_fixed, wfq_aimd): the median and 90th percentile of the
+per policy (none, wfq_fixed, wfq_aimd, wfq_ordered): the median and 90th percentile of the
 per-window unfairness |t1 - t2| / (t1 + t2) (for more VMs: the largest
 |t_i - share_i * T| / T), and the device work done per second against the run
 without a policy (the throughput cost of scheduling). Also the cost of the
@@ -122,7 +122,7 @@ def main():
                     help="kernel loop iterations per VM (the kernels' lengths)")
     ap.add_argument("--items", type=int, default=4096, help="work items per kernel")
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--policies", default="none,wfq_fixed,wfq_aimd")
+    ap.add_argument("--policies", default="none,wfq_fixed,wfq_aimd,wfq_ordered")
     ap.add_argument("--json", default="bench/results/fairness.json")
     ap.add_argument("--plot", default="", help="PNG of the per-window shares")
     a = ap.parse_args()

@@ -2,7 +2,8 @@
  * each VM's device time over a sliding window is compared with its share
  * of what the active VMs used; a VM over its share has its device work
  * postponed, by a fixed delay (wfq_fixed) or by an AIMD-adapted one
- * (wfq_aimd). Device time is what the API servers measure and report: the
+ * (wfq_aimd); wfq_ordered also orders the VMs waiting for a free device
+ * by finish time. Device time is what the API servers measure and report: the
  * wall time of the calls that wait for the device.
  *
  * That measure is only true while one VM's work is on the device: two VMs
@@ -34,6 +35,9 @@ struct wfq_vm {
   __u64 delay_ns;  /* AIMD: its current delay */
   __u64 waiting_ns; /* when its device work was last told to wait; 0: it runs */
   __u64 turn_end_ns; /* when its last turn ended (its wait returned) */
+  __u64 turn_used;   /* device time reported in its current turn */
+  __u64 last_turn;   /* ... and in its last whole turn: what its next will likely take */
+  __u64 held;        /* it waits because it is over its share (not for a turn) */
 };
 
 struct {
@@ -108,12 +112,14 @@ int consume_device_work(struct hira_cmd *ctx) {
   if (!s || ctx->amount[HIRA_RC_DEVICE_TIME] <= 0) return 0;
   wfq_roll(s, ctx->now_ns);
   s->used += (__u64)ctx->amount[HIRA_RC_DEVICE_TIME];
+  s->turn_used += (__u64)ctx->amount[HIRA_RC_DEVICE_TIME];
   s->last_ns = ctx->now_ns;
   /* Its wait for the device returned: its turn is over. */
   struct wfq_turn *t = wfq_the_turn();
   if (t && ctx->device_work && !ctx->async && t->holder == vm + 1) {
     t->holder = 0;
     s->turn_end_ns = ctx->now_ns;
+    s->last_turn = s->turn_used;
   }
   return 0;
 }
@@ -147,7 +153,10 @@ static __always_inline int wfq_before_share(struct hira_cmd *ctx, struct wfq_vm 
   *self = wfq_asking(ctx);
   if (!*self) return HIRA_RUN;
   const int verdict = wfq_turn_verdict(ctx);
-  if (verdict == HIRA_WAIT) (*self)->waiting_ns = ctx->now_ns;
+  if (verdict == HIRA_WAIT) {
+    (*self)->waiting_ns = ctx->now_ns;
+    (*self)->held = 0;
+  }
   if (verdict == HIRA_RUN && ctx->device_work) (*self)->waiting_ns = 0;
   return verdict;
 }
@@ -156,6 +165,7 @@ static __always_inline int wfq_before_share(struct hira_cmd *ctx, struct wfq_vm 
  * device is its turn. */
 static __always_inline int wfq_run_in_turn(struct hira_cmd *ctx, struct wfq_vm *self) {
   self->waiting_ns = 0;
+  self->turn_used = 0;
   wfq_take_turn(ctx, wfq_the_turn());
   return HIRA_RUN;
 }
@@ -163,6 +173,7 @@ static __always_inline int wfq_run_in_turn(struct hira_cmd *ctx, struct wfq_vm *
 /* Held for its share: it waits `delay` (and counts as waiting). */
 static __always_inline int wfq_hold(struct hira_cmd *ctx, struct wfq_vm *self, __u64 delay) {
   self->waiting_ns = ctx->now_ns;
+  self->held = 1;
   ctx->delay_ns = delay;
   return HIRA_WAIT;
 }
@@ -199,6 +210,47 @@ static __always_inline int wfq_over_share(struct hira_cmd *ctx, struct wfq_vm *s
   if (total < IDLE_NS || weights <= my_weight) return 0;
   return mine * weights * 100 > my_weight * total * (100 + SLACK_PERCENT) &&
          wfq_other_waiting(ctx);
+}
+
+/* Does another VM wait for a turn that would end before this one's, by
+ * device time per unit of weight after its next turn (as long as its last)?
+ * Then the free device should be its, as weighted fair queuing orders by
+ * finish time: with three or more VMs the waiting ones are woken together
+ * when a turn ends, and the quickest to ask would take it, not the one the
+ * shares owe; and a VM of long kernels would overshoot by one each time.
+ * VMs held for their share do not count (they would not take it). Only a
+ * VM more than margin_ns behind counts: each handoff leaves the device a
+ * gap (the other VM's router thread wakes, its server launches) that the
+ * VM whose turn just ended does not. */
+static __always_inline int wfq_other_behind(struct hira_cmd *ctx, struct wfq_vm *self,
+                                            __u64 margin_ns) {
+  __u64 now = ctx->now_ns;
+  __u64 mine = wfq_usage(self, now) + self->last_turn;
+  __u64 my_weight = hira_share_of(ctx->vm);
+  for (__u32 i = 0; i < HIRA_MAX_VMS; i++) {
+    if (i >= ctx->vm_count) break;
+    if (i == ctx->vm) continue;
+    __u32 key = i;
+    struct wfq_vm *s = bpf_map_lookup_elem(&wfq_vms, &key);
+    if (!s || s->held || s->waiting_ns == 0 || now - s->waiting_ns >= WAITING_NS) continue;
+    if ((wfq_usage(s, now) + s->last_turn + margin_ns) * my_weight < mine * hira_share_of(i)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Within its share: the VM takes the device, unless a VM further behind
+ * waits for it; then it asks again shortly (or when that turn ends). */
+static __always_inline int wfq_run_unless_behind(struct hira_cmd *ctx, struct wfq_vm *self,
+                                                 __u64 margin_ns) {
+  if (wfq_other_behind(ctx, self, margin_ns)) {
+    self->waiting_ns = ctx->now_ns; /* for a turn: it may be the next one owed */
+    self->held = 0;
+    ctx->delay_ns = TURN_WAIT_NS;
+    return HIRA_WAIT;
+  }
+  return wfq_run_in_turn(ctx, self);
 }
 
 #endif

@@ -217,6 +217,38 @@ TEST_F(PolicyTest, WfqHonoursShares) {
   EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_WAIT});  // 76% > 75%
 }
 
+TEST_F(PolicyTest, OrderedGivesTheFreeDeviceToTheWaitingVmFurthestBehind) {
+  Vm &c = vms_.add("c");
+  for (const char *name : {"wfq_ordered", "wfq_fixed"}) {
+    auto p = load(name);
+    ASSERT_TRUE(p);
+    const uint64_t t = 10 * kSecond;
+    // Three VMs, none over its share by more than the slack: a used
+    // 101 ms, b 100 ms, c 99 ms.
+    both_active(*p, t);
+    hira_cmd cc = command(c, t, false);
+    EXPECT_EQ(schedule(*p, &cc), uint32_t{HIRA_RUN});
+    consume_device_time(*p, *a_, t + 1, 101000000);
+    consume_device_time(*p, *b_, t + 1, 100000000);
+    consume_device_time(*p, c, t + 1, 99000000);
+    // b has the device; c waits for it; b's turn ends.
+    wait_behind(*p, *b_, c, t + 2);
+    // a asks first. wfq_ordered: c is further behind, so a waits briefly
+    // and c runs; wfq_fixed: whoever asks first.
+    hira_cmd ca = command(*a_, t + 5);
+    const bool ordered = std::string(name) == "wfq_ordered";
+    EXPECT_EQ(schedule(*p, &ca), ordered ? uint32_t{HIRA_WAIT} : uint32_t{HIRA_RUN}) << name;
+    if (!ordered) continue;
+    EXPECT_EQ(ca.delay_ns, 2000000u);
+    cc = command(c, t + 6);
+    EXPECT_EQ(schedule(*p, &cc), uint32_t{HIRA_RUN});
+    // a's turn comes when c's ends.
+    consume_device_time(*p, c, t + 7, 1000000);
+    ca = command(*a_, t + 8);
+    EXPECT_EQ(schedule(*p, &ca), uint32_t{HIRA_RUN});
+  }
+}
+
 TEST_F(PolicyTest, AimdDelayGrowsAdditivelyAndHalves) {
   auto p = load("wfq-aimd");
   ASSERT_TRUE(p);
