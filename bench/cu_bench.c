@@ -154,22 +154,25 @@ static void bandwidth_one(const char *kind, void *host, CUdeviceptr dev, size_t 
   fflush(stdout);
 }
 
+/* Pinned memory is allocated for each size, as a program allocates what it
+ * copies (through hira, pinned memory that fits half the guest's window
+ * lives there). */
 static void bandwidth(void) {
   const size_t max = (size_t)1 << 30;
   CUdeviceptr dev;
   CHECK(cuMemAlloc(&dev, max));
   char *pageable = malloc(max);
-  void *pinned = NULL;
   if (pageable == NULL) exit(1);
   memset(pageable, 1, max);
-  CHECK(cuMemAllocHost(&pinned, max));
-  memset(pinned, 1, max);
   for (size_t size = 4096; size <= max; size *= 16) {
+    void *pinned = NULL;
     bandwidth_one("pageable", pageable, dev, size);
+    CHECK(cuMemAllocHost(&pinned, size));
+    memset(pinned, 1, size);
     bandwidth_one("pinned", pinned, dev, size);
+    CHECK(cuMemFreeHost(pinned));
     if (size == ((size_t)1 << 28)) size = max / 16; /* 256 MiB, then 1 GiB */
   }
-  CHECK(cuMemFreeHost(pinned));
   free(pageable);
   CHECK(cuMemFree(dev));
 }

@@ -165,6 +165,8 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
         "void drop_manual_block(void *block); void object_destroyed(void *token); "
         "int guest_window(void **base, size_t *bytes); }");
     c.line("#define lapis_guest_window(base, bytes) ::hira::server::guest_window((base), (bytes))");
+    c.line("#define lapis_window_alloc(bytes) ((void)(bytes), (void *)0)");
+    c.line("#define lapis_window_free(p) ((void)(p), 0)");
     c.line("#define lapis_in_server 1");
     c.line("#define lapis_manual_hold(p) ::hira::server::hold_manual_block((void *)(p))");
     c.line("#define lapis_manual_drop(p) ::hira::server::drop_manual_block((void *)(p))");
@@ -181,6 +183,8 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     c.line("#define lapis_manual_drop(p) ((void)(p))");
     c.line("#define lapis_destroyed(token) ((void)(token))");
     c.line("#define lapis_guest_window(base, bytes) ((void)(base), (void)(bytes), 0)");
+    c.line("#define lapis_window_alloc(bytes) ::hira::guest::window_alloc(kApiName, (bytes))");
+    c.line("#define lapis_window_free(p) ::hira::guest::window_free(kApiName, (void *)(p))");
     c.line(
         "#define lapis_handle_id(h, T) ((h) == 0 ? 0 : ::hira::guest::unbox_handle("
         "(const void *)(uintptr_t)(h), hira_handle_type<T>::id))");
@@ -348,7 +352,7 @@ void emit_encode(Code &c, const Value &v, const std::string &x, const std::strin
           c.line(w + ".put_bulk(" + x + ", " + n + " * " + v.element_size + ");");
         } else if (!v.lifetime_manual && !v.deallocate && !v.deferred) {
           // Where the receiver may put it: window space, on a window connection.
-          c.line(w + ".put_out_space(" + n + " * " + v.element_size + ");");
+          c.line(w + ".put_out_space(" + x + ", " + n + " * " + v.element_size + ");");
         }
       } else if (send || v.element->kind == Value::Kind::Pointer) {
         const std::string i = loop_var(depth);

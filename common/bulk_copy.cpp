@@ -98,6 +98,7 @@ const int g_atfork = ::pthread_atfork(nullptr, nullptr, [] { g_pool = nullptr; }
 }  // namespace
 
 void copy_bulk(void *dst, const void *src, size_t n) {
+  if (dst == src) return;  // filled in place (an out buffer in the window)
   const unsigned threads = copy_threads();
   if (n < kParallelMin || threads <= 1) {
     std::memcpy(dst, src, n);

@@ -219,6 +219,30 @@ class Connection {
   }
   void recycle(Frame &&f) { channel_->recycle(std::move(f)); }
   const ApiInfo &api() const { return api_; }
+  // Window space the application keeps (window_alloc), at most half of the
+  // arena; nullptr when there is none.
+  void *keep_space(uint64_t bytes) {
+    if (!window_ || bytes == 0) return nullptr;
+    std::lock_guard lock(kept_mu_);
+    if (bytes > server_zone_start(window_->size()) / 2 - kept_bytes_) return nullptr;
+    const auto at = arena_->take(bytes);
+    if (!at) return nullptr;
+    kept_[*at] = bytes;
+    kept_bytes_ += bytes;
+    return window_->base() + *at;
+  }
+  bool give_kept(void *p) {
+    if (!window_ || p == nullptr) return false;
+    const auto at = window_->offset_of(p, 1);
+    if (!at) return false;
+    std::lock_guard lock(kept_mu_);
+    const auto it = kept_.find(*at);
+    if (it == kept_.end()) return false;
+    kept_bytes_ -= it->second;
+    kept_.erase(it);
+    arena_->give(*at);
+    return true;
+  }
 
  private:
   Connection(const ApiInfo &api, int fd) : api_(api), channel_(std::make_unique<Channel>(fd)) {
@@ -549,6 +573,9 @@ class Connection {
   std::unique_ptr<MappedWindow> window_;
   std::optional<uint64_t> vm_slice_offset_;  // window_ is this slice of the VM's region
   std::unique_ptr<WindowArena> arena_;
+  std::mutex kept_mu_;
+  std::map<uint64_t, uint64_t> kept_;  // window_alloc'd: offset -> bytes
+  uint64_t kept_bytes_ = 0;
   // When the last frame arrived (any frame, heartbeats too): the call timeout
   // counts silence.
   std::atomic<std::chrono::steady_clock::time_point> last_heard_{};
@@ -587,6 +614,25 @@ void flush_all_connections() {
   for (auto &[name, conn] : *g_connections) {
     if (conn != nullptr) conn->flush();
   }
+}
+
+namespace {
+// The connection already open for an API, or nullptr (never opens one).
+Connection *open_connection(const char *api_name) {
+  std::lock_guard lock(g_connections_mu);
+  const auto it = g_connections->find(api_name);
+  return it == g_connections->end() ? nullptr : it->second;
+}
+}  // namespace
+
+void *window_alloc(const char *api_name, size_t bytes) {
+  Connection *conn = open_connection(api_name);
+  return conn != nullptr ? conn->keep_space(bytes) : nullptr;
+}
+
+bool window_free(const char *api_name, void *p) {
+  Connection *conn = open_connection(api_name);
+  return conn != nullptr && conn->give_kept(p);
 }
 
 Connection *Connection::for_api(const ApiInfo &api) {
@@ -629,6 +675,14 @@ bool Call::Placer::place(const void *p, size_t len, uint64_t *offset) {
   if (!reserve(len, offset)) return false;  // small, or the window is full: inline
   copy_bulk(conn->window()->base() + *offset, p, len);
   return true;
+}
+
+bool Call::Placer::reserve_for(const void *dst, size_t len, uint64_t *offset) {
+  if (const auto at = static_cast<Connection *>(conn_)->window()->offset_of(dst, len)) {
+    *offset = *at;  // the application's memory in the window: filled in place
+    return true;
+  }
+  return reserve(len, offset);
 }
 
 bool Call::Placer::reserve(size_t len, uint64_t *offset) {

@@ -201,6 +201,15 @@ void lapis_destroyed(void *token);
  * (and always 0 in the guest). Bulk data of calls travels there. */
 int lapis_guest_window(void **base, size_t *bytes);
 
+/* In guest utilities: `bytes` of the guest's window that the application
+ * keeps until lapis_window_free (CUDA's pinned host memory): calls that
+ * pass it need no copy into the window, and the server reads it where it
+ * maps the window. NULL when there is no window or it is short (use the
+ * guest's own memory then); always NULL in the server. lapis_window_free
+ * returns 0 for memory lapis_window_alloc did not give. */
+void *lapis_window_alloc(size_t bytes);
+int lapis_window_free(void *p);
+
 /* In utilities: 1 in the ICD vendor variant of a guest library, else 0. */
 #ifndef lapis_icd_vendor
 #define lapis_icd_vendor 0

@@ -178,6 +178,26 @@ int main(void)
           clEnqueueReadBuffer(q, bac, CL_TRUE, 0, bytes, back, 0, NULL, NULL));
     verify("alloc_copy", back, 1, 1);
 
+    /* 7. a mapped region as the destination of a read and the source of a
+     * write: bc (2 * (i + 3)) read into bac's map, which the unmap writes
+     * back; then from the map of bac into ba. */
+    p = clEnqueueMapBuffer(q, bac, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL, NULL, &err);
+    CHECK("clEnqueueMapBuffer(ALLOC|COPY, for a read into it)", err);
+    CHECK("clEnqueueReadBuffer(COPY_HOST_PTR into a map)",
+          clEnqueueReadBuffer(q, bc, CL_TRUE, 0, bytes, p, 0, NULL, NULL));
+    verify("read into a map", p, 2, 3);
+    CHECK("clEnqueueWriteBuffer(ALLOC_HOST_PTR from a map)",
+          clEnqueueWriteBuffer(q, ba, CL_TRUE, 0, bytes, p, 0, NULL, NULL));
+    CHECK("clEnqueueUnmapMemObject(ALLOC|COPY, after the read)", clEnqueueUnmapMemObject(q, bac, p, 0, NULL, NULL));
+    memset(back, 0, bytes);
+    CHECK("clEnqueueReadBuffer(ALLOC|COPY after the unmap)",
+          clEnqueueReadBuffer(q, bac, CL_TRUE, 0, bytes, back, 0, NULL, NULL));
+    verify("map written back", back, 2, 3);
+    memset(back, 0, bytes);
+    CHECK("clEnqueueReadBuffer(ALLOC_HOST_PTR written from a map)",
+          clEnqueueReadBuffer(q, ba, CL_TRUE, 0, bytes, back, 0, NULL, NULL));
+    verify("written from a map", back, 2, 3);
+
     CHECK("clReleaseMemObject(plain)", clReleaseMemObject(b));
     CHECK("clReleaseMemObject(USE_HOST_PTR)", clReleaseMemObject(bu));
     CHECK("clReleaseMemObject(COPY_HOST_PTR)", clReleaseMemObject(bc));

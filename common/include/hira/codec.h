@@ -56,11 +56,17 @@ inline constexpr size_t kRefTrailer = 8;  // u32 count, u32 0
 // Where a Writer may put bulk data instead of inline: place() returns the
 // window offset of `len` bytes equal to p[0, len) (p may already lie in the
 // window), or false to send them inline; reserve() sets `len` bytes aside
-// for the receiver to fill, or returns false.
+// for the receiver to fill, or returns false; reserve_for() is reserve() for
+// bytes that end at `dst`: where dst already lies in the window (memory the
+// application keeps there), the receiver fills it in place.
 class WindowPlacer {
  public:
   virtual bool place(const void *p, size_t len, uint64_t *offset) = 0;
   virtual bool reserve(size_t len, uint64_t *offset) = 0;
+  virtual bool reserve_for(const void *dst, size_t len, uint64_t *offset) {
+    (void)dst;
+    return reserve(len, offset);
+  }
 
  protected:
   ~WindowPlacer() = default;
@@ -147,11 +153,14 @@ class Writer {
   // Where the receiver should put an out buffer of `len` bytes: a tag for
   // window space the placer sets aside (0: its own memory). Tagged only;
   // nothing is written otherwise.
-  void put_out_space(size_t len) {
+  void put_out_space(size_t len) { put_out_space(nullptr, len); }
+  // The same for bytes that end at `dst` (see WindowPlacer::reserve_for).
+  void put_out_space(const void *dst, size_t len) {
     if (!tagged_) return;
     uint64_t offset = 0;
     const bool reserved =
-        len != 0 && room() && placer_ != nullptr && placer_->reserve(len, &offset);
+        len != 0 && room() && placer_ != nullptr &&
+        (dst != nullptr ? placer_->reserve_for(dst, len, &offset) : placer_->reserve(len, &offset));
     put_out_at(reserved ? std::optional<uint64_t>(offset) : std::nullopt, len);
   }
 

@@ -61,6 +61,7 @@ class Call {
     ~Placer();
     bool place(const void *p, size_t len, uint64_t *offset) override;
     bool reserve(size_t len, uint64_t *offset) override;
+    bool reserve_for(const void *dst, size_t len, uint64_t *offset) override;
 
    private:
     void *conn_;
@@ -97,6 +98,15 @@ void put_data_space(const ApiInfo &api, Writer &w, uint64_t token);
 // copied again on the server); or token 0 and the bytes as usual. Returns
 // the token (forget_data releases it if the call fails).
 uint64_t put_deferred_in(const ApiInfo &api, Writer &w, const void *src, uint64_t bytes);
+
+// Window space kept until window_free (lapis_window_alloc: memory the
+// application keeps, such as CUDA's pinned host memory): calls that name
+// it need no copy into the window. nullptr when api_name has no connection
+// yet or no window, or when kept space would pass half of the guest's part
+// of the window (the rest stays for the calls' own data).
+void *window_alloc(const char *api_name, size_t bytes);
+// Gives back what window_alloc returned: false for any other pointer.
+bool window_free(const char *api_name, void *p);
 
 // Registers an application callback + userdata pair; the id travels in the
 // userdata's place. The same pair always gets the same id.
