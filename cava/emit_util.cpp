@@ -167,6 +167,7 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     c.line("#define lapis_guest_window(base, bytes) ::hira::server::guest_window((base), (bytes))");
     c.line("#define lapis_window_alloc(bytes) ((void)(bytes), (void *)0)");
     c.line("#define lapis_window_free(p) ((void)(p), 0)");
+    c.line("#define lapis_window_offset(p, bytes, offset) ((void)(p), (void)(bytes), (void)(offset), 0)");
     c.line("#define lapis_in_server 1");
     c.line("#define lapis_manual_hold(p) ::hira::server::hold_manual_block((void *)(p))");
     c.line("#define lapis_manual_drop(p) ::hira::server::drop_manual_block((void *)(p))");
@@ -185,6 +186,9 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     c.line("#define lapis_guest_window(base, bytes) ((void)(base), (void)(bytes), 0)");
     c.line("#define lapis_window_alloc(bytes) ::hira::guest::window_alloc(kApiName, (bytes))");
     c.line("#define lapis_window_free(p) ::hira::guest::window_free(kApiName, (void *)(p))");
+    c.line(
+        "#define lapis_window_offset(p, bytes, offset) ::hira::guest::window_kept_offset(kApiName, "
+        "(p), (bytes), (uint64_t *)(offset))");
     c.line(
         "#define lapis_handle_id(h, T) ((h) == 0 ? 0 : ::hira::guest::unbox_handle("
         "(const void *)(uintptr_t)(h), hira_handle_type<T>::id))");

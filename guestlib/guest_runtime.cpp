@@ -222,7 +222,10 @@ class Connection {
   // Window space the application keeps (window_alloc), at most half of the
   // arena; nullptr when there is none.
   void *keep_space(uint64_t bytes) {
-    if (!window_ || bytes == 0) return nullptr;
+    if (!window_ || bytes == 0 || bytes > (uint64_t{1} << 62)) return nullptr;
+    // Whole pages of their own (the arena aligns 64 KiB and up to pages), so
+    // that the server can pin each block by itself.
+    bytes = std::max<uint64_t>((bytes + 4095) / 4096 * 4096, uint64_t{64} << 10);
     std::lock_guard lock(kept_mu_);
     if (bytes > server_zone_start(window_->size()) / 2 - kept_bytes_) return nullptr;
     const auto at = arena_->take(bytes);
@@ -230,6 +233,18 @@ class Connection {
     kept_[*at] = bytes;
     kept_bytes_ += bytes;
     return window_->base() + *at;
+  }
+  bool kept_offset(const void *p, uint64_t bytes, uint64_t *offset) {
+    if (!window_ || bytes == 0) return false;
+    const auto at = window_->offset_of(p, bytes);
+    if (!at) return false;
+    std::lock_guard lock(kept_mu_);
+    auto it = kept_.upper_bound(*at);  // the block that starts at or before p
+    if (it == kept_.begin()) return false;
+    --it;
+    if (*at + bytes > it->first + it->second) return false;
+    *offset = *at;
+    return true;
   }
   bool give_kept(void *p) {
     if (!window_ || p == nullptr) return false;
@@ -633,6 +648,11 @@ void *window_alloc(const char *api_name, size_t bytes) {
 bool window_free(const char *api_name, void *p) {
   Connection *conn = open_connection(api_name);
   return conn != nullptr && conn->give_kept(p);
+}
+
+bool window_kept_offset(const char *api_name, const void *p, size_t bytes, uint64_t *offset) {
+  Connection *conn = open_connection(api_name);
+  return conn != nullptr && conn->kept_offset(p, bytes, offset);
 }
 
 Connection *Connection::for_api(const ApiInfo &api) {

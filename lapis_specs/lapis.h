@@ -209,6 +209,12 @@ int lapis_guest_window(void **base, size_t *bytes);
  * returns 0 for memory lapis_window_alloc did not give. */
 void *lapis_window_alloc(size_t bytes);
 int lapis_window_free(void *p);
+/* In guest utilities: does [p, p + bytes) lie inside one block
+ * lapis_window_alloc gave? Then 1 and its window offset in *offset, which
+ * a call may send as a number for the server to use where its
+ * lapis_guest_window maps it (for work that outlives the call: an async
+ * copy, a graph that replays it). Always 0 in the server. */
+int lapis_window_offset(const void *p, size_t bytes, unsigned long long *offset);
 
 /* In utilities: 1 in the ICD vendor variant of a guest library, else 0. */
 #ifndef lapis_icd_vendor

@@ -107,6 +107,8 @@ uint64_t put_deferred_in(const ApiInfo &api, Writer &w, const void *src, uint64_
 void *window_alloc(const char *api_name, size_t bytes);
 // Gives back what window_alloc returned: false for any other pointer.
 bool window_free(const char *api_name, void *p);
+// [p, p + bytes) lies inside one window_alloc'd block: its window offset.
+bool window_kept_offset(const char *api_name, const void *p, size_t bytes, uint64_t *offset);
 
 // Registers an application callback + userdata pair; the id travels in the
 // userdata's place. The same pair always gets the same id.
