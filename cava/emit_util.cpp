@@ -167,7 +167,9 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     c.line("#define lapis_guest_window(base, bytes) ::hira::server::guest_window((base), (bytes))");
     c.line("#define lapis_window_alloc(bytes) ((void)(bytes), (void *)0)");
     c.line("#define lapis_window_free(p) ((void)(p), 0)");
-    c.line("#define lapis_window_offset(p, bytes, offset) ((void)(p), (void)(bytes), (void)(offset), 0)");
+    c.line(
+        "#define lapis_window_offset(p, bytes, offset) ((void)(p), (void)(bytes), (void)(offset), "
+        "0)");
     c.line("#define lapis_in_server 1");
     c.line("#define lapis_manual_hold(p) ::hira::server::hold_manual_block((void *)(p))");
     c.line("#define lapis_manual_drop(p) ::hira::server::drop_manual_block((void *)(p))");

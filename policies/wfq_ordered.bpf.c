@@ -3,17 +3,8 @@
  * (its device time per unit of weight after a turn as long as its last).
  * Fairer with three or more VMs, or kernels of very different lengths, at
  * the cost of more handoffs between VMs: H200, three VMs of 7.8 / 0.8 / 2.0
- * ms kernels, 1.1% median unfairness at 0.92 of the unscheduled throughput
- * (wfq_fixed: 1.8% at 0.98); two VMs 1.1% at 1.02 (wfq_fixed 1.0% at 1.05). */
-#include "wfq.bpf.h"
-
-#define FIXED_DELAY_NS 5000000ull
-
-SEC("syscall")
-int schedule_device_work(struct hira_cmd *ctx) {
-  struct wfq_vm *self;
-  int turn = wfq_before_share(ctx, &self);
-  if (turn >= 0) return turn;
-  if (!wfq_over_share(ctx, self)) return wfq_run_unless_behind(ctx, self, 0);
-  return wfq_hold(ctx, self, FIXED_DELAY_NS);
-}
+ * ms kernels, 1.1-1.3% median unfairness at 0.89-0.92 of the unscheduled
+ * throughput (wfq_fixed: 1.8-2.4%); two VMs 1.1% at 1.02 (wfq_fixed 1.0% at
+ * 1.05). */
+#define WFQ_FINISH_ORDER 1
+#include "wfq_fixed.bpf.c"

@@ -9,9 +9,10 @@
 namespace hira::router {
 
 void add_policy_options(CLI::App &app, PolicyOptions *o) {
-  app.add_option("--policy", o->policies,
-                 "eBPF policy to enforce: an object file (clang -target bpf) or a shipped one "
-                 "(wfq_fixed, wfq_aimd, wfq_ordered, quota, rate_limit); repeatable; SIGHUP reloads them")
+  app.add_option(
+         "--policy", o->policies,
+         "eBPF policy to enforce: an object file (clang -target bpf) or a shipped one "
+         "(wfq_fixed, wfq_aimd, wfq_ordered, quota, rate_limit); repeatable; SIGHUP reloads them")
       ->group("Enforcement");
   app.add_option("--share", o->shares,
                  "VM=WEIGHT: the VM's share of device time (default 1); loads wfq_fixed unless "

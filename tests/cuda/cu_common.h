@@ -81,6 +81,23 @@ static CU_UNUSED CUfunction cu_load_function(CUmodule *module, const void *image
 /* Blocks of 128 threads covering n elements. */
 static CU_UNUSED unsigned cu_blocks(int n) { return (unsigned)((n + 127) / 128); }
 
+/* Checks that the n ints at d are base, base + 1, ... and prints "what:
+ * [0] = .., checksum ..", or "FAIL: ..." and exits 1. */
+static CU_UNUSED void cu_expect_sequence(CUdeviceptr d, int n, int base, const char *what) {
+  int *host = malloc((size_t)n * sizeof(int));
+  cu_expect(host != NULL, "malloc");
+  CHECK(cuMemcpyDtoH(host, d, (size_t)n * sizeof(int)));
+  for (int i = 0; i < n; ++i) {
+    if (host[i] != base + i) {
+      printf("FAIL: %s: [%d] = %d, expected %d\n", what, i, host[i], base + i);
+      exit(1);
+    }
+  }
+  printf("%s: [0] = %d, [%d] = %d, checksum %08x\n", what, host[0], n - 1, host[n - 1],
+         cu_fnv1a(host, (size_t)n * sizeof(int)));
+  free(host);
+}
+
 /* CU_POINTER_ATTRIBUTE_MEMORY_TYPE of p (CU_MEMORYTYPE_DEVICE, ...). */
 static CU_UNUSED unsigned cu_memory_type(CUdeviceptr p) {
   unsigned type = 0;

@@ -13,19 +13,6 @@ enum { N = 1000, CAPTURED_ADDS = 10, REPLAYS = 5 };
 static int host_calls;
 static void CUDA_CB count_call(void *user_data) { ++*(int *)user_data; }
 
-static void expect_values(CUdeviceptr d, int base, const char *what) {
-  static int host[N];
-  CHECK(cuMemcpyDtoH(host, d, sizeof host));
-  for (int i = 0; i < N; ++i) {
-    if (host[i] != base + i) {
-      printf("FAIL: %s: [%d] = %d, expected %d\n", what, i, host[i], base + i);
-      exit(1);
-    }
-  }
-  printf("%s: [0] = %d, [%d] = %d, checksum %08x\n", what, host[0], N - 1, host[N - 1],
-         cu_fnv1a(host, sizeof host));
-}
-
 /* How many nodes of each type a graph holds. */
 static void print_node_types(CUgraph g, const char *what) {
   CUgraphNode nodes[64];
@@ -84,7 +71,7 @@ int main(void) {
   CHECK(cuGraphUpload(captured_exec, s));
   for (int r = 0; r < REPLAYS; ++r) CHECK(cuGraphLaunch(captured_exec, s));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, CAPTURED_ADDS, "captured, replayed 5 times");
+  cu_expect_sequence(d, N, CAPTURED_ADDS, "captured, replayed 5 times");
 
   /* 2. Built: d2 = 7 (memset); d2 += 3 (kernel, an argument block); d += d2
    * (kernel); a host function; each launch adds 10 to d. */
@@ -131,7 +118,7 @@ int main(void) {
   for (int r = 0; r < 3; ++r) CHECK(cuGraphLaunch(built_exec, s));
   CHECK(cuStreamSynchronize(s));
   printf("host node calls: %d\n", host_calls);
-  expect_values(d, CAPTURED_ADDS + 30, "built, launched 3 times");
+  cu_expect_sequence(d, N, CAPTURED_ADDS + 30, "built, launched 3 times");
 
   /* Queries: the memset node's parameters, the kernels' names, flags. */
   CUDA_MEMSET_NODE_PARAMS got;
@@ -156,7 +143,7 @@ int main(void) {
   CHECK(cuGraphLaunch(built_exec, s));
   CHECK(cuGraphNodeSetEnabled(built_exec, acc_node, 1));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, CAPTURED_ADDS + 30, "with the accumulate node disabled");
+  cu_expect_sequence(d, N, CAPTURED_ADDS + 30, "with the accumulate node disabled");
 
   /* 3. The executable graph's add now adds 20: each launch adds 27. */
   int twenty = 20;
@@ -166,7 +153,7 @@ int main(void) {
   CHECK(cuGraphExecKernelNodeSetParams(built_exec, add_node, &kp));
   CHECK(cuGraphLaunch(built_exec, s));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, CAPTURED_ADDS + 57, "after setting the node's parameters");
+  cu_expect_sequence(d, N, CAPTURED_ADDS + 57, "after setting the node's parameters");
 
   /* 4. The graph itself still adds 3 (the executable's change is its own);
    * with the node changed to add 1 before instantiating, a clone adds 8. */
@@ -179,7 +166,7 @@ int main(void) {
   CHECK(cuGraphInstantiate(&clone_exec, clone, 0));
   CHECK(cuGraphLaunch(clone_exec, s));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, CAPTURED_ADDS + 65, "a clone of the changed graph");
+  cu_expect_sequence(d, N, CAPTURED_ADDS + 65, "a clone of the changed graph");
 
   /* 5. A graph of two child graphs: the captured one (d = i + 10), then the
    * built one (+ 8). */
@@ -193,7 +180,7 @@ int main(void) {
   CHECK(cuGraphInstantiate(&parent_exec, parent, 0));
   CHECK(cuGraphLaunch(parent_exec, s));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, CAPTURED_ADDS + 8, "parent graph");
+  cu_expect_sequence(d, N, CAPTURED_ADDS + 8, "parent graph");
   printf("host node calls: %d\n", host_calls);
 
   /* 6. Pinned memory in a captured graph: copied in, 1 added, copied back

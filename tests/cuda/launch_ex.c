@@ -9,18 +9,6 @@
 
 enum { N = 1024 };
 
-static void expect_values(CUdeviceptr d, int base, const char *what) {
-  static int host[N];
-  CHECK(cuMemcpyDtoH(host, d, sizeof host));
-  for (int i = 0; i < N; ++i) {
-    if (host[i] != base + i) {
-      printf("FAIL: %s: [%d] = %d, expected %d\n", what, i, host[i], base + i);
-      exit(1);
-    }
-  }
-  printf("%s: [0] = %d, checksum %08x\n", what, host[0], cu_fnv1a(host, sizeof host));
-}
-
 static CUlaunchConfig config(unsigned grid, CUstream s, CUlaunchAttribute *attrs, unsigned n) {
   CUlaunchConfig c;
   memset(&c, 0, sizeof c);
@@ -51,7 +39,7 @@ int main(void) {
   CUlaunchConfig c = config(N / 128, s, NULL, 0);
   CHECK(cuLaunchKernelEx(&c, iota, iota_params, NULL));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, 0, "no attributes");
+  cu_expect_sequence(d, N, 0, "no attributes");
 
   CUlaunchAttribute cluster;
   memset(&cluster, 0, sizeof cluster);
@@ -63,7 +51,7 @@ int main(void) {
   c = config(N / 128, s, &cluster, 1);
   CHECK(cuLaunchKernelEx(&c, add, add1, NULL));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, 1, "clusters of 2 blocks");
+  cu_expect_sequence(d, N, 1, "clusters of 2 blocks");
 
   CUlaunchAttribute two_attrs[2];
   memset(two_attrs, 0, sizeof two_attrs);
@@ -75,7 +63,7 @@ int main(void) {
   c = config(N / 128, s, two_attrs, 2);
   CHECK(cuLaunchKernelEx(&c, add, add2, NULL));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, 3, "cooperative, with a priority");
+  cu_expect_sequence(d, N, 3, "cooperative, with a priority");
 
   struct {
     CUdeviceptr x;
@@ -87,7 +75,7 @@ int main(void) {
   c = config(N / 128, NULL, NULL, 0);
   CHECK(cuLaunchKernelEx(&c, add, NULL, extra));
   CHECK(cuCtxSynchronize());
-  expect_values(d, 6, "an argument block, the NULL stream");
+  cu_expect_sequence(d, N, 6, "an argument block, the NULL stream");
 
   /* Errors the driver gives from the call. */
   c = config(7, s, &cluster, 1);
@@ -98,7 +86,7 @@ int main(void) {
   printf("a block too large: error %d\n", (int)cuLaunchKernelEx(&c, add, add1, NULL));
   printf("no configuration: error %d\n", (int)cuLaunchKernelEx(NULL, add, add1, NULL));
   CHECK(cuStreamSynchronize(s));
-  expect_values(d, 6, "after the refused launches");
+  cu_expect_sequence(d, N, 6, "after the refused launches");
 
   /* A 2D float tensor of 64 x 32 in d's memory (8 KiB), tiles of 16 x 8. */
   CUtensorMap map;
