@@ -6,7 +6,10 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "test_support.h"
 
@@ -65,6 +68,62 @@ TEST(CudaQuota, AnAllocationOverTheQuotaGetsOutOfMemory) {
                        "cuMemAlloc 1 MiB again: error 34\n"),
             std::string::npos)
       << r.out << r.err;
+}
+
+// Does [p, p + n) lie in this process's mapping of the hira window?
+bool in_hira_window(const void *p, size_t n) {
+  std::ifstream maps("/proc/self/maps");
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("hira-window") == std::string::npos) continue;
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream in(line);
+    in >> std::hex >> lo >> dash >> hi;
+    if (a >= lo && a + n <= hi) return true;
+  }
+  return false;
+}
+
+// Pinned memory lives in the guest's window while it fits half of the
+// guest's part (the API server reads and writes it in place, and async
+// copies of it go from there); beyond that it is the guest's own memory.
+// The library runs in this process, through a router whose API server
+// loads the stub (its answers: error 34).
+TEST(CudaPinnedMemory, LivesInTheWindowUpToHalfOfIt) {
+  if (!cuda_built()) GTEST_SKIP() << "no CUDA toolkit: the cuda API is not built";
+  Router router;
+  ASSERT_EQ(::setenv("HIRA_SOCKET", router.endpoint().c_str(), 1), 0);
+  ASSERT_EQ(::setenv("HIRA_WINDOW_MB", "64", 1), 0);  // the guest's part: 48 MiB, half: 24
+  void *lib = dlopen((guest_dir() + "/libcuda.so.1").c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  auto init = reinterpret_cast<int (*)(unsigned)>(dlsym(lib, "cuInit"));
+  auto alloc = reinterpret_cast<int (*)(void **, size_t)>(dlsym(lib, "cuMemAllocHost_v2"));
+  auto release = reinterpret_cast<int (*)(void *)>(dlsym(lib, "cuMemFreeHost"));
+  auto htod_async = reinterpret_cast<int (*)(unsigned long long, const void *, size_t, void *)>(
+      dlsym(lib, "cuMemcpyHtoDAsync_v2"));
+  auto dtoh_async = reinterpret_cast<int (*)(void *, unsigned long long, size_t, void *)>(
+      dlsym(lib, "cuMemcpyDtoHAsync_v2"));
+  ASSERT_TRUE(init && alloc && release && htod_async && dtoh_async);
+  EXPECT_EQ(init(0), 34);  // through the router: the connection and its window are up
+  const size_t mib = 1 << 20;
+  void *a = nullptr, *b = nullptr, *c = nullptr, *d = nullptr;
+  ASSERT_EQ(alloc(&a, mib), 0);
+  EXPECT_TRUE(in_hira_window(a, mib));
+  std::memset(a, 7, mib);
+  // Async copies of it take the window path to the server (and the stub).
+  EXPECT_EQ(htod_async(0x1000, a, mib, nullptr), 34);
+  EXPECT_EQ(dtoh_async(a, 0x1000, mib, nullptr), 34);
+  EXPECT_EQ(static_cast<unsigned char *>(a)[mib - 1], 7);
+  ASSERT_EQ(alloc(&b, 20 * mib), 0);  // 21 of 24 MiB
+  EXPECT_TRUE(in_hira_window(b, 20 * mib));
+  ASSERT_EQ(alloc(&c, 20 * mib), 0);  // does not fit: the guest's own memory
+  EXPECT_FALSE(in_hira_window(c, 1));
+  std::memset(c, 1, 20 * mib);
+  EXPECT_EQ(release(b), 0);  // its space comes back
+  ASSERT_EQ(alloc(&d, 20 * mib), 0);
+  EXPECT_TRUE(in_hira_window(d, 20 * mib));
+  for (void *p : {a, c, d}) EXPECT_EQ(release(p), 0);
 }
 
 // The generated library, loaded in this process (no call below reaches a server).
