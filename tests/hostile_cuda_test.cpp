@@ -1,0 +1,119 @@
+// A hostile CUDA guest, speaking the wire protocol by hand against the real
+// router and API server (the toolkit's stub libcuda behind it: every call
+// that reaches the driver answers CUDA_ERROR_STUB_LIBRARY, 34). What the
+// server decides from a guest's numbers before the driver sees them:
+// 2D/3D copies whose rows reach past the host bytes that arrived, and
+// launch attributes that would hand the driver a guest's bytes as a pointer.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "call_builder.h"
+#include "cuda_protocol.h"  // generated: kApiName, kApiSignature, FN_*
+#include "hira/wire.h"
+#include "raw_guest.h"
+#include "test_support.h"
+
+namespace hira::test {
+namespace {
+
+constexpr int32_t kInvalidValue = 1, kNotSupported = 801, kStub = 34;
+constexpr int kHost = 1, kDevice = 2;  // CU_MEMORYTYPE_*
+
+// struct hira_copy of lapis_specs/cuda.lapis, as it travels.
+struct Copy {
+  uint64_t srcXInBytes, srcY, srcZ, srcPitch, srcHeight;
+  uint64_t dstXInBytes, dstY, dstZ, dstPitch, dstHeight;
+  uint64_t WidthInBytes, Height, Depth;
+  uint64_t srcDevice, dstDevice;
+  int32_t srcMemoryType, dstMemoryType, kind;
+};
+static_assert(sizeof(Copy) == 136);
+
+std::vector<uint8_t> bytes_of(const Copy &c) {
+  std::vector<uint8_t> b(sizeof(c));
+  std::memcpy(b.data(), &c, sizeof(c));
+  return b;
+}
+
+class HostileCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(guest_.connected());
+    ASSERT_EQ(guest_.hello(kApiName, kApiSignature), 0);
+  }
+  // hira_cu_copy(c, NULL, NULL, src[src_bytes], src_bytes, dst[dst_bytes],
+  // dst_bytes, NULL stream, 0): the CUresult it returns.
+  int32_t copy(const Copy &c, size_t src_bytes, size_t dst_bytes) {
+    const auto r = guest_.call(
+        FN_hira_cu_copy, {in_ptr(sizeof(Copy), 1, bytes_of(c)), handle(0), handle(0),
+                          src_bytes != 0 ? in_ptr(1, src_bytes) : absent(), size_arg(src_bytes),
+                          dst_bytes != 0 ? in_ptr(1, dst_bytes) : absent(), size_arg(dst_bytes),
+                          handle(0), scalar(0, 4)});
+    if (!r) {
+      ADD_FAILURE() << guest_.last_error();
+      return INT32_MIN;
+    }
+    return return_value(*r);
+  }
+  // A host-to-device copy of `rows` rows of 64 bytes, 64 apart.
+  static Copy upload(uint64_t rows, uint64_t depth, int kind) {
+    Copy c{};
+    c.srcPitch = 64;
+    c.srcHeight = rows;
+    c.dstPitch = 64;
+    c.dstHeight = rows;
+    c.WidthInBytes = 64;
+    c.Height = rows;
+    c.Depth = depth;
+    c.dstDevice = 0x100000;
+    c.srcMemoryType = kHost;
+    c.dstMemoryType = kDevice;
+    c.kind = kind;
+    return c;
+  }
+
+  Router router_;
+  RawGuest guest_{router_.endpoint()};
+};
+
+// Rows past the host bytes that arrived would have the driver read past
+// them (the server's memory): refused with CUDA_ERROR_INVALID_VALUE. A copy
+// whose rows fit goes to the driver (the stub's answer).
+TEST_F(HostileCuda, CopiesWhoseRowsPassTheBytesThatArrivedAreRefused) {
+  EXPECT_EQ(copy(upload(1000, 1, 0), 64, 0), kInvalidValue);                 // 2D
+  EXPECT_EQ(copy(upload(1000, 1, 1), 64, 0), kInvalidValue);                 // 2D unaligned
+  EXPECT_EQ(copy(upload(2, 1u << 20, 2), 2 * 64, 0), kInvalidValue);         // 3D, deep
+  EXPECT_EQ(copy(upload(1ull << 62, 1ull << 62, 2), 64, 0), kInvalidValue);  // overflowing
+  Copy down = upload(1000, 1, 0);
+  std::swap(down.srcMemoryType, down.dstMemoryType);
+  down.srcDevice = down.dstDevice;
+  EXPECT_EQ(copy(down, 0, 64), kInvalidValue);  // device to host, short destination
+  EXPECT_EQ(copy(upload(1, 1, 0), 64, 0), kStub);
+  EXPECT_EQ(copy(upload(4, 1, 2), 4 * 64, 0), kStub);
+  // ... and the server keeps serving.
+  const auto r = guest_.call(FN_cuInit, {scalar(0, 4)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), kStub);
+}
+
+// A launch attribute whose value the driver reads as a pointer (an event)
+// is refused by the server even when the guest library would not send it.
+TEST_F(HostileCuda, LaunchAttributesThatNamePointersAreRefused) {
+  // hira_cu_launch_ex(f = NULL, dims, NULL stream, attrs[1], 1, NULL): one
+  // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT (7) whose value is garbage.
+  std::vector<uint8_t> attr(72, 0xab);
+  const uint32_t id = 7;
+  std::memcpy(attr.data(), &id, sizeof(id));
+  const uint32_t dims[7] = {1, 1, 1, 32, 1, 1, 0};
+  std::vector<uint8_t> d(sizeof(dims));
+  std::memcpy(d.data(), dims, sizeof(dims));
+  const auto r =
+      guest_.call(FN_hira_cu_launch_ex, {handle(0), in_ptr(sizeof(dims), 1, d), handle(0),
+                                         in_ptr(1, attr.size(), attr), scalar(1, 4), absent()});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), kNotSupported);
+}
+
+}  // namespace
+}  // namespace hira::test
