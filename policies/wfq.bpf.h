@@ -147,16 +147,21 @@ static __always_inline struct wfq_vm *wfq_asking(struct hira_cmd *ctx) {
   return self;
 }
 
+/* The VM's device work waits: for a turn (held 0: it may be the next one
+ * the shares owe) or because it is over its share (held 1). */
+static __always_inline void wfq_mark_waiting(struct hira_cmd *ctx, struct wfq_vm *self,
+                                             __u64 held) {
+  self->waiting_ns = ctx->now_ns;
+  self->held = held;
+}
+
 /* What both schedule hooks do before the share check: the asking VM's state
  * in *self, and the verdict where the turn decides (-1: the share does). */
 static __always_inline int wfq_before_share(struct hira_cmd *ctx, struct wfq_vm **self) {
   *self = wfq_asking(ctx);
   if (!*self) return HIRA_RUN;
   const int verdict = wfq_turn_verdict(ctx);
-  if (verdict == HIRA_WAIT) {
-    (*self)->waiting_ns = ctx->now_ns;
-    (*self)->held = 0;
-  }
+  if (verdict == HIRA_WAIT) wfq_mark_waiting(ctx, *self, 0);
   if (verdict == HIRA_RUN && ctx->device_work) (*self)->waiting_ns = 0;
   return verdict;
 }
@@ -172,8 +177,7 @@ static __always_inline int wfq_run_in_turn(struct hira_cmd *ctx, struct wfq_vm *
 
 /* Held for its share: it waits `delay` (and counts as waiting). */
 static __always_inline int wfq_hold(struct hira_cmd *ctx, struct wfq_vm *self, __u64 delay) {
-  self->waiting_ns = ctx->now_ns;
-  self->held = 1;
+  wfq_mark_waiting(ctx, self, 1);
   ctx->delay_ns = delay;
   return HIRA_WAIT;
 }
@@ -245,8 +249,7 @@ static __always_inline int wfq_other_behind(struct hira_cmd *ctx, struct wfq_vm 
 static __always_inline int wfq_run_unless_behind(struct hira_cmd *ctx, struct wfq_vm *self,
                                                  __u64 margin_ns) {
   if (wfq_other_behind(ctx, self, margin_ns)) {
-    self->waiting_ns = ctx->now_ns; /* for a turn: it may be the next one owed */
-    self->held = 0;
+    wfq_mark_waiting(ctx, self, 0);
     ctx->delay_ns = TURN_WAIT_NS;
     return HIRA_WAIT;
   }
