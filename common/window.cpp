@@ -111,6 +111,26 @@ std::optional<uint64_t> WindowArena::take(uint64_t len) {
   return std::nullopt;
 }
 
+std::optional<uint64_t> WindowArena::take_last(uint64_t len) {
+  const uint64_t align = len >= (64u << 10) ? 4096 : 64;
+  const uint64_t want = (len + 63) / 64 * 64;
+  std::lock_guard lock(mu_);
+  for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
+    const uint64_t run_start = it->first;
+    const uint64_t end = run_start + it->second;
+    if (end - run_start < want) continue;
+    const uint64_t start = (end - want) / align * align;
+    if (start < run_start) continue;
+    free_.erase(run_start);
+    if (start > run_start) free_[run_start] = start - run_start;
+    if (end > start + want) free_[start + want] = end - (start + want);
+    used_[start] = want;
+    in_use_ += want;
+    return start;
+  }
+  return std::nullopt;
+}
+
 void WindowArena::give(uint64_t offset) {
   std::lock_guard lock(mu_);
   const auto u = used_.find(offset);

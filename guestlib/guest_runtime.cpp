@@ -224,11 +224,13 @@ class Connection {
   void *keep_space(uint64_t bytes) {
     if (!window_ || bytes == 0 || bytes > (uint64_t{1} << 62)) return nullptr;
     // Whole pages of their own (the arena aligns 64 KiB and up to pages), so
-    // that the server can pin each block by itself.
+    // that the server can pin each block by itself; from the top of the
+    // guest's part, away from the calls' space at the bottom (which the
+    // server may pin as a whole).
     bytes = std::max<uint64_t>((bytes + 4095) / 4096 * 4096, uint64_t{64} << 10);
     std::lock_guard lock(kept_mu_);
     if (bytes > server_zone_start(window_->size()) / 2 - kept_bytes_) return nullptr;
-    const auto at = arena_->take(bytes);
+    const auto at = arena_->take_last(bytes);
     if (!at) return nullptr;
     kept_[*at] = bytes;
     kept_bytes_ += bytes;

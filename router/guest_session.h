@@ -20,6 +20,7 @@
 #include "api_registry.h"
 #include "dispatcher.h"
 #include "hira/channel.h"
+#include "hira/window.h"
 #include "server_pool.h"
 #include "stats.h"
 #include "vm.h"
@@ -30,7 +31,7 @@ class VmRegion;
 
 // What the operator allows every guest process.
 struct GuestLimits {
-  uint64_t max_window_bytes = 1ull << 30;  // 0: no shared-memory windows
+  uint64_t max_window_bytes = kDefaultWindowBytes;  // 0: no shared-memory windows
 };
 
 // The router's parts every session uses.

@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
                  "--server-cache, in that VM's home), ready for the next guest (0: start one "
                  "when a guest arrives)")
       ->check(CLI::Range(0u, 16u));
-  uint64_t max_window_mb = 1024;
+  uint64_t max_window_mb = hira::kDefaultWindowBytes >> 20;
   app.add_option("--max-window-mb", max_window_mb,
                  "largest shared-memory window a local guest process may bring, in MiB "
                  "(0: none; their data then travels through the router)")

@@ -965,6 +965,36 @@ TEST(WindowArena, HandsOutAlignedRunsAndMergesThemBack) {
   EXPECT_EQ(*all, 4096u);
 }
 
+TEST(WindowArena, KeptSpaceComesFromTheTopAndCallsFromTheBottom) {
+  const uint64_t begin = 4096, end = 4096 + (1 << 20);
+  WindowArena a(begin, end);
+  const auto kept = a.take_last(100 << 10);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(*kept % 4096, 0u);
+  EXPECT_LE(*kept + (100 << 10), end);
+  EXPECT_GE(*kept, end - (100 << 10) - 4096);  // the top run, at most a page below its end
+  const auto call = a.take(64 << 10);
+  ASSERT_TRUE(call.has_value());
+  EXPECT_EQ(*call, begin);
+  // A second kept block goes below the first; what is left between them is
+  // still handed out, and never overlaps either.
+  const auto kept2 = a.take_last(200 << 10);
+  ASSERT_TRUE(kept2.has_value());
+  EXPECT_LE(*kept2 + (200 << 10), *kept);
+  EXPECT_GE(*kept2, *call + (64 << 10));
+  const auto between = *kept2 - (*call + (64 << 10));
+  const auto fill = a.take_last(between);
+  ASSERT_TRUE(fill.has_value());
+  EXPECT_GE(*fill, *call + (64 << 10));
+  EXPECT_LE(*fill + between, *kept2);
+  EXPECT_FALSE(a.take_last(between + 64 * 1024 * 1024).has_value());
+  for (const auto o : {*kept, *call, *kept2, *fill}) a.give(o);
+  EXPECT_EQ(a.in_use(), 0u);
+  const auto all = a.take(end - begin);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(*all, begin);
+}
+
 TEST(WindowArena, ReferencesAreCheckedAgainstTheWindow) {
   // A tagged payload naming bytes [offset, offset + length) of a 4 KiB window.
   auto payload = [](uint64_t offset, uint64_t length, uint32_t kind) {

@@ -17,7 +17,10 @@ namespace hira {
 // Bulk arrays smaller than this travel inline: placing them costs more
 // than copying them through the socket.
 inline constexpr uint64_t kWindowMin = 4096;
-inline constexpr uint64_t kDefaultWindowBytes = 512ull << 20;
+// A window costs only the pages that are touched (the memfd is sparse and
+// mapped without reserve), so the default is large: pinned host memory lives
+// in it, up to half of the guest's part, and 1 GiB pinned buffers must fit.
+inline constexpr uint64_t kDefaultWindowBytes = 4ull << 30;
 // The largest window any component accepts (operators set lower limits).
 inline constexpr uint64_t kMaxWindowBytes = 64ull << 30;
 
@@ -72,6 +75,10 @@ class WindowArena {
   // Offset of `len` free bytes (page-aligned from 64 KiB, else 64-aligned),
   // or nullopt when no free run is long enough (the caller sends inline).
   std::optional<uint64_t> take(uint64_t len);
+  // The same from the other end (the highest free run that is long enough,
+  // its last bytes): space kept long (pinned memory) stays out of the low
+  // end, where the space of calls comes and goes.
+  std::optional<uint64_t> take_last(uint64_t len);
   void give(uint64_t offset);
   uint64_t in_use() const;
 
