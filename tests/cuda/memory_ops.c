@@ -128,6 +128,39 @@ int main(void) {
   CHECK(cuMemcpyDtoH(dst, d2, big));
   cu_expect(memcmp(src, dst, big) == 0, "64 MiB round trip");
   printf("64 MiB round trip: checksum 0x%08x\n", cu_fnv1a(dst, big));
+
+  /* 1.25 GiB more of blocking copies while a pinned block is alive (through
+   * hira the server pins the copies' part of its window on the way, around
+   * the block), then the block and a new one still copy right. */
+  const size_t small = 1u << 20;
+  uint32_t *pinned;
+  CHECK(cuMemAllocHost((void **)&pinned, small));
+  for (size_t i = 0; i < small / 4; ++i) pinned[i] = (uint32_t)i ^ 0x5a5a5a5au;
+  uint32_t sum = 0;
+  for (uint32_t round = 0; round < 10; ++round) {
+    for (size_t i = 0; i < big / 4; i += 1024) src[i] = (uint32_t)i + round;
+    CHECK(cuMemcpyHtoD(d1, src, big));
+    CHECK(cuMemcpyDtoH(dst, d1, big));
+    cu_expect(memcmp(src, dst, big) == 0, "64 MiB round trips");
+    sum ^= cu_fnv1a(dst, big);
+  }
+  CHECK(cuMemcpyHtoD(d2, pinned, small));
+  CHECK(cuMemsetD8(d1, 0, small));
+  CHECK(cuMemcpyDtoD(d1, d2, small));
+  uint32_t *pinned2;
+  CHECK(cuMemAllocHost((void **)&pinned2, small));
+  CHECK(cuMemcpyDtoH(pinned2, d1, small));
+  cu_expect(memcmp(pinned, pinned2, small) == 0, "pinned blocks after 1.25 GiB of copies");
+  CHECK(cuMemFreeHost(pinned));
+  CHECK(cuMemAllocHost((void **)&pinned, small));
+  memset(pinned, 0, small);
+  CHECK(cuMemcpyDtoHAsync(pinned, d1, small, NULL));
+  CHECK(cuStreamSynchronize(NULL));
+  cu_expect(memcmp(pinned, pinned2, small) == 0, "a pinned block freed and allocated again");
+  printf("10 more 64 MiB round trips beside pinned blocks: checksum 0x%08x, pinned 0x%08x\n",
+         sum, cu_fnv1a(pinned, small));
+  CHECK(cuMemFreeHost(pinned));
+  CHECK(cuMemFreeHost(pinned2));
   free(src);
   free(dst);
 
