@@ -553,7 +553,8 @@ TEST(CavaDump, CudaSpecModel) {
   const auto &unsupported = model["unsupported"];
   EXPECT_EQ(unsupported["returns"], "CUDA_ERROR_NOT_SUPPORTED");
   std::set<std::string> left_out(unsupported["functions"].begin(), unsupported["functions"].end());
-  EXPECT_TRUE(left_out.count("cuMemPoolCreate"));
+  EXPECT_TRUE(left_out.count("cuMemPoolExportPointer"));
+  EXPECT_FALSE(left_out.count("cuMemPoolCreate"));
   EXPECT_FALSE(left_out.count("cuMemAlloc_v2"));
   // Every function of cuda.h is one or the other, none both.
   for (const auto &[name, f] : fns) EXPECT_FALSE(left_out.count(name)) << name;

@@ -185,20 +185,19 @@ TEST_F(CudaLibrary, ExportsThePerThreadDefaultStreamVariants) {
 }
 
 TEST_F(CudaLibrary, AFunctionTheSpecLeavesOutAnswersNotSupportedWithOneLine) {
-  using PoolCreate = int (*)(void **, const void *);
-  auto pool_create = reinterpret_cast<PoolCreate>(sym("cuMemPoolCreate"));
-  ASSERT_NE(pool_create, nullptr) << "every function of cuda.h is exported";
-  void *pool = nullptr;
-  const char props[88] = {};  // a CUmemPoolProps; never read
+  using ExportPointer = int (*)(void *, unsigned long long);
+  auto export_pointer = reinterpret_cast<ExportPointer>(sym("cuMemPoolExportPointer"));
+  ASSERT_NE(export_pointer, nullptr) << "every function of cuda.h is exported";
+  char share[64] = {};  // a CUmemPoolPtrExportData; never written
   testing::internal::CaptureStderr();
-  const int first = pool_create(&pool, props);
-  const int second = pool_create(&pool, props);
+  const int first = export_pointer(share, 0x1000);
+  const int second = export_pointer(share, 0x1000);
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(first, 801);  // CUDA_ERROR_NOT_SUPPORTED
   EXPECT_EQ(second, 801);
   EXPECT_EQ(err,
-            "hira: cuMemPoolCreate is not supported through hira (the cuda spec does not describe "
-            "it); it returns CUDA_ERROR_NOT_SUPPORTED\n");
+            "hira: cuMemPoolExportPointer is not supported through hira (the cuda spec does not "
+            "describe it); it returns CUDA_ERROR_NOT_SUPPORTED\n");
 }
 
 TEST_F(CudaLibrary, GetProcAddressReturnsTheLibrarysOwnEntryPoints) {
