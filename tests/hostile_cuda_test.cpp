@@ -2,8 +2,9 @@
 // router and API server (the toolkit's stub libcuda behind it: every call
 // that reaches the driver answers CUDA_ERROR_STUB_LIBRARY, 34). What the
 // server decides from a guest's numbers before the driver sees them:
-// 2D/3D copies whose rows reach past the host bytes that arrived, and
-// launch attributes that would hand the driver a guest's bytes as a pointer.
+// 2D/3D copies whose rows reach past the host bytes that arrived, launch
+// attributes that would hand the driver a guest's bytes as a pointer, and
+// attribute queries whose value has no buffer.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -113,6 +114,22 @@ TEST_F(HostileCuda, LaunchAttributesThatNamePointersAreRefused) {
                                          in_ptr(1, attr.size(), attr), scalar(1, 4), absent()});
   EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
   EXPECT_EQ(return_value(*r), kNotSupported);
+}
+
+// A pointer attribute the guest library never sends (it names an object of
+// the server: CU_POINTER_ATTRIBUTE_CONTEXT, 1) arrives with the buffer the
+// spec computes for it, none: refused before the driver could write a
+// context into it.
+TEST_F(HostileCuda, PointerAttributesThatDoNotTravelAreRefused) {
+  const uint64_t device_pointer = 0x100000;
+  auto r = guest_.call(FN_cuPointerGetAttribute,
+                       {in_ptr(1, 0), scalar(1, 4), u64(device_pointer)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), kNotSupported);
+  // One that travels (CU_POINTER_ATTRIBUTE_MEMORY_TYPE, 2: 4 bytes) reaches the driver.
+  r = guest_.call(FN_cuPointerGetAttribute, {in_ptr(1, 4), scalar(2, 4), u64(device_pointer)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), kStub);
 }
 
 }  // namespace
