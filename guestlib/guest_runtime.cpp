@@ -410,6 +410,17 @@ class Connection {
       return false;
     }
     if (window_ && (f.header.flags & wire::kFlagWindow) != 0) {
+      // The router may grant less of a local window than it holds (an
+      // operator's stricter limit): only that much is mapped and used.
+      Reader ack = f.reader();
+      const uint64_t granted = f.header.length >= 8 ? ack.get_u64() : window_->size();
+      if (granted < window_->size() && window_fd >= 0) {
+        window_ = std::make_unique<MappedWindow>(window_fd, granted);
+        if (!window_->ok()) {
+          std::fprintf(stderr, "hira: %s: cannot map the granted window\n", api_.name);
+          return false;
+        }
+      }
       channel_->set_window({window_->base(), window_->size()});
       arena_ = std::make_unique<WindowArena>(0, server_zone_start(window_->size()));
     } else {

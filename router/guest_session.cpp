@@ -158,9 +158,8 @@ int GuestSession::accept_window(int fd) {
     return -1;
   }
   std::string why = "windows are off";
-  const auto size = limits_.max_window_bytes == 0
-                        ? std::nullopt
-                        : check_window_fd(fd, limits_.max_window_bytes, &why);
+  const auto size = limits_.max_window_bytes == 0 ? std::nullopt
+                                                  : check_window_fd(fd, kMaxWindowBytes, &why);
   if (!size) {
     std::fprintf(stderr,
                  "hira-router: guest %s: shared-memory window refused (%s); its data "
@@ -169,7 +168,11 @@ int GuestSession::accept_window(int fd) {
     ::close(fd);
     return -1;
   }
-  window_bytes_ = *size;
+  // A window larger than the operator allows is used up to the limit (the
+  // server maps only that much of it, and the guest is told): a guest built
+  // with a larger default keeps its window under a stricter operator.
+  window_bytes_ = std::min(*size, limits_.max_window_bytes / 4096 * 4096);
+  window_cut_ = window_bytes_ < *size;
   return fd;
 }
 
@@ -288,7 +291,22 @@ bool GuestSession::handshake() {
     f.header.flags |= wire::kFlagRings;
     server_fds.push_back(server_rings_fd);
   }
-  const bool sent = server_->forward(f, server_fds);
+  bool sent = false;
+  if (server_window >= 0 && window_cut_) {
+    // The server maps the part of the window the guest may use, as it maps
+    // a VM's slice: the same hello with the slice [0, window_bytes_).
+    Writer w;
+    w.put_u32(len);
+    w.put_bulk(name, len);
+    w.put_u64(signature);
+    w.put_u32(pid);
+    w.put_u64(0);
+    w.put_u64(window_bytes_);
+    f.header.flags |= wire::kFlagVmWindow;
+    sent = server_->send(f.header, &w, server_fds);
+  } else {
+    sent = server_->forward(f, server_fds);
+  }
   for (const int fd : server_fds) ::close(fd);
   Frame ack;
   // A server that never answers (stuck starting: a vendor library hanging in
@@ -304,14 +322,18 @@ bool GuestSession::handshake() {
     server_->attach_rings(std::move(server_rings), true);
   }
   uint32_t ack_flags = 0;
+  Writer ack_payload;
   if (server_window >= 0 && (ack.header.flags & wire::kFlagWindow) != 0) {
     // The router checks references against the window's size; it never maps it.
     guest_.set_window({nullptr, window_bytes_});
     server_->set_window({nullptr, window_bytes_});
     ack_flags |= wire::kFlagWindow;
+    ack_payload.put_u64(window_bytes_);  // what of its window the guest may use
   }
   if (guest_rings) ack_flags |= wire::kFlagRings;
-  if (!guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), nullptr)) return false;
+  if (!guest_.send(make_header(wire::Kind::HelloAck, 0, 0, 0, ack_flags), &ack_payload)) {
+    return false;
+  }
   if (guest_rings) guest_.attach_rings(std::move(guest_rings), false);
   pool_.refill(*api_, vm_.name);
   vm_.ledger.guests.fetch_add(1, std::memory_order_relaxed);

@@ -122,6 +122,9 @@ class GuestSession {
                                                      // its VM's ledger as a connected guest
   std::string name_;
   uint64_t window_bytes_ = 0;
+  // The guest's window is larger than the operator allows: the server maps
+  // and the guest uses only its first window_bytes_.
+  bool window_cut_ = false;
   VmRegion *region_;
   std::optional<uint64_t> region_slice_;  // the slice of region_ this guest holds
   pid_t server_pid_ = -1;

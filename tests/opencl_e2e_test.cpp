@@ -270,11 +270,17 @@ namespace {
 TEST(OpenClLargeTransfers, MoreThanAFrameHoldsTravelsInChunksThroughABoundedRouter) {
   const RunResult native = run({program("large_transfers")});
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
-  for (const bool window : {false, true}) {
-    SCOPED_TRACE(window ? "a 256 MiB window, sockets" : "no window, rings");
-    Router router;
+  // The third: the guest's default window (4 GiB), of which a router that
+  // allows 256 MiB grants that much (the guest maps and uses only it).
+  for (const int mode : {0, 1, 2}) {
+    const bool window = mode != 0;
+    SCOPED_TRACE(mode == 0   ? "no window, rings"
+                 : mode == 1 ? "a 256 MiB window, sockets"
+                             : "a 4 GiB window of which 256 MiB are granted");
+    Router router(mode == 2 ? std::vector<std::string>{"--max-window-mb", "256"}
+                            : std::vector<std::string>{});
     auto env = dropin_env(router);
-    env["HIRA_WINDOW_MB"] = window ? "256" : "0";
+    if (mode != 2) env["HIRA_WINDOW_MB"] = window ? "256" : "0";
     if (window) env["HIRA_RINGS"] = "0";
     const RunResult remoted = run({program("large_transfers")}, env);
     EXPECT_EQ(remoted.exit_code, 0) << remoted.err;
@@ -282,6 +288,9 @@ TEST(OpenClLargeTransfers, MoreThanAFrameHoldsTravelsInChunksThroughABoundedRout
     const long peak_kb = status_kb(router.process().pid(), "VmHWM");
     EXPECT_GT(peak_kb, 0);
     EXPECT_LT(peak_kb, 64 * 1024) << "the router's peak RSS: " << peak_kb << " kB";
+    router.stop();
+    EXPECT_EQ(router.process().err().find("window refused"), std::string::npos)
+        << router.process().err();
   }
 }
 
