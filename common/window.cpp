@@ -92,41 +92,42 @@ WindowArena::WindowArena(uint64_t begin, uint64_t end) {
   if (end > begin) free_[begin] = end - begin;
 }
 
+namespace {
+// Runs of 64 KiB and more are page-aligned (the server may pin them), the
+// rest 64-aligned; every run is a multiple of 64 bytes.
+uint64_t run_alignment(uint64_t len) { return len >= (64u << 10) ? 4096 : 64; }
+uint64_t run_bytes(uint64_t len) { return (len + 63) / 64 * 64; }
+}  // namespace
+
+uint64_t WindowArena::carve_locked(uint64_t run_start, uint64_t start, uint64_t want) {
+  const uint64_t end = run_start + free_[run_start];
+  free_.erase(run_start);
+  if (start > run_start) free_[run_start] = start - run_start;
+  if (end > start + want) free_[start + want] = end - (start + want);
+  used_[start] = want;
+  in_use_ += want;
+  return start;
+}
+
 std::optional<uint64_t> WindowArena::take(uint64_t len) {
-  const uint64_t align = len >= (64u << 10) ? 4096 : 64;
-  const uint64_t want = (len + 63) / 64 * 64;
+  const uint64_t align = run_alignment(len), want = run_bytes(len);
   std::lock_guard lock(mu_);
-  for (auto it = free_.begin(); it != free_.end(); ++it) {
-    const uint64_t start = (it->first + align - 1) / align * align;
-    const uint64_t end = it->first + it->second;
-    if (start > end || end - start < want) continue;
-    const uint64_t run_start = it->first;
-    free_.erase(it);
-    if (start > run_start) free_[run_start] = start - run_start;
-    if (end > start + want) free_[start + want] = end - (start + want);
-    used_[start] = want;
-    in_use_ += want;
-    return start;
+  for (const auto &[run_start, run_len] : free_) {
+    const uint64_t start = (run_start + align - 1) / align * align;
+    const uint64_t end = run_start + run_len;
+    if (start <= end && end - start >= want) return carve_locked(run_start, start, want);
   }
   return std::nullopt;
 }
 
 std::optional<uint64_t> WindowArena::take_last(uint64_t len) {
-  const uint64_t align = len >= (64u << 10) ? 4096 : 64;
-  const uint64_t want = (len + 63) / 64 * 64;
+  const uint64_t align = run_alignment(len), want = run_bytes(len);
   std::lock_guard lock(mu_);
   for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
-    const uint64_t run_start = it->first;
-    const uint64_t end = run_start + it->second;
-    if (end - run_start < want) continue;
-    const uint64_t start = (end - want) / align * align;
-    if (start < run_start) continue;
-    free_.erase(run_start);
-    if (start > run_start) free_[run_start] = start - run_start;
-    if (end > start + want) free_[start + want] = end - (start + want);
-    used_[start] = want;
-    in_use_ += want;
-    return start;
+    const auto [run_start, run_len] = *it;
+    if (run_len < want) continue;
+    const uint64_t start = (run_start + run_len - want) / align * align;
+    if (start >= run_start) return carve_locked(run_start, start, want);
   }
   return std::nullopt;
 }

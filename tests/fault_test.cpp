@@ -83,12 +83,24 @@ size_t built_apis() {
   return built;
 }
 
-// HOME in a process's environment.
+// The HOME a server runs with. A server the router has just started may not
+// have reached its exec yet (until then it has the router's environment):
+// waited for, up to 2 s.
 std::string home_of(pid_t pid) {
-  const std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
-  for (size_t at = 0; at < env.size(); at = env.find('\0', at) + 1) {
-    if (env.compare(at, 5, "HOME=") == 0) return env.substr(at + 5, env.find('\0', at) - at - 5);
-    if (env.find('\0', at) == std::string::npos) break;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  for (int i = 0; i < 80; ++i) {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink(proc + "/exe", ec).filename().string();
+    if (exe.rfind("hira-server", 0) != 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      continue;
+    }
+    const std::string env = read_file(proc + "/environ");
+    for (size_t at = 0; at < env.size(); at = env.find('\0', at) + 1) {
+      if (env.compare(at, 5, "HOME=") == 0) return env.substr(at + 5, env.find('\0', at) - at - 5);
+      if (env.find('\0', at) == std::string::npos) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   return "";
 }

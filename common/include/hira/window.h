@@ -84,6 +84,9 @@ class WindowArena {
 
  private:
   mutable std::mutex mu_;
+  // Hands out [start, start + want) of the free run at run_start (mu_ held).
+  uint64_t carve_locked(uint64_t run_start, uint64_t start, uint64_t want);
+
   std::map<uint64_t, uint64_t> free_;  // offset -> length
   std::map<uint64_t, uint64_t> used_;  // offset -> length
   uint64_t in_use_ = 0;
