@@ -158,8 +158,8 @@ int GuestSession::accept_window(int fd) {
     return -1;
   }
   std::string why = "windows are off";
-  const auto size = limits_.max_window_bytes == 0 ? std::nullopt
-                                                  : check_window_fd(fd, kMaxWindowBytes, &why);
+  const auto size =
+      limits_.max_window_bytes == 0 ? std::nullopt : check_window_fd(fd, kMaxWindowBytes, &why);
   if (!size) {
     std::fprintf(stderr,
                  "hira-router: guest %s: shared-memory window refused (%s); its data "

@@ -122,8 +122,7 @@ TEST_F(HostileCuda, LaunchAttributesThatNamePointersAreRefused) {
 // context into it.
 TEST_F(HostileCuda, PointerAttributesThatDoNotTravelAreRefused) {
   const uint64_t device_pointer = 0x100000;
-  auto r = guest_.call(FN_cuPointerGetAttribute,
-                       {in_ptr(1, 0), scalar(1, 4), u64(device_pointer)});
+  auto r = guest_.call(FN_cuPointerGetAttribute, {in_ptr(1, 0), scalar(1, 4), u64(device_pointer)});
   EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
   EXPECT_EQ(return_value(*r), kNotSupported);
   // One that travels (CU_POINTER_ATTRIBUTE_MEMORY_TYPE, 2: 4 bytes) reaches the driver.

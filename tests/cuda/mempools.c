@@ -5,9 +5,6 @@
  * destroyed before the graph is instantiated. Each result is checked on the
  * host. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
-
-#include <string.h>
-
 #include "ops_fatbin.h"
 
 enum { N = 4096 };
@@ -126,8 +123,7 @@ int main(void) {
          type == CU_GRAPH_NODE_TYPE_KERNEL);
   CUgraph g;
   CHECK(cuStreamEndCapture(s, &g));
-  printf("the captured graph is the one reported: %d, nodes %zu\n", g == reported,
-         node_count(g));
+  printf("the captured graph is the one reported: %d, nodes %zu\n", g == reported, node_count(g));
 
   /* 4. Two empty nodes added, the second destroyed, the graph replayed. */
   CUgraphNode e1, e2;
