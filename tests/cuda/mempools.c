@@ -2,8 +2,8 @@
  * program's own (attributes, access, trimming, made the device's current
  * pool), allocations from both used by kernels and copies and freed in
  * stream order; a stream capture queried while it runs; a graph node
- * destroyed before the graph is instantiated. Each result is checked on the
- * host. */
+ * destroyed before the graph is instantiated, and the executable graph
+ * updated. Each result is checked on the host. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
 #include "ops_fatbin.h"
 
@@ -136,6 +136,16 @@ int main(void) {
   printf("nodes after destroying one: %zu\n", node_count(g));
   CUgraphExec exec;
   CHECK(cuGraphInstantiate(&exec, g, 0));
+  /* Updated from its own graph (the same shape), then from an empty one. */
+  CUgraphExecUpdateResultInfo info;
+  CHECK(cuGraphExecUpdate(exec, g, &info));
+  printf("updated from its graph: result %d\n", (int)info.result);
+  CUgraph empty;
+  CHECK(cuGraphCreate(&empty, 0));
+  const CUresult update = cuGraphExecUpdate(exec, empty, &info);
+  printf("updated from an empty graph: %d, result %d, a node blamed %d\n", (int)update,
+         (int)info.result, info.errorNode != NULL);
+  CHECK(cuGraphDestroy(empty));
   CHECK(cuMemsetD32(d, 0, N));
   CHECK(cuGraphLaunch(exec, s));
   CHECK(cuStreamSynchronize(s));
