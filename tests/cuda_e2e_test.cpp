@@ -86,8 +86,9 @@ bool in_hira_window(const void *p, size_t n) {
 }
 
 // Pinned memory lives in the guest's window while it fits half of the
-// guest's part (the API server reads and writes it in place, and async
-// copies of it go from there); beyond that it is the guest's own memory.
+// guest's part, from its top (the API server reads and writes it in place,
+// and async copies of it go from there); beyond that it is the guest's own
+// memory.
 // The library runs in this process, through a router whose API server
 // loads the stub (its answers: error 34).
 TEST(CudaPinnedMemory, LivesInTheWindowUpToHalfOfIt) {
@@ -117,6 +118,9 @@ TEST(CudaPinnedMemory, LivesInTheWindowUpToHalfOfIt) {
   EXPECT_EQ(static_cast<unsigned char *>(a)[mib - 1], 7);
   ASSERT_EQ(alloc(&b, 20 * mib), 0);  // 21 of 24 MiB
   EXPECT_TRUE(in_hira_window(b, 20 * mib));
+  // From the top of the guest's part down (its calls' data goes from the
+  // bottom, where the server may pin the copies' area).
+  EXPECT_LE(static_cast<char *>(b) + 20 * mib, static_cast<char *>(a));
   ASSERT_EQ(alloc(&c, 20 * mib), 0);  // does not fit: the guest's own memory
   EXPECT_FALSE(in_hira_window(c, 1));
   std::memset(c, 1, 20 * mib);
