@@ -653,6 +653,18 @@ int bound_tcp_port(int listen_fd) {
   return -1;
 }
 
+void put_hello(Writer &w, const std::string &api, uint64_t signature, uint32_t pid,
+               std::optional<HelloSlice> slice) {
+  w.put_u32(static_cast<uint32_t>(api.size()));
+  w.put_bulk(api.data(), api.size());
+  w.put_u64(signature);
+  w.put_u32(pid);
+  if (slice) {
+    w.put_u64(slice->offset);
+    w.put_u64(slice->bytes);
+  }
+}
+
 wire::FrameHeader make_header(wire::Kind kind, uint32_t func, uint64_t call_id, uint32_t thread,
                               uint32_t flags) {
   wire::FrameHeader h{};

@@ -376,23 +376,19 @@ class Connection {
   }
 
   bool hello(int window_fd, int rings_fd, std::unique_ptr<RingPair> rings) {
-    Writer w;
-    const std::string name = api_.name;
-    w.put_u32(static_cast<uint32_t>(name.size()));
-    w.put_bulk(name.data(), name.size());
-    w.put_u64(api_.signature);
-    w.put_u32(static_cast<uint32_t>(::getpid()));
     // A guest that times calls out wants heartbeats while long ones run.
     uint32_t flags = call_timeout() != 0 ? uint32_t{wire::kFlagHeartbeats} : 0u;
     std::vector<int> fds;
+    std::optional<HelloSlice> slice;
     if (window_fd >= 0) {
       flags |= wire::kFlagWindow;
       fds.push_back(window_fd);
     } else if (window_ && vm_slice_offset_) {
       flags |= wire::kFlagVmWindow;
-      w.put_u64(*vm_slice_offset_);
-      w.put_u64(window_->size());
+      slice = HelloSlice{*vm_slice_offset_, window_->size()};
     }
+    Writer w;
+    put_hello(w, api_.name, api_.signature, static_cast<uint32_t>(::getpid()), slice);
     if (rings_fd >= 0) {
       flags |= wire::kFlagRings;
       fds.push_back(rings_fd);

@@ -296,12 +296,7 @@ bool GuestSession::handshake() {
     // The server maps the part of the window the guest may use, as it maps
     // a VM's slice: the same hello with the slice [0, window_bytes_).
     Writer w;
-    w.put_u32(len);
-    w.put_bulk(name, len);
-    w.put_u64(signature);
-    w.put_u32(pid);
-    w.put_u64(0);
-    w.put_u64(window_bytes_);
+    put_hello(w, api, signature, pid, HelloSlice{0, window_bytes_});
     f.header.flags |= wire::kFlagVmWindow;
     sent = server_->send(f.header, &w, server_fds);
   } else {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -192,5 +193,15 @@ int bound_tcp_port(int listen_fd);
 
 wire::FrameHeader make_header(wire::Kind kind, uint32_t func = 0, uint64_t call_id = 0,
                               uint32_t thread = 0, uint32_t flags = 0);
+
+// A Hello's payload: the API's name, its spec signature and the guest's pid,
+// then, for a window that is a slice of a shared region (kFlagVmWindow), the
+// slice's offset and bytes. The guest writes it; the router writes it again
+// for the server when it hands over only part of a window.
+struct HelloSlice {
+  uint64_t offset, bytes;
+};
+void put_hello(Writer &w, const std::string &api, uint64_t signature, uint32_t pid,
+               std::optional<HelloSlice> slice = std::nullopt);
 
 }  // namespace hira
