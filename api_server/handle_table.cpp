@@ -1,5 +1,7 @@
 #include "handle_table.h"
 
+#include <vector>
+
 #include "hira/wire.h"
 
 namespace hira::server {
@@ -68,7 +70,7 @@ void HandleTable::kill_locked(uint64_t id) {
   if (it == by_id_.end() || it->second.dead) return;
   it->second.dead = true;
   // What lived inside it is gone with it (the real library freed it).
-  const std::vector<uint64_t> children = it->second.children;
+  const std::vector<uint64_t> children(it->second.children.begin(), it->second.children.end());
   for (const uint64_t child : children) kill_locked(child);
 }
 
@@ -79,7 +81,7 @@ void HandleTable::depends_on(void *obj, uint32_t type, const void *parent) {
   for (auto it = by_obj_.lower_bound({const_cast<void *>(parent), 0});
        it != by_obj_.end() && it->first.first == parent; ++it) {
     Entry &p = by_id_[it->second];
-    if (!p.dead) p.children.push_back(child->second);
+    if (!p.dead) p.children.insert(child->second);
   }
 }
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
-#include <vector>
+#include <unordered_set>
 
 namespace hira::server {
 
@@ -39,7 +39,9 @@ class HandleTable {
     uint32_t type;
     uint64_t refs = 0;               // 0: not counted (e.g. a device returned by a query)
     bool dead = false;               // counted, and the app released its last reference
-    std::vector<uint64_t> children;  // objects that live inside this one
+    // Objects that live inside this one (a set: queries that return the
+    // same node again must not grow it).
+    std::unordered_set<uint64_t> children;
   };
   void kill_locked(uint64_t id);
   uint64_t export_locked(void *obj, uint32_t type, bool creating, uint64_t guest_id = 0);

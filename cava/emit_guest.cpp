@@ -1,4 +1,5 @@
 // The guest library: one exported stub per API function.
+#include <algorithm>
 #include <functional>
 #include <map>
 
@@ -544,14 +545,34 @@ std::string emit_guest(const Api &api) {
     c.line("#pragma GCC diagnostic pop");
     c.line();
   }
-  if (!api.guest_exports.empty()) {
+  const auto is_legacy = [](const GuestExport &e) { return !e.c_name.empty(); };
+  if (std::any_of(api.guest_exports.begin(), api.guest_exports.end(), std::not_fn(is_legacy))) {
     c.line("// Entry points written in the spec (guest_export): names the vendor's header");
     c.line("// declares only in another configuration. (Between the markers: C code that");
     c.line("// a test compiles against that configuration of the header.)");
     c.line("#define guest_export extern \"C\" HIRA_EXPORT");
     c.line("// hira-guest-exports-begin");
-    for (const auto &e : api.guest_exports) c.line(e.text);
+    for (const auto &e : api.guest_exports) {
+      if (!is_legacy(e)) c.line(e.text);
+    }
     c.line("// hira-guest-exports-end");
+    c.line();
+  }
+  if (std::any_of(api.guest_exports.begin(), api.guest_exports.end(), is_legacy)) {
+    c.line("// Entry points of older versions of the API (guest_export_as): each C");
+    c.line("// function is exported under the symbol its asm label names. (Between the");
+    c.line("// markers, the labelled prototypes: a test checks them against the header's");
+    c.line("// declarations of those symbols.)");
+    c.line("#define guest_export_as(symbol) extern \"C\" HIRA_EXPORT");
+    c.line("// hira-legacy-exports-begin");
+    for (const auto &e : api.guest_exports) {
+      if (is_legacy(e))
+        c.line("extern \"C\" HIRA_EXPORT " + e.prototype + " __asm__(\"" + e.name + "\");");
+    }
+    c.line("// hira-legacy-exports-end");
+    for (const auto &e : api.guest_exports) {
+      if (is_legacy(e)) c.line(e.text);
+    }
     c.line();
   }
   if (!api.icd_dispatch_type.empty()) {

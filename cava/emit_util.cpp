@@ -202,9 +202,14 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
   } else if (utilities) {
     // Utilities run by the server call the real API.
     c.line("// The real API, resolved from " + api.server_library + " at start-up.");
+    // A spec may cover entry points the header marks deprecated: old
+    // programs still call them.
+    c.line("#pragma GCC diagnostic push");
+    c.line("#pragma GCC diagnostic ignored \"-Wdeprecated-declarations\"");
     for (const auto &f : api.functions) {
       c.line("[[maybe_unused]] static decltype(&::" + f.name + ") real_" + f.name + " = nullptr;");
     }
+    c.line("#pragma GCC diagnostic pop");
     c.line();
   }
   if (!utilities || api.utilities.empty()) return;

@@ -161,8 +161,12 @@ struct Resource {
 // name (guest_export): an entry point the vendor's header declares only in
 // another configuration (CUDA's per-thread default stream, _ptsz/_ptds).
 struct GuestExport {
-  std::string name;
+  std::string name;  // the symbol the guest library exports
   std::string text;  // its definition, as written (spec-local macros expanded)
+  // guest_export_as("symbol"): the C function's own name and its prototype
+  // (RET c_name(PARAMS)); the symbol is given by an asm label. Empty for a
+  // plain guest_export (the function is named as its symbol).
+  std::string c_name, prototype;
 };
 
 struct Api {

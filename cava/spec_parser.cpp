@@ -8,6 +8,8 @@
 #include <clang/Tooling/Tooling.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -139,6 +141,9 @@ class Parser {
           api_.guest_utilities.push_back(expanded_text(f->getSourceRange()));
         }
         if (a == "lapis_guest_export") read_guest_export(f);
+        if (a.rfind("lapis_guest_export_as=", 0) == 0) {
+          read_guest_export(f, a.substr(std::strlen("lapis_guest_export_as=")));
+        }
         if (a == "lapis_export_variants" && f->hasBody()) read_export_variants(f);
       }
       if (isa<RecordDecl, EnumDecl>(d) || (isa<TypedefNameDecl>(d) && !is_marker_name(d))) {
@@ -417,10 +422,30 @@ class Parser {
 
   // guest_export RET name(params) { C }: exported by the guest library as
   // written. Not for a function the vendor's header declares (that one is
-  // the API's: describe it).
-  void read_guest_export(const FunctionDecl *f) {
-    const std::string name = f->getNameAsString();
+  // the API's: describe it). guest_export_as("symbol"): exported as
+  // `symbol`, which no function of the header or the spec may be named.
+  void read_guest_export(const FunctionDecl *f, const std::string &symbol = "") {
+    const std::string c_name = f->getNameAsString();
+    const std::string name = symbol.empty() ? c_name : symbol;
     const Loc at = loc_of(f->getLocation());
+    if (!symbol.empty() && !valid_symbol(symbol)) {
+      error(at, "guest_export_as(\"" + symbol +
+                    "\"): the symbol is a C identifier (guest_export_as(\"cuCtxCreate_v2\"))");
+      return;
+    }
+    if (!symbol.empty()) {
+      const auto found = ctx_.getTranslationUnitDecl()->lookup(&ctx_.Idents.get(symbol));
+      for (const NamedDecl *d : found) {
+        if (!isa<FunctionDecl>(d)) continue;
+        const Loc hdr = loc_of(d->getLocation());
+        error(at, "guest_export_as(\"" + symbol + "\"): " + hdr.file + ":" +
+                      std::to_string(hdr.line) +
+                      " declares a function of that name; describe it "
+                      "(functions(" +
+                      symbol + ") { ... }) instead of exporting C code");
+        return;
+      }
+    }
     if (!f->hasBody()) {
       error(at, "guest_export " + name +
                     " has no body: write the C code the guest library exports under this name");
@@ -464,7 +489,28 @@ class Parser {
     }
     // (Two definitions of one name, or one with a described function's
     // name, are already Clang's redefinition errors.)
-    api_.guest_exports.push_back({name, expanded_text(f->getSourceRange())});
+    GuestExport e{name, expanded_text(f->getSourceRange()), "", ""};
+    if (!symbol.empty()) {
+      e.c_name = c_name;
+      std::string params;
+      unsigned i = 0;
+      for (const auto *p : f->parameters()) {
+        std::string pname = p->getNameAsString();
+        if (pname.empty()) pname = "p" + std::to_string(i);
+        params += (i++ == 0 ? "" : ", ") + declaration(p->getType(), pname);
+      }
+      e.prototype = type_name(f->getReturnType()) + " " + c_name + "(" +
+                    (params.empty() ? "void" : params) + ")";
+    }
+    api_.guest_exports.push_back(std::move(e));
+  }
+
+  static bool valid_symbol(const std::string &s) {
+    if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+    for (const char ch : s) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') return false;
+    }
+    return true;
   }
 
   // guest_export_variants(suffix, T, value, f, ...): a guest_export per f,
@@ -510,10 +556,11 @@ class Parser {
       }
       const std::string ret = type_name(fd->getReturnType());
       const bool returns = !fd->getReturnType()->isVoidType();
-      api_.guest_exports.push_back({name, "guest_export " + ret + " " + name + "(" +
-                                              (params.empty() ? "void" : params) + ") {\n  " +
-                                              (returns ? "return " : "") + make_expr(e).text + "(" +
-                                              args + ");\n}"});
+      api_.guest_exports.push_back(
+          {name,
+           "guest_export " + ret + " " + name + "(" + (params.empty() ? "void" : params) +
+               ") {\n  " + (returns ? "return " : "") + make_expr(e).text + "(" + args + ");\n}",
+           "", ""});
     }
   }
 

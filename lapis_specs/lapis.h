@@ -313,6 +313,13 @@ void __lapis_todo(const char *what);
  * with CU_STREAM_PER_THREAD for a NULL stream). Not for the header's own
  * functions (describe those). */
 #define guest_export __attribute__((annotate("lapis_guest_export"), unused))
+/* guest_export_as("symbol") RET name(params) { C }: exported under
+ * `symbol`, a name the vendor's header maps elsewhere in every
+ * configuration: an entry point of an older version of the API that
+ * programs built against that version still link (CUDA's cuEventElapsedTime,
+ * cuCtxCreate_v2). The C function keeps its own name. */
+#define guest_export_as(symbol) \
+  __attribute__((annotate("lapis_guest_export_as=" symbol), unused))
 /* guest_export_variants("_ptsz", CUstream, CU_STREAM_PER_THREAD, f, g, ...):
  * for each API function f of the included headers, the guest library also
  * exports f's symbol with the suffix, as a guest_export that calls f with

@@ -178,10 +178,10 @@ TEST(CavaEmit, FunctionsTheSpecLeavesOutAnswerItsValueOnce) {
 // call, so nothing on the wire or in the server.
 TEST(CavaEmit, GuestExportsAreExportedAsWritten) {
   Api api = toy_api();
-  api.guest_exports = {
-      {"toy_read_ptsz",
-       "guest_export toy_status toy_read_ptsz(toy_dev dev, void *data, "
-       "size_t size) {\n  return toy_read(dev ? dev : (toy_dev)2, data, size);\n}"}};
+  api.guest_exports = {{"toy_read_ptsz",
+                        "guest_export toy_status toy_read_ptsz(toy_dev dev, void *data, "
+                        "size_t size) {\n  return toy_read(dev ? dev : (toy_dev)2, data, size);\n}",
+                        "", ""}};
   const std::string guest = emit_guest(api);
   EXPECT_TRUE(
       holds(guest,
@@ -194,6 +194,29 @@ TEST(CavaEmit, GuestExportsAreExportedAsWritten) {
   EXPECT_TRUE(holds(emit_version_script(api), "toy_read_ptsz;"));
   EXPECT_EQ(emit_server(api).find("toy_read_ptsz"), std::string::npos);
   EXPECT_EQ(emit_protocol_header(api).find("toy_read_ptsz"), std::string::npos);
+}
+
+// guest_export_as: an older version's entry point, a C function of its own
+// name exported under the symbol its asm label gives (the labelled
+// prototypes between markers, for a test against the header).
+TEST(CavaEmit, GuestExportsAsAnotherSymbolCarryAnAsmLabel) {
+  Api api = toy_api();
+  api.guest_exports = {{"toy_read_v1",
+                        "guest_export_as(\"toy_read_v1\")\ntoy_status hira_v1_read(toy_dev dev) "
+                        "{\n  return toy_read(dev, NULL, 0);\n}",
+                        "hira_v1_read", "toy_status hira_v1_read(toy_dev dev)"}};
+  const std::string guest = emit_guest(api);
+  EXPECT_TRUE(holds(guest,
+                    "#define guest_export_as(symbol) extern \"C\" HIRA_EXPORT\n"
+                    "// hira-legacy-exports-begin\n"
+                    "extern \"C\" HIRA_EXPORT toy_status hira_v1_read(toy_dev dev) "
+                    "__asm__(\"toy_read_v1\");\n"
+                    "// hira-legacy-exports-end\n"
+                    "guest_export_as(\"toy_read_v1\")\ntoy_status hira_v1_read(toy_dev dev) {\n"));
+  // Not among the plain exports, whose section a test compiles as C.
+  EXPECT_EQ(guest.find("hira-guest-exports-begin"), std::string::npos);
+  EXPECT_TRUE(holds(emit_version_script(api), "toy_read_v1;"));
+  EXPECT_EQ(emit_version_script(api).find("hira_v1_read"), std::string::npos);
 }
 
 TEST(CavaEmit, GuestWrapCallsItsUtilityAndKeepsTheRemoteStub) {

@@ -555,6 +555,11 @@ TEST(CavaDump, CudaSpecModel) {
   std::set<std::string> left_out(unsupported["functions"].begin(), unsupported["functions"].end());
   EXPECT_TRUE(left_out.count("cuMemPoolExportPointer"));
   EXPECT_FALSE(left_out.count("cuMemPoolCreate"));
+  for (const char *covered :
+       {"cuGraphGetEdges_v2", "cuStreamGetAttribute", "cuPointerGetAttributes",
+        "cuSurfObjectCreate", "cuCtxSynchronize_v2", "cuStreamWaitValue32_v2"}) {
+    EXPECT_TRUE(fns.count(covered)) << covered;
+  }
   EXPECT_FALSE(left_out.count("cuMemAlloc_v2"));
   // Every function of cuda.h is one or the other, none both.
   for (const auto &[name, f] : fns) EXPECT_FALSE(left_out.count(name)) << name;

@@ -204,6 +204,20 @@ TEST_F(CudaLibrary, AFunctionTheSpecLeavesOutAnswersNotSupportedWithOneLine) {
             "describe it); it returns CUDA_ERROR_NOT_SUPPORTED\n");
 }
 
+// Stream attributes whose values name objects are refused in the guest,
+// with one line, before anything is sent (no router here).
+TEST_F(CudaLibrary, StreamAttributesThatNameObjectsAreRefusedWithOneLine) {
+  using SetAttribute = int (*)(void *, int, const void *);
+  auto set = reinterpret_cast<SetAttribute>(sym("cuStreamSetAttribute"));
+  ASSERT_NE(set, nullptr);
+  unsigned char value[64] = {};
+  testing::internal::CaptureStderr();
+  const int r = set(nullptr, 7 /* CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT */, value);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r, 801);  // CUDA_ERROR_NOT_SUPPORTED
+  EXPECT_EQ(err, "hira: cuStreamSetAttribute with attribute 7 is not supported through hira\n");
+}
+
 TEST_F(CudaLibrary, GetProcAddressReturnsTheLibrarysOwnEntryPoints) {
   using GetProcAddress = int (*)(const char *, void **, int, unsigned long long, int *);
   auto get = reinterpret_cast<GetProcAddress>(sym("cuGetProcAddress_v2"));
@@ -229,6 +243,23 @@ TEST_F(CudaLibrary, GetProcAddressReturnsTheLibrarysOwnEntryPoints) {
   EXPECT_EQ(fn, sym("cuCtxGetDevice"));
   ASSERT_EQ(get("cuCtxGetDevice", &fn, 13000, 0, &status), 0);
   EXPECT_EQ(fn, sym("cuCtxGetDevice_v2"));
+  ASSERT_EQ(get("cuCtxSynchronize", &fn, 12090, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuCtxSynchronize"));
+  ASSERT_EQ(get("cuCtxSynchronize", &fn, 13000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuCtxSynchronize_v2"));
+  // Entry points of older versions are the library's own (guest_export_as).
+  for (const char *legacy : {"cuGraphGetEdges", "cuEventElapsedTime", "cuCtxCreate_v2",
+                             "cuStreamGetCaptureInfo_v2", "cuGraphInstantiate_v2"}) {
+    ASSERT_NE(sym(legacy), nullptr) << legacy;
+  }
+  ASSERT_EQ(get("cuGraphGetEdges", &fn, 12020, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuGraphGetEdges"));
+  ASSERT_EQ(get("cuEventElapsedTime", &fn, 12000, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuEventElapsedTime"));
+  ASSERT_EQ(get("cuEventElapsedTime", &fn, 12080, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuEventElapsedTime_v2"));
+  ASSERT_EQ(get("cuGraphGetEdges", &fn, 12030, 0, &status), 0);
+  EXPECT_EQ(fn, sym("cuGraphGetEdges_v2"));
   // ... and nothing for a function newer than it.
   EXPECT_EQ(get("cuMemAllocAsync", &fn, 11000, 0, &status), 0);
   EXPECT_EQ(fn, nullptr);

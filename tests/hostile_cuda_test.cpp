@@ -2,9 +2,9 @@
 // router and API server (the toolkit's stub libcuda behind it: every call
 // that reaches the driver answers CUDA_ERROR_STUB_LIBRARY, 34). What the
 // server decides from a guest's numbers before the driver sees them:
-// 2D/3D copies whose rows reach past the host bytes that arrived, launch
-// attributes that would hand the driver a guest's bytes as a pointer, and
-// attribute queries whose value has no buffer.
+// 2D/3D copies whose rows reach past the host bytes that arrived, launch,
+// stream and kernel-node attributes that would hand the driver a guest's
+// bytes as a pointer, and attribute queries whose value has no buffer.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -112,6 +112,26 @@ TEST_F(HostileCuda, LaunchAttributesThatNamePointersAreRefused) {
   const auto r =
       guest_.call(FN_hira_cu_launch_ex, {handle(0), in_ptr(sizeof(dims), 1, d), handle(0),
                                          in_ptr(1, attr.size(), attr), scalar(1, 4), absent()});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), kNotSupported);
+}
+
+// Stream and kernel-node attributes are the same union: one whose value the
+// driver reads as a pointer (CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT, 7) is
+// refused by the server; a number (SYNCHRONIZATION_POLICY, 3) reaches the
+// driver.
+TEST_F(HostileCuda, StreamAndNodeAttributesThatNamePointersAreRefused) {
+  std::vector<uint8_t> value(64, 0xab);
+  for (const uint32_t fn : {FN_cuStreamSetAttribute, FN_cuGraphKernelNodeSetAttribute}) {
+    auto r = guest_.call(fn, {handle(0), scalar(7, 4), in_ptr(1, value.size(), value)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+    EXPECT_EQ(return_value(*r), kNotSupported) << fn;
+    r = guest_.call(fn, {handle(0), scalar(3, 4), in_ptr(1, value.size(), value)});
+    EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+    EXPECT_EQ(return_value(*r), kStub) << fn;
+  }
+  // Reading one back would hand the guest the server's pointer: refused too.
+  const auto r = guest_.call(FN_cuStreamGetAttribute, {handle(0), scalar(7, 4), out_ptr(1, 64)});
   EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
   EXPECT_EQ(return_value(*r), kNotSupported);
 }

@@ -25,3 +25,14 @@ extern "C" __global__ void lcg_step(unsigned *x, int n, unsigned iter) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) x[i] = x[i] * 1664525u + 1013904223u + iter;
 }
+
+// Reverses each block of blockDim.x ints through dynamic shared memory (n a
+// multiple of the block): launched with more dynamic shared memory than a
+// kernel may use without asking (cuKernelSetAttribute).
+extern "C" __global__ void reverse_blocks(int *x, int n) {
+  extern __shared__ int buf[];
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) buf[threadIdx.x] = x[i];
+  __syncthreads();
+  if (i < n) x[i] = buf[blockDim.x - 1 - threadIdx.x];
+}

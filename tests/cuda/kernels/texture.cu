@@ -13,3 +13,14 @@ extern "C" __global__ void tex1d_fetch(cudaTextureObject_t tex, int *out, int n)
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) out[i] = 2 * tex1Dfetch<int>(tex, i);
 }
+
+// Each texel of a 2D float surface (w x h) times k, read and written in place.
+extern "C" __global__ void surf2d_scale(cudaSurfaceObject_t s, int w, int h, float k) {
+  int x = blockIdx.x * blockDim.x + threadIdx.x;
+  int y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x < w && y < h) {
+    float v;
+    surf2Dread(&v, s, x * (int)sizeof(float), y);
+    surf2Dwrite(v * k, s, x * (int)sizeof(float), y);
+  }
+}
