@@ -21,7 +21,7 @@ static const struct {
     {"L2 cache size", CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE},
     {"memory bus width", CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH},
     {"unified addressing", CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING},
-    {"managed memory", CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY},
+    {"memory pools", CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED},
     {"concurrent kernels", CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS},
     {"async engines", CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT},
 };

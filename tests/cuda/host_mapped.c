@@ -2,8 +2,9 @@
  * through its device pointer (CU_MEMHOSTREGISTER_DEVICEMAP), and managed
  * memory the host reads after a kernel wrote it. Natively both work. Through
  * hira they cannot (the device would reach the API server's memory, not the
- * program's): the first such call answers CUDA_ERROR_NOT_SUPPORTED (801),
- * which scripts/gpu-check cuda expects. */
+ * program's): the device attributes that announce them (and the other
+ * capabilities hira leaves out) read 0, and the first such call answers
+ * CUDA_ERROR_NOT_SUPPORTED (801); scripts/gpu-check cuda expects both. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
 
 #include <unistd.h>
@@ -16,6 +17,21 @@ int main(void) {
   CUfunction iota;
   CHECK(cuModuleLoadData(&mod, ops_fatbin));
   CHECK(cuModuleGetFunction(&iota, mod, "iota_i32"));
+
+  /* What the device says it offers of what hira leaves out. */
+  static const CUdevice_attribute left_out[] = {
+      CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
+      CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
+      CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
+      CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
+      CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES, CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED};
+  int offered = 0;
+  for (size_t i = 0; i < sizeof left_out / sizeof left_out[0]; ++i) {
+    int value = 0;
+    CHECK(cuDeviceGetAttribute(&value, left_out[i], dev));
+    offered += value != 0;
+  }
+  printf("capabilities hira leaves out that the device offers: %d\n", offered);
 
   /* Registered host memory, written by a kernel through its device pointer. */
   long page = sysconf(_SC_PAGESIZE);
