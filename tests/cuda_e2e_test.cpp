@@ -68,6 +68,10 @@ TEST(CudaQuota, AnAllocationOverTheQuotaGetsOutOfMemory) {
                        "cuMemAlloc 1 MiB again: error 34\n"),
             std::string::npos)
       << r.out << r.err;
+  // A physical allocation of virtual memory management counts as well.
+  EXPECT_NE(r.out.find("cuMemCreate 4 MiB: error 2\ncuMemCreate 2 MiB: error 34\n"),
+            std::string::npos)
+      << r.out << r.err;
 }
 
 // Does [p, p + n) lie in this process's mapping of the hira window?

@@ -1,5 +1,6 @@
 /* Device memory under a quota (hira run --quota device_memory=2560K):
- * allocations that fit, one that does not, a free that makes room. Each call's result is
+ * allocations that fit, one that does not, a free that makes room; the same
+ * with virtual memory management. Each call's result is
  * printed and the program goes on, so that against the toolkit's stub (every
  * call answers 34) it still reaches the allocations: a quota refusal comes
  * from hira's router before any call reaches the driver, as
@@ -36,6 +37,27 @@ int main(void) {
   for (int i = 0; i < 3; ++i) {
     if (p[i] != 0) cuMemFree(p[i]);
   }
+  /* Virtual memory management: a physical allocation counts from cuMemCreate
+   * until it is released and unmapped. 4 MiB do not fit; 2 MiB do; mapped
+   * and released they still count, so 2 MiB more do not; unmapped they are
+   * gone. */
+  CUmemAllocationProp prop;
+  memset(&prop, 0, sizeof prop);
+  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  prop.location.id = dev;
+  CUmemGenericAllocationHandle h = 0, h2 = 0;
+  CUdeviceptr va = 0;
+  report("cuMemCreate 4 MiB", cuMemCreate(&h2, 4 << 20, &prop, 0));
+  report("cuMemCreate 2 MiB", cuMemCreate(&h, 2 << 20, &prop, 0));
+  report("cuMemAddressReserve", cuMemAddressReserve(&va, 2 << 20, 0, 0, 0));
+  report("cuMemMap", cuMemMap(va, 2 << 20, 0, h, 0));
+  report("cuMemRelease while mapped", cuMemRelease(h));
+  report("cuMemCreate 2 MiB more", cuMemCreate(&h2, 2 << 20, &prop, 0));
+  report("cuMemUnmap", cuMemUnmap(va, 2 << 20));
+  report("cuMemCreate 2 MiB after the unmap", cuMemCreate(&h2, 2 << 20, &prop, 0));
+  if (h2 != 0) cuMemRelease(h2);
+  if (va != 0) cuMemAddressFree(va, 2 << 20);
   if (ctx != NULL) cuDevicePrimaryCtxRelease(dev);
   return failed;
 }
