@@ -33,7 +33,7 @@ std::string Code::str() const {
   // enclosing branch that just became empty), so step back one.
   for (size_t i = 0; i + 1 < p.size();) {
     const auto cond = p[i].raw || p[i + 1].raw ? std::nullopt : if_condition(p[i].text);
-    if (cond && is_line(i + 1, "}")) {  // if (c) { }
+    if ((cond || is_line(i, "{")) && is_line(i + 1, "}")) {  // if (c) { }, or { }
       p.erase(p.begin() + static_cast<long>(i), p.begin() + static_cast<long>(i) + 2);
     } else if (cond && is_line(i + 1, "} else {")) {  // if (c) { } else { ... }
       p[i].text = "if (!(" + *cond + ")) {";

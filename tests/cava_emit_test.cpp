@@ -176,6 +176,17 @@ TEST(CavaEmit, FunctionsTheSpecLeavesOutAnswerItsValueOnce) {
 // guest_export: the spec's C code, exported under its name (between markers
 // a test compiles against the header's other configuration); not a remote
 // call, so nothing on the wire or in the server.
+// Nothing to do after a call that always succeeds: no empty `{ }` block in
+// the handler (nor `if (ok) { }`, Code::str drops both); something to do (a
+// spec statement) runs in it.
+TEST(CavaEmit, HandlersHaveNoEmptyBlockAfterTheCall) {
+  Api api = toy_api();
+  api.functions[0].success.reset();  // every call succeeds: a plain block
+  EXPECT_FALSE(holds(emit_server(api), "  {\n  }\n"));
+  api.functions[0].statements = {"toy_note(dev);"};
+  EXPECT_TRUE(holds(emit_server(api), "  {\n    toy_note(dev);\n  }\n"));
+}
+
 TEST(CavaEmit, GuestExportsAreExportedAsWritten) {
   Api api = toy_api();
   api.guest_exports = {{"toy_read_ptsz",

@@ -7,6 +7,9 @@
 // bytes as a pointer, and attribute queries whose value has no buffer.
 #include <gtest/gtest.h>
 
+#include <cuda.h>
+
+#include <cstddef>
 #include <cstring>
 
 #include "call_builder.h"
@@ -134,6 +137,36 @@ TEST_F(HostileCuda, StreamAndNodeAttributesThatNamePointersAreRefused) {
   const auto r = guest_.call(FN_cuStreamGetAttribute, {handle(0), scalar(7, 4), out_ptr(1, 64)});
   EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
   EXPECT_EQ(return_value(*r), kNotSupported);
+}
+
+// Allocation properties (cuMemCreate) hold a pointer, the Windows handle
+// metadata: one that is not NULL would be a guest's address in the server,
+// and is refused before the driver reads it. The guest gets the error in
+// the call's result, and no allocation.
+TEST_F(HostileCuda, AllocationPropertiesWithAPointerAreRefused) {
+  std::vector<uint8_t> props(sizeof(CUmemAllocationProp), 0);
+  const uint64_t guest_address = 0x7fff0000ull;
+  std::memcpy(props.data() + offsetof(CUmemAllocationProp, win32HandleMetaData), &guest_address,
+              sizeof(guest_address));
+  const auto result_of = [&](const std::vector<uint8_t> &p) {
+    // hira_cu_mem_create(size, props, flags, &result): the handle, then result.
+    const auto r = guest_.call(FN_hira_cu_mem_create,
+                               {size_arg(2 << 20), in_ptr(p.size(), 1, p), scalar(0, 8), out_ptr(4, 1)});
+    EXPECT_TRUE(r.has_value()) << guest_.last_error();
+    if (!r) return std::make_pair(uint64_t{1}, INT32_MIN);
+    Reader blobs = reply_blobs(*r);
+    Reader ret = blobs.blob();
+    const uint64_t handle = ret.get_u64();
+    for (int i = 0; i < 3; ++i) blobs.blob();
+    Reader out = blobs.blob();
+    int32_t result = INT32_MIN;
+    if (out.get_u64() == 1) std::memcpy(&result, out.bulk(sizeof(result)), sizeof(result));
+    return std::make_pair(handle, result);
+  };
+  EXPECT_EQ(result_of(props), std::make_pair(uint64_t{0}, kInvalidValue));
+  // Without it, the call reaches the driver (the stub's answer).
+  std::fill(props.begin(), props.end(), 0);
+  EXPECT_EQ(result_of(props), std::make_pair(uint64_t{0}, kStub));
 }
 
 // A pointer attribute the guest library never sends (it names an object of
