@@ -407,14 +407,7 @@ class Parser {
       if (name.rfind(api_.unsupported_prefix, 0) != 0 || !seen.insert(name).second) continue;
       const QualType ret = f->getReturnType().getCanonicalType();
       if (!ret->isIntegralOrEnumerationType()) continue;
-      std::string params;
-      unsigned i = 0;
-      for (const auto *p : f->parameters()) {
-        std::string pname = p->getNameAsString();
-        if (pname.empty()) pname = "p" + std::to_string(i);
-        params += (i++ == 0 ? "" : ", ") + declaration(p->getType(), pname);
-      }
-      if (params.empty()) params = "void";
+      const std::string params = parameter_list(f);
       const std::string ret_type = type_name(f->getReturnType());
       api_.unsupported.push_back({name, ret_type, ret_type + " " + name + "(" + params + ")"});
     }
@@ -492,17 +485,22 @@ class Parser {
     GuestExport e{name, expanded_text(f->getSourceRange()), "", ""};
     if (!symbol.empty()) {
       e.c_name = c_name;
-      std::string params;
-      unsigned i = 0;
-      for (const auto *p : f->parameters()) {
-        std::string pname = p->getNameAsString();
-        if (pname.empty()) pname = "p" + std::to_string(i);
-        params += (i++ == 0 ? "" : ", ") + declaration(p->getType(), pname);
-      }
-      e.prototype = type_name(f->getReturnType()) + " " + c_name + "(" +
-                    (params.empty() ? "void" : params) + ")";
+      e.prototype = type_name(f->getReturnType()) + " " + c_name + "(" + parameter_list(f) + ")";
     }
     api_.guest_exports.push_back(std::move(e));
+  }
+
+  // "T1 a, T2 b" as f declares its parameters (unnamed ones: p0, p1, ...);
+  // "void" for none.
+  std::string parameter_list(const FunctionDecl *f) const {
+    std::string params;
+    unsigned i = 0;
+    for (const auto *p : f->parameters()) {
+      std::string pname = p->getNameAsString();
+      if (pname.empty()) pname = "p" + std::to_string(i);
+      params += (i++ == 0 ? "" : ", ") + declaration(p->getType(), pname);
+    }
+    return params.empty() ? "void" : params;
   }
 
   static bool valid_symbol(const std::string &s) {
