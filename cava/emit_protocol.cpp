@@ -64,6 +64,7 @@ nlohmann::json value_json(const Value &v) {
   };
   flag("nullable", v.nullable);
   if (!v.handle_constants.empty()) j["handle_constants"] = v.handle_constants;
+  if (!v.also_handle_type.empty()) j["accepts_handle"] = v.also_handle_type;
   flag("in", v.in);
   flag("out", v.out);
   flag("no_copy", v.no_copy);

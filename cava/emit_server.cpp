@@ -16,6 +16,13 @@ bool has_pointer_elements(const Value &v) {
 
 const char *kMaxBytes = "((uint64_t)1 << 40)";
 
+// The wire type(s) a handle argument's lookup accepts: its own, and the one
+// that passes as it (accepts_handle).
+std::string handle_types_of(const Value &v) {
+  return handle_type_enum(v.handle_type) +
+         (v.also_handle_type.empty() ? "" : ", " + handle_type_enum(v.also_handle_type));
+}
+
 std::string reject(const std::string &status, size_t arg) {
   return "hira_ctx.reject(::hira::wire::ReplyStatus::" + status + ", " + std::to_string(arg) +
          "); return;";
@@ -47,14 +54,13 @@ void emit_decode(Code &c, const Value &v, const std::string &x, const std::strin
                "(hira_id & ::hira::wire::kHandleConstantBit) != 0 && hira_value != 0 && " +
                "hira_value <= (uint64_t)(uintptr_t)(" + v.handle_constants +
                ") ? (void *)(uintptr_t)hira_value : hira_ctx.lookup(hira_id, " +
-               handle_type_enum(v.handle_type) + ", " + std::to_string(arg) + "));");
+               handle_types_of(v) + ", " + std::to_string(arg) + "));");
         c.line("}");
         return;
       }
       // The slot may be wider than the handle (a handle inside an intptr_t list).
       c.line(x + " = (std::remove_reference_t<decltype(" + x + ")>)(uintptr_t)hira_ctx.lookup(" +
-             a + ".get_u64(), " + handle_type_enum(v.handle_type) + ", " + std::to_string(arg) +
-             ");");
+             a + ".get_u64(), " + handle_types_of(v) + ", " + std::to_string(arg) + ");");
       return;
     case Value::Kind::Callback:
     case Value::Kind::Userdata:

@@ -147,12 +147,15 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
     }
     c.line();
   }
-  // hira_handle_type<T>::id: the wire type of handle type T.
+  // hira_handle_type<T>::id: the wire type of handle type T; ::also: the
+  // type whose handles pass as T's (accepts_handle), else id again.
   c.line("template <class T> struct hira_handle_type;");
-  for (size_t i = 0; i < api.handle_types.size(); ++i) {
-    c.line("template <> struct hira_handle_type<" + api.handle_types[i] +
-           "> { [[maybe_unused]] static constexpr uint32_t id = " +
-           handle_type_enum(api.handle_types[i]) + "; };");
+  for (const auto &t : api.handle_types) {
+    const auto alias = api.handle_aliases.find(t);
+    c.line("template <> struct hira_handle_type<" + t +
+           "> { [[maybe_unused]] static constexpr uint32_t id = " + handle_type_enum(t) +
+           ", also = " + handle_type_enum(alias != api.handle_aliases.end() ? alias->second : t) +
+           "; };");
   }
   if (side == Side::Server) {
     // The server decides nothing from the guest's handles (its conditions
@@ -193,11 +196,13 @@ void emit_prelude(Code &c, const Api &api, const std::string &what, Side side, b
         "(p), (bytes), (uint64_t *)(offset))");
     c.line(
         "#define lapis_handle_id(h, T) ((h) == 0 ? 0 : ::hira::guest::unbox_handle("
-        "(const void *)(uintptr_t)(h), hira_handle_type<T>::id))");
-    // lapis_is_handle(v, T): is v a handle of type T this guest received?
+        "(const void *)(uintptr_t)(h), hira_handle_type<T>::id, hira_handle_type<T>::also))");
+    // lapis_is_handle(v, T): is v a handle of type T (or of one that passes
+    // as T) this guest received?
     c.line(
         "#define lapis_is_handle(v, T) ((v) != 0 && ::hira::guest::unbox_handle("
-        "(const void *)(uintptr_t)(v), hira_handle_type<T>::id) != ::hira::guest::kInvalidHandle)");
+        "(const void *)(uintptr_t)(v), hira_handle_type<T>::id, hira_handle_type<T>::also) != "
+        "::hira::guest::kInvalidHandle)");
     c.line();
   } else if (utilities) {
     // Utilities run by the server call the real API.
@@ -236,8 +241,10 @@ std::string guest_handle_from_id(const Value &v, const std::string &id) {
 
 std::string guest_id_of(const Value &v, const std::string &x) {
   if (!v.handle_is_pointer) return "(uint64_t)(" + x + ")";
-  const std::string unbox = "::hira::guest::unbox_handle((const void *)(uintptr_t)(" + x + "), " +
-                            handle_type_enum(v.handle_type) + ")";
+  const std::string unbox =
+      "::hira::guest::unbox_handle((const void *)(uintptr_t)(" + x + "), " +
+      handle_type_enum(v.handle_type) +
+      (v.also_handle_type.empty() ? "" : ", " + handle_type_enum(v.also_handle_type)) + ")";
   if (v.handle_constants.empty()) return unbox;
   // handle_constants: the API's own values travel as themselves.
   return "((uintptr_t)(" + x + ") != 0 && (uintptr_t)(" + x + ") <= (uintptr_t)(" +

@@ -46,6 +46,7 @@ struct Value {
   bool handle_is_pointer = false;  // pointer handles are boxed in the guest
   bool nullable = false;           // NULL is a valid handle (CUDA's default stream)
   std::string handle_constants;    // handle_constants(max): 1..max are the API's constants
+  std::string also_handle_type;    // accepts_handle(T): T's handles pass as this type's
   bool in = false, out = false, no_copy = false, lifetime_manual = false, allocate = false,
        deallocate = false;
   std::optional<Expr> count;       // Pointer: elements (default 1)
@@ -177,6 +178,8 @@ struct Api {
   std::vector<Callback> callbacks;
   std::vector<Resource> resources;
   std::vector<std::string> handle_types;
+  // accepts_handle: handle type -> the other handle type accepted as it.
+  std::map<std::string, std::string> handle_aliases;
   std::vector<std::string> declarations;  // types the spec declares (structs, typedefs)
   std::vector<std::string> utilities;     // source text of utility functions
   std::vector<std::string> guest_utilities;

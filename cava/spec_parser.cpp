@@ -30,6 +30,7 @@ struct Descriptors {
   const clang::FunctionDecl *callback = nullptr;
   std::optional<Expr> invalid_handle;
   std::optional<Expr> handle_constants;
+  std::optional<clang::QualType> accepts_handle;
   std::optional<Expr> error_value;
   std::optional<Expr> quota_error;
   std::optional<Expr> server_value;
@@ -50,9 +51,10 @@ struct Descriptors {
 };
 
 bool Descriptors::empty() const {
-  return !in && !out && !handle && !nullable && !handle_constants && !no_copy && !lifetime_manual &&
-         !allocate && !deallocate && !userdata && !buffer && !type_cast && callback == nullptr &&
-         !invalid_handle && !error_value && !quota_error && !success && !element && conds.empty();
+  return !in && !out && !handle && !nullable && !handle_constants && !accepts_handle && !no_copy &&
+         !lifetime_manual && !allocate && !deallocate && !userdata && !buffer && !type_cast &&
+         callback == nullptr && !invalid_handle && !error_value && !quota_error && !success &&
+         !element && conds.empty();
 }
 
 namespace {
@@ -188,6 +190,15 @@ class Parser {
             "the spec names no server library: write lapis_server_library(\"libfoo.so.1\");");
     }
     if (api_.functions.empty()) error(Loc{api_.spec_file, 1}, "the spec describes no function");
+    for (const auto &[name, at] : accepted_handles_) {
+      const auto spec = type_specs_.find(name);
+      if (spec != type_specs_.end() && spec->second->handle.value_or(false)) {
+        register_handle_type(name);  // its wire type exists even where no call takes it
+        continue;
+      }
+      error(at, "accepts_handle(" + name + "): " + name +
+                    " is not a handle type of the spec; declare type(" + name + ") { handle; }");
+    }
     api_.declarations = spec_decls_;
     api_.signature = model_signature(api_);
   }
@@ -585,6 +596,18 @@ class Parser {
     d->loc = loc_of(f->getLocation());
     parse_scope(cast<CompoundStmt>(f->getBody()), *d, Scope::Type, nullptr);
     type_specs_[type_name(t)] = d;
+    if (d->accepts_handle) {
+      const std::string other = type_name(*d->accepts_handle);
+      if (!t.getCanonicalType()->isPointerType() ||
+          !d->accepts_handle->getCanonicalType()->isPointerType()) {
+        error(d->loc, "type(" + type_name(t) + "): accepts_handle(" + other +
+                          ") needs two pointer handle types (the server passes one's object as "
+                          "the other)");
+      } else {
+        api_.handle_aliases[type_name(t)] = other;
+        accepted_handles_.push_back({other, d->loc});
+      }
+    }
   }
 
   // argument_default(T name, siblings...) { ... }
@@ -773,6 +796,7 @@ class Parser {
         {"handle_constants",
          {Where::Value,
           [](Parser &p, Use &u) { u.d.handle_constants = p.make_expr(arg(u.c, 0)); }}},
+        {"accepts_handle", {Where::Value, &Parser::apply_accepts_handle}},
         {"no_copy", {Where::Value, [](Parser &, Use &u) { u.d.no_copy = true; }}},
         {"lifetime_manual", {Where::Value, [](Parser &, Use &u) { u.d.lifetime_manual = true; }}},
         {"lifetime_call", {Where::Value, [](Parser &, Use &u) { u.d.lifetime_manual = false; }}},
@@ -913,6 +937,13 @@ class Parser {
               "guest chooses its operands) and let a short buffer pass for a huge one: write " +
               (mul ? "lapis_mul(" : "lapis_add(") + p.source_text(b->getLHS()->getSourceRange()) +
               ", " + p.source_text(b->getRHS()->getSourceRange()) + ")");
+    }
+  }
+
+  static void apply_accepts_handle(Parser &, Use &u) {
+    const auto *e = u.c->getArg(0)->IgnoreParenImpCasts();
+    if (const auto *ce = dyn_cast<ExplicitCastExpr>(e)) {
+      u.d.accepts_handle = ce->getTypeAsWritten()->getPointeeType();
     }
   }
 
@@ -1126,6 +1157,7 @@ class Parser {
     take(dst.handle, src.handle);
     take(dst.nullable, src.nullable);
     take(dst.handle_constants, src.handle_constants);
+    take(dst.accepts_handle, src.accepts_handle);
     take(dst.no_copy, src.no_copy);
     take(dst.lifetime_manual, src.lifetime_manual);
     take(dst.allocate, src.allocate);
@@ -1282,6 +1314,10 @@ class Parser {
       if (d.handle_constants) v->handle_constants = d.handle_constants->text;
       if (!canon->isPointerType() && !canon->isIntegerType()) {
         error(l, what + ": a handle must be a pointer or integer type, not '" + v->type_name + "'");
+      }
+      if (const auto alias = api_.handle_aliases.find(v->handle_type);
+          alias != api_.handle_aliases.end()) {
+        v->also_handle_type = alias->second;
       }
       return v;
     }
@@ -1679,6 +1715,7 @@ class Parser {
   std::map<std::string, std::shared_ptr<Descriptors>> type_specs_;
   std::vector<const FunctionDecl *> callback_decls_;
   std::vector<std::string> spec_decls_;
+  std::vector<std::pair<std::string, Loc>> accepted_handles_;  // accepts_handle(T), where
   Loc async_loc_;  // where the function being read says async
   int selector_counter_ = 0;
 };

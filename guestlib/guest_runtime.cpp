@@ -970,6 +970,10 @@ void *box_handle(uint64_t id, uint32_t type, const void *dispatch) {
 }
 
 uint64_t unbox_handle(const void *handle, uint32_t type) { return boxes().unbox(handle, type); }
+uint64_t unbox_handle(const void *handle, uint32_t type, uint32_t also) {
+  const uint64_t id = boxes().unbox(handle, type);
+  return id != kInvalidHandle || also == type ? id : boxes().unbox(handle, also);
+}
 void retain_handle(const void *handle) { boxes().retain(handle); }
 void release_handle(const void *handle) { boxes().release(handle); }
 void add_handle_reference(const void *handle) { boxes().add_reference(handle); }

@@ -83,6 +83,12 @@ void __lapis_nullable(void);
  * themselves and the server passes them on. */
 void __lapis_handle_constants(unsigned long long max);
 #define handle_constants(max) __lapis_handle_constants(max)
+/* accepts_handle(T), on a handle type: a handle of type T is accepted too
+ * where this type is expected, as the API allows the cast (CUDA: a library's
+ * CUkernel passed as a CUfunction). The server hands the real library T's
+ * object; lapis_is_handle(v, thisType) holds for T's handles as well. */
+void __lapis_accepts_handle(const volatile void *type_marker);
+#define accepts_handle(T) __lapis_accepts_handle((T *)0)
 #define buffer(n) __lapis_buffer(n)
 #define type_cast(T) __lapis_type_cast((T *)0)
 #define no_copy __lapis_no_copy()

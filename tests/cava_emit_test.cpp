@@ -187,6 +187,26 @@ TEST(CavaEmit, HandlersHaveNoEmptyBlockAfterTheCall) {
   EXPECT_TRUE(holds(emit_server(api), "  {\n    toy_note(dev);\n  }\n"));
 }
 
+// accepts_handle: where toy_dev is expected, a toy_sub handle passes too:
+// the guest unboxes either type, the server looks the id up as either, and
+// lapis_is_handle(v, toy_dev) holds for both (hira_handle_type<T>::also).
+TEST(CavaEmit, AHandleTypeThatAcceptsAnotherLooksUpBoth) {
+  Api api = toy_api();
+  api.handle_types.push_back("toy_sub");
+  api.handle_aliases["toy_dev"] = "toy_sub";
+  for (auto &f : api.functions) f.params[0].value->also_handle_type = "toy_sub";
+  const std::string guest = emit_guest(api);
+  EXPECT_TRUE(holds(guest, "unbox_handle((const void *)(uintptr_t)(dev), HT_toy_dev, HT_toy_sub)"));
+  EXPECT_TRUE(holds(guest,
+                    "struct hira_handle_type<toy_dev> { [[maybe_unused]] static constexpr "
+                    "uint32_t id = HT_toy_dev, also = HT_toy_sub; };"));
+  EXPECT_TRUE(holds(guest,
+                    "struct hira_handle_type<toy_sub> { [[maybe_unused]] static constexpr "
+                    "uint32_t id = HT_toy_sub, also = HT_toy_sub; };"));
+  EXPECT_TRUE(
+      holds(emit_server(api), "hira_ctx.lookup(hira_a[0].get_u64(), HT_toy_dev, HT_toy_sub, 0)"));
+}
+
 TEST(CavaEmit, GuestExportsAreExportedAsWritten) {
   Api api = toy_api();
   api.guest_exports = {{"toy_read_ptsz",

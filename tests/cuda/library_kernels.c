@@ -1,8 +1,9 @@
 /* Functions and kernels found by enumeration: a module's functions (their
  * names, loading state, one launched with the parameters the enumeration
  * taught), a library's kernels (names, library, parameter layout), a
- * library's global, and a kernel given more dynamic shared memory than a
- * kernel may use without asking. Each result is checked on the host. */
+ * library's global, a kernel given more dynamic shared memory than a kernel
+ * may use without asking, and a kernel launched, queried and sized as a
+ * function (cast to CUfunction). Each result is checked on the host. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
 #include "globals_fatbin.h"
 #include "ops_fatbin.h"
@@ -98,6 +99,25 @@ int main(void) {
     cu_expect(host[i] == 3 + block * BIG_BLOCK + (BIG_BLOCK - 1 - within), "reversed blocks");
   }
   printf("reversed blocks: [0] = %d, checksum %08x\n", host[0], cu_fnv1a(host, sizeof host));
+
+  /* 5. A kernel launched as a function (cast to CUfunction, as the driver
+   * allows), with its parameters as a block; its attributes and occupancy
+   * asked the same way. */
+  CUkernel iota_k;
+  CHECK(cuLibraryGetKernel(&iota_k, lib, "iota_i32"));
+  struct {
+    CUdeviceptr x;
+    int n, base, mul;
+  } block = {x, N, 7, 1};
+  size_t block_size = sizeof block;
+  void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &block, CU_LAUNCH_PARAM_BUFFER_SIZE, &block_size,
+                   CU_LAUNCH_PARAM_END};
+  CHECK(cuLaunchKernel((CUfunction)iota_k, cu_blocks(N), 1, 1, 128, 1, 1, 0, NULL, NULL, extra));
+  cu_expect_sequence(x, N, 7, "a kernel launched as a function");
+  int threads = 0, blocks = 0;
+  CHECK(cuFuncGetAttribute(&threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, (CUfunction)iota_k));
+  CHECK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, (CUfunction)iota_k, 128, 0));
+  printf("as a function: %d threads a block, %d blocks of 128 a multiprocessor\n", threads, blocks);
 
   CHECK(cuLibraryUnload(globals));
   CHECK(cuLibraryUnload(lib));

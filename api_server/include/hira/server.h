@@ -71,6 +71,8 @@ class CallContext {
 
   // Handles: 0 is NULL. Unknown ids, or ids of another type, reject the call.
   void *lookup(uint64_t id, uint32_t type, uint32_t arg_index);
+  // The same, where a handle of type `also` passes as `type` (accepts_handle).
+  void *lookup(uint64_t id, uint32_t type, uint32_t also, uint32_t arg_index);
   uint64_t export_handle(void *obj, uint32_t type);
   // allocate / deallocate on a handle: the app's reference count (see HandleTable).
   uint64_t retain_handle(void *obj, uint32_t type);

@@ -125,6 +125,9 @@ inline constexpr uint64_t kInvalidHandle = ~0ull;
 uint64_t new_handle_id();
 void *box_handle(uint64_t id, uint32_t type, const void *dispatch);
 uint64_t unbox_handle(const void *handle, uint32_t type);
+// The id of a handle of `type` or of `also` (a type the API lets pass as
+// `type`: CUDA's CUkernel as a CUfunction); kInvalidHandle otherwise.
+uint64_t unbox_handle(const void *handle, uint32_t type, uint32_t also);
 // The application's references, counted like the server counts them
 // (allocate +1, deallocate -1): a released handle unboxes as invalid, so an
 // async call on it is refused at once instead of failing later.
