@@ -2,8 +2,9 @@
  * built node by node (two kernels, a child graph, event record and wait
  * nodes), the child graph node's own graph, event nodes' events, a node found
  * in a clone, kernel-node attributes, instantiation with parameters (uploaded
- * on a stream), and an executable graph's event and child graph changed. The
- * graph's results are checked on the host. */
+ * on a stream), an executable graph's event and child graph changed, and
+ * memcpy nodes between device memory and pinned host memory. The graphs'
+ * results are checked on the host. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
 #include "ops_fatbin.h"
 
@@ -177,6 +178,47 @@ int main(void) {
   CHECK(cuStreamSynchronize(s));
   cu_expect_sequence(x, N, 9, "the graph with another child");
   printf("the other event completed: %d\n", cuEventQuery(other) == CUDA_SUCCESS);
+
+  /* 6. Memcpy nodes: device to device, then device to pinned host memory;
+   * every launch copies again, and the executable graph's second node is
+   * pointed at another source. */
+  CUgraph copies;
+  CUgraphNode to_y, to_host;
+  int *pinned = NULL;
+  CHECK(cuGraphCreate(&copies, 0));
+  CHECK(cuMemAllocHost((void **)&pinned, N * sizeof(int)));
+  CUDA_MEMCPY3D cp;
+  memset(&cp, 0, sizeof cp);
+  cp.srcMemoryType = cp.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  cp.srcDevice = x;
+  cp.dstDevice = y;
+  cp.WidthInBytes = N * sizeof(int);
+  cp.Height = cp.Depth = 1;
+  CHECK(cuGraphAddMemcpyNode(&to_y, copies, NULL, 0, &cp, ctx));
+  cp.srcDevice = y;
+  cp.dstMemoryType = CU_MEMORYTYPE_HOST;
+  cp.dstHost = pinned;
+  CHECK(cuGraphAddMemcpyNode(&to_host, copies, &to_y, 1, &cp, ctx));
+  CUgraphExec copy_exec;
+  CHECK(cuGraphInstantiate(&copy_exec, copies, 0));
+  memset(pinned, 0, N * sizeof(int));
+  CHECK(cuGraphLaunch(copy_exec, s));
+  CHECK(cuStreamSynchronize(s));
+  for (int i = 0; i < N; ++i) cu_expect(pinned[i] == 9 + i, "copied by the memcpy nodes");
+  printf("memcpy nodes: pinned[1] = %d, checksum %08x\n", pinned[1],
+         cu_fnv1a(pinned, N * sizeof(int)));
+  int hundred = 100;
+  void *iota100[] = {&x, &n, &hundred, &one};
+  CHECK(cuLaunchKernel(iota, cu_blocks(N), 1, 1, 128, 1, 1, 0, s, iota100, NULL));
+  cp.srcDevice = x; /* straight from x now */
+  CHECK(cuGraphExecMemcpyNodeSetParams(copy_exec, to_host, &cp, ctx));
+  CHECK(cuGraphLaunch(copy_exec, s));
+  CHECK(cuStreamSynchronize(s));
+  for (int i = 0; i < N; ++i) cu_expect(pinned[i] == 100 + i, "copied from the new source");
+  printf("after the source changed: pinned[1] = %d\n", pinned[1]);
+  CHECK(cuGraphExecDestroy(copy_exec));
+  CHECK(cuGraphDestroy(copies));
+  CHECK(cuMemFreeHost(pinned));
 
   CHECK(cuGraphExecDestroy(exec));
   CHECK(cuGraphDestroy(nine));
