@@ -2,9 +2,10 @@
  * built node by node (two kernels, a child graph, event record and wait
  * nodes), the child graph node's own graph, event nodes' events, a node found
  * in a clone, kernel-node attributes, instantiation with parameters (uploaded
- * on a stream), an executable graph's event and child graph changed, and
- * memcpy nodes between device memory and pinned host memory. The graphs'
- * results are checked on the host. */
+ * on a stream), an executable graph's event and child graph changed,
+ * memcpy nodes between device memory and pinned host memory, and a capture
+ * into a graph of the program's own. The graphs' results are checked on the
+ * host. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
 #include "ops_fatbin.h"
 
@@ -219,6 +220,38 @@ int main(void) {
   CHECK(cuGraphExecDestroy(copy_exec));
   CHECK(cuGraphDestroy(copies));
   CHECK(cuMemFreeHost(pinned));
+
+  /* 7. A capture into a graph of the program's own, after one of its
+   * nodes; the capture's dependencies set again to what they are. */
+  CUfunction add;
+  CHECK(cuModuleGetFunction(&add, mod, "add_i32"));
+  int five = 5;
+  void *add_params[] = {&x, &n, &five};
+  CUgraph own, captured = NULL;
+  CUgraphNode own_first;
+  CHECK(cuGraphCreate(&own, 0));
+  kp = kernel_node(iota, iota_params);
+  CHECK(cuGraphAddKernelNode(&own_first, own, NULL, 0, &kp));
+  CHECK(cuStreamBeginCaptureToGraph(s, own, &own_first, NULL, 1, CU_STREAM_CAPTURE_MODE_GLOBAL));
+  CHECK(cuLaunchKernel(add, cu_blocks(N), 1, 1, 128, 1, 1, 0, s, add_params, NULL));
+  CUstreamCaptureStatus capture_status;
+  const CUgraphNode *deps = NULL;
+  size_t num_deps = 0;
+  CHECK(cuStreamGetCaptureInfo(s, &capture_status, NULL, NULL, &deps, NULL, &num_deps));
+  CUgraphNode last = num_deps == 1 ? deps[0] : NULL;
+  CHECK(cuStreamUpdateCaptureDependencies(s, &last, NULL, 1, CU_STREAM_SET_CAPTURE_DEPENDENCIES));
+  CHECK(cuLaunchKernel(add, cu_blocks(N), 1, 1, 128, 1, 1, 0, s, add_params, NULL));
+  CHECK(cuStreamEndCapture(s, &captured));
+  count = 0;
+  CHECK(cuGraphGetNodes(own, NULL, &count));
+  printf("captured into its own graph %d: %zu nodes\n", captured == own, count);
+  CUgraphExec own_exec;
+  CHECK(cuGraphInstantiate(&own_exec, own, 0));
+  CHECK(cuGraphLaunch(own_exec, s));
+  CHECK(cuStreamSynchronize(s));
+  cu_expect_sequence(x, N, 10, "the graph captured into");
+  CHECK(cuGraphExecDestroy(own_exec));
+  CHECK(cuGraphDestroy(own));
 
   CHECK(cuGraphExecDestroy(exec));
   CHECK(cuGraphDestroy(nine));
