@@ -557,7 +557,9 @@ TEST(CavaDump, CudaSpecModel) {
   EXPECT_FALSE(left_out.count("cuMemPoolCreate"));
   for (const char *covered :
        {"cuGraphGetEdges_v2", "cuStreamGetAttribute", "cuPointerGetAttributes",
-        "cuSurfObjectCreate", "cuCtxSynchronize_v2", "cuStreamWaitValue32_v2"}) {
+        "cuSurfObjectCreate", "cuCtxSynchronize_v2", "cuStreamWaitValue32_v2",
+        "cuGraphAddMemcpyNode", "cuMemCreate", "cuMemMap", "cuTensorMapEncodeIm2col",
+        "cuOccupancyMaxActiveClusters", "cuStreamBeginCaptureToGraph"}) {
     EXPECT_TRUE(fns.count(covered)) << covered;
   }
   EXPECT_FALSE(left_out.count("cuMemAlloc_v2"));

@@ -169,6 +169,33 @@ TEST_F(HostileCuda, AllocationPropertiesWithAPointerAreRefused) {
   EXPECT_EQ(result_of(props), std::make_pair(uint64_t{0}, kStub));
 }
 
+// A memcpy node's host side is an offset into the guest's window (pinned
+// memory the server reaches at every replay): one past the window is
+// refused before the driver would read or write there. A node of device
+// memory only goes to the driver (the stub's answer).
+TEST_F(HostileCuda, MemcpyNodesReachOnlyTheGuestsWindow) {
+  const auto node = [&](const Copy &c, uint64_t src_offset) {
+    // hira_cu_memcpy_node(ADD, &node, graph, NULL, 0, NULL, NULL, c, NULL, NULL, src, 0, NULL)
+    const auto r = guest_.call(
+        FN_hira_cu_memcpy_node,
+        {scalar(0, 4), out_ptr(8, 1), handle(0), absent(), size_arg(0), handle(0), handle(0),
+         in_ptr(sizeof(Copy), 1, bytes_of(c)), handle(0), handle(0), scalar(src_offset, 8),
+         scalar(0, 8), handle(0)});
+    if (!r) {
+      ADD_FAILURE() << guest_.last_error();
+      return INT32_MIN;
+    }
+    return return_value(*r);
+  };
+  Copy from_host = upload(4, 1, 2);
+  EXPECT_EQ(node(from_host, 1ull << 60), kInvalidValue);
+  EXPECT_EQ(node(from_host, 0), kInvalidValue);  // this guest has no window at all
+  Copy on_device = from_host;
+  on_device.srcMemoryType = kDevice;
+  on_device.srcDevice = 0x200000;
+  EXPECT_EQ(node(on_device, 1ull << 60), kStub);
+}
+
 // A pointer attribute the guest library never sends (it names an object of
 // the server: CU_POINTER_ATTRIBUTE_CONTEXT, 1) arrives with the buffer the
 // spec computes for it, none: refused before the driver could write a
