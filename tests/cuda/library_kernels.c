@@ -5,6 +5,8 @@
  * may use without asking, and a kernel launched, queried and sized as a
  * function (cast to CUfunction). Each result is checked on the host. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
+
+#include <unistd.h>
 #include "globals_fatbin.h"
 #include "ops_fatbin.h"
 
@@ -58,6 +60,21 @@ int main(void) {
     if (strcmp(name, "reverse_blocks") == 0) reverse = kernels[i];
   }
   cu_expect(reverse != NULL, "reverse_blocks enumerated");
+
+  /* From a file (the image written to a temporary one). */
+  char path[] = "/tmp/hira-library-XXXXXX";
+  const int fd = mkstemp(path);
+  cu_expect(fd >= 0, "mkstemp");
+  cu_expect(write(fd, ops_fatbin, sizeof ops_fatbin) == (ssize_t)sizeof ops_fatbin, "write");
+  close(fd);
+  CUlibrary from_file;
+  unsigned file_count = 0;
+  CHECK(cuLibraryLoadFromFile(&from_file, path, NULL, NULL, 0, NULL, NULL, 0));
+  unlink(path);
+  CHECK(cuLibraryGetKernelCount(&file_count, from_file));
+  printf("the library from a file: %u kernels, as from memory %d\n", file_count,
+         file_count == count);
+  CHECK(cuLibraryUnload(from_file));
 
   /* 3. A library's global. */
   CUlibrary globals;

@@ -39,6 +39,23 @@ int main(void) {
   size_t linear = 0;
   CHECK(cuDeviceGetTexture1DLinearMaxWidth(&linear, CU_AD_FORMAT_FLOAT, 1, dev));
   printf("1D linear texture of floats: up to %zu elements\n", linear);
+  int affinity = -1;
+  CHECK(cuDeviceGetExecAffinitySupport(&affinity, CU_EXEC_AFFINITY_TYPE_SM_COUNT, dev));
+  CUexecAffinityParam sms;
+  memset(&sms, 0, sizeof sms);
+  CHECK(cuCtxGetExecAffinity(&sms, CU_EXEC_AFFINITY_TYPE_SM_COUNT));
+  int all_sms = 0;
+  CHECK(cuDeviceGetAttribute(&all_sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev));
+  printf("execution affinity: supported %d, the context has every multiprocessor %d\n", affinity,
+         sms.param.smCount.val == (unsigned)all_sms);
+  CUatomicOperation ops[2] = {CU_ATOMIC_OPERATION_INTEGER_ADD, CU_ATOMIC_OPERATION_CAS};
+  unsigned caps[2] = {0, 0};
+  printf("host atomic capabilities: %d", (int)cuDeviceGetHostAtomicCapabilities(caps, ops, 2, dev));
+  printf(" (%u %u)\n", caps[0], caps[1]);
+  cuuint64_t graph_mem = 1;
+  CHECK(cuDeviceGetGraphMemAttribute(dev, CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT, &graph_mem));
+  printf("graph memory in use: %llu\n", (unsigned long long)graph_mem);
+  CHECK(cuDeviceGraphMemTrim(dev));
 
   /* 2. A stream's device and context (no green context). */
   CUstream a, b;
@@ -97,6 +114,12 @@ int main(void) {
   CHECK(cuCtxSynchronize_v2(ctx));
   cu_expect_sequence(x, N, 10, "after the context's synchronization");
   printf("cuCtxResetPersistingL2Cache: %d\n", (int)cuCtxResetPersistingL2Cache());
+  CUsharedconfig bank;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  CHECK(cuCtxGetSharedMemConfig(&bank));
+  printf("shared memory banks: %d, set again: %d\n", (int)bank, (int)cuCtxSetSharedMemConfig(bank));
+#pragma GCC diagnostic pop
 
   /* 6. Copies between two contexts of the device. */
   CUcontext other;
@@ -127,6 +150,11 @@ int main(void) {
   CHECK(cuPointerGetAttributes(4, which, data, x + 64));
   printf("x + 64: memory type %u, the first context %d, device %d, range %zu bytes\n", type,
          of_x == ctx, ordinal, range);
+  unsigned sync_memops = 1;
+  CHECK(cuPointerSetAttribute(&sync_memops, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, x));
+  sync_memops = 0;
+  CHECK(cuPointerGetAttribute(&sync_memops, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, x));
+  printf("x's synchronous memory operations: %u\n", sync_memops);
   int local = 0;
   type = 77;
   of_x = (CUcontext)&local;

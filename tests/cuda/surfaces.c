@@ -37,6 +37,10 @@ int main(void) {
   memset(&rd, 0, sizeof rd);
   rd.resType = CU_RESOURCE_TYPE_ARRAY;
   rd.res.array.hArray = array;
+  CUDA_ARRAY_MEMORY_REQUIREMENTS req;
+  memset(&req, 0, sizeof req);
+  printf("memory requirements of an array mapped at creation: %d\n",
+         (int)cuArrayGetMemoryRequirements(&req, array, dev));
   CUsurfObject surf;
   CHECK(cuSurfObjectCreate(&surf, &rd));
   int w = W, h = H;
