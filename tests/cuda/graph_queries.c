@@ -16,6 +16,10 @@ enum { N = 2048 };
 static CUgraphNode known[5];
 static const char *const known_names[5] = {"iota", "child", "record", "wait", "accumulate"};
 
+/* Host nodes count their calls here. */
+static int calls[2];
+static void CUDA_CB count_call(void *counter) { ++*(int *)counter; }
+
 static const char *name_of(CUgraphNode node) {
   for (int i = 0; i < 5; ++i) {
     if (node == known[i]) return known_names[i];
@@ -200,6 +204,13 @@ int main(void) {
   cp.dstMemoryType = CU_MEMORYTYPE_HOST;
   cp.dstHost = pinned;
   CHECK(cuGraphAddMemcpyNode(&to_host, copies, &to_y, 1, &cp, ctx));
+  /* A host node after them, pointed at the second counter before
+   * instantiation and back at the first in the executable graph. */
+  CUgraphNode counter;
+  CUDA_HOST_NODE_PARAMS hp = {count_call, &calls[0]};
+  CHECK(cuGraphAddHostNode(&counter, copies, &to_host, 1, &hp));
+  hp.userData = &calls[1];
+  CHECK(cuGraphHostNodeSetParams(counter, &hp));
   CUgraphExec copy_exec;
   CHECK(cuGraphInstantiate(&copy_exec, copies, 0));
   memset(pinned, 0, N * sizeof(int));
@@ -213,10 +224,13 @@ int main(void) {
   CHECK(cuLaunchKernel(iota, cu_blocks(N), 1, 1, 128, 1, 1, 0, s, iota100, NULL));
   cp.srcDevice = x; /* straight from x now */
   CHECK(cuGraphExecMemcpyNodeSetParams(copy_exec, to_host, &cp, ctx));
+  hp.userData = &calls[0];
+  CHECK(cuGraphExecHostNodeSetParams(copy_exec, counter, &hp));
   CHECK(cuGraphLaunch(copy_exec, s));
   CHECK(cuStreamSynchronize(s));
   for (int i = 0; i < N; ++i) cu_expect(pinned[i] == 100 + i, "copied from the new source");
-  printf("after the source changed: pinned[1] = %d\n", pinned[1]);
+  printf("after the source changed: pinned[1] = %d; host node calls %d and %d\n", pinned[1],
+         calls[0], calls[1]);
   CHECK(cuGraphExecDestroy(copy_exec));
   CHECK(cuGraphDestroy(copies));
   CHECK(cuMemFreeHost(pinned));
