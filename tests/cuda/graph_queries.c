@@ -158,6 +158,22 @@ int main(void) {
   CHECK(cuGraphKernelNodeGetAttribute(known[4], CU_LAUNCH_ATTRIBUTE_PRIORITY, &back));
   printf("copied to accumulate: %d\n", back.priority == greatest);
 
+  /* A kernel node's parameters read back, one changed, read again, and
+   * set back. */
+  CUDA_KERNEL_NODE_PARAMS got;
+  CHECK(cuGraphKernelNodeGetParams(known[0], &got));
+  printf("iota's node: the function %d, %u blocks of %u, x %d, n %d, base %d, step %d\n",
+         got.func == iota, got.gridDimX, got.blockDimX, *(CUdeviceptr *)got.kernelParams[0] == x,
+         *(int *)got.kernelParams[1], *(int *)got.kernelParams[2], *(int *)got.kernelParams[3]);
+  int two = 2;
+  void *changed[] = {&x, &n, &two, &one};
+  got.kernelParams = changed;
+  CHECK(cuGraphKernelNodeSetParams(known[0], &got));
+  CHECK(cuGraphKernelNodeGetParams(known[0], &got));
+  printf("its base after a change: %d\n", *(int *)got.kernelParams[2]);
+  got.kernelParams = iota_params;
+  CHECK(cuGraphKernelNodeSetParams(known[0], &got));
+
   /* 5. Instantiated with parameters (uploaded on a stream), launched; then
    * its record node's event and its child graph changed, launched again. */
   CUstream s;
