@@ -512,7 +512,11 @@ void GuestSession::account_reply(const Pending &p, const Frame &reply) {
 
 void GuestSession::hold(uint32_t func, uint32_t resource, uint64_t handle, int64_t amount) {
   const RouterModule &m = *api_->module;
-  if (handle != 0) {
+  // A creation that returned no object (the implementation refused it, and
+  // the function returns the object, not a status) holds nothing: booked,
+  // it could never be released.
+  if (handle == 0) return;
+  {
     std::lock_guard lock(mu_);
     held_[{resource, handle}] += amount;
     refs_.emplace(handle, 1);  // the creating call's reference

@@ -72,6 +72,10 @@ TEST(CudaQuota, AnAllocationOverTheQuotaGetsOutOfMemory) {
   EXPECT_NE(r.out.find("cuMemCreate 4 MiB: error 2\ncuMemCreate 2 MiB: error 34\n"),
             std::string::npos)
       << r.out << r.err;
+  // ... and so does an array.
+  EXPECT_NE(r.out.find("cuArray3DCreate 4 MiB: error 2\ncuArray3DCreate 1 MiB: error 34\n"),
+            std::string::npos)
+      << r.out << r.err;
 }
 
 // Does [p, p + n) lie in this process's mapping of the hira window?

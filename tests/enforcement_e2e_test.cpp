@@ -61,9 +61,12 @@ class Enforcement : public ::testing::Test {
 TEST_F(Enforcement, AnAllocationOverQuotaGetsTheApisOwnErrorAndLeaksNothing) {
   Router router({"--quota", "local:device_memory=8M"});
   // 3 MiB buffers: two fit in 8 MiB, the third and fourth do not; releasing
-  // one makes room again, and releasing all leaves nothing held.
+  // one makes room again, and releasing all leaves nothing held. A creation
+  // the implementation refuses first holds nothing either.
   const RunResult r = run({program("allocations"), "3", "4"}, dropin(router.guest_env()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_with(r.out, "an invalid creation:"),
+            std::vector<std::string>{"an invalid creation: -30, an object 0"});
   EXPECT_EQ(lines_with(r.out, "buffer 0:"), std::vector<std::string>{"buffer 0: 0"});
   EXPECT_EQ(lines_with(r.out, "buffer 1:"), std::vector<std::string>{"buffer 1: 0"});
   EXPECT_EQ(lines_with(r.out, "buffer 2:"), std::vector<std::string>{"buffer 2: -4"});
@@ -78,8 +81,9 @@ TEST_F(Enforcement, AnAllocationOverQuotaGetsTheApisOwnErrorAndLeaksNothing) {
   EXPECT_EQ(vm["refused_quota"], 2);
   EXPECT_EQ(vm["held"]["device_memory"], 0);
   EXPECT_EQ(vm["quota"]["device_memory"], 8 << 20);
-  // The refused creations never reached the device: 4 of 6 did.
-  EXPECT_EQ(stats["opencl"]["functions"]["clCreateBuffer"]["calls"], 4);
+  // The refused creations never reached the device: 5 of 7 did (the
+  // invalid one among them).
+  EXPECT_EQ(stats["opencl"]["functions"]["clCreateBuffer"]["calls"], 5);
   EXPECT_EQ(stats["opencl"]["functions"]["clCreateBuffer"]["rejected"], 2);
 }
 

@@ -196,6 +196,31 @@ TEST_F(HostileCuda, MemcpyNodesReachOnlyTheGuestsWindow) {
   EXPECT_EQ(node(on_device, 1ull << 60), kStub);
 }
 
+// An array's bytes travel as a number the router counts against the VM's
+// quota; a guest that states fewer than its descriptor holds is refused
+// before the driver allocates anything.
+TEST_F(HostileCuda, ArraysSmallerThanTheirDescriptorAreRefused) {
+  CUDA_ARRAY3D_DESCRIPTOR d{};
+  d.Width = 1024;
+  d.Height = 1024;
+  d.Format = CU_AD_FORMAT_FLOAT;
+  d.NumChannels = 1;
+  std::vector<uint8_t> desc(sizeof(d));
+  std::memcpy(desc.data(), &d, sizeof(d));
+  const auto create = [&](uint64_t bytes) {
+    // hira_cu_array_create(&array, &d, 3D, bytes)
+    const auto r = guest_.call(FN_hira_cu_array_create, {out_ptr(8, 1), in_ptr(sizeof(d), 1, desc),
+                                                         scalar(0, 4), scalar(bytes, 8)});
+    if (!r) {
+      ADD_FAILURE() << guest_.last_error();
+      return INT32_MIN;
+    }
+    return return_value(*r);
+  };
+  EXPECT_EQ(create(0), kInvalidValue);
+  EXPECT_EQ(create(4 << 20), kStub);  // the descriptor's 4 MiB: the driver's turn
+}
+
 // A pointer attribute the guest library never sends (it names an object of
 // the server: CU_POINTER_ATTRIBUTE_CONTEXT, 1) arrives with the buffer the
 // spec computes for it, none: refused before the driver could write a

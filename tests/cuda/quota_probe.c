@@ -1,6 +1,6 @@
 /* Device memory under a quota (hira run --quota device_memory=2560K):
  * allocations that fit, one that does not, a free that makes room; the same
- * with virtual memory management. Each call's result is
+ * with virtual memory management, and arrays. Each call's result is
  * printed and the program goes on, so that against the toolkit's stub (every
  * call answers 34) it still reaches the allocations: a quota refusal comes
  * from hira's router before any call reaches the driver, as
@@ -58,6 +58,13 @@ int main(void) {
   report("cuMemCreate 2 MiB after the unmap", cuMemCreate(&h2, 2 << 20, &prop, 0));
   if (h2 != 0) cuMemRelease(h2);
   if (va != 0) cuMemAddressFree(va, 2 << 20);
+  /* Arrays: 4 MiB of floats do not fit, 1 MiB does. */
+  CUDA_ARRAY3D_DESCRIPTOR big = {1024, 1024, 0, CU_AD_FORMAT_FLOAT, 1, 0};
+  CUDA_ARRAY3D_DESCRIPTOR small = {512, 512, 0, CU_AD_FORMAT_FLOAT, 1, 0};
+  CUarray array = NULL;
+  report("cuArray3DCreate 4 MiB", cuArray3DCreate(&array, &big));
+  report("cuArray3DCreate 1 MiB", cuArray3DCreate(&array, &small));
+  if (array != NULL) cuArrayDestroy(array);
   if (ctx != NULL) cuDevicePrimaryCtxRelease(dev);
   return failed;
 }

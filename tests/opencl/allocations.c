@@ -3,7 +3,8 @@
  * the first, makes one more, then releases everything and makes one last.
  * Natively every creation succeeds; under a hira quota the ones past it fail
  * with CL_MEM_OBJECT_ALLOCATION_FAILURE and the memory released is usable
- * again. Usage: ocl_allocations MB COUNT */
+ * again; a creation the implementation refuses holds nothing. Usage:
+ * ocl_allocations MB COUNT */
 #include "ocl_common.h"
 
 #define MAX_BUFFERS 64
@@ -36,6 +37,10 @@ int main(int argc, char **argv) {
     cl_command_queue q = ocl_queue(ctx, dev, 0);
     cl_mem m[MAX_BUFFERS + 2] = {0};
     char what[64];
+    /* A creation the implementation refuses (two access flags) holds nothing. */
+    cl_int refused = CL_SUCCESS;
+    cl_mem none = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_READ_ONLY, bytes, NULL, &refused);
+    printf("an invalid creation: %d, an object %d\n", refused, none != NULL);
     for (int i = 0; i < count; i++) {
         snprintf(what, sizeof(what), "buffer %d", i);
         m[i] = make(ctx, q, bytes, what);
