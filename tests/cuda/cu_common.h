@@ -98,6 +98,16 @@ static CU_UNUSED void cu_expect_sequence(CUdeviceptr d, int n, int base, const c
   free(host);
 }
 
+/* Properties of a physical allocation on device dev (cuMemCreate). */
+static CU_UNUSED CUmemAllocationProp cu_device_allocation(CUdevice dev) {
+  CUmemAllocationProp prop;
+  memset(&prop, 0, sizeof prop);
+  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  prop.location.id = dev;
+  return prop;
+}
+
 /* CU_POINTER_ATTRIBUTE_MEMORY_TYPE of p (CU_MEMORYTYPE_DEVICE, ...). */
 static CU_UNUSED unsigned cu_memory_type(CUdeviceptr p) {
   unsigned type = 0;

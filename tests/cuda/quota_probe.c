@@ -41,11 +41,7 @@ int main(void) {
    * until it is released and unmapped. 4 MiB do not fit; 2 MiB do; mapped
    * and released they still count, so 2 MiB more do not; unmapped they are
    * gone. */
-  CUmemAllocationProp prop;
-  memset(&prop, 0, sizeof prop);
-  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
-  prop.location.id = dev;
+  const CUmemAllocationProp prop = cu_device_allocation(dev);
   CUmemGenericAllocationHandle h = 0, h2 = 0;
   CUdeviceptr va = 0;
   report("cuMemCreate 4 MiB", cuMemCreate(&h2, 4 << 20, &prop, 0));

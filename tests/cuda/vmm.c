@@ -14,11 +14,7 @@ int main(void) {
   CUmodule mod;
   CUfunction iota = cu_load_function(&mod, ops_fatbin, "iota_i32");
 
-  CUmemAllocationProp prop;
-  memset(&prop, 0, sizeof prop);
-  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
-  prop.location.id = dev;
+  const CUmemAllocationProp prop = cu_device_allocation(dev);
   size_t granularity = 0, recommended = 0;
   CHECK(cuMemGetAllocationGranularity(&granularity, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
   CHECK(cuMemGetAllocationGranularity(&recommended, &prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED));
