@@ -24,3 +24,12 @@ extern "C" __global__ void surf2d_scale(cudaSurfaceObject_t s, int w, int h, flo
     surf2Dwrite(v * k, s, x * (int)sizeof(float), y);
   }
 }
+
+// out[y * w + x] = texel (x, y) of mipmap level `lod` (w x h texels) of a
+// texture with normalized coordinates and point filtering.
+extern "C" __global__ void tex2d_lod_read(cudaTextureObject_t tex, float *out, int w, int h,
+                                          float lod) {
+  int x = blockIdx.x * blockDim.x + threadIdx.x;
+  int y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x < w && y < h) out[y * w + x] = tex2DLod<float>(tex, (x + 0.5f) / w, (y + 0.5f) / h, lod);
+}
