@@ -87,6 +87,25 @@ int main(void) {
   CHECK(cuStreamWaitValue64(a, flags + 8, word, CU_STREAM_WAIT_VALUE_EQ));
   CHECK(cuStreamSynchronize(a));
   cu_expect_sequence(x, N, 5, "ordered by stream memory operations");
+  /* The same in batches: a writes a word and a barrier, b waits for it. */
+  CUstreamBatchMemOpParams write_ops[2], wait_op;
+  memset(write_ops, 0, sizeof write_ops);
+  memset(&wait_op, 0, sizeof wait_op);
+  write_ops[0].writeValue.operation = CU_STREAM_MEM_OP_WRITE_VALUE_32;
+  write_ops[0].writeValue.address = flags + 4;
+  write_ops[0].writeValue.value = 3;
+  write_ops[1].memoryBarrier.operation = CU_STREAM_MEM_OP_BARRIER;
+  write_ops[1].memoryBarrier.flags = CU_STREAM_MEMORY_BARRIER_TYPE_SYS;
+  wait_op.waitValue.operation = CU_STREAM_MEM_OP_WAIT_VALUE_32;
+  wait_op.waitValue.address = flags + 4;
+  wait_op.waitValue.value = 3;
+  wait_op.waitValue.flags = CU_STREAM_WAIT_VALUE_EQ;
+  CHECK(cuStreamBatchMemOp(b, 1, &wait_op, 0));
+  CHECK(cuStreamBatchMemOp(a, 2, write_ops, 0));
+  CHECK(cuStreamSynchronize(b));
+  unsigned words[2] = {0, 0};
+  CHECK(cuMemcpyDtoH(words, flags, sizeof words));
+  printf("after the batches: %u %u\n", words[0], words[1]);
 
   /* 4. Stream attributes: set on a, read back, copied to b. */
   CUstreamAttrValue value, back;
@@ -133,6 +152,19 @@ int main(void) {
   CHECK(cuMemcpyPeerAsync(x, ctx, y, other, N * sizeof(int), a));
   CHECK(cuStreamSynchronize(a));
   cu_expect_sequence(x, N, 10, "copied back asynchronously");
+  CUDA_MEMCPY3D_PEER peer;
+  memset(&peer, 0, sizeof peer);
+  peer.srcMemoryType = peer.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  peer.srcDevice = x + 16 * sizeof(int);
+  peer.srcContext = ctx;
+  peer.dstDevice = y;
+  peer.dstContext = other;
+  peer.WidthInBytes = 64 * sizeof(int);
+  peer.Height = peer.Depth = 1;
+  CHECK(cuMemcpy3DPeer(&peer));
+  int moved[64];
+  CHECK(cuMemcpyDtoH(moved, y, sizeof moved));
+  printf("a 3D copy between contexts: [0] = %d, [63] = %d\n", moved[0], moved[63]);
 
   /* 7. Pointer attributes: the context of memory, several at once, and
    * memory the driver does not know (no error: values read as zero). */
