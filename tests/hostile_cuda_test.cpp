@@ -221,6 +221,25 @@ TEST_F(HostileCuda, ArraysSmallerThanTheirDescriptorAreRefused) {
   EXPECT_EQ(create(4 << 20), kStub);  // the descriptor's 4 MiB: the driver's turn
 }
 
+// A batch of stream memory operations is a union per operation: one this
+// cuda.h does not name is refused before the driver reads its fields.
+TEST_F(HostileCuda, BatchesWithUnknownOperationsAreRefused) {
+  std::vector<uint8_t> ops(2 * sizeof(CUstreamBatchMemOpParams), 0);
+  CUstreamBatchMemOpParams barrier{};
+  barrier.memoryBarrier.operation = CU_STREAM_MEM_OP_BARRIER;
+  std::memcpy(ops.data(), &barrier, sizeof(barrier));
+  const uint32_t unknown = 99;
+  std::memcpy(ops.data() + sizeof(barrier), &unknown, sizeof(unknown));
+  auto r = guest_.call(FN_cuStreamBatchMemOp_v2,
+                       {handle(0), scalar(2, 4), in_ptr(sizeof(barrier), 2, ops), scalar(0, 4)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), kInvalidValue);
+  r = guest_.call(FN_cuStreamBatchMemOp_v2,
+                  {handle(0), scalar(1, 4), in_ptr(sizeof(barrier), 1, ops), scalar(0, 4)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  EXPECT_EQ(return_value(*r), kStub);  // a barrier alone: the driver's turn
+}
+
 // A pointer attribute the guest library never sends (it names an object of
 // the server: CU_POINTER_ATTRIBUTE_CONTEXT, 1) arrives with the buffer the
 // spec computes for it, none: refused before the driver could write a
