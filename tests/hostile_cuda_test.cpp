@@ -234,6 +234,7 @@ TEST_F(HostileCuda, BatchesWithUnknownOperationsAreRefused) {
                        {handle(0), scalar(2, 4), in_ptr(sizeof(barrier), 2, ops), scalar(0, 4)});
   EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
   EXPECT_EQ(return_value(*r), kInvalidValue);
+  ops.resize(sizeof(barrier));
   r = guest_.call(FN_cuStreamBatchMemOp_v2,
                   {handle(0), scalar(1, 4), in_ptr(sizeof(barrier), 1, ops), scalar(0, 4)});
   EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
