@@ -20,11 +20,12 @@ int main(void) {
 
   /* What the device says it offers of what hira leaves out. */
   static const CUdevice_attribute left_out[] = {
-      CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
+      CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,
+      CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
       CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
-      CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
       CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
-      CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES, CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED};
+      CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES,
+      CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED};
   int offered = 0;
   for (size_t i = 0; i < sizeof left_out / sizeof left_out[0]; ++i) {
     int value = 0;
@@ -47,7 +48,8 @@ int main(void) {
   CHECK(cuLaunchKernel(iota, cu_blocks(n), 1, 1, 128, 1, 1, 0, NULL, reg_params, NULL));
   CHECK(cuCtxSynchronize());
   for (int i = 0; i < n; ++i) cu_expect(reg[i] == 7 + 3 * i, "kernel wrote registered memory");
-  printf("registered: reg[1]=%d reg[%d]=%d checksum 0x%08x\n", reg[1], n - 1, reg[n - 1], cu_fnv1a(reg, 1 << 20));
+  printf("registered: reg[1]=%d reg[%d]=%d checksum 0x%08x\n", reg[1], n - 1, reg[n - 1],
+         cu_fnv1a(reg, 1 << 20));
   CHECK(cuMemHostUnregister(reg));
   free(reg);
 
