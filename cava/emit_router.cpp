@@ -38,7 +38,11 @@ std::vector<const ResourceUse *> router_resources(const Function &f) {
 
 void emit_account(Code &c, const Api &api, const Function &f) {
   const auto resources = router_resources(f);
-  if (resources.empty()) return;
+  std::vector<const ResourceUse *> measured;  // server_allocates_rc: a probe of 1 each
+  for (const auto &u : f.resources) {
+    if (u.op == ResourceUse::Op::ServerAllocate) measured.push_back(&u);
+  }
+  if (resources.empty() && measured.empty()) return;
   c.line("case FN_" + f.name + ": {");
   std::set<std::string> used;
   for (const auto *u : resources) used.insert(u->amount.args.begin(), u->amount.args.end());
@@ -65,6 +69,12 @@ void emit_account(Code &c, const Api &api, const Function &f) {
       c.line("out->deltas[out->count++] = {" + rc + ", " + sign + "(int64_t)(" + u.amount.text +
              "), 0, false};");
     }
+    c.line("}");
+  }
+  for (const auto *u : measured) {
+    const std::string rc = "RC_" + api.resources[resource_index(api, u->resource)].name;
+    c.line("if (out->count < ::hira::router::kMaxDeltas) {");
+    c.line("out->deltas[out->count++] = {" + rc + ", 1, 0, false, true};  // probe: the server measures");
     c.line("}");
   }
   c.line("break;");

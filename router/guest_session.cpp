@@ -52,7 +52,7 @@ std::string printable(const std::string &s) {
 // A delta by which a call allocates a continuous resource (booked when its
 // reply shows the allocation happened; counted against quotas until then).
 bool allocates(const RouterModule &m, const ResourceDelta &d) {
-  return !d.by_handle && d.amount > 0 && d.resource < m.resource_count &&
+  return !d.by_handle && !d.probe && d.amount > 0 && d.resource < m.resource_count &&
          m.resource_continuous[d.resource] != 0;
 }
 

@@ -87,6 +87,24 @@ TEST_F(Enforcement, AnAllocationOverQuotaGetsTheApisOwnErrorAndLeaksNothing) {
   EXPECT_EQ(stats["opencl"]["functions"]["clCreateBuffer"]["rejected"], 2);
 }
 
+// Images: only the implementation knows what one takes (the API server
+// reports it after the creation), so the router cannot refuse the one that
+// passes the quota; it refuses every creation once the VM is at its quota
+// (one object past it at most, where without the check there was no end).
+// 3 MiB images under 8 MiB: the third goes past, the fourth is refused.
+TEST_F(Enforcement, ObjectsTheServerMeasuresStopAtTheQuota) {
+  Router router({"--quota", "local:device_memory=8M"});
+  const RunResult r = run({program("allocations"), "3", "4", "images"}, dropin(router.guest_env()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_with(r.out, "buffer 2:"), std::vector<std::string>{"buffer 2: 0"});
+  EXPECT_EQ(lines_with(r.out, "buffer 3:"), std::vector<std::string>{"buffer 3: -4"});
+  EXPECT_EQ(lines_with(r.out, "after releasing all:"),
+            std::vector<std::string>{"after releasing all: 0"});
+  const auto stats = nlohmann::json::parse(router.stop());
+  EXPECT_EQ(stats["vms"]["local"]["refused_quota"], 1) << stats["vms"].dump();
+  EXPECT_EQ(stats["vms"]["local"]["held"]["device_memory"], 0);
+}
+
 TEST_F(Enforcement, TwoListenersWithOneLabelAreOneVmWithOneQuota) {
   TempDir dir;
   const std::string second = "unix:" + dir.path() + "/second.sock";

@@ -3,30 +3,46 @@
  * the first, makes one more, then releases everything and makes one last.
  * Natively every creation succeeds; under a hira quota the ones past it fail
  * with CL_MEM_OBJECT_ALLOCATION_FAILURE and the memory released is usable
- * again; a creation the implementation refuses holds nothing. Usage:
- * ocl_allocations MB COUNT */
+ * again; a creation the implementation refuses holds nothing. With a third
+ * argument `images`, the objects are 2D images (RGBA, 8 bits a channel) of
+ * MB MiB each, whose size only the implementation knows. Usage:
+ * ocl_allocations MB COUNT [images] */
 #include "ocl_common.h"
 
 #define MAX_BUFFERS 64
 
+static int images; /* make images, not buffers */
+
 static cl_mem make(cl_context ctx, cl_command_queue q, size_t bytes, const char *what) {
     cl_int err = CL_SUCCESS;
-    cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    cl_mem m;
+    if (images) {
+        const cl_image_format format = {CL_RGBA, CL_UNORM_INT8};
+        cl_image_desc desc;
+        memset(&desc, 0, sizeof(desc));
+        desc.image_type = CL_MEM_OBJECT_IMAGE2D;
+        desc.image_width = 1024;
+        desc.image_height = bytes / (1024 * 4);
+        m = clCreateImage(ctx, CL_MEM_READ_WRITE, &format, &desc, NULL, &err);
+    } else {
+        m = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    }
     printf("%s: %d\n", what, err);
-    if (m != NULL) {
+    if (m == NULL) {
+        if (err == CL_SUCCESS) printf("%s: NULL with CL_SUCCESS\n", what);
+    } else if (!images) {
         const unsigned char one = 1;
         CHECK("clEnqueueWriteBuffer", clEnqueueWriteBuffer(q, m, CL_TRUE, 0, 1, &one, 0, NULL, NULL));
-    } else if (err == CL_SUCCESS) {
-        printf("%s: NULL with CL_SUCCESS\n", what);
     }
     return m;
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: ocl_allocations MB COUNT\n");
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "images") == 0)) {
+        fprintf(stderr, "usage: ocl_allocations MB COUNT [images]\n");
         return 2;
     }
+    images = argc == 4;
     const size_t bytes = (size_t)strtoul(argv[1], NULL, 10) << 20;
     int count = atoi(argv[2]);
     if (count < 1 || count > MAX_BUFFERS || bytes == 0) return 2;

@@ -16,6 +16,10 @@ struct ResourceDelta {
   int64_t amount;       // > 0 consumes/allocates; < 0 releases
   uint64_t handle = 0;  // Deallocate-by-handle: the handle to release
   bool by_handle = false;
+  // The API server measures what the call's object holds (server_allocates_rc):
+  // `amount` (1) only asks the policies whether the VM has room at all, so a
+  // VM at its quota cannot go on creating such objects; never booked.
+  bool probe = false;
 };
 
 // Filled by account_call(); at most kMaxDeltas entries.
