@@ -1,6 +1,6 @@
 /* Device memory under a quota (hira run --quota device_memory=2560K):
  * allocations that fit, one that does not, a free that makes room; the same
- * with virtual memory management, and arrays. Each call's result is
+ * with virtual memory management, arrays and contexts. Each call's result is
  * printed and the program goes on, so that against the toolkit's stub (every
  * call answers 34) it still reaches the allocations: a quota refusal comes
  * from hira's router before any call reaches the driver, as
@@ -61,6 +61,15 @@ int main(void) {
   report("cuArray3DCreate 4 MiB", cuArray3DCreate(&array, &big));
   report("cuArray3DCreate 1 MiB", cuArray3DCreate(&array, &small));
   if (array != NULL) cuArrayDestroy(array);
+  /* Contexts: the memory the driver reserves for one (stacks, heap) is past
+   * the quota, so the first goes past it and a second is refused until the
+   * first is destroyed. */
+  CUcontext first = NULL, second = NULL;
+  report("cuCtxCreate", cuCtxCreate(&first, NULL, 0, dev));
+  report("cuCtxCreate a second", cuCtxCreate(&second, NULL, 0, dev));
+  if (first != NULL) report("cuCtxDestroy the first", cuCtxDestroy(first));
+  report("cuCtxCreate after the destroy", cuCtxCreate(&second, NULL, 0, dev));
+  if (second != NULL) cuCtxDestroy(second);
   if (ctx != NULL) cuDevicePrimaryCtxRelease(dev);
   return failed;
 }
