@@ -1737,8 +1737,14 @@ ParseResult parse_spec(const ParseOptions &options) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  std::vector<std::string> args = {
-      "-x", "c", "-std=gnu11", "-fsyntax-only", "-Wno-unused-value", "-Wno-return-type"};
+  // A spec describes the API's deprecated entry points too (old programs call them).
+  std::vector<std::string> args = {"-x",
+                                   "c",
+                                   "-std=gnu11",
+                                   "-fsyntax-only",
+                                   "-Wno-unused-value",
+                                   "-Wno-return-type",
+                                   "-Wno-deprecated-declarations"};
   if (!options.resource_dir.empty()) {
     args.push_back("-resource-dir");
     args.push_back(options.resource_dir);

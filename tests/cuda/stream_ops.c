@@ -133,6 +133,13 @@ int main(void) {
   CHECK(cuCtxSynchronize_v2(ctx));
   cu_expect_sequence(x, N, 10, "after the context's synchronization");
   printf("cuCtxResetPersistingL2Cache: %d\n", (int)cuCtxResetPersistingL2Cache());
+  /* The driver's logs (their text depends on the calls before: only the
+   * answers are compared). */
+  CUlogIterator log_at = 0;
+  char logs[1024];
+  size_t log_size = sizeof logs;
+  printf("cuLogsCurrent: %d\n", (int)cuLogsCurrent(&log_at, 0));
+  printf("cuLogsDumpToMemory: %d\n", (int)cuLogsDumpToMemory(&log_at, logs, &log_size, 0));
   CUsharedconfig bank;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
