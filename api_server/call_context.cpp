@@ -91,18 +91,16 @@ void *CallContext::copy_in(const void *src, uint64_t n, uint64_t elem_size) {
 
 void *CallContext::lookup(uint64_t id, uint32_t type, uint32_t also, uint32_t arg_index) {
   void *obj = nullptr;
-  if (conn_.handles().lookup(id, type, &obj) || conn_.handles().lookup(id, also, &obj)) return obj;
+  if (conn_.handles().lookup(id, type, &obj) ||
+      (also != type && conn_.handles().lookup(id, also, &obj))) {
+    return obj;
+  }
   reject(wire::ReplyStatus::BadHandle, arg_index);
   return nullptr;
 }
 
 void *CallContext::lookup(uint64_t id, uint32_t type, uint32_t arg_index) {
-  void *obj = nullptr;
-  if (!conn_.handles().lookup(id, type, &obj)) {
-    reject(wire::ReplyStatus::BadHandle, arg_index);
-    return nullptr;
-  }
-  return obj;
+  return lookup(id, type, type, arg_index);
 }
 
 uint64_t CallContext::export_handle(void *obj, uint32_t type) {

@@ -940,18 +940,19 @@ class Parser {
     }
   }
 
-  static void apply_accepts_handle(Parser &, Use &u) {
+  // The T of a descriptor written D(T): lapis.h passes it as `(T *)0`.
+  static std::optional<QualType> marker_type(const Use &u) {
     const auto *e = u.c->getArg(0)->IgnoreParenImpCasts();
     if (const auto *ce = dyn_cast<ExplicitCastExpr>(e)) {
-      u.d.accepts_handle = ce->getTypeAsWritten()->getPointeeType();
+      return ce->getTypeAsWritten()->getPointeeType();
     }
+    return std::nullopt;
   }
-
+  static void apply_accepts_handle(Parser &, Use &u) {
+    if (const auto t = marker_type(u)) u.d.accepts_handle = *t;
+  }
   static void apply_type_cast(Parser &, Use &u) {
-    const auto *e = u.c->getArg(0)->IgnoreParenImpCasts();
-    if (const auto *ce = dyn_cast<ExplicitCastExpr>(e)) {
-      u.d.type_cast = ce->getTypeAsWritten()->getPointeeType();
-    }
+    if (const auto t = marker_type(u)) u.d.type_cast = *t;
   }
 
   static void apply_deferred(Parser &p, Use &u) {
