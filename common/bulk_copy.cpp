@@ -14,7 +14,16 @@ namespace hira {
 
 namespace {
 
-constexpr size_t kParallelMin = 4u << 20;
+// Below this a copy is not split: waking the helpers costs more than it saves.
+size_t parallel_min() {
+  static const size_t n = [] {
+    if (const char *v = std::getenv("HIRA_COPY_PARALLEL_MIN_KB"); v != nullptr && *v != '\0') {
+      return static_cast<size_t>(std::strtoull(v, nullptr, 10)) << 10;
+    }
+    return size_t{4} << 20;
+  }();
+  return n;
+}
 
 unsigned copy_threads() {
   static const unsigned n = [] {
@@ -100,7 +109,7 @@ const int g_atfork = ::pthread_atfork(nullptr, nullptr, [] { g_pool = nullptr; }
 void copy_bulk(void *dst, const void *src, size_t n) {
   if (dst == src) return;  // filled in place (an out buffer in the window)
   const unsigned threads = copy_threads();
-  if (n < kParallelMin || threads <= 1) {
+  if (n < parallel_min() || threads <= 1) {
     std::memcpy(dst, src, n);
     return;
   }

@@ -9,7 +9,8 @@
 namespace hira {
 
 // memcpy(dst, src, n); from 4 MiB on, in parallel parts when the machine
-// has 8 or more CPUs ($HIRA_COPY_THREADS sets how many threads, 1 for none).
+// has 8 or more CPUs ($HIRA_COPY_THREADS sets how many threads, 1 for none;
+// $HIRA_COPY_PARALLEL_MIN_KB where splitting starts).
 void copy_bulk(void *dst, const void *src, size_t n);
 
 }  // namespace hira
