@@ -104,7 +104,7 @@ void *CallContext::lookup(uint64_t id, uint32_t type, uint32_t arg_index) {
 }
 
 uint64_t CallContext::export_handle(void *obj, uint32_t type) {
-  return conn_.handles().export_handle(obj, type);
+  return conn_.handles().export_live(obj, type);
 }
 
 uint64_t CallContext::retain_handle(void *obj, uint32_t type) {

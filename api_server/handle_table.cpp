@@ -24,6 +24,12 @@ uint64_t HandleTable::export_handle(void *obj, uint32_t type) {
   return export_locked(obj, type, false);
 }
 
+uint64_t HandleTable::export_live(void *obj, uint32_t type) {
+  if (obj == nullptr) return 0;
+  std::lock_guard lock(mu_);
+  return export_locked(obj, type, true);
+}
+
 uint64_t HandleTable::retain(void *obj, uint32_t type, uint64_t guest_id) {
   if (obj == nullptr) return 0;
   std::lock_guard lock(mu_);

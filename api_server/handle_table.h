@@ -17,7 +17,12 @@ class HandleTable {
   // 0 <-> NULL. Returns false for unknown ids and ids of another type.
   bool lookup(uint64_t id, uint32_t type, void **out) const;
   // The id of obj, creating one if needed; the app holds no counted reference.
+  // A dead entry keeps its id here (callbacks about an object's end name it).
   uint64_t export_handle(void *obj, uint32_t type);
+  // The same for an object the real library returned just now (a call's out
+  // value): it exists, so a dead entry at its address was an earlier object's
+  // (libraries reuse addresses) and obj gets a new id.
+  uint64_t export_live(void *obj, uint32_t type);
   // The app gained a reference (a create or retain call): +1. A new object
   // gets `guest_id` when that is an unused id of the guest's half
   // (wire::kGuestIdBit), else one of the server's.

@@ -8,15 +8,21 @@
  *   ocl_bench grid [SECONDS]       data per call x work per call (fig. 4.10)
  *   ocl_bench map [BYTES] [N]      map + unmap of a buffer for each kind of map
  *
+ * OCL_BENCH_HOST=shared: transfers use host memory of a shared memfd mapping
+ * (as hira's API server does with its window) instead of malloc's, which
+ * tells the implementation's cost for such memory apart from hira's.
+ *
  * Repetition counts adapt to a time budget per measurement, so a slow path
  * (hira) does fewer repetitions instead of taking proportionally longer. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memfd_create */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
   struct timespec ts;
@@ -202,8 +208,19 @@ static void do_read(Env *e, cl_mem buf, void *host, size_t bytes, cl_uint k) {
   check(clEnqueueReadBuffer(e->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL), "read");
 }
 
+/* The transfers' host memory: malloc's, or a shared memfd mapping. */
+static unsigned char *host_memory(size_t bytes) {
+  const char *kind = getenv("OCL_BENCH_HOST");
+  if (kind == NULL || strcmp(kind, "shared") != 0) return malloc(bytes);
+  const int fd = memfd_create("ocl_bench", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) return NULL;
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  return p == MAP_FAILED ? NULL : p;
+}
+
 static void bench_transfer(Env *e, size_t max_bytes, double budget) {
-  unsigned char *host = malloc(max_bytes);
+  unsigned char *host = host_memory(max_bytes);
   if (host == NULL) {
     fprintf(stderr, "ocl_bench: cannot allocate %zu bytes\n", max_bytes);
     exit(1);
@@ -226,7 +243,8 @@ static void bench_transfer(Env *e, size_t max_bytes, double budget) {
     fflush(stdout);
   }
   clReleaseMemObject(buf);
-  free(host);
+  /* The shared mapping stays until exit. */
+  if (getenv("OCL_BENCH_HOST") == NULL || strcmp(getenv("OCL_BENCH_HOST"), "shared") != 0) free(host);
 }
 
 enum { kGridItems = 1 << 16 };

@@ -268,6 +268,10 @@ int main(void) {
   const CUgraphNode *deps = NULL;
   size_t num_deps = 0;
   CHECK(cuStreamGetCaptureInfo(s, &capture_status, NULL, NULL, &deps, NULL, &num_deps));
+  CUgraphNodeType last_type = CU_GRAPH_NODE_TYPE_EMPTY;
+  if (num_deps == 1) CHECK(cuGraphNodeGetType(deps[0], &last_type));
+  printf("capturing into its own graph: status %d, %zu dependency, a kernel %d\n",
+         (int)capture_status, num_deps, last_type == CU_GRAPH_NODE_TYPE_KERNEL);
   CUgraphNode last = num_deps == 1 ? deps[0] : NULL;
   CHECK(cuStreamUpdateCaptureDependencies(s, &last, NULL, 1, CU_STREAM_SET_CAPTURE_DEPENDENCIES));
   CHECK(cuLaunchKernel(add, cu_blocks(N), 1, 1, 128, 1, 1, 0, s, add_params, NULL));

@@ -6,6 +6,7 @@
  * function (cast to CUfunction). Each result is checked on the host. */
 #include "cu_common.h" /* first: it sets _POSIX_C_SOURCE */
 
+#include <stddef.h>
 #include <unistd.h>
 #include "globals_fatbin.h"
 #include "ops_fatbin.h"
@@ -122,17 +123,29 @@ int main(void) {
    * asked the same way. */
   CUkernel iota_k;
   CHECK(cuLibraryGetKernel(&iota_k, lib, "iota_i32"));
-  struct {
+  struct iota_block {
     CUdeviceptr x;
     int n, base, mul;
   } block = {x, N, 7, 1};
+  /* The block as the compiler lays it out is 4 bytes longer than the
+   * parameters (padding after mul): the driver takes that for too many
+   * arguments. */
   size_t block_size = sizeof block;
   void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &block, CU_LAUNCH_PARAM_BUFFER_SIZE, &block_size,
                    CU_LAUNCH_PARAM_END};
+  printf("a block %zu bytes past the parameters: %d\n", sizeof block - offsetof(struct iota_block, mul) -
+         sizeof(int), (int)cuLaunchKernel((CUfunction)iota_k, cu_blocks(N), 1, 1, 128, 1, 1, 0,
+                                          NULL, NULL, extra));
+  block_size = offsetof(struct iota_block, mul) + sizeof(int);
   CHECK(cuLaunchKernel((CUfunction)iota_k, cu_blocks(N), 1, 1, 128, 1, 1, 0, NULL, NULL, extra));
   cu_expect_sequence(x, N, 7, "a kernel launched as a function");
   int threads = 0, blocks = 0;
-  CHECK(cuFuncGetAttribute(&threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, (CUfunction)iota_k));
+  /* cuFuncGetAttribute does not list kernels among what it takes: whatever
+   * the driver answers, through hira too. */
+  printf("cuFuncGetAttribute of a kernel: %d\n",
+         (int)cuFuncGetAttribute(&threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+                                 (CUfunction)iota_k));
+  CHECK(cuKernelGetAttribute(&threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, iota_k, dev));
   CHECK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, (CUfunction)iota_k, 128, 0));
   printf("as a function: %d threads a block, %d blocks of 128 a multiprocessor\n", threads, blocks);
 
