@@ -244,7 +244,8 @@ static void bench_transfer(Env *e, size_t max_bytes, double budget) {
   }
   clReleaseMemObject(buf);
   /* The shared mapping stays until exit. */
-  if (getenv("OCL_BENCH_HOST") == NULL || strcmp(getenv("OCL_BENCH_HOST"), "shared") != 0) free(host);
+  if (getenv("OCL_BENCH_HOST") == NULL || strcmp(getenv("OCL_BENCH_HOST"), "shared") != 0)
+    free(host);
 }
 
 enum { kGridItems = 1 << 16 };

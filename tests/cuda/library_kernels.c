@@ -133,9 +133,10 @@ int main(void) {
   size_t block_size = sizeof block;
   void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &block, CU_LAUNCH_PARAM_BUFFER_SIZE, &block_size,
                    CU_LAUNCH_PARAM_END};
-  printf("a block %zu bytes past the parameters: %d\n", sizeof block - offsetof(struct iota_block, mul) -
-         sizeof(int), (int)cuLaunchKernel((CUfunction)iota_k, cu_blocks(N), 1, 1, 128, 1, 1, 0,
-                                          NULL, NULL, extra));
+  printf(
+      "a block %zu bytes past the parameters: %d\n",
+      sizeof block - offsetof(struct iota_block, mul) - sizeof(int),
+      (int)cuLaunchKernel((CUfunction)iota_k, cu_blocks(N), 1, 1, 128, 1, 1, 0, NULL, NULL, extra));
   block_size = offsetof(struct iota_block, mul) + sizeof(int);
   CHECK(cuLaunchKernel((CUfunction)iota_k, cu_blocks(N), 1, 1, 128, 1, 1, 0, NULL, NULL, extra));
   cu_expect_sequence(x, N, 7, "a kernel launched as a function");
