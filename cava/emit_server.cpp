@@ -300,13 +300,17 @@ const Param *userdata_param(const Function &f) {
 // (server_allocates_rc), and the watch that says when it is destroyed
 // (rc_until_destroyed). The spec checker allows both only where the
 // return value is an allocated handle (hira_ret_id).
+bool held_by_result(const ResourceUse &u) {
+  return u.op == ResourceUse::Op::ServerAllocate && u.handle_arg.empty();
+}
+
 void emit_object_accounting(Code &c, const Api &api, const Function &f) {
   bool any = !f.destroy_watch.empty();
-  for (const auto &u : f.resources) any |= u.op == ResourceUse::Op::ServerAllocate;
+  for (const auto &u : f.resources) any |= held_by_result(u);
   if (!any) return;
   c.line("if (hira_ret_id != 0) {");
   for (const auto &u : f.resources) {
-    if (u.op != ResourceUse::Op::ServerAllocate) continue;
+    if (!held_by_result(u)) continue;
     c.line("hira_ctx.report_hold(" + std::to_string(resource_index(api, u.resource)) + " /* " +
            u.resource + " */, hira_ret_id, (uint64_t)(" + u.amount.text + "));");
   }
@@ -315,6 +319,25 @@ void emit_object_accounting(Code &c, const Api &api, const Function &f) {
            "(hira_ret, ::hira::server::CallContext::destruction_token(hira_ret_id));");
   }
   c.line("}");
+}
+
+// What a handle argument holds more after the call (server_allocates_rc
+// with a handle argument); the spec checker allows it on sync functions
+// with success(V) only.
+void emit_argument_accounting(Code &c, const Api &api, const Function &f) {
+  for (const auto &u : f.resources) {
+    if (u.op != ResourceUse::Op::ServerAllocate || u.handle_arg.empty()) continue;
+    const Param *held = nullptr;
+    for (const auto &p : f.params) {
+      if (p.name == u.handle_arg) held = &p;
+    }
+    if (held == nullptr) continue;
+    c.line("if (" + success_test(f, "hira_ret") + ") {");
+    c.line("hira_ctx.report_hold(" + std::to_string(resource_index(api, u.resource)) + " /* " +
+           u.resource + " */, hira_ctx.export_handle((void *)(uintptr_t)" + held->name + ", " +
+           handle_type_enum(held->value->handle_type) + "), (uint64_t)(" + u.amount.text + "));");
+    c.line("}");
+  }
 }
 
 void emit_handler(Code &c, const Api &api, const Function &f) {
@@ -522,6 +545,7 @@ void emit_handler(Code &c, const Api &api, const Function &f) {
       emit_object_accounting(c, api, f);
     } else {
       c.line("hira_w.put<" + f.ret_type + ">(hira_ret);");
+      emit_argument_accounting(c, api, f);
     }
   }
   c.line("hira_w.end_blob(hira_blob);");

@@ -95,7 +95,9 @@ struct ResourceUse {
   Op op;
   std::string resource;
   Expr amount;
-  std::string handle_arg;  // Deallocate by handle: the argument's name
+  // Deallocate by handle, or ServerAllocate held by a handle argument (not
+  // the returned handle): the argument's name.
+  std::string handle_arg;
 };
 
 struct Function {

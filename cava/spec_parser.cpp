@@ -1122,6 +1122,20 @@ class Parser {
       }
       ru.op = ResourceUse::Op::ServerConsume;  // the API server measures it
     }
+    if (ru.op == ResourceUse::Op::ServerAllocate && c->getNumArgs() > 2) {
+      const auto *r = c->getNumArgs() == 3
+                          ? dyn_cast<DeclRefExpr>(c->getArg(2)->IgnoreParenCasts())
+                          : nullptr;
+      const auto *pv = r != nullptr ? dyn_cast<ParmVarDecl>(r->getDecl()) : nullptr;
+      if (pv == nullptr) {
+        p.error(l,
+                "server_allocates_rc(r, x, h): h names the handle argument that holds the "
+                "amount; write one of the function's handle arguments, or leave it out for "
+                "the handle the call returns");
+        return;
+      }
+      ru.handle_arg = pv->getNameAsString();
+    }
     if (ru.op == ResourceUse::Op::Deallocate) {
       const auto *e = arg(c, 1)->IgnoreParenCasts();
       if (const auto *r = dyn_cast<DeclRefExpr>(e)) {
@@ -1635,8 +1649,26 @@ class Parser {
                     "return_value has allocate, or remove it");
     };
     for (const auto &u : fn.resources) {
-      if (u.op == ResourceUse::Op::ServerAllocate) {
+      if (u.op != ResourceUse::Op::ServerAllocate) continue;
+      if (u.handle_arg.empty()) {
         object_rc_misplaced(u.amount.loc, "server_allocates_rc");
+        continue;
+      }
+      // Held by a handle argument: measured after a successful sync call.
+      const Param *held = nullptr;
+      for (const auto &p : fn.params) {
+        if (p.name == u.handle_arg) held = &p;
+      }
+      if (held == nullptr || held->value->kind != Value::Kind::Handle) {
+        error(u.amount.loc, fn.name + ": server_allocates_rc(" + u.resource + ", x, " +
+                                u.handle_arg +
+                                "): '" + u.handle_arg +
+                                "' is not a handle argument; name one the guest holds");
+      } else if (fn.async || fn.async_if || !fn.success) {
+        error(u.amount.loc, fn.name + ": server_allocates_rc(" + u.resource + ", x, " +
+                                u.handle_arg +
+                                ") is measured after a successful call: use it on a sync "
+                                "function with success(V)");
       }
     }
     if (!fn.destroy_watch.empty()) object_rc_misplaced(fn.destroy_watch_loc, "rc_until_destroyed");

@@ -234,7 +234,7 @@ void __lapis_success(int unused, ...);
 void __lapis_consumes_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_allocates_rc(const volatile void *rc, unsigned long long amount);
 void __lapis_deallocates_rc(const volatile void *rc, unsigned long long amount);
-void __lapis_server_allocates_rc(const volatile void *rc, unsigned long long amount);
+void __lapis_server_allocates_rc(const volatile void *rc, unsigned long long amount, ...);
 void __lapis_rc_until_destroyed(const volatile void *watch);
 void __lapis_guest_only(const volatile void *impl);
 void __lapis_guest_wrap(const volatile void *impl);
@@ -295,8 +295,10 @@ void __lapis_guest_cache_if(int cond);
 /* On a function that allocates a handle: the handle holds x units of
  * continuous resource r, x evaluated by the API server after a successful
  * call (it may use lapis_result and utilities: an image's size as the
- * implementation reports it), where the router cannot compute it. */
-#define server_allocates_rc(r, x) __lapis_server_allocates_rc(&(r), (x))
+ * implementation reports it), where the router cannot compute it.
+ * server_allocates_rc(r, x, h): handle argument h holds x units more (a
+ * call that grows an object the guest already holds). */
+#define server_allocates_rc(r, ...) __lapis_server_allocates_rc(&(r), __VA_ARGS__)
 /* On a function that allocates a handle: what the handle holds is released
  * when the real library destroys the object, not at the release call that
  * drops the application's last reference (a sub-buffer or a running command

@@ -140,6 +140,26 @@ TEST(CavaEmit, ServerChecksAnswerBeforeTheRealCall) {
       holds(server, "if (hira_ret == (TOY_OK)) hira_ret = real_toy_read(dev, data, size);"));
 }
 
+TEST(CavaEmit, AnAmountHeldByAHandleArgumentIsReportedForItAfterSuccess) {
+  Api api = toy_api();
+  api.resources = {Resource{"toy_memory", true}};
+  ResourceUse grows;
+  grows.op = ResourceUse::Op::ServerAllocate;
+  grows.resource = "toy_memory";
+  grows.amount = expr("toy_growth()");
+  grows.handle_arg = "dev";
+  api.functions[0].resources = {grows};
+  const std::string server = emit_server(api);
+  EXPECT_TRUE(holds(server,
+                    "    hira_w.put<toy_status>(hira_ret);\n"
+                    "    if ((hira_ret == (TOY_OK))) {\n"
+                    "      hira_ctx.report_hold(0 /* toy_memory */, "
+                    "hira_ctx.export_handle((void *)(uintptr_t)dev, HT_toy_dev), "
+                    "(uint64_t)(toy_growth()));\n"
+                    "    }\n"));
+  expect_clean(server);
+}
+
 TEST(CavaEmit, TheSpecsOwnCallRunsItsServerImplAndIsNotExported) {
   Api api = toy_api();
   Function own = toy_function("hira_toy_name", 2);

@@ -69,6 +69,10 @@ int main(void) {
   report("cuCtxCreate a second", cuCtxCreate(&second, NULL, 0, dev));
   if (first != NULL) report("cuCtxDestroy the first", cuCtxDestroy(first));
   report("cuCtxCreate after the destroy", cuCtxCreate(&second, NULL, 0, dev));
+  /* A bigger device heap is more device memory for the context. */
+  if (second != NULL) {
+    report("cuCtxSetLimit heap 64 MiB", cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE, 64 << 20));
+  }
   if (second != NULL) cuCtxDestroy(second);
   if (ctx != NULL) cuDevicePrimaryCtxRelease(dev);
   return failed;
