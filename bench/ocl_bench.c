@@ -11,12 +11,16 @@
  * OCL_BENCH_HOST=shared: transfers use host memory of a shared memfd mapping
  * (as hira's API server does with its window) instead of malloc's, which
  * tells the implementation's cost for such memory apart from hira's.
+ * OCL_BENCH_HOST=shared-cuda: the same, pinned by the CUDA driver
+ * (cuMemHostRegister, where libcuda.so.1 is present): does the vendor's
+ * OpenCL move memory its CUDA driver pinned faster?
  *
  * Repetition counts adapt to a time budget per measurement, so a slow path
  * (hira) does fewer repetitions instead of taking proportionally longer. */
 #define _GNU_SOURCE /* memfd_create */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,15 +212,39 @@ static void do_read(Env *e, cl_mem buf, void *host, size_t bytes, cl_uint k) {
   check(clEnqueueReadBuffer(e->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL), "read");
 }
 
+/* Pins [p, p + bytes) with the CUDA driver; 0 on success. */
+static int cuda_pin(void *p, size_t bytes) {
+  void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (cuda == NULL) return -1;
+  int (*init)(unsigned) = (int (*)(unsigned))dlsym(cuda, "cuInit");
+  int (*retain)(void **, int) = (int (*)(void **, int))dlsym(cuda, "cuDevicePrimaryCtxRetain");
+  int (*set_current)(void *) = (int (*)(void *))dlsym(cuda, "cuCtxSetCurrent");
+  int (*reg)(void *, size_t, unsigned) =
+      (int (*)(void *, size_t, unsigned))dlsym(cuda, "cuMemHostRegister_v2");
+  void *ctx = NULL;
+  if (init == NULL || retain == NULL || set_current == NULL || reg == NULL) return -1;
+  if (init(0) != 0 || retain(&ctx, 0) != 0 || set_current(ctx) != 0) return -1;
+  return reg(p, bytes, 1 /* PORTABLE */);
+}
+
+static int host_is_shared(void) {
+  const char *kind = getenv("OCL_BENCH_HOST");
+  return kind != NULL && strncmp(kind, "shared", 6) == 0;
+}
+
 /* The transfers' host memory: malloc's, or a shared memfd mapping. */
 static unsigned char *host_memory(size_t bytes) {
-  const char *kind = getenv("OCL_BENCH_HOST");
-  if (kind == NULL || strcmp(kind, "shared") != 0) return malloc(bytes);
+  if (!host_is_shared()) return malloc(bytes);
   const int fd = memfd_create("ocl_bench", MFD_CLOEXEC);
   if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) return NULL;
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
-  return p == MAP_FAILED ? NULL : p;
+  if (p == MAP_FAILED) return NULL;
+  if (strcmp(getenv("OCL_BENCH_HOST"), "shared-cuda") == 0 && cuda_pin(p, bytes) != 0) {
+    fprintf(stderr, "ocl_bench: cannot pin host memory with the CUDA driver\n");
+    exit(1);
+  }
+  return p;
 }
 
 static void bench_transfer(Env *e, size_t max_bytes, double budget) {
@@ -244,8 +272,7 @@ static void bench_transfer(Env *e, size_t max_bytes, double budget) {
   }
   clReleaseMemObject(buf);
   /* The shared mapping stays until exit. */
-  if (getenv("OCL_BENCH_HOST") == NULL || strcmp(getenv("OCL_BENCH_HOST"), "shared") != 0)
-    free(host);
+  if (!host_is_shared()) free(host);
 }
 
 enum { kGridItems = 1 << 16 };
