@@ -327,6 +327,12 @@ void emit_stub(Code &c, const Function &f) {
   } else {
     c.line("extern \"C\" HIRA_EXPORT " + signature(f, f.name) + " {");
   }
+  for (const auto &check : f.guest_refusals) {
+    c.line("if (const " + f.ret_type + " hira_refused = (" + f.ret_type + ")(" + check.text +
+           "); !" + success_test(f, "hira_refused") + ") {");
+    c.line("return hira_refused;  // guest_server_check: the server would refuse it too");
+    c.line("}");
+  }
   if (f.async_per_call()) {
     c.line("bool hira_async = (" + (f.async_if ? f.async_if->text : std::string("true")) +
            ");  // " + (f.async_if ? "async_if" : "async unless a guest_check fails"));

@@ -122,6 +122,10 @@ struct Function {
   std::string symbol_version;           // version node in the guest library
   std::vector<Expr> guest_checks;       // guest_check(expr), async calls only
   std::vector<Expr> server_checks;      // server_check(expr): evaluated before the real call
+  // guest_server_check(expr): evaluated in the guest before anything is sent (a failure
+  // returns at once) and, as a server_check, in the server (also in
+  // server_checks: the server trusts no guest).
+  std::vector<Expr> guest_refusals;
   std::optional<Expr> async_if;         // async for calls where this holds
   std::optional<Expr> cache_if;         // guest_cache_if: answers reused while this holds
   std::string destroy_watch;            // rc_until_destroyed: the watch utility, or ""

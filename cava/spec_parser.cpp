@@ -858,6 +858,14 @@ class Parser {
               u.fs->fn->server_checks.push_back(p.make_expr(v));
             }
           }}},
+        {"guest_server_check",
+         {Where::Function,
+          [](Parser &p, Use &u) {
+            if (const auto *v = p.variadic_value(u.c)) {
+              u.fs->fn->server_checks.push_back(p.make_expr(v));
+              u.fs->fn->guest_refusals.push_back(p.make_expr(v));
+            }
+          }}},
         {"guest_check",
          {Where::Function,
           [](Parser &p, Use &u) {
@@ -1578,8 +1586,9 @@ class Parser {
     if (!fn.server_checks.empty() && !fn.success) {
       error(fn.server_checks.front().loc,
             fn.name +
-                " has no success value: server_check(expr) returns expr in place of the call "
-                "unless it is the success value; write success(v) in type(T) or the function");
+                " has no success value: server_check(expr) and guest_server_check(expr) return expr in "
+                "place of the call unless it is the success value; write success(v) in "
+                "type(T) or the function");
     }
     if (!fn.guest_checks.empty() && !fn.async && !fn.async_if) {
       error(fn.guest_checks.front().loc,

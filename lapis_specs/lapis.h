@@ -278,6 +278,11 @@ void __lapis_guest_check(int unused, ...);
  * range checked against the guest's allocations). */
 void __lapis_server_check(int unused, ...);
 #define server_check(expr) __lapis_server_check(0, (expr))
+/* Both: the guest evaluates expr before sending anything and, unless it is
+ * the success value, returns it (no round trip); the API server evaluates it
+ * again before the real call (it trusts no guest). expr may use utilities. */
+void __lapis_guest_server_check(int unused, ...);
+#define guest_server_check(expr) __lapis_guest_server_check(0, (expr))
 #define async __lapis_async()
 /* Async when cond holds for this call (e.g. no event is asked for), else sync. */
 void __lapis_async_if(int cond);

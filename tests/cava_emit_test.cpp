@@ -160,6 +160,25 @@ TEST(CavaEmit, AnAmountHeldByAHandleArgumentIsReportedForItAfterSuccess) {
   expect_clean(server);
 }
 
+TEST(CavaEmit, AGuestServerCheckRefusesInTheGuestAndAgainInTheServer) {
+  Api api = toy_api();
+  api.functions[0].guest_refusals = {expr("toy_check(size)", {"size"})};
+  api.functions[0].server_checks = api.functions[0].guest_refusals;
+  const std::string guest = emit_guest(api);
+  EXPECT_TRUE(holds(guest,
+                    "extern \"C\" HIRA_EXPORT toy_status toy_read(toy_dev dev, void *data, "
+                    "size_t size) {\n"
+                    "  if (const toy_status hira_refused = (toy_status)(toy_check(size)); "
+                    "!(hira_refused == (TOY_OK))) {\n"
+                    "    return hira_refused;  // guest_server_check: the server would refuse "
+                    "it too\n"
+                    "  }\n"
+                    "  ::hira::guest::Call hira_call("));
+  expect_clean(guest);
+  EXPECT_TRUE(
+      holds(emit_server(api), "toy_status hira_ret = (toy_status)(toy_check(size));  // server_check\n"));
+}
+
 TEST(CavaEmit, TheSpecsOwnCallRunsItsServerImplAndIsNotExported) {
   Api api = toy_api();
   Function own = toy_function("hira_toy_name", 2);
