@@ -4,7 +4,12 @@
  * printed and the program goes on, so that against the toolkit's stub (every
  * call answers 34) it still reaches the allocations: a quota refusal comes
  * from hira's router before any call reaches the driver, as
- * CUDA_ERROR_OUT_OF_MEMORY (2). Exits 1 if any call failed. */
+ * CUDA_ERROR_OUT_OF_MEMORY (2). Exits 1 if any call failed.
+ *
+ * The primary context counts as well (what the driver reserves for it: a
+ * stack for every thread the device holds, the heap, the printf buffer), so
+ * the quota these numbers assume is 2.5 MiB over that:
+ * `cu_quota_probe context-bytes` prints it. */
 #include "cu_common.h"
 
 static int failed;
@@ -18,7 +23,31 @@ static void report(const char *what, CUresult rc) {
   }
 }
 
-int main(void) {
+/* What a context holds by its limits, as hira counts it. */
+static unsigned long long context_bytes(void) {
+  CUdevice dev = 0;
+  CUcontext ctx = NULL;
+  size_t stack = 0, heap = 0, fifo = 0;
+  int sms = 0, threads = 0;
+  if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&dev, 0) != CUDA_SUCCESS ||
+      cuDevicePrimaryCtxRetain(&ctx, dev) != CUDA_SUCCESS || cuCtxSetCurrent(ctx) != CUDA_SUCCESS ||
+      cuCtxGetLimit(&stack, CU_LIMIT_STACK_SIZE) != CUDA_SUCCESS ||
+      cuCtxGetLimit(&heap, CU_LIMIT_MALLOC_HEAP_SIZE) != CUDA_SUCCESS ||
+      cuCtxGetLimit(&fifo, CU_LIMIT_PRINTF_FIFO_SIZE) != CUDA_SUCCESS ||
+      cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev) != CUDA_SUCCESS ||
+      cuDeviceGetAttribute(&threads, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR, dev) !=
+          CUDA_SUCCESS) {
+    return 0;
+  }
+  return (unsigned long long)stack * (unsigned long long)threads * (unsigned long long)sms + heap +
+         fifo;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "context-bytes") == 0) {
+    printf("%llu\n", context_bytes());
+    return 0;
+  }
   CUdevice dev = 0;
   CUcontext ctx = NULL;
   report("cuInit", cuInit(0));
