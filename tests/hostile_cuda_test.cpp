@@ -256,5 +256,18 @@ TEST_F(HostileCuda, PointerAttributesThatDoNotTravelAreRefused) {
   EXPECT_EQ(return_value(*r), kStub);
 }
 
+// hira's own calls that return a handle give their status through an out
+// argument the guest library always sends: a guest that sends none gets a
+// reply, and its server goes on serving.
+TEST_F(HostileCuda, OwnCallsWithoutTheirStatusArgumentAreAnswered) {
+  // hira_cu_ctx_create(flags, dev, NULL), hira_cu_primary_ctx_retain(dev, NULL)
+  auto r = guest_.call(FN_hira_cu_ctx_create, {scalar(0, 4), scalar(0, 4), absent()});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  r = guest_.call(FN_hira_cu_primary_ctx_retain, {scalar(0, 4), absent()});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+  r = guest_.call(FN_hira_cu_ctx_create, {scalar(0, 4), scalar(0, 4), out_ptr(4, 1)});
+  EXPECT_STATUS(r, guest_, ReplyStatus::Ok);
+}
+
 }  // namespace
 }  // namespace hira::test
