@@ -1131,9 +1131,8 @@ class Parser {
       ru.op = ResourceUse::Op::ServerConsume;  // the API server measures it
     }
     if (ru.op == ResourceUse::Op::ServerAllocate && c->getNumArgs() > 2) {
-      const auto *r = c->getNumArgs() == 3
-                          ? dyn_cast<DeclRefExpr>(c->getArg(2)->IgnoreParenCasts())
-                          : nullptr;
+      const auto *r =
+          c->getNumArgs() == 3 ? dyn_cast<DeclRefExpr>(c->getArg(2)->IgnoreParenCasts()) : nullptr;
       const auto *pv = r != nullptr ? dyn_cast<ParmVarDecl>(r->getDecl()) : nullptr;
       if (pv == nullptr) {
         p.error(l,
@@ -1586,9 +1585,9 @@ class Parser {
     if (!fn.server_checks.empty() && !fn.success) {
       error(fn.server_checks.front().loc,
             fn.name +
-                " has no success value: server_check(expr) and guest_server_check(expr) return expr in "
-                "place of the call unless it is the success value; write success(v) in "
-                "type(T) or the function");
+                " has no success value: server_check(expr) and guest_server_check(expr) return "
+                "expr in place of the call unless it is the success value; write success(v) "
+                "in type(T) or the function");
     }
     if (!fn.guest_checks.empty() && !fn.async && !fn.async_if) {
       error(fn.guest_checks.front().loc,
@@ -1670,8 +1669,7 @@ class Parser {
       }
       if (held == nullptr || held->value->kind != Value::Kind::Handle) {
         error(u.amount.loc, fn.name + ": server_allocates_rc(" + u.resource + ", x, " +
-                                u.handle_arg +
-                                "): '" + u.handle_arg +
+                                u.handle_arg + "): '" + u.handle_arg +
                                 "' is not a handle argument; name one the guest holds");
       } else if (fn.async || fn.async_if || !fn.success) {
         error(u.amount.loc, fn.name + ": server_allocates_rc(" + u.resource + ", x, " +

@@ -175,8 +175,8 @@ TEST(CavaEmit, AGuestServerCheckRefusesInTheGuestAndAgainInTheServer) {
                     "  }\n"
                     "  ::hira::guest::Call hira_call("));
   expect_clean(guest);
-  EXPECT_TRUE(
-      holds(emit_server(api), "toy_status hira_ret = (toy_status)(toy_check(size));  // server_check\n"));
+  EXPECT_TRUE(holds(emit_server(api),
+                    "toy_status hira_ret = (toy_status)(toy_check(size));  // server_check\n"));
 }
 
 TEST(CavaEmit, TheSpecsOwnCallRunsItsServerImplAndIsNotExported) {
