@@ -327,10 +327,7 @@ void emit_object_accounting(Code &c, const Api &api, const Function &f) {
 void emit_argument_accounting(Code &c, const Api &api, const Function &f) {
   for (const auto &u : f.resources) {
     if (u.op != ResourceUse::Op::ServerAllocate || u.handle_arg.empty()) continue;
-    const Param *held = nullptr;
-    for (const auto &p : f.params) {
-      if (p.name == u.handle_arg) held = &p;
-    }
+    const Param *held = f.param(u.handle_arg);
     if (held == nullptr) continue;
     c.line("if (" + success_test(f, "hira_ret") + ") {");
     c.line("hira_ctx.report_hold(" + std::to_string(resource_index(api, u.resource)) + " /* " +

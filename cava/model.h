@@ -140,6 +140,13 @@ struct Function {
   }
   // Every call is sent async.
   bool always_async() const { return async && guest_checks.empty(); }
+  // The parameter called `name`, or nullptr.
+  const Param *param(const std::string &name) const {
+    for (const auto &p : params) {
+      if (p.name == name) return &p;
+    }
+    return nullptr;
+  }
   int id = 0;
   Loc loc;
 };

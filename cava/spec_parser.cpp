@@ -1663,10 +1663,7 @@ class Parser {
         continue;
       }
       // Held by a handle argument: measured after a successful sync call.
-      const Param *held = nullptr;
-      for (const auto &p : fn.params) {
-        if (p.name == u.handle_arg) held = &p;
-      }
+      const Param *held = fn.param(u.handle_arg);
       if (held == nullptr || held->value->kind != Value::Kind::Handle) {
         error(u.amount.loc, fn.name + ": server_allocates_rc(" + u.resource + ", x, " +
                                 u.handle_arg + "): '" + u.handle_arg +
@@ -1701,13 +1698,10 @@ class Parser {
         continue;
       }
       for (const auto &a : u.amount.args) {
-        for (const auto &p : fn.params) {
-          if (p.name == a && p.value->kind == Value::Kind::Pointer) {
-            error(u.amount.loc,
-                  "resource amounts are computed by the router from scalar "
-                  "arguments; '" +
-                      a + "' is a pointer");
-          }
+        if (const Param *p = fn.param(a); p != nullptr && p->value->kind == Value::Kind::Pointer) {
+          error(u.amount.loc,
+                "resource amounts are computed by the router from scalar arguments; '" + a +
+                    "' is a pointer");
         }
       }
       if (u.amount.uses_metadata || (u.amount.has_calls && u.handle_arg.empty())) {
